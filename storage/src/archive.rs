@@ -1,0 +1,550 @@
+//! The archive: ingest, read and delete over the blob store and the index.
+//!
+//! This is the only code that enforces "every index row has a blob": a blob
+//! is written (and made durable) first, then the index commits; if the
+//! commit fails the blob is removed. A crash between the two leaves at most
+//! an orphaned blob, never a row without one (`filmless check` finds
+//! orphans).
+//!
+//! Duplicates: the same SOP Instance UID with identical bytes (SHA-256) is
+//! idempotent; with other bytes the configured [`DuplicatePolicy`] decides.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::blob::{BlobRef, BlobStore, BlobWriter, CompressionKind, S3Options};
+use crate::error::{Error, Result};
+use crate::index::{Index, IndexOptions, Insert, NewInstance, StoredInstance};
+use crate::record::{parse_header, InstanceRecord};
+use crate::scan::{
+    encapsulated_frames, native_frames, scan_complete, strip_item_headers, FragmentScanner, FrameRange,
+    HeaderScanner, Layout, Scan,
+};
+
+/// What to do when an instance arrives whose SOP Instance UID is stored
+/// already with different content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicatePolicy {
+    /// Keep the stored instance and report success with a warning (the
+    /// default: a modality re-sending must never fail, and nothing stored is
+    /// ever silently changed).
+    #[default]
+    KeepFirst,
+    /// Replace the stored instance with the new one.
+    Overwrite,
+    /// Refuse the new instance.
+    Reject,
+}
+
+/// Archive settings (the `[storage]` section of the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Object store URL: `file:///path`, `s3://bucket/prefix`, `memory://`.
+    pub object_store_url: String,
+    /// Index database URL: `sqlite:///path/index.db` or `postgres://…`.
+    pub database_url: String,
+    /// Compression at rest.
+    pub compression: CompressionKind,
+    /// zstd level (1 fast … 19 small; 3 is zstd's default).
+    pub zstd_level: i32,
+    /// Same SOP Instance UID, different content.
+    pub duplicate_policy: DuplicatePolicy,
+    /// Largest header (everything before Pixel Data) accepted, in bytes.
+    pub max_header_bytes: usize,
+    /// Concurrent object-store requests.
+    pub max_object_store_requests: usize,
+    /// Index connection pool size.
+    pub database_max_connections: u32,
+    /// SQLite only: fsync every commit (survives power loss) rather than
+    /// only surviving a crash of the process.
+    pub sqlite_synchronous_full: bool,
+    /// S3 settings for `s3://` URLs.
+    pub s3: S3Options,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            object_store_url: "file://./filmless-data/objects".to_owned(),
+            database_url: "sqlite://./filmless-data/index.db".to_owned(),
+            compression: CompressionKind::Zstd,
+            zstd_level: 3,
+            duplicate_policy: DuplicatePolicy::KeepFirst,
+            max_header_bytes: 64 * 1024 * 1024,
+            max_object_store_requests: 64,
+            database_max_connections: 8,
+            sqlite_synchronous_full: true,
+            s3: S3Options::default(),
+        }
+    }
+}
+
+/// How a store request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// A new instance was stored.
+    Stored,
+    /// The identical instance was stored already; nothing changed.
+    AlreadyPresent,
+    /// An instance with this UID but other content is stored; it was kept
+    /// and the new one dropped (policy `keep-first`).
+    KeptExisting,
+    /// The stored instance was replaced (policy `overwrite`).
+    Replaced,
+}
+
+/// The identity of an instance that a store request dealt with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// What happened.
+    pub outcome: StoreOutcome,
+    /// (0008,0016).
+    pub sop_class_uid: String,
+    /// (0008,0018).
+    pub sop_instance_uid: String,
+    /// (0020,000D).
+    pub study_instance_uid: String,
+    /// (0020,000E).
+    pub series_instance_uid: String,
+    /// Transfer syntax as received and stored.
+    pub transfer_syntax_uid: String,
+    /// Original size in bytes.
+    pub size: u64,
+}
+
+/// The archive.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    blobs: BlobStore,
+    index: Index,
+    policy: DuplicatePolicy,
+    max_header_bytes: usize,
+}
+
+/// A parsed header and what follows from it.
+struct Prepared {
+    record: InstanceRecord,
+    layout: Layout,
+}
+
+impl Archive {
+    /// Open the blob store and the index (running migrations).
+    pub async fn open(config: &ArchiveConfig) -> Result<Self> {
+        let blobs = BlobStore::open(
+            &config.object_store_url,
+            &config.s3,
+            config.compression,
+            config.zstd_level,
+            config.max_object_store_requests,
+        )?;
+        if let Some(path) = config.database_url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            }
+        }
+        let index = Index::connect(&IndexOptions {
+            url: config.database_url.clone(),
+            max_connections: config.database_max_connections,
+            sqlite_synchronous_full: config.sqlite_synchronous_full,
+        })
+        .await?;
+        Ok(Self::from_parts(blobs, index, config.duplicate_policy, config.max_header_bytes))
+    }
+
+    /// Assemble an archive from an open blob store and index.
+    pub fn from_parts(blobs: BlobStore, index: Index, policy: DuplicatePolicy, max_header_bytes: usize) -> Self {
+        Archive {
+            inner: Arc::new(Inner {
+                blobs,
+                index,
+                policy,
+                max_header_bytes,
+            }),
+        }
+    }
+
+    /// The metadata index.
+    pub fn index(&self) -> &Index {
+        &self.inner.index
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+
+    /// Store a complete Part 10 file held in memory.
+    pub async fn store_bytes(&self, bytes: Bytes) -> Result<Stored> {
+        let input = bytes.clone();
+        let (prepared, sha256, frames, encapsulated) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let layout = scan_complete(&input)?;
+            let record = parse_header(&input, &layout)?;
+            let sha256 = hex::encode(Sha256::digest(&input));
+            let fragments = match layout.pixel_data {
+                Some(pd) if pd.length.is_none() => {
+                    let mut s = FragmentScanner::new(pd.value_offset);
+                    s.feed(pd.value_offset, &input[pd.value_offset as usize..])?;
+                    Some(s.finish()?)
+                }
+                _ => None,
+            };
+            check_native_length(&layout, input.len() as u64)?;
+            let (frames, encapsulated) = frame_ranges(&layout, &record, fragments.as_ref());
+            Ok((Prepared { record, layout }, sha256, frames, encapsulated))
+        })
+        .await??;
+        let size = bytes.len() as u64;
+        let sop = prepared.record.instance.sop_instance_uid.as_str().to_owned();
+        let mut replace = false;
+        if let Some(existing) = self.inner.index.instance(&sop).await? {
+            match self.on_duplicate(&prepared, &existing, &sha256, size)? {
+                Some(done) => return Ok(done),
+                None => replace = true,
+            }
+        }
+        let r = &prepared.record;
+        let key = self.inner.blobs.instance_key(
+            &r.study.study_instance_uid,
+            &r.series.series_instance_uid,
+            &r.instance.sop_instance_uid,
+        );
+        let blob = self.inner.blobs.put(key, bytes).await?;
+        self.commit(&prepared, blob, &sha256, &frames, encapsulated, size, replace).await
+    }
+
+    /// Store a Part 10 file arriving as a stream of byte chunks. Only the
+    /// header is held in memory; pixel data flows through to the object
+    /// store chunk by chunk.
+    pub async fn store_stream<S>(&self, mut stream: S) -> Result<Stored>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
+    {
+        let mut header = BytesMut::new();
+        let mut scanner = HeaderScanner::new();
+        let mut eof = false;
+        let layout = loop {
+            match scanner.scan(&header, eof)? {
+                Scan::Done(layout) => break layout,
+                Scan::NeedMore if eof => return Err(Error::invalid("data set is truncated")),
+                Scan::NeedMore => {}
+            }
+            if header.len() > self.inner.max_header_bytes {
+                return Err(Error::HeaderTooLarge {
+                    limit: self.inner.max_header_bytes,
+                });
+            }
+            match stream.next().await {
+                Some(chunk) => header.extend_from_slice(&chunk.map_err(|e| Error::io("reading input", e))?),
+                None => eof = true,
+            }
+        };
+        let header = header.freeze();
+        let (prepared, header) = {
+            let layout = layout.clone();
+            tokio::task::spawn_blocking(move || -> Result<_> {
+                let record = parse_header(&header, &layout)?;
+                Ok((Prepared { record, layout }, header))
+            })
+            .await??
+        };
+
+        let sop = prepared.record.instance.sop_instance_uid.as_str().to_owned();
+        let existing = self.inner.index.instance(&sop).await?;
+        // When the stored copy wins whatever the new bytes are, do not upload
+        // them: hash only, to tell an identical resend from a conflict.
+        let upload = existing.is_none() || self.inner.policy == DuplicatePolicy::Overwrite;
+        let mut writer = upload.then(|| {
+            let r = &prepared.record;
+            self.inner.blobs.writer(self.inner.blobs.instance_key(
+                &r.study.study_instance_uid,
+                &r.series.series_instance_uid,
+                &r.instance.sop_instance_uid,
+            ))
+        });
+        let body = self.stream_body(&prepared.layout, header, &mut stream, writer.as_mut()).await;
+        let (sha256, size, fragments) = match body {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(w) = writer {
+                    w.abort().await;
+                }
+                return Err(e);
+            }
+        };
+        if let Some(existing) = &existing {
+            if let Some(done) = self.on_duplicate(&prepared, existing, &sha256, size)? {
+                if let Some(w) = writer {
+                    w.abort().await;
+                }
+                return Ok(done);
+            }
+        }
+        let Some(writer) = writer else {
+            return Err(Error::Internal("no writer for a new instance".into()));
+        };
+        let blob = writer.finish().await?;
+        let (frames, encapsulated) = frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
+        self.commit(&prepared, blob, &sha256, &frames, encapsulated, size, existing.is_some())
+            .await
+    }
+
+    /// Hash, scan and (when `writer` is given) upload the whole file:
+    /// `header` first, then the rest of `stream`.
+    async fn stream_body<S>(
+        &self,
+        layout: &Layout,
+        header: Bytes,
+        stream: &mut S,
+        mut writer: Option<&mut BlobWriter>,
+    ) -> Result<(String, u64, Option<(Vec<u32>, Vec<crate::scan::Fragment>)>)>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
+    {
+        let mut hasher = Sha256::new();
+        let mut fragments = match layout.pixel_data {
+            Some(pd) if pd.length.is_none() => Some(FragmentScanner::new(pd.value_offset)),
+            _ => None,
+        };
+        let mut offset = 0u64;
+        let mut next = Some(header);
+        while let Some(chunk) = next {
+            if !chunk.is_empty() {
+                hasher.update(&chunk);
+                if let Some(f) = fragments.as_mut() {
+                    f.feed(offset, &chunk)?;
+                }
+                offset += chunk.len() as u64;
+                if let Some(w) = writer.as_deref_mut() {
+                    w.write(chunk).await?;
+                }
+            }
+            next = match stream.next().await {
+                Some(c) => Some(c.map_err(|e| Error::io("reading input", e))?),
+                None => None,
+            };
+        }
+        check_native_length(layout, offset)?;
+        let fragments = fragments.map(FragmentScanner::finish).transpose()?;
+        Ok((hex::encode(hasher.finalize()), offset, fragments))
+    }
+
+    /// Decide about an arriving instance whose UID is stored already:
+    /// `Some` ends the request, `None` means go on and replace.
+    fn on_duplicate(
+        &self,
+        prepared: &Prepared,
+        existing: &StoredInstance,
+        sha256: &str,
+        size: u64,
+    ) -> Result<Option<Stored>> {
+        let stored = |outcome| Some(stored_identity(&prepared.record, outcome, size));
+        if existing.sha256 == sha256 {
+            return Ok(stored(StoreOutcome::AlreadyPresent));
+        }
+        match self.inner.policy {
+            DuplicatePolicy::KeepFirst => Ok(stored(StoreOutcome::KeptExisting)),
+            DuplicatePolicy::Reject => Err(Error::Conflict {
+                sop_instance_uid: existing.sop_instance_uid.clone(),
+            }),
+            DuplicatePolicy::Overwrite => Ok(None),
+        }
+    }
+
+    /// Commit the index rows for a written blob; remove the blob if that fails.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        prepared: &Prepared,
+        blob: BlobRef,
+        sha256: &str,
+        frames: &[FrameRange],
+        frames_encapsulated: bool,
+        size: u64,
+        replace: bool,
+    ) -> Result<Stored> {
+        let new = NewInstance {
+            record: &prepared.record,
+            blob: &blob,
+            sha256,
+            frames,
+            frames_encapsulated,
+        };
+        let result: Result<Stored> = async {
+            if replace {
+                let old = self.inner.index.replace_instance(&new).await?;
+                if let Some(old) = old {
+                    self.inner.blobs.delete(&old).await?;
+                }
+                return Ok(stored_identity(&prepared.record, StoreOutcome::Replaced, size));
+            }
+            match self.inner.index.insert_instance(&new).await? {
+                Insert::Inserted => Ok(stored_identity(&prepared.record, StoreOutcome::Stored, size)),
+                Insert::Exists(existing) => {
+                    // Another request stored this UID between our check and
+                    // our commit: decide as if it had been there before.
+                    self.inner.blobs.delete(&blob.key).await?;
+                    match self.on_duplicate(prepared, &existing, sha256, size)? {
+                        Some(done) => Ok(done),
+                        None => {
+                            Err(Error::Conflict {
+                                sop_instance_uid: existing.sop_instance_uid.clone(),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        .await;
+        match result {
+            Err(e) => {
+                if let Err(cleanup) = self.inner.blobs.delete(&blob.key).await {
+                    tracing::warn!(key = %blob.key, error = %cleanup, "could not remove blob after failed commit");
+                }
+                Err(e)
+            }
+            ok => {
+                if let Ok(s) = &ok {
+                    tracing::debug!(
+                        sop_instance_uid = %s.sop_instance_uid,
+                        outcome = ?s.outcome,
+                        size = s.size,
+                        "stored instance"
+                    );
+                }
+                ok
+            }
+        }
+    }
+
+    /// The stored instance with this SOP Instance UID.
+    pub async fn instance(&self, sop_instance_uid: &str) -> Result<StoredInstance> {
+        self.inner
+            .index
+            .instance(sop_instance_uid)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                level: "instance",
+                uid: sop_instance_uid.to_owned(),
+            })
+    }
+
+    /// The original bytes of an instance, exactly as received.
+    pub async fn read_instance(&self, sop_instance_uid: &str) -> Result<Bytes> {
+        let instance = self.instance(sop_instance_uid).await?;
+        self.inner.blobs.read(&instance.blob).await
+    }
+
+    /// The bytes of frame `number` (1-based, as in WADO-RS) of an instance:
+    /// native pixel data, or the concatenated fragments of an encapsulated
+    /// frame. One ranged read.
+    pub async fn read_frame(&self, instance: &StoredInstance, number: usize) -> Result<Bytes> {
+        let &(start, end) = number
+            .checked_sub(1)
+            .and_then(|i| instance.frames.get(i))
+            .ok_or_else(|| Error::NotFound {
+                level: "frame",
+                uid: format!("{} frame {number}", instance.sop_instance_uid),
+            })?;
+        let bytes = self.inner.blobs.read_range(&instance.blob, start..end).await?;
+        if instance.frames_encapsulated {
+            Ok(Bytes::from(strip_item_headers(&bytes)?))
+        } else {
+            Ok(bytes)
+        }
+    }
+
+    /// Delete an instance: index rows, then its blob.
+    pub async fn delete_instance(&self, sop_instance_uid: &str) -> Result<()> {
+        let key = self.inner.index.delete_instance(sop_instance_uid).await?;
+        self.delete_blobs(&[key]).await
+    }
+
+    /// Delete a series: index rows, then blobs. Returns the number of instances.
+    pub async fn delete_series(&self, series_instance_uid: &str) -> Result<usize> {
+        let keys = self.inner.index.delete_series(series_instance_uid).await?;
+        self.delete_blobs(&keys).await?;
+        Ok(keys.len())
+    }
+
+    /// Delete a study: index rows, then blobs. Returns the number of instances.
+    pub async fn delete_study(&self, study_instance_uid: &str) -> Result<usize> {
+        let keys = self.inner.index.delete_study(study_instance_uid).await?;
+        self.delete_blobs(&keys).await?;
+        Ok(keys.len())
+    }
+
+    async fn delete_blobs(&self, keys: &[String]) -> Result<()> {
+        // The rows are gone; a blob that fails to go is an orphan for
+        // `filmless check`, not a reason to fail the delete.
+        let results = futures::stream::iter(keys)
+            .map(|k| async move { (k, self.inner.blobs.delete(k).await) })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        for (key, r) in results {
+            if let Err(e) = r {
+                tracing::warn!(key = %key, error = %e, "blob left behind after delete");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn stored_identity(record: &InstanceRecord, outcome: StoreOutcome, size: u64) -> Stored {
+    Stored {
+        outcome,
+        sop_class_uid: record.instance.sop_class_uid.to_string(),
+        sop_instance_uid: record.instance.sop_instance_uid.to_string(),
+        study_instance_uid: record.study.study_instance_uid.to_string(),
+        series_instance_uid: record.series.series_instance_uid.to_string(),
+        transfer_syntax_uid: record.instance.transfer_syntax_uid.clone(),
+        size,
+    }
+}
+
+/// Native Pixel Data must be complete.
+fn check_native_length(layout: &Layout, total: u64) -> Result<()> {
+    if let Some(pd) = layout.pixel_data {
+        if let Some(len) = pd.length {
+            if pd.value_offset + u64::from(len) > total {
+                return Err(Error::invalid(format!(
+                    "pixel data is truncated: {} of {len} bytes present",
+                    total.saturating_sub(pd.value_offset)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Frame byte ranges, and whether they include item headers.
+fn frame_ranges(
+    layout: &Layout,
+    record: &InstanceRecord,
+    fragments: Option<&(Vec<u32>, Vec<crate::scan::Fragment>)>,
+) -> (Vec<FrameRange>, bool) {
+    let frames = record.instance.number_of_frames.max(1) as u32;
+    match (layout.pixel_data, fragments) {
+        (Some(_), Some((bot, fragments))) => (encapsulated_frames(frames, bot, fragments), true),
+        (Some(pd), None) => match pd.length {
+            Some(len) => (
+                native_frames(pd.value_offset, len, frames, record.native_frame_length),
+                false,
+            ),
+            None => (Vec::new(), true),
+        },
+        (None, _) => (Vec::new(), false),
+    }
+}

@@ -1,0 +1,641 @@
+//! The blob store: one object per stored instance, over `object_store`.
+//!
+//! This is the only code that builds object keys. A key derives from the
+//! instance's UIDs plus a random generation suffix, so a second copy of an
+//! instance never overwrites the first before the index decides which one
+//! wins:
+//!
+//! ```text
+//! <StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.<generation>.dcm    (no compression)
+//! <StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.<generation>.fzst   (zstd)
+//! ```
+//!
+//! With compression on, the original bytes are cut into chunks of
+//! [`CHUNK_SIZE`] and each chunk is one independent zstd frame (or kept raw
+//! when zstd would not shrink it). The chunk table is kept in the index *and*
+//! in a footer, so a frame is one ranged read of a few chunks and a blob is
+//! still readable on its own (`filmless check --repair`). Footer layout, all
+//! little endian: `u32 × n` stored chunk lengths (high bit set: raw),
+//! `u32 n`, `u32 chunk size`, `u64 original size`, `b"FLMZSTD1"`.
+//!
+//! Local objects are fsynced (file and directory) before a write returns:
+//! `object_store`'s local backend does not do it, and an acknowledged
+//! instance must survive a power cut.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::limit::LimitStore;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::uid::Uid;
+
+/// Original bytes per compressed chunk.
+pub const CHUNK_SIZE: usize = 256 * 1024;
+/// Objects larger than this (as stored) are written with multipart upload.
+pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
+const MULTIPART_CONCURRENCY: usize = 4;
+const MAGIC: &[u8; 8] = b"FLMZSTD1";
+const RAW_FLAG: u32 = 0x8000_0000;
+
+/// How blobs are compressed at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionKind {
+    /// zstd in independent chunks (the default).
+    Zstd,
+    /// Stored exactly as received.
+    None,
+}
+
+impl CompressionKind {
+    /// The name stored in the index.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompressionKind::Zstd => "zstd",
+            CompressionKind::None => "none",
+        }
+    }
+
+    /// Parse the name stored in the index.
+    pub fn from_name(s: &str) -> Result<Self> {
+        match s {
+            "zstd" => Ok(CompressionKind::Zstd),
+            "none" => Ok(CompressionKind::None),
+            other => Err(Error::Internal(format!("unknown compression {other:?} in index").into())),
+        }
+    }
+}
+
+/// S3 connection settings; unset values fall back to the standard `AWS_*`
+/// environment variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Options {
+    /// Endpoint URL for S3-compatible servers (MinIO, Ceph); unset for AWS.
+    pub endpoint: Option<String>,
+    /// Region (`us-east-1` when unset).
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`), as MinIO and Ceph want.
+    /// Defaults to true when an endpoint is set.
+    pub path_style: Option<bool>,
+}
+
+/// Where and how the blob of one instance is stored, as the index records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    /// Object key.
+    pub key: String,
+    /// Compression at rest.
+    pub compression: CompressionKind,
+    /// Size of the original bytes.
+    pub original_size: u64,
+    /// Size of the stored object.
+    pub stored_size: u64,
+    /// Encoded chunk table (empty without compression).
+    pub chunk_table: Vec<u8>,
+}
+
+/// Object store plus compression settings.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    local: Option<Arc<LocalFileSystem>>,
+    synced_dirs: Arc<Mutex<HashSet<PathBuf>>>,
+    compression: CompressionKind,
+    zstd_level: i32,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("store", &self.store.to_string())
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+impl BlobStore {
+    /// Open the store at `url`: `file:///path`, `s3://bucket/prefix` or
+    /// `memory://`. `max_requests` bounds concurrent object-store requests.
+    pub fn open(
+        url: &str,
+        s3: &S3Options,
+        compression: CompressionKind,
+        zstd_level: i32,
+        max_requests: usize,
+    ) -> Result<Self> {
+        let max_requests = max_requests.max(1);
+        let (store, local): (Arc<dyn ObjectStore>, _) = if let Some(path) = url.strip_prefix("file://") {
+            let root = PathBuf::from(path);
+            std::fs::create_dir_all(&root)
+                .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+            let fs = Arc::new(
+                LocalFileSystem::new_with_prefix(&root)
+                    .map_err(|e| Error::Config(format!("object store {url}: {e}")))?
+                    .with_automatic_cleanup(true),
+            );
+            let dyn_fs: Arc<dyn ObjectStore> = fs.clone();
+            (Arc::new(LimitStore::new(dyn_fs, max_requests)), Some(fs))
+        } else if url == "memory://" || url.starts_with("memory:") {
+            (Arc::new(InMemory::new()), None)
+        } else if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::Config(format!("object store {url}: no bucket")));
+            }
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(endpoint) = &s3.endpoint {
+                b = b
+                    .with_endpoint(endpoint)
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_virtual_hosted_style_request(!s3.path_style.unwrap_or(true));
+            } else if let Some(path_style) = s3.path_style {
+                b = b.with_virtual_hosted_style_request(!path_style);
+            }
+            b = b.with_region(s3.region.clone().unwrap_or_else(|| {
+                std::env::var("AWS_REGION")
+                    .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                    .unwrap_or_else(|_| "us-east-1".to_owned())
+            }));
+            if let Some(k) = &s3.access_key_id {
+                b = b.with_access_key_id(k);
+            }
+            if let Some(k) = &s3.secret_access_key {
+                b = b.with_secret_access_key(k);
+            }
+            let s3store = b
+                .build()
+                .map_err(|e| Error::Config(format!("object store {url}: {e}")))?;
+            let limited = LimitStore::new(s3store, max_requests);
+            let prefix = prefix.trim_matches('/');
+            if prefix.is_empty() {
+                (Arc::new(limited), None)
+            } else {
+                (Arc::new(PrefixStore::new(limited, prefix)), None)
+            }
+        } else {
+            return Err(Error::Config(format!(
+                "object store URL {url:?}: expected file://, s3:// or memory://"
+            )));
+        };
+        if !(-7..=22).contains(&zstd_level) {
+            return Err(Error::Config(format!("zstd level {zstd_level} is outside -7..=22")));
+        }
+        Ok(BlobStore {
+            store,
+            local,
+            synced_dirs: Arc::default(),
+            compression,
+            zstd_level,
+        })
+    }
+
+    /// The compression new blobs get.
+    pub fn compression(&self) -> CompressionKind {
+        self.compression
+    }
+
+    /// The key for a new blob of an instance (a fresh generation each call).
+    pub fn instance_key(&self, study: &Uid, series: &Uid, sop: &Uid) -> String {
+        let generation: u64 = rand::random();
+        let ext = match self.compression {
+            CompressionKind::Zstd => "fzst",
+            CompressionKind::None => "dcm",
+        };
+        format!("{study}/{series}/{sop}.{generation:016x}.{ext}")
+    }
+
+    /// Start writing a blob under `key`.
+    pub fn writer(&self, key: String) -> BlobWriter {
+        BlobWriter {
+            store: self.clone(),
+            path: Path::from(key.as_str()),
+            key,
+            pending: BytesMut::new(),
+            out: Vec::new(),
+            out_len: 0,
+            upload: None,
+            table: Vec::new(),
+            original_size: 0,
+            stored_size: 0,
+        }
+    }
+
+    /// Store `bytes` under `key` in one call.
+    pub async fn put(&self, key: String, bytes: Bytes) -> Result<BlobRef> {
+        let mut w = self.writer(key);
+        w.write(bytes).await?;
+        w.finish().await
+    }
+
+    /// Read a whole blob back as the original bytes.
+    pub async fn read(&self, blob: &BlobRef) -> Result<Bytes> {
+        let stored = self
+            .store
+            .get(&Path::from(blob.key.as_str()))
+            .await
+            .map_err(|e| Error::store(&blob.key, e))?
+            .bytes()
+            .await
+            .map_err(|e| Error::store(&blob.key, e))?;
+        match blob.compression {
+            CompressionKind::None => Ok(stored),
+            CompressionKind::Zstd => {
+                let key = blob.key.clone();
+                tokio::task::spawn_blocking(move || decode_chunked(&key, &stored)).await?
+            }
+        }
+    }
+
+    /// Read the original bytes `range` of a blob with one ranged read.
+    pub async fn read_range(&self, blob: &BlobRef, range: Range<u64>) -> Result<Bytes> {
+        if range.end > blob.original_size || range.start > range.end {
+            return Err(Error::CorruptBlob {
+                key: blob.key.clone(),
+                reason: format!("range {range:?} outside {} bytes", blob.original_size).into(),
+            });
+        }
+        let path = Path::from(blob.key.as_str());
+        match blob.compression {
+            CompressionKind::None => self
+                .store
+                .get_range(&path, range)
+                .await
+                .map_err(|e| Error::store(&blob.key, e)),
+            CompressionKind::Zstd => {
+                let table = ChunkTable::decode(&blob.chunk_table).ok_or_else(|| Error::CorruptBlob {
+                    key: blob.key.clone(),
+                    reason: "bad chunk table in index".into(),
+                })?;
+                if range.is_empty() {
+                    return Ok(Bytes::new());
+                }
+                let cs = table.chunk_size as u64;
+                let first = (range.start / cs) as usize;
+                let last = ((range.end - 1) / cs) as usize;
+                let offsets = table.stored_offsets();
+                let (Some(&from), Some(&to)) = (offsets.get(first), offsets.get(last + 1)) else {
+                    return Err(Error::CorruptBlob {
+                        key: blob.key.clone(),
+                        reason: "chunk table shorter than the blob".into(),
+                    });
+                };
+                let stored = self
+                    .store
+                    .get_range(&path, from..to)
+                    .await
+                    .map_err(|e| Error::store(&blob.key, e))?;
+                let key = blob.key.clone();
+                let entries = table.entries[first..=last].to_vec();
+                tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::with_capacity((range.end - range.start) as usize);
+                    let mut at = 0usize;
+                    for (i, entry) in entries.iter().enumerate() {
+                        let len = (entry & !RAW_FLAG) as usize;
+                        let piece = stored.get(at..at + len).ok_or_else(|| corrupt(&key, "short read"))?;
+                        let chunk = decode_chunk(&key, *entry, piece, table.chunk_size)?;
+                        let chunk_start = (first + i) as u64 * cs;
+                        let lo = range.start.saturating_sub(chunk_start) as usize;
+                        let hi = ((range.end - chunk_start) as usize).min(chunk.len());
+                        out.extend_from_slice(chunk.get(lo..hi).ok_or_else(|| corrupt(&key, "chunk shorter than table says"))?);
+                        at += len;
+                    }
+                    Ok(Bytes::from(out))
+                })
+                .await?
+            }
+        }
+    }
+
+    /// Delete a blob; a blob already gone is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::store(key, e)),
+        }
+    }
+
+    /// Whether a blob exists, and its stored size.
+    pub async fn stored_size(&self, key: &str) -> Result<Option<u64>> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::store(key, e)),
+        }
+    }
+
+    /// Every blob key with its stored size.
+    pub fn list(&self) -> BoxStream<'static, Result<(String, u64)>> {
+        self.store
+            .list(None)
+            .map(|r| r.map(|m| (m.location.to_string(), m.size)).map_err(|e| Error::store("(listing)", e)))
+            .boxed()
+    }
+
+    /// Make a just-written local object durable: fsync the file, its
+    /// directory, and the directories above it that we have not synced yet.
+    async fn sync_local(&self, path: &Path) -> Result<()> {
+        let Some(fs) = &self.local else {
+            return Ok(());
+        };
+        let file = fs
+            .path_to_filesystem(path)
+            .map_err(|e| Error::store(path.as_ref(), e))?;
+        let root = fs
+            .path_to_filesystem(&Path::from("x"))
+            .ok()
+            .and_then(|p| p.parent().map(PathBuf::from));
+        let synced = self.synced_dirs.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let sync = |p: &std::path::Path| {
+                std::fs::File::open(p)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io(format!("fsync {}", p.display()), e))
+            };
+            sync(&file)?;
+            let mut dir = file.parent();
+            let mut first = true;
+            while let Some(d) = dir {
+                // The file's own directory always gains an entry; the ones
+                // above only when they were created, which we remember.
+                let known = synced.lock().map(|s| s.contains(d)).unwrap_or(false);
+                if !first && known {
+                    break;
+                }
+                sync(d)?;
+                if let Ok(mut s) = synced.lock() {
+                    s.insert(d.to_path_buf());
+                }
+                if root.as_deref() == Some(d) {
+                    break;
+                }
+                first = false;
+                dir = d.parent();
+            }
+            Ok(())
+        })
+        .await?
+    }
+}
+
+/// Writes one blob: compresses chunk by chunk off the async runtime and
+/// switches to multipart upload once the object outgrows
+/// [`MULTIPART_THRESHOLD`], so memory stays bounded whatever the size.
+pub struct BlobWriter {
+    store: BlobStore,
+    key: String,
+    path: Path,
+    pending: BytesMut,
+    out: Vec<Bytes>,
+    out_len: usize,
+    upload: Option<WriteMultipart>,
+    table: Vec<u32>,
+    original_size: u64,
+    stored_size: u64,
+}
+
+impl BlobWriter {
+    /// The key being written.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Append original bytes.
+    pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.original_size += data.len() as u64;
+        match self.store.compression {
+            CompressionKind::None => self.emit(vec![data]).await,
+            CompressionKind::Zstd => {
+                self.pending.extend_from_slice(&data);
+                if self.pending.len() >= CHUNK_SIZE {
+                    let full = self.pending.len() / CHUNK_SIZE * CHUNK_SIZE;
+                    let input = self.pending.split_to(full).freeze();
+                    self.compress(input).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn compress(&mut self, input: Bytes) -> Result<()> {
+        let level = self.store.zstd_level;
+        let chunks = tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Bytes)>> {
+            input
+                .chunks(CHUNK_SIZE)
+                .map(|chunk| {
+                    let z = zstd::bulk::compress(chunk, level)
+                        .map_err(|e| Error::io("zstd compression", e))?;
+                    Ok(if z.len() < chunk.len() {
+                        (z.len() as u32, Bytes::from(z))
+                    } else {
+                        (chunk.len() as u32 | RAW_FLAG, input.slice_ref(chunk))
+                    })
+                })
+                .collect()
+        })
+        .await??;
+        let mut pieces = Vec::with_capacity(chunks.len());
+        for (entry, bytes) in chunks {
+            self.table.push(entry);
+            pieces.push(bytes);
+        }
+        self.emit(pieces).await
+    }
+
+    async fn emit(&mut self, pieces: Vec<Bytes>) -> Result<()> {
+        for p in pieces {
+            self.stored_size += p.len() as u64;
+            self.out_len += p.len();
+            self.out.push(p);
+        }
+        if self.out_len >= MULTIPART_THRESHOLD {
+            if self.upload.is_none() {
+                let upload = self
+                    .store
+                    .store
+                    .put_multipart(&self.path)
+                    .await
+                    .map_err(|e| Error::store(&self.key, e))?;
+                self.upload = Some(WriteMultipart::new_with_chunk_size(upload, MULTIPART_THRESHOLD));
+            }
+            let upload = self.upload.as_mut().expect("created above");
+            upload
+                .wait_for_capacity(MULTIPART_CONCURRENCY)
+                .await
+                .map_err(|e| Error::store(&self.key, e))?;
+            for p in self.out.drain(..) {
+                upload.write(&p);
+            }
+            self.out_len = 0;
+        }
+        Ok(())
+    }
+
+    /// Finish the object and make it durable.
+    pub async fn finish(mut self) -> Result<BlobRef> {
+        let mut chunk_table = Vec::new();
+        if self.store.compression == CompressionKind::Zstd {
+            if !self.pending.is_empty() {
+                let rest = std::mem::take(&mut self.pending).freeze();
+                self.compress(rest).await?;
+            }
+            let table = ChunkTable {
+                chunk_size: CHUNK_SIZE as u32,
+                entries: std::mem::take(&mut self.table),
+            };
+            let mut footer = Vec::with_capacity(table.entries.len() * 4 + 24);
+            for e in &table.entries {
+                footer.extend_from_slice(&e.to_le_bytes());
+            }
+            footer.extend_from_slice(&(table.entries.len() as u32).to_le_bytes());
+            footer.extend_from_slice(&table.chunk_size.to_le_bytes());
+            footer.extend_from_slice(&self.original_size.to_le_bytes());
+            footer.extend_from_slice(MAGIC);
+            chunk_table = table.encode();
+            self.stored_size += footer.len() as u64;
+            self.out_len += footer.len();
+            self.out.push(Bytes::from(footer));
+        }
+        let out = std::mem::take(&mut self.out);
+        match self.upload.take() {
+            Some(mut upload) => {
+                for p in &out {
+                    upload.write(p);
+                }
+                upload.finish().await.map_err(|e| Error::store(&self.key, e))?;
+            }
+            None => {
+                self.store
+                    .store
+                    .put(&self.path, PutPayload::from_iter(out))
+                    .await
+                    .map_err(|e| Error::store(&self.key, e))?;
+            }
+        }
+        self.store.sync_local(&self.path).await?;
+        Ok(BlobRef {
+            key: self.key,
+            compression: self.store.compression,
+            original_size: self.original_size,
+            stored_size: self.stored_size,
+            chunk_table,
+        })
+    }
+
+    /// Give up: abort a multipart upload in progress. Nothing was written
+    /// under the key unless the multipart upload had completed.
+    pub async fn abort(mut self) {
+        if let Some(upload) = self.upload.take() {
+            if let Err(e) = upload.abort().await {
+                tracing::warn!(key = %self.key, error = %e, "aborting multipart upload failed");
+            }
+        }
+    }
+}
+
+/// The chunk table of a compressed blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChunkTable {
+    chunk_size: u32,
+    entries: Vec<u32>,
+}
+
+impl ChunkTable {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(4 + self.entries.len() * 4);
+        v.extend_from_slice(&self.chunk_size.to_le_bytes());
+        for e in &self.entries {
+            v.extend_from_slice(&e.to_le_bytes());
+        }
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() < 4 || b.len() % 4 != 0 {
+            return None;
+        }
+        let mut words = b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let chunk_size = words.next()?;
+        (chunk_size > 0).then(|| ChunkTable {
+            chunk_size,
+            entries: words.collect(),
+        })
+    }
+
+    /// Offset of each chunk in the stored object, plus the end.
+    fn stored_offsets(&self) -> Vec<u64> {
+        let mut v = Vec::with_capacity(self.entries.len() + 1);
+        let mut at = 0u64;
+        v.push(0);
+        for e in &self.entries {
+            at += u64::from(e & !RAW_FLAG);
+            v.push(at);
+        }
+        v
+    }
+}
+
+fn corrupt(key: &str, reason: &'static str) -> Error {
+    Error::CorruptBlob {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn decode_chunk(key: &str, entry: u32, piece: &[u8], chunk_size: u32) -> Result<Vec<u8>> {
+    if entry & RAW_FLAG != 0 {
+        return Ok(piece.to_vec());
+    }
+    zstd::bulk::decompress(piece, chunk_size as usize).map_err(|e| Error::CorruptBlob {
+        key: key.to_owned(),
+        reason: format!("zstd: {e}").into(),
+    })
+}
+
+/// Decode a whole chunked blob using its footer.
+pub fn decode_chunked(key: &str, stored: &[u8]) -> Result<Bytes> {
+    let n = stored.len();
+    if n < 24 || &stored[n - 8..] != MAGIC {
+        return Err(corrupt(key, "missing footer"));
+    }
+    let word = |at: usize| u32::from_le_bytes([stored[at], stored[at + 1], stored[at + 2], stored[at + 3]]);
+    let original = u64::from_le_bytes(stored[n - 16..n - 8].try_into().map_err(|_| corrupt(key, "footer"))?);
+    let chunk_size = word(n - 20);
+    let count = word(n - 24) as usize;
+    let table_start = n
+        .checked_sub(24 + count * 4)
+        .ok_or_else(|| corrupt(key, "footer larger than blob"))?;
+    let mut out = Vec::with_capacity(original as usize);
+    let mut at = 0usize;
+    for i in 0..count {
+        let entry = word(table_start + i * 4);
+        let len = (entry & !RAW_FLAG) as usize;
+        let piece = stored
+            .get(at..at + len)
+            .filter(|_| at + len <= table_start)
+            .ok_or_else(|| corrupt(key, "chunk beyond data"))?;
+        out.extend_from_slice(&decode_chunk(key, entry, piece, chunk_size)?);
+        at += len;
+    }
+    if out.len() as u64 != original {
+        return Err(corrupt(key, "decoded size differs from footer"));
+    }
+    Ok(Bytes::from(out))
+}

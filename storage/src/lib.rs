@@ -1,0 +1,29 @@
+//! The Filmless archive: every instance stored as one object in an object
+//! store, with a metadata index in SQL.
+//!
+//! - [`blob`]: the object store (local files, S3, memory), compression at
+//!   rest, and the only place object keys are built.
+//! - [`index`]: patient / study / series / instance rows on SQLite or
+//!   PostgreSQL, migrations from `migrations/`.
+//! - [`archive`]: ingest (store), read and delete; the only code that keeps
+//!   "every index row has a blob".
+//! - [`scan`]: where things are in a Part 10 file, without decoding it.
+//! - [`record`]: from a parsed header to index attributes and DICOM JSON.
+//! - [`uid`]: validated UIDs.
+//!
+//! This crate knows nothing of DIMSE or HTTP; the root package wires it to
+//! both.
+
+pub mod archive;
+pub mod blob;
+mod error;
+pub mod index;
+pub mod record;
+pub mod scan;
+pub mod uid;
+
+pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, StoreOutcome, Stored};
+pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};
+pub use error::{Error, ErrorKind, Result};
+pub use index::{Backend, Index, IndexOptions, StoredInstance};
+pub use uid::Uid;

@@ -1,0 +1,304 @@
+//! From a parsed header to the rows the index keeps.
+//!
+//! [`parse_header`] decodes the bytes before Pixel Data with dicom-rs,
+//! validates the identifying UIDs, and extracts every attribute C-FIND and
+//! QIDO-RS match on or return, at each level (PS3.4 §C.6), plus the instance's
+//! DICOM JSON (PS3.18 §F.2) with bulk data replaced by `BulkDataURI`s, so
+//! WADO-RS metadata never needs the blob.
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::error::{Error, Result};
+use crate::scan::Layout;
+use crate::uid::Uid;
+
+/// Binary values longer than this many bytes leave the stored DICOM JSON
+/// and become a `BulkDataURI`.
+pub const BULK_DATA_THRESHOLD: usize = 1024;
+
+/// Patient-level attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientAttributes {
+    /// (0010,0020) Patient ID.
+    pub patient_id: String,
+    /// (0010,0021) Issuer of Patient ID.
+    pub issuer_of_patient_id: String,
+    /// (0010,0010) Patient's Name, as encoded (`FAMILY^GIVEN`).
+    pub patient_name: String,
+    /// (0010,0030) Patient's Birth Date.
+    pub patient_birth_date: String,
+    /// (0010,0040) Patient's Sex.
+    pub patient_sex: String,
+}
+
+/// Study-level attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudyAttributes {
+    /// (0020,000D) Study Instance UID.
+    pub study_instance_uid: Uid,
+    /// (0008,0020) Study Date.
+    pub study_date: String,
+    /// (0008,0030) Study Time.
+    pub study_time: String,
+    /// (0008,0050) Accession Number.
+    pub accession_number: String,
+    /// (0008,0090) Referring Physician's Name.
+    pub referring_physician_name: String,
+    /// (0008,1030) Study Description.
+    pub study_description: String,
+    /// (0020,0010) Study ID.
+    pub study_id: String,
+    /// (0008,0080) Institution Name.
+    pub institution_name: String,
+}
+
+/// Series-level attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesAttributes {
+    /// (0020,000E) Series Instance UID.
+    pub series_instance_uid: Uid,
+    /// (0008,0060) Modality.
+    pub modality: String,
+    /// (0020,0011) Series Number.
+    pub series_number: Option<i32>,
+    /// (0008,103E) Series Description.
+    pub series_description: String,
+    /// (0018,0015) Body Part Examined.
+    pub body_part_examined: String,
+    /// (0008,0021) Series Date.
+    pub series_date: String,
+    /// (0008,0031) Series Time.
+    pub series_time: String,
+    /// (0008,1010) Station Name.
+    pub station_name: String,
+}
+
+/// Instance-level attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceAttributes {
+    /// (0008,0016) SOP Class UID.
+    pub sop_class_uid: Uid,
+    /// (0008,0018) SOP Instance UID.
+    pub sop_instance_uid: Uid,
+    /// (0020,0013) Instance Number.
+    pub instance_number: Option<i32>,
+    /// (0028,0008) Number of Frames; 1 for single-frame images, 0 without pixel data.
+    pub number_of_frames: i32,
+    /// (0028,0010) Rows.
+    pub rows: Option<i32>,
+    /// (0028,0011) Columns.
+    pub columns: Option<i32>,
+    /// (0002,0010) Transfer Syntax UID as stored.
+    pub transfer_syntax_uid: String,
+    /// (0008,0023) Content Date.
+    pub content_date: String,
+    /// (0008,0033) Content Time.
+    pub content_time: String,
+}
+
+/// Everything the index records of one instance, before the blob exists.
+#[derive(Debug, Clone)]
+pub struct InstanceRecord {
+    /// Patient-level attributes.
+    pub patient: PatientAttributes,
+    /// Study-level attributes.
+    pub study: StudyAttributes,
+    /// Series-level attributes.
+    pub series: SeriesAttributes,
+    /// Instance-level attributes.
+    pub instance: InstanceAttributes,
+    /// DICOM JSON of the whole data set, bulk data as `BulkDataURI`s
+    /// relative to the instance's URL (`bulkdata/7FE00010`).
+    pub dicom_json: String,
+    /// Bytes per native frame, from Rows × Columns × Samples × Bits Allocated.
+    pub native_frame_length: Option<u64>,
+}
+
+/// Parse and validate the header of a Part 10 file. `header` holds the
+/// file's bytes up to `layout.header_end` at least.
+pub fn parse_header(header: &[u8], layout: &Layout) -> Result<InstanceRecord> {
+    let ts_uid = layout.meta.transfer_syntax.as_str();
+    let ts = TransferSyntaxRegistry
+        .get(ts_uid)
+        .ok_or_else(|| Error::invalid(format!("unsupported transfer syntax {ts_uid}")))?;
+    let bytes = header
+        .get(layout.dataset_start..layout.header_end)
+        .ok_or_else(|| Error::invalid("data set header is truncated"))?;
+    let mut obj = InMemDicomObject::read_dataset_with_ts(bytes, ts)
+        .map_err(|e| Error::invalid(format!("cannot parse data set: {e}")))?;
+    let has_pixel_data = layout.pixel_data.is_some() || obj.remove_element(tags::PIXEL_DATA);
+    let encapsulated = layout
+        .pixel_data
+        .map(|p| p.length.is_none())
+        // Only deflated data sets reach here without a position: native data.
+        .unwrap_or(false);
+    record_from_object(&obj, ts_uid, has_pixel_data, encapsulated)
+}
+
+fn record_from_object(
+    obj: &InMemDicomObject,
+    ts_uid: &str,
+    has_pixel_data: bool,
+    encapsulated: bool,
+) -> Result<InstanceRecord> {
+    let text = |tag: Tag| -> String {
+        obj.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_matches(['\0', ' ']).to_owned())
+            .unwrap_or_default()
+    };
+    let int = |tag: Tag| -> Option<i32> {
+        obj.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .and_then(|s| s.trim_matches(['\0', ' ']).split('\\').next()?.trim().parse::<i64>().ok())
+            .and_then(|v| i32::try_from(v).ok())
+    };
+    let uid = |attribute: &'static str, tag: Tag| Uid::parse(attribute, &text(tag));
+
+    let sop_class_uid = uid("SOPClassUID", tags::SOP_CLASS_UID)?;
+    let sop_instance_uid = uid("SOPInstanceUID", tags::SOP_INSTANCE_UID)?;
+    let study_instance_uid = uid("StudyInstanceUID", tags::STUDY_INSTANCE_UID)?;
+    let series_instance_uid = uid("SeriesInstanceUID", tags::SERIES_INSTANCE_UID)?;
+
+    let rows = int(tags::ROWS);
+    let columns = int(tags::COLUMNS);
+    let number_of_frames = if has_pixel_data {
+        int(tags::NUMBER_OF_FRAMES).filter(|n| *n > 0).unwrap_or(1)
+    } else {
+        0
+    };
+    let samples = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1).max(1);
+    let bits_allocated = int(tags::BITS_ALLOCATED).unwrap_or(0);
+    let native_frame_length = match (rows, columns) {
+        (Some(r), Some(c)) if bits_allocated > 0 && (r as u64 * c as u64 * bits_allocated as u64) % 8 == 0 => {
+            Some(r as u64 * c as u64 * samples as u64 * bits_allocated as u64 / 8)
+        }
+        _ => None,
+    };
+
+    let mut json = dicom_json::to_value(obj)
+        .map_err(|e| Error::invalid(format!("cannot express data set as DICOM JSON: {e}")))?;
+    strip_bulk_data(&mut json, "");
+    if has_pixel_data {
+        let vr = if encapsulated || bits_allocated <= 8 { "OB" } else { "OW" };
+        if let Some(map) = json.as_object_mut() {
+            map.insert(
+                "7FE00010".to_owned(),
+                serde_json::json!({ "vr": vr, "BulkDataURI": "bulkdata/7FE00010" }),
+            );
+        }
+    }
+    let dicom_json = serde_json::to_string(&json)
+        .map_err(|e| Error::Internal(format!("cannot serialize DICOM JSON: {e}").into()))?;
+
+    Ok(InstanceRecord {
+        patient: PatientAttributes {
+            patient_id: text(tags::PATIENT_ID),
+            issuer_of_patient_id: text(tags::ISSUER_OF_PATIENT_ID),
+            patient_name: text(tags::PATIENT_NAME),
+            patient_birth_date: text(tags::PATIENT_BIRTH_DATE),
+            patient_sex: text(tags::PATIENT_SEX),
+        },
+        study: StudyAttributes {
+            study_instance_uid,
+            study_date: text(tags::STUDY_DATE),
+            study_time: text(tags::STUDY_TIME),
+            accession_number: text(tags::ACCESSION_NUMBER),
+            referring_physician_name: text(tags::REFERRING_PHYSICIAN_NAME),
+            study_description: text(tags::STUDY_DESCRIPTION),
+            study_id: text(tags::STUDY_ID),
+            institution_name: text(tags::INSTITUTION_NAME),
+        },
+        series: SeriesAttributes {
+            series_instance_uid,
+            modality: text(tags::MODALITY),
+            series_number: int(tags::SERIES_NUMBER),
+            series_description: text(tags::SERIES_DESCRIPTION),
+            body_part_examined: text(tags::BODY_PART_EXAMINED),
+            series_date: text(tags::SERIES_DATE),
+            series_time: text(tags::SERIES_TIME),
+            station_name: text(tags::STATION_NAME),
+        },
+        instance: InstanceAttributes {
+            sop_class_uid,
+            sop_instance_uid,
+            instance_number: int(tags::INSTANCE_NUMBER),
+            number_of_frames,
+            rows,
+            columns,
+            transfer_syntax_uid: ts_uid.to_owned(),
+            content_date: text(tags::CONTENT_DATE),
+            content_time: text(tags::CONTENT_TIME),
+        },
+        dicom_json,
+        native_frame_length,
+    })
+}
+
+/// Replace large `InlineBinary` values with `BulkDataURI`s, recursively;
+/// `path` is the tag path so far (`00400275/0/` inside sequence items).
+fn strip_bulk_data(value: &mut serde_json::Value, path: &str) {
+    let Some(map) = value.as_object_mut() else {
+        return;
+    };
+    for (tag, attr) in map.iter_mut() {
+        let Some(attr) = attr.as_object_mut() else {
+            continue;
+        };
+        let large = attr
+            .get("InlineBinary")
+            .and_then(|v| v.as_str())
+            .is_some_and(|b64| b64.len() / 4 * 3 > BULK_DATA_THRESHOLD);
+        if large {
+            attr.remove("InlineBinary");
+            attr.insert(
+                "BulkDataURI".to_owned(),
+                serde_json::Value::String(format!("bulkdata/{path}{tag}")),
+            );
+        }
+        if let Some(items) = attr.get_mut("Value").and_then(|v| v.as_array_mut()) {
+            for (i, item) in items.iter_mut().enumerate() {
+                if item.is_object() {
+                    strip_bulk_data(item, &format!("{path}{tag}/{i}/"));
+                }
+            }
+        }
+    }
+}
+
+/// Normalise a person name for case-insensitive matching: upper case, with
+/// trailing empty components and padding removed.
+pub fn normalize_person_name(name: &str) -> String {
+    name.trim_matches(['\0', ' ']).trim_end_matches('^').to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_data_is_replaced_recursively() {
+        let big = "A".repeat(2000);
+        let mut v = serde_json::json!({
+            "00091010": {"vr": "OB", "InlineBinary": big},
+            "00091011": {"vr": "OB", "InlineBinary": "AAAA"},
+            "00400275": {"vr": "SQ", "Value": [{"00091012": {"vr": "OB", "InlineBinary": big}}]}
+        });
+        strip_bulk_data(&mut v, "");
+        assert_eq!(v["00091010"]["BulkDataURI"], "bulkdata/00091010");
+        assert_eq!(v["00091011"]["InlineBinary"], "AAAA");
+        assert_eq!(
+            v["00400275"]["Value"][0]["00091012"]["BulkDataURI"],
+            "bulkdata/00400275/0/00091012"
+        );
+    }
+
+    #[test]
+    fn person_names_normalise_case() {
+        assert_eq!(normalize_person_name("Nguyễn^Văn A^^^ "), "NGUYỄN^VĂN A");
+    }
+}
