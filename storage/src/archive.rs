@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::index::{Index, IndexOptions, Insert, NewInstance, StoredInstance};
 use crate::record::{parse_header, InstanceRecord};
 use crate::scan::{
-    encapsulated_frames, native_frames, scan_complete, strip_item_headers, FragmentScanner, FrameRange,
-    HeaderScanner, Layout, Scan,
+    encapsulated_frames, native_frames, scan_complete, strip_item_headers, FragmentScanner,
+    FrameRange, HeaderScanner, Layout, Scan,
 };
 
 /// What to do when an instance arrives whose SOP Instance UID is stored
@@ -133,9 +133,65 @@ struct Inner {
 }
 
 /// A parsed header and what follows from it.
-struct Prepared {
+struct Header {
     record: InstanceRecord,
     layout: Layout,
+}
+
+/// A whole Part 10 file in memory, parsed, validated and hashed: everything
+/// CPU-bound about storing it, done before any I/O.
+#[derive(Debug)]
+pub struct Prepared {
+    header: Header,
+    bytes: Bytes,
+    sha256: String,
+    frames: Vec<FrameRange>,
+    encapsulated: bool,
+}
+
+impl std::fmt::Debug for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Header")
+            .field("sop_instance_uid", &self.record.instance.sop_instance_uid)
+            .finish()
+    }
+}
+
+impl Prepared {
+    /// Scan, parse, validate and hash a complete Part 10 file. CPU-bound:
+    /// call it from a blocking thread or a rayon pool.
+    pub fn parse(bytes: Bytes) -> Result<Self> {
+        let layout = scan_complete(&bytes)?;
+        let record = parse_header(&bytes, &layout)?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let fragments = match layout.pixel_data {
+            Some(pd) if pd.length.is_none() => {
+                let mut s = FragmentScanner::new(pd.value_offset);
+                s.feed(pd.value_offset, &bytes[pd.value_offset as usize..])?;
+                Some(s.finish()?)
+            }
+            _ => None,
+        };
+        check_native_length(&layout, bytes.len() as u64)?;
+        let (frames, encapsulated) = frame_ranges(&layout, &record, fragments.as_ref());
+        Ok(Prepared {
+            header: Header { record, layout },
+            bytes,
+            sha256,
+            frames,
+            encapsulated,
+        })
+    }
+
+    /// The SOP Instance UID.
+    pub fn sop_instance_uid(&self) -> &str {
+        self.header.record.instance.sop_instance_uid.as_str()
+    }
+
+    /// Size of the file in bytes.
+    pub fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
 }
 
 impl Archive {
@@ -150,8 +206,12 @@ impl Archive {
         )?;
         if let Some(path) = config.database_url.strip_prefix("sqlite://") {
             let path = path.split('?').next().unwrap_or(path);
-            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            if let Some(dir) = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
             }
         }
         let index = Index::connect(&IndexOptions {
@@ -160,11 +220,21 @@ impl Archive {
             sqlite_synchronous_full: config.sqlite_synchronous_full,
         })
         .await?;
-        Ok(Self::from_parts(blobs, index, config.duplicate_policy, config.max_header_bytes))
+        Ok(Self::from_parts(
+            blobs,
+            index,
+            config.duplicate_policy,
+            config.max_header_bytes,
+        ))
     }
 
     /// Assemble an archive from an open blob store and index.
-    pub fn from_parts(blobs: BlobStore, index: Index, policy: DuplicatePolicy, max_header_bytes: usize) -> Self {
+    pub fn from_parts(
+        blobs: BlobStore,
+        index: Index,
+        policy: DuplicatePolicy,
+        max_header_bytes: usize,
+    ) -> Self {
         Archive {
             inner: Arc::new(Inner {
                 blobs,
@@ -187,41 +257,38 @@ impl Archive {
 
     /// Store a complete Part 10 file held in memory.
     pub async fn store_bytes(&self, bytes: Bytes) -> Result<Stored> {
-        let input = bytes.clone();
-        let (prepared, sha256, frames, encapsulated) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let layout = scan_complete(&input)?;
-            let record = parse_header(&input, &layout)?;
-            let sha256 = hex::encode(Sha256::digest(&input));
-            let fragments = match layout.pixel_data {
-                Some(pd) if pd.length.is_none() => {
-                    let mut s = FragmentScanner::new(pd.value_offset);
-                    s.feed(pd.value_offset, &input[pd.value_offset as usize..])?;
-                    Some(s.finish()?)
-                }
-                _ => None,
-            };
-            check_native_length(&layout, input.len() as u64)?;
-            let (frames, encapsulated) = frame_ranges(&layout, &record, fragments.as_ref());
-            Ok((Prepared { record, layout }, sha256, frames, encapsulated))
-        })
-        .await??;
+        let prepared = tokio::task::spawn_blocking(move || Prepared::parse(bytes)).await??;
+        self.store_prepared(prepared).await
+    }
+
+    /// Store a file already parsed by [`Prepared::parse`] (which bulk import
+    /// runs on a rayon pool, off the async runtime).
+    pub async fn store_prepared(&self, prepared: Prepared) -> Result<Stored> {
+        let Prepared {
+            header,
+            bytes,
+            sha256,
+            frames,
+            encapsulated,
+        } = prepared;
         let size = bytes.len() as u64;
-        let sop = prepared.record.instance.sop_instance_uid.as_str().to_owned();
+        let sop = header.record.instance.sop_instance_uid.as_str().to_owned();
         let mut replace = false;
         if let Some(existing) = self.inner.index.instance(&sop).await? {
-            match self.on_duplicate(&prepared, &existing, &sha256, size)? {
+            match self.on_duplicate(&header, &existing, &sha256, size)? {
                 Some(done) => return Ok(done),
                 None => replace = true,
             }
         }
-        let r = &prepared.record;
+        let r = &header.record;
         let key = self.inner.blobs.instance_key(
             &r.study.study_instance_uid,
             &r.series.series_instance_uid,
             &r.instance.sop_instance_uid,
         );
         let blob = self.inner.blobs.put(key, bytes).await?;
-        self.commit(&prepared, blob, &sha256, &frames, encapsulated, size, replace).await
+        self.commit(&header, blob, &sha256, &frames, encapsulated, size, replace)
+            .await
     }
 
     /// Store a Part 10 file arriving as a stream of byte chunks. Only the
@@ -246,7 +313,9 @@ impl Archive {
                 });
             }
             match stream.next().await {
-                Some(chunk) => header.extend_from_slice(&chunk.map_err(|e| Error::io("reading input", e))?),
+                Some(chunk) => {
+                    header.extend_from_slice(&chunk.map_err(|e| Error::io("reading input", e))?)
+                }
                 None => eof = true,
             }
         };
@@ -255,12 +324,17 @@ impl Archive {
             let layout = layout.clone();
             tokio::task::spawn_blocking(move || -> Result<_> {
                 let record = parse_header(&header, &layout)?;
-                Ok((Prepared { record, layout }, header))
+                Ok((Header { record, layout }, header))
             })
             .await??
         };
 
-        let sop = prepared.record.instance.sop_instance_uid.as_str().to_owned();
+        let sop = prepared
+            .record
+            .instance
+            .sop_instance_uid
+            .as_str()
+            .to_owned();
         let existing = self.inner.index.instance(&sop).await?;
         // When the stored copy wins whatever the new bytes are, do not upload
         // them: hash only, to tell an identical resend from a conflict.
@@ -273,7 +347,9 @@ impl Archive {
                 &r.instance.sop_instance_uid,
             ))
         });
-        let body = self.stream_body(&prepared.layout, header, &mut stream, writer.as_mut()).await;
+        let body = self
+            .stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
+            .await;
         let (sha256, size, fragments) = match body {
             Ok(v) => v,
             Err(e) => {
@@ -295,9 +371,18 @@ impl Archive {
             return Err(Error::Internal("no writer for a new instance".into()));
         };
         let blob = writer.finish().await?;
-        let (frames, encapsulated) = frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
-        self.commit(&prepared, blob, &sha256, &frames, encapsulated, size, existing.is_some())
-            .await
+        let (frames, encapsulated) =
+            frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
+        self.commit(
+            &prepared,
+            blob,
+            &sha256,
+            &frames,
+            encapsulated,
+            size,
+            existing.is_some(),
+        )
+        .await
     }
 
     /// Hash, scan and (when `writer` is given) upload the whole file:
@@ -344,7 +429,7 @@ impl Archive {
     /// `Some` ends the request, `None` means go on and replace.
     fn on_duplicate(
         &self,
-        prepared: &Prepared,
+        prepared: &Header,
         existing: &StoredInstance,
         sha256: &str,
         size: u64,
@@ -366,7 +451,7 @@ impl Archive {
     #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
-        prepared: &Prepared,
+        prepared: &Header,
         blob: BlobRef,
         sha256: &str,
         frames: &[FrameRange],
@@ -387,21 +472,27 @@ impl Archive {
                 if let Some(old) = old {
                     self.inner.blobs.delete(&old).await?;
                 }
-                return Ok(stored_identity(&prepared.record, StoreOutcome::Replaced, size));
+                return Ok(stored_identity(
+                    &prepared.record,
+                    StoreOutcome::Replaced,
+                    size,
+                ));
             }
             match self.inner.index.insert_instance(&new).await? {
-                Insert::Inserted => Ok(stored_identity(&prepared.record, StoreOutcome::Stored, size)),
+                Insert::Inserted => Ok(stored_identity(
+                    &prepared.record,
+                    StoreOutcome::Stored,
+                    size,
+                )),
                 Insert::Exists(existing) => {
                     // Another request stored this UID between our check and
                     // our commit: decide as if it had been there before.
                     self.inner.blobs.delete(&blob.key).await?;
                     match self.on_duplicate(prepared, &existing, sha256, size)? {
                         Some(done) => Ok(done),
-                        None => {
-                            Err(Error::Conflict {
-                                sop_instance_uid: existing.sop_instance_uid.clone(),
-                            })
-                        }
+                        None => Err(Error::Conflict {
+                            sop_instance_uid: existing.sop_instance_uid.clone(),
+                        }),
                     }
                 }
             }
@@ -457,7 +548,11 @@ impl Archive {
                 level: "frame",
                 uid: format!("{} frame {number}", instance.sop_instance_uid),
             })?;
-        let bytes = self.inner.blobs.read_range(&instance.blob, start..end).await?;
+        let bytes = self
+            .inner
+            .blobs
+            .read_range(&instance.blob, start..end)
+            .await?;
         if instance.frames_encapsulated {
             Ok(Bytes::from(strip_item_headers(&bytes)?))
         } else {

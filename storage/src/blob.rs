@@ -74,7 +74,9 @@ impl CompressionKind {
         match s {
             "zstd" => Ok(CompressionKind::Zstd),
             "none" => Ok(CompressionKind::None),
-            other => Err(Error::Internal(format!("unknown compression {other:?} in index").into())),
+            other => Err(Error::Internal(
+                format!("unknown compression {other:?} in index").into(),
+            )),
         }
     }
 }
@@ -142,61 +144,64 @@ impl BlobStore {
         max_requests: usize,
     ) -> Result<Self> {
         let max_requests = max_requests.max(1);
-        let (store, local): (Arc<dyn ObjectStore>, _) = if let Some(path) = url.strip_prefix("file://") {
-            let root = PathBuf::from(path);
-            std::fs::create_dir_all(&root)
-                .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
-            let fs = Arc::new(
-                LocalFileSystem::new_with_prefix(&root)
-                    .map_err(|e| Error::Config(format!("object store {url}: {e}")))?
-                    .with_automatic_cleanup(true),
-            );
-            let dyn_fs: Arc<dyn ObjectStore> = fs.clone();
-            (Arc::new(LimitStore::new(dyn_fs, max_requests)), Some(fs))
-        } else if url == "memory://" || url.starts_with("memory:") {
-            (Arc::new(InMemory::new()), None)
-        } else if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(Error::Config(format!("object store {url}: no bucket")));
-            }
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(endpoint) = &s3.endpoint {
-                b = b
-                    .with_endpoint(endpoint)
-                    .with_allow_http(endpoint.starts_with("http://"))
-                    .with_virtual_hosted_style_request(!s3.path_style.unwrap_or(true));
-            } else if let Some(path_style) = s3.path_style {
-                b = b.with_virtual_hosted_style_request(!path_style);
-            }
-            b = b.with_region(s3.region.clone().unwrap_or_else(|| {
-                std::env::var("AWS_REGION")
-                    .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-                    .unwrap_or_else(|_| "us-east-1".to_owned())
-            }));
-            if let Some(k) = &s3.access_key_id {
-                b = b.with_access_key_id(k);
-            }
-            if let Some(k) = &s3.secret_access_key {
-                b = b.with_secret_access_key(k);
-            }
-            let s3store = b
-                .build()
-                .map_err(|e| Error::Config(format!("object store {url}: {e}")))?;
-            let limited = LimitStore::new(s3store, max_requests);
-            let prefix = prefix.trim_matches('/');
-            if prefix.is_empty() {
-                (Arc::new(limited), None)
+        let (store, local): (Arc<dyn ObjectStore>, _) =
+            if let Some(path) = url.strip_prefix("file://") {
+                let root = PathBuf::from(path);
+                std::fs::create_dir_all(&root)
+                    .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+                let fs = Arc::new(
+                    LocalFileSystem::new_with_prefix(&root)
+                        .map_err(|e| Error::Config(format!("object store {url}: {e}")))?
+                        .with_automatic_cleanup(true),
+                );
+                let dyn_fs: Arc<dyn ObjectStore> = fs.clone();
+                (Arc::new(LimitStore::new(dyn_fs, max_requests)), Some(fs))
+            } else if url == "memory://" || url.starts_with("memory:") {
+                (Arc::new(InMemory::new()), None)
+            } else if let Some(rest) = url.strip_prefix("s3://") {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(Error::Config(format!("object store {url}: no bucket")));
+                }
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(endpoint) = &s3.endpoint {
+                    b = b
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"))
+                        .with_virtual_hosted_style_request(!s3.path_style.unwrap_or(true));
+                } else if let Some(path_style) = s3.path_style {
+                    b = b.with_virtual_hosted_style_request(!path_style);
+                }
+                b = b.with_region(s3.region.clone().unwrap_or_else(|| {
+                    std::env::var("AWS_REGION")
+                        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                        .unwrap_or_else(|_| "us-east-1".to_owned())
+                }));
+                if let Some(k) = &s3.access_key_id {
+                    b = b.with_access_key_id(k);
+                }
+                if let Some(k) = &s3.secret_access_key {
+                    b = b.with_secret_access_key(k);
+                }
+                let s3store = b
+                    .build()
+                    .map_err(|e| Error::Config(format!("object store {url}: {e}")))?;
+                let limited = LimitStore::new(s3store, max_requests);
+                let prefix = prefix.trim_matches('/');
+                if prefix.is_empty() {
+                    (Arc::new(limited), None)
+                } else {
+                    (Arc::new(PrefixStore::new(limited, prefix)), None)
+                }
             } else {
-                (Arc::new(PrefixStore::new(limited, prefix)), None)
-            }
-        } else {
-            return Err(Error::Config(format!(
-                "object store URL {url:?}: expected file://, s3:// or memory://"
-            )));
-        };
+                return Err(Error::Config(format!(
+                    "object store URL {url:?}: expected file://, s3:// or memory://"
+                )));
+            };
         if !(-7..=22).contains(&zstd_level) {
-            return Err(Error::Config(format!("zstd level {zstd_level} is outside -7..=22")));
+            return Err(Error::Config(format!(
+                "zstd level {zstd_level} is outside -7..=22"
+            )));
         }
         Ok(BlobStore {
             store,
@@ -280,10 +285,11 @@ impl BlobStore {
                 .await
                 .map_err(|e| Error::store(&blob.key, e)),
             CompressionKind::Zstd => {
-                let table = ChunkTable::decode(&blob.chunk_table).ok_or_else(|| Error::CorruptBlob {
-                    key: blob.key.clone(),
-                    reason: "bad chunk table in index".into(),
-                })?;
+                let table =
+                    ChunkTable::decode(&blob.chunk_table).ok_or_else(|| Error::CorruptBlob {
+                        key: blob.key.clone(),
+                        reason: "bad chunk table in index".into(),
+                    })?;
                 if range.is_empty() {
                     return Ok(Bytes::new());
                 }
@@ -309,12 +315,18 @@ impl BlobStore {
                     let mut at = 0usize;
                     for (i, entry) in entries.iter().enumerate() {
                         let len = (entry & !RAW_FLAG) as usize;
-                        let piece = stored.get(at..at + len).ok_or_else(|| corrupt(&key, "short read"))?;
+                        let piece = stored
+                            .get(at..at + len)
+                            .ok_or_else(|| corrupt(&key, "short read"))?;
                         let chunk = decode_chunk(&key, *entry, piece, table.chunk_size)?;
                         let chunk_start = (first + i) as u64 * cs;
                         let lo = range.start.saturating_sub(chunk_start) as usize;
                         let hi = ((range.end - chunk_start) as usize).min(chunk.len());
-                        out.extend_from_slice(chunk.get(lo..hi).ok_or_else(|| corrupt(&key, "chunk shorter than table says"))?);
+                        out.extend_from_slice(
+                            chunk
+                                .get(lo..hi)
+                                .ok_or_else(|| corrupt(&key, "chunk shorter than table says"))?,
+                        );
                         at += len;
                     }
                     Ok(Bytes::from(out))
@@ -345,7 +357,10 @@ impl BlobStore {
     pub fn list(&self) -> BoxStream<'static, Result<(String, u64)>> {
         self.store
             .list(None)
-            .map(|r| r.map(|m| (m.location.to_string(), m.size)).map_err(|e| Error::store("(listing)", e)))
+            .map(|r| {
+                r.map(|m| (m.location.to_string(), m.size))
+                    .map_err(|e| Error::store("(listing)", e))
+            })
             .boxed()
     }
 
@@ -473,7 +488,10 @@ impl BlobWriter {
                     .put_multipart(&self.path)
                     .await
                     .map_err(|e| Error::store(&self.key, e))?;
-                self.upload = Some(WriteMultipart::new_with_chunk_size(upload, MULTIPART_THRESHOLD));
+                self.upload = Some(WriteMultipart::new_with_chunk_size(
+                    upload,
+                    MULTIPART_THRESHOLD,
+                ));
             }
             let upload = self.upload.as_mut().expect("created above");
             upload
@@ -519,7 +537,10 @@ impl BlobWriter {
                 for p in &out {
                     upload.write(p);
                 }
-                upload.finish().await.map_err(|e| Error::store(&self.key, e))?;
+                upload
+                    .finish()
+                    .await
+                    .map_err(|e| Error::store(&self.key, e))?;
             }
             None => {
                 self.store
@@ -571,7 +592,9 @@ impl ChunkTable {
         if b.len() < 4 || b.len() % 4 != 0 {
             return None;
         }
-        let mut words = b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let mut words = b
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let chunk_size = words.next()?;
         (chunk_size > 0).then(|| ChunkTable {
             chunk_size,
@@ -615,8 +638,14 @@ pub fn decode_chunked(key: &str, stored: &[u8]) -> Result<Bytes> {
     if n < 24 || &stored[n - 8..] != MAGIC {
         return Err(corrupt(key, "missing footer"));
     }
-    let word = |at: usize| u32::from_le_bytes([stored[at], stored[at + 1], stored[at + 2], stored[at + 3]]);
-    let original = u64::from_le_bytes(stored[n - 16..n - 8].try_into().map_err(|_| corrupt(key, "footer"))?);
+    let word = |at: usize| {
+        u32::from_le_bytes([stored[at], stored[at + 1], stored[at + 2], stored[at + 3]])
+    };
+    let original = u64::from_le_bytes(
+        stored[n - 16..n - 8]
+            .try_into()
+            .map_err(|_| corrupt(key, "footer"))?,
+    );
     let chunk_size = word(n - 20);
     let count = word(n - 24) as usize;
     let table_start = n

@@ -21,13 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 use crate::blob::{BlobRef, CompressionKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{normalize_person_name, InstanceRecord};
 use crate::scan::FrameRange;
-
 
 /// Run a block in a write transaction, retrying a few times when the
 /// database reports a lock conflict, serialization failure or deadlock.
@@ -157,7 +156,8 @@ pub struct Index {
     writer: Arc<tokio::sync::Mutex<()>>,
 }
 
-const INSTANCE_COLUMNS: &str = "i.id, st.study_instance_uid, se.series_instance_uid, i.sop_instance_uid, \
+const INSTANCE_COLUMNS: &str =
+    "i.id, st.study_instance_uid, se.series_instance_uid, i.sop_instance_uid, \
      i.sop_class_uid, i.transfer_syntax_uid, i.number_of_frames, i.blob_key, i.compression, \
      i.original_size, i.stored_size, i.chunk_table, i.sha256, i.frames, i.frames_encapsulated";
 const INSTANCE_JOIN: &str =
@@ -187,7 +187,11 @@ impl Index {
         };
         let connect = AnyConnectOptions::from_str(&url)
             .map_err(|e| Error::Config(format!("database URL: {e}")))?;
-        let synchronous = if options.sqlite_synchronous_full { "FULL" } else { "NORMAL" };
+        let synchronous = if options.sqlite_synchronous_full {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
@@ -242,7 +246,10 @@ impl Index {
     /// with `BEGIN IMMEDIATE`.
     async fn begin_write(
         &self,
-    ) -> Result<(Option<tokio::sync::MutexGuard<'_, ()>>, sqlx::Transaction<'static, sqlx::Any>)> {
+    ) -> Result<(
+        Option<tokio::sync::MutexGuard<'_, ()>>,
+        sqlx::Transaction<'static, sqlx::Any>,
+    )> {
         Ok(match self.backend {
             Backend::Sqlite => {
                 let guard = self.writer.lock().await;
@@ -254,7 +261,8 @@ impl Index {
 
     /// The stored instance with this SOP Instance UID.
     pub async fn instance(&self, sop_instance_uid: &str) -> Result<Option<StoredInstance>> {
-        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} WHERE i.sop_instance_uid = $1");
+        let sql =
+            format!("SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} WHERE i.sop_instance_uid = $1");
         let row = sqlx::query(&sql)
             .bind(sop_instance_uid)
             .fetch_optional(&self.pool)
@@ -264,7 +272,9 @@ impl Index {
 
     /// A page of stored instances in row order, after row id `after`.
     pub async fn instances_after(&self, after: i64, limit: i64) -> Result<Vec<StoredInstance>> {
-        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} WHERE i.id > $1 ORDER BY i.id LIMIT $2");
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} WHERE i.id > $1 ORDER BY i.id LIMIT $2"
+        );
         let rows = sqlx::query(&sql)
             .bind(after)
             .bind(limit)
@@ -368,18 +378,23 @@ impl Index {
     /// the existing one is returned.
     pub async fn insert_instance(&self, new: &NewInstance<'_>) -> Result<Insert> {
         write_tx!(self, |conn| {
-                if let Some(existing) = select_instance(conn, new.record.instance.sop_instance_uid.as_str()).await? {
-                    return Ok(Tx::Rollback(Insert::Exists(Box::new(existing))));
-                }
-                match insert_rows(conn, new).await? {
-                    true => Ok(Tx::Commit(Insert::Inserted)),
-                    false => {
-                        let existing = select_instance(conn, new.record.instance.sop_instance_uid.as_str())
+            if let Some(existing) =
+                select_instance(conn, new.record.instance.sop_instance_uid.as_str()).await?
+            {
+                return Ok(Tx::Rollback(Insert::Exists(Box::new(existing))));
+            }
+            match insert_rows(conn, new).await? {
+                true => Ok(Tx::Commit(Insert::Inserted)),
+                false => {
+                    let existing =
+                        select_instance(conn, new.record.instance.sop_instance_uid.as_str())
                             .await?
-                            .ok_or_else(|| Error::Internal("instance vanished during insert".into()))?;
-                        Ok(Tx::Rollback(Insert::Exists(Box::new(existing))))
-                    }
+                            .ok_or_else(|| {
+                                Error::Internal("instance vanished during insert".into())
+                            })?;
+                    Ok(Tx::Rollback(Insert::Exists(Box::new(existing))))
                 }
+            }
         })
     }
 
@@ -387,31 +402,32 @@ impl Index {
     /// transaction. Returns the blob key of the replaced instance.
     pub async fn replace_instance(&self, new: &NewInstance<'_>) -> Result<Option<String>> {
         write_tx!(self, |conn| {
-                let old = delete_instance_rows(conn, new.record.instance.sop_instance_uid.as_str()).await?;
-                if !insert_rows(conn, new).await? {
-                    return Err(Error::Internal("instance reappeared during replace".into()));
-                }
-                Ok(Tx::Commit(old))
+            let old =
+                delete_instance_rows(conn, new.record.instance.sop_instance_uid.as_str()).await?;
+            if !insert_rows(conn, new).await? {
+                return Err(Error::Internal("instance reappeared during replace".into()));
+            }
+            Ok(Tx::Commit(old))
         })
     }
 
     /// Delete an instance's rows; returns its blob key.
     pub async fn delete_instance(&self, sop_instance_uid: &str) -> Result<String> {
         write_tx!(self, |conn| {
-                match delete_instance_rows(conn, sop_instance_uid).await? {
-                    Some(key) => Ok(Tx::Commit(key)),
-                    None => Err(Error::NotFound {
-                        level: "instance",
-                        uid: sop_instance_uid.to_owned(),
-                    }),
-                }
+            match delete_instance_rows(conn, sop_instance_uid).await? {
+                Some(key) => Ok(Tx::Commit(key)),
+                None => Err(Error::NotFound {
+                    level: "instance",
+                    uid: sop_instance_uid.to_owned(),
+                }),
+            }
         })
     }
 
     /// Delete a series' rows; returns the blob keys of its instances.
     pub async fn delete_series(&self, series_instance_uid: &str) -> Result<Vec<String>> {
         write_tx!(self, |conn| {
-                let Some(row) = sqlx::query(
+            let Some(row) = sqlx::query(
                     "SELECT se.id, se.study_ref, st.patient_ref FROM series se JOIN study st ON st.id = se.study_ref \
                      WHERE se.series_instance_uid = $1",
                 )
@@ -424,15 +440,27 @@ impl Index {
                         uid: series_instance_uid.to_owned(),
                     });
                 };
-                let (series, study, patient): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                let rows = sqlx::query("DELETE FROM instance WHERE series_ref = $1 RETURNING blob_key, original_size")
-                    .bind(series)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                let size: i64 = rows.iter().map(|r| r.try_get::<i64, _>(1)).sum::<std::result::Result<_, _>>()?;
-                let keys = rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<Vec<_>, _>>()?;
-                sqlx::query("DELETE FROM series WHERE id = $1").bind(series).execute(&mut *conn).await?;
-                sqlx::query(
+            let (series, study, patient): (i64, i64, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let rows = sqlx::query(
+                "DELETE FROM instance WHERE series_ref = $1 RETURNING blob_key, original_size",
+            )
+            .bind(series)
+            .fetch_all(&mut *conn)
+            .await?;
+            let size: i64 = rows
+                .iter()
+                .map(|r| r.try_get::<i64, _>(1))
+                .sum::<std::result::Result<_, _>>()?;
+            let keys = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            sqlx::query("DELETE FROM series WHERE id = $1")
+                .bind(series)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
                     "UPDATE study SET number_of_study_related_series = number_of_study_related_series - 1, \
                      number_of_study_related_instances = number_of_study_related_instances - $1, \
                      study_size = study_size - $2, updated_at = $3 WHERE id = $4",
@@ -443,26 +471,27 @@ impl Index {
                 .bind(study)
                 .execute(&mut *conn)
                 .await?;
-                remove_if_empty(conn, study, patient).await?;
-                Ok(Tx::Commit(keys))
+            remove_if_empty(conn, study, patient).await?;
+            Ok(Tx::Commit(keys))
         })
     }
 
     /// Delete a study's rows; returns the blob keys of its instances.
     pub async fn delete_study(&self, study_instance_uid: &str) -> Result<Vec<String>> {
         write_tx!(self, |conn| {
-                let Some(row) = sqlx::query("SELECT id, patient_ref FROM study WHERE study_instance_uid = $1")
+            let Some(row) =
+                sqlx::query("SELECT id, patient_ref FROM study WHERE study_instance_uid = $1")
                     .bind(study_instance_uid)
                     .fetch_optional(&mut *conn)
                     .await?
-                else {
-                    return Err(Error::NotFound {
-                        level: "study",
-                        uid: study_instance_uid.to_owned(),
-                    });
-                };
-                let (study, patient): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-                let keys = sqlx::query(
+            else {
+                return Err(Error::NotFound {
+                    level: "study",
+                    uid: study_instance_uid.to_owned(),
+                });
+            };
+            let (study, patient): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            let keys = sqlx::query(
                     "DELETE FROM instance WHERE series_ref IN (SELECT id FROM series WHERE study_ref = $1) \
                      RETURNING blob_key",
                 )
@@ -472,10 +501,16 @@ impl Index {
                 .iter()
                 .map(|r| r.try_get::<String, _>(0))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-                sqlx::query("DELETE FROM series WHERE study_ref = $1").bind(study).execute(&mut *conn).await?;
-                sqlx::query("DELETE FROM study WHERE id = $1").bind(study).execute(&mut *conn).await?;
-                remove_if_empty(conn, study, patient).await?;
-                Ok(Tx::Commit(keys))
+            sqlx::query("DELETE FROM series WHERE study_ref = $1")
+                .bind(study)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM study WHERE id = $1")
+                .bind(study)
+                .execute(&mut *conn)
+                .await?;
+            remove_if_empty(conn, study, patient).await?;
+            Ok(Tx::Commit(keys))
         })
     }
 }
@@ -509,8 +544,12 @@ fn now_millis() -> i64 {
 }
 
 async fn select_instance(conn: &mut AnyConnection, sop: &str) -> Result<Option<StoredInstance>> {
-    let sql = format!("SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} WHERE i.sop_instance_uid = $1");
-    let row = sqlx::query(&sql).bind(sop).fetch_optional(&mut *conn).await?;
+    let sql =
+        format!("SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} WHERE i.sop_instance_uid = $1");
+    let row = sqlx::query(&sql)
+        .bind(sop)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.map(|r| stored_instance(&r)).transpose()
 }
 
@@ -670,8 +709,12 @@ async fn delete_instance_rows(conn: &mut AnyConnection, sop: &str) -> Result<Opt
     let id: i64 = row.try_get(0)?;
     let key: String = row.try_get(1)?;
     let size: i64 = row.try_get(2)?;
-    let (series, study, patient): (i64, i64, i64) = (row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
-    sqlx::query("DELETE FROM instance WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    let (series, study, patient): (i64, i64, i64) =
+        (row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
+    sqlx::query("DELETE FROM instance WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "UPDATE study SET number_of_study_related_instances = number_of_study_related_instances - 1, \
          study_size = study_size - $1, updated_at = $2 WHERE id = $3",
@@ -690,7 +733,10 @@ async fn delete_instance_rows(conn: &mut AnyConnection, sop: &str) -> Result<Opt
     .await?
     .try_get(0)?;
     if left <= 0 {
-        sqlx::query("DELETE FROM series WHERE id = $1").bind(series).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM series WHERE id = $1")
+            .bind(series)
+            .execute(&mut *conn)
+            .await?;
         sqlx::query(
             "UPDATE study SET number_of_study_related_series = number_of_study_related_series - 1 WHERE id = $1",
         )

@@ -18,11 +18,12 @@ pub mod archive;
 pub mod blob;
 mod error;
 pub mod index;
+pub mod part10;
 pub mod record;
 pub mod scan;
 pub mod uid;
 
-pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, StoreOutcome, Stored};
+pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, Prepared, StoreOutcome, Stored};
 pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{Backend, Index, IndexOptions, StoredInstance};

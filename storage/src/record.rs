@@ -6,7 +6,7 @@
 //! DICOM JSON (PS3.18 §F.2) with bulk data replaced by `BulkDataURI`s, so
 //! WADO-RS metadata never needs the blob.
 
-use dicom_core::Tag;
+use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
@@ -147,14 +147,31 @@ fn record_from_object(
 ) -> Result<InstanceRecord> {
     let text = |tag: Tag| -> String {
         obj.get(tag)
-            .and_then(|e| e.to_str().ok())
+            .and_then(|e| {
+                // Some writers encode standard attributes as UN (seen from
+                // GDCM): their bytes are still the text.
+                if e.vr() == VR::UN {
+                    e.to_bytes()
+                        .ok()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned().into())
+                } else {
+                    e.to_str().ok()
+                }
+            })
             .map(|s| s.trim_matches(['\0', ' ']).to_owned())
             .unwrap_or_default()
     };
     let int = |tag: Tag| -> Option<i32> {
         obj.get(tag)
             .and_then(|e| e.to_str().ok())
-            .and_then(|s| s.trim_matches(['\0', ' ']).split('\\').next()?.trim().parse::<i64>().ok())
+            .and_then(|s| {
+                s.trim_matches(['\0', ' '])
+                    .split('\\')
+                    .next()?
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+            })
             .and_then(|v| i32::try_from(v).ok())
     };
     let uid = |attribute: &'static str, tag: Tag| Uid::parse(attribute, &text(tag));
@@ -174,7 +191,9 @@ fn record_from_object(
     let samples = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1).max(1);
     let bits_allocated = int(tags::BITS_ALLOCATED).unwrap_or(0);
     let native_frame_length = match (rows, columns) {
-        (Some(r), Some(c)) if bits_allocated > 0 && (r as u64 * c as u64 * bits_allocated as u64) % 8 == 0 => {
+        (Some(r), Some(c))
+            if bits_allocated > 0 && (r as u64 * c as u64 * bits_allocated as u64) % 8 == 0 =>
+        {
             Some(r as u64 * c as u64 * samples as u64 * bits_allocated as u64 / 8)
         }
         _ => None,
@@ -184,7 +203,11 @@ fn record_from_object(
         .map_err(|e| Error::invalid(format!("cannot express data set as DICOM JSON: {e}")))?;
     strip_bulk_data(&mut json, "");
     if has_pixel_data {
-        let vr = if encapsulated || bits_allocated <= 8 { "OB" } else { "OW" };
+        let vr = if encapsulated || bits_allocated <= 8 {
+            "OB"
+        } else {
+            "OW"
+        };
         if let Some(map) = json.as_object_mut() {
             map.insert(
                 "7FE00010".to_owned(),
@@ -273,7 +296,9 @@ fn strip_bulk_data(value: &mut serde_json::Value, path: &str) {
 /// Normalise a person name for case-insensitive matching: upper case, with
 /// trailing empty components and padding removed.
 pub fn normalize_person_name(name: &str) -> String {
-    name.trim_matches(['\0', ' ']).trim_end_matches('^').to_uppercase()
+    name.trim_matches(['\0', ' '])
+        .trim_end_matches('^')
+        .to_uppercase()
 }
 
 #[cfg(test)]

@@ -130,7 +130,9 @@ impl HeaderScanner {
                     self.next_element = start;
                     self.meta = Some((meta, start));
                 }
-                None if eof => return Err(Error::invalid("file ends inside File Meta Information")),
+                None if eof => {
+                    return Err(Error::invalid("file ends inside File Meta Information"))
+                }
                 None => return Ok(Scan::NeedMore),
             }
         }
@@ -180,7 +182,11 @@ impl HeaderScanner {
             }
             let value_start = pos + h.header_len;
             let end = if h.length == UNDEFINED {
-                let nested = if h.vr == *b"UN" { Encoding::ImplicitLe } else { enc };
+                let nested = if h.vr == *b"UN" {
+                    Encoding::ImplicitLe
+                } else {
+                    enc
+                };
                 match skip_undefined_sequence(buf, value_start, nested)? {
                     Some(end) => end,
                     None => return need_more(eof),
@@ -224,8 +230,19 @@ struct ElementHeader {
 fn has_long_length(vr: [u8; 2]) -> bool {
     matches!(
         &vr,
-        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR"
-            | b"UT" | b"UV"
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
     )
 }
 
@@ -314,7 +331,11 @@ fn skip_undefined_item(buf: &[u8], mut pos: usize, enc: Encoding) -> Result<Opti
         }
         pos += h.header_len;
         if h.length == UNDEFINED {
-            let nested = if h.vr == *b"UN" { Encoding::ImplicitLe } else { enc };
+            let nested = if h.vr == *b"UN" {
+                Encoding::ImplicitLe
+            } else {
+                enc
+            };
             match skip_undefined_sequence(buf, pos, nested)? {
                 Some(end) => pos = end,
                 None => return Ok(None),
@@ -344,12 +365,17 @@ fn read_meta(buf: &[u8]) -> Result<Option<(FileMeta, usize)>> {
     let mut meta = FileMeta::default();
     let mut pos = start;
     loop {
+        // The data set after the meta group may be implicit VR: look at the
+        // group before reading the element as explicit VR.
+        let Some(group) = buf.get(pos..pos + 2) else {
+            return Ok(None);
+        };
+        if u16::from_le_bytes([group[0], group[1]]) != 0x0002 {
+            break;
+        }
         let Some(h) = read_header(buf, pos, Encoding::ExplicitLe)? else {
             return Ok(None);
         };
-        if h.group != 0x0002 {
-            break;
-        }
         if h.length == UNDEFINED {
             return Err(Error::invalid("undefined length in File Meta Information"));
         }
@@ -542,7 +568,12 @@ pub fn encapsulated_frames(frames: u32, bot: &[u32], fragments: &[Fragment]) -> 
 }
 
 /// Native (uncompressed) frames: `frames` equal slices of the value.
-pub fn native_frames(value_offset: u64, length: u32, frames: u32, frame_len: Option<u64>) -> Vec<FrameRange> {
+pub fn native_frames(
+    value_offset: u64,
+    length: u32,
+    frames: u32,
+    frame_len: Option<u64>,
+) -> Vec<FrameRange> {
     let n = u64::from(frames.max(1));
     let len = frame_len
         .filter(|l| *l > 0 && l * n <= u64::from(length))
@@ -648,7 +679,13 @@ mod tests {
         assert_eq!(pd.length, Some(16));
         assert_eq!(&f[pd.value_offset as usize..][..16], &[7u8; 16]);
         let frames = native_frames(pd.value_offset, 16, 2, Some(8));
-        assert_eq!(frames, vec![(pd.value_offset, pd.value_offset + 8), (pd.value_offset + 8, pd.value_offset + 16)]);
+        assert_eq!(
+            frames,
+            vec![
+                (pd.value_offset, pd.value_offset + 8),
+                (pd.value_offset + 8, pd.value_offset + 16)
+            ]
+        );
     }
 
     #[test]
@@ -694,7 +731,12 @@ mod tests {
         assert_eq!(encapsulated_frames(3, &[], &fragments).len(), 3);
         // Single frame: everything.
         let all = encapsulated_frames(1, &[], &fragments);
-        assert_eq!(strip_item_headers(&f[all[0].0 as usize..all[0].1 as usize]).unwrap().len(), 12);
+        assert_eq!(
+            strip_item_headers(&f[all[0].0 as usize..all[0].1 as usize])
+                .unwrap()
+                .len(),
+            12
+        );
     }
 
     #[test]

@@ -1,0 +1,74 @@
+//! The `filmless` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ArchiveArgs, Config, ServeArgs};
+
+/// Filmless: medical imaging archive (PACS) and DICOM gateway.
+#[derive(Debug, Parser)]
+#[command(name = "filmless", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the archive: DICOM and HTTP listeners until SIGINT/SIGTERM.
+    Serve {
+        /// Archive location.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Listeners.
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Import files and folders (recursively) into the archive.
+    Import {
+        /// Archive location.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Files or folders to import.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve { archive, serve } => {
+            let config = Config::load(&archive, Some(&serve))?;
+            crate::logging::init(&config.log);
+            runtime.block_on(crate::server::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { archive, paths } => {
+            let mut config = Config::load(&archive, None)?;
+            // Import prints its own summary; keep the log to warnings.
+            if std::env::var_os("RUST_LOG").is_none() {
+                config.log.level = "warn".to_owned();
+            }
+            crate::logging::init(&config.log);
+            let clean = runtime.block_on(async {
+                let archive = storage::Archive::open(&config.storage).await?;
+                let clean = crate::import::run(&archive, &paths).await;
+                archive.index().close().await;
+                clean
+            })?;
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}

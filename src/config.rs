@@ -1,0 +1,325 @@
+//! Configuration: one [`Config`] read from a TOML file, then `FILMLESS_*`
+//! environment variables, then command-line flags, each overriding the one
+//! before (meilisearch's option.rs does the same).
+//!
+//! Every key is documented in `config.example.toml`. Unknown keys are
+//! errors, so a typo never silently falls back to a default.
+//!
+//! Environment variables: the common flags have their own
+//! (`FILMLESS_DATA_DIR`, `FILMLESS_DATABASE_URL`, …, see `filmless serve
+//! --help`); any other key is reachable as `FILMLESS_<SECTION>__<KEY>`,
+//! e.g. `FILMLESS_STORAGE__COMPRESSION=none`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use storage::ArchiveConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the default SQLite index and local objects live.
+    pub data_dir: PathBuf,
+    /// The DICOM listener.
+    pub dicom: DicomConfig,
+    /// The HTTP (DICOMweb and viewer) listener.
+    pub http: HttpConfig,
+    /// The archive: object store, index, compression, duplicates.
+    pub storage: ArchiveConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[dicom]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DicomConfig {
+    /// Our AE title.
+    pub ae_title: String,
+    /// Address and port of the DICOM listener.
+    pub bind: SocketAddr,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port of the HTTP listener.
+    pub bind: SocketAddr,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `info,filmless_storage=debug`.
+    /// `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./filmless-data"),
+            dicom: DicomConfig::default(),
+            http: HttpConfig::default(),
+            storage: ArchiveConfig {
+                // Empty: derived from data_dir in `resolve`.
+                object_store_url: String::new(),
+                database_url: String::new(),
+                ..ArchiveConfig::default()
+            },
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DicomConfig {
+    fn default() -> Self {
+        DicomConfig {
+            ae_title: "FILMLESS".to_owned(),
+            bind: SocketAddr::from(([0, 0, 0, 0], 11112)),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Flags shared by every command that opens the archive. Each has its own
+/// environment variable; flags win over it, and it wins over the file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ArchiveArgs {
+    /// Configuration file (TOML); see config.example.toml.
+    #[arg(long, env = "FILMLESS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory for the default SQLite index and local objects.
+    #[arg(long, env = "FILMLESS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Index database: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, env = "FILMLESS_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Object store: file:///PATH, s3://BUCKET/PREFIX or memory://.
+    #[arg(long, env = "FILMLESS_OBJECT_STORE_URL", value_name = "URL")]
+    pub object_store_url: Option<String>,
+}
+
+/// Flags of `filmless serve` beyond [`ArchiveArgs`].
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Our AE title.
+    #[arg(long, env = "FILMLESS_AE_TITLE", value_name = "AET")]
+    pub ae_title: Option<String>,
+    /// Address and port of the DICOM listener.
+    #[arg(long, env = "FILMLESS_DICOM_BIND", value_name = "ADDR:PORT")]
+    pub dicom_bind: Option<SocketAddr>,
+    /// Address and port of the HTTP listener.
+    #[arg(long, env = "FILMLESS_HTTP_BIND", value_name = "ADDR:PORT")]
+    pub http_bind: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Load: defaults < file < `FILMLESS_SECTION__KEY` variables < flags,
+    /// then fill derived defaults and validate.
+    pub fn load(archive: &ArchiveArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &archive.config {
+            if !path.exists() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Only sectioned variables (FILMLESS_STORAGE__COMPRESSION): the flat
+        // ones belong to the flags above, which clap reads itself.
+        figment = figment.merge(
+            Env::prefixed("FILMLESS_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        let mut config: Config = figment.extract().context("invalid configuration")?;
+        if let Some(d) = &archive.data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(u) = &archive.database_url {
+            config.storage.database_url = u.clone();
+        }
+        if let Some(u) = &archive.object_store_url {
+            config.storage.object_store_url = u.clone();
+        }
+        if let Some(s) = serve {
+            if let Some(a) = &s.ae_title {
+                config.dicom.ae_title = a.clone();
+            }
+            if let Some(b) = s.dicom_bind {
+                config.dicom.bind = b;
+            }
+            if let Some(b) = s.http_bind {
+                config.http.bind = b;
+            }
+        }
+        config.resolve()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Derive the index and object store locations from `data_dir` where
+    /// they are not given.
+    fn resolve(&mut self) -> anyhow::Result<()> {
+        let dir = absolute(&self.data_dir)?;
+        if self.storage.object_store_url.is_empty() {
+            self.storage.object_store_url = format!("file://{}", dir.join("objects").display());
+        }
+        if self.storage.database_url.is_empty() {
+            self.storage.database_url = format!("sqlite://{}", dir.join("index.db").display());
+        }
+        Ok(())
+    }
+
+    /// Check values that parse but make no sense.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let ae = self.dicom.ae_title.trim();
+        if ae.is_empty()
+            || ae.len() > 16
+            || !ae.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\')
+        {
+            bail!(
+                "dicom.ae_title {:?} is not a valid AE title (1 to 16 printable ASCII characters, no backslash)",
+                self.dicom.ae_title
+            );
+        }
+        let s = &self.storage;
+        if !(1..=22).contains(&s.zstd_level) {
+            bail!("storage.zstd_level must be 1 to 22, got {}", s.zstd_level);
+        }
+        if !["file://", "s3://", "memory:"]
+            .iter()
+            .any(|p| s.object_store_url.starts_with(p))
+        {
+            bail!(
+                "storage.object_store_url must start with file://, s3:// or memory://, got {:?}",
+                s.object_store_url
+            );
+        }
+        if !["sqlite:", "postgres:", "postgresql:"]
+            .iter()
+            .any(|p| s.database_url.starts_with(p))
+        {
+            bail!("storage.database_url must start with sqlite:// or postgres://");
+        }
+        if s.max_header_bytes < 64 * 1024 {
+            bail!("storage.max_header_bytes must be at least 65536");
+        }
+        if s.database_max_connections == 0 || s.max_object_store_requests == 0 {
+            bail!("storage.database_max_connections and storage.max_object_store_requests must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// An absolute form of `path` (which need not exist yet).
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::load(&ArchiveArgs::default(), Some(&ServeArgs::default())).unwrap();
+        assert_eq!(c.dicom.ae_title, "FILMLESS");
+        assert_eq!(c.dicom.bind.port(), 11112);
+        assert_eq!(c.http.bind, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert!(c.storage.database_url.starts_with("sqlite://"));
+        assert!(c.storage.database_url.ends_with("filmless-data/index.db"));
+        assert!(c
+            .storage
+            .object_store_url
+            .ends_with("filmless-data/objects"));
+    }
+
+    #[test]
+    fn file_then_flags_take_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/pacs\"\n[dicom]\nae_title = \"FROMFILE\"\n[storage]\ncompression = \"none\"\n",
+        )
+        .unwrap();
+        let args = ArchiveArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&args, None).unwrap();
+        assert_eq!(c.dicom.ae_title, "FROMFILE");
+        assert_eq!(c.storage.compression, storage::CompressionKind::None);
+        assert_eq!(c.storage.database_url, "sqlite:///srv/pacs/index.db");
+        let serve = ServeArgs {
+            ae_title: Some("FROMFLAG".into()),
+            ..Default::default()
+        };
+        let args = ArchiveArgs {
+            config: Some(file),
+            database_url: Some("postgres://db/pacs".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&args, Some(&serve)).unwrap();
+        assert_eq!(c.dicom.ae_title, "FROMFLAG");
+        assert_eq!(c.storage.database_url, "postgres://db/pacs");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "[storage]\ncompresion = \"none\"\n").unwrap();
+        let args = ArchiveArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let err = format!("{:#}", Config::load(&args, None).unwrap_err());
+        assert!(err.contains("compresion"), "{err}");
+        std::fs::write(&file, "[dicom]\nae_title = \"MUCH_TOO_LONG_AE_TITLE\"\n").unwrap();
+        let err = format!("{:#}", Config::load(&args, None).unwrap_err());
+        assert!(err.contains("AE title"), "{err}");
+        let missing = ArchiveArgs {
+            config: Some(dir.path().join("nope.toml")),
+            ..Default::default()
+        };
+        assert!(Config::load(&missing, None).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Filmless: a medical imaging archive (PACS) and DICOM gateway.
+//!
+//! The root package wires the archive (`storage`) to the protocols and is
+//! the only place that knows both:
+//! - [`config`]: one configuration from file, environment and flags;
+//! - [`cli`]: the `filmless` commands;
+//! - [`server`]: `filmless serve`, listeners and graceful shutdown;
+//! - [`import`]: `filmless import`, bulk import through the archive's ingest;
+//! - [`logging`]: structured logs.
+//!
+//! `main.rs` only parses the command line and calls [`cli::run`], so tests
+//! and benches start the real server in-process.
+
+pub mod cli;
+pub mod config;
+pub mod import;
+pub mod logging;
+pub mod server;

@@ -1,0 +1,199 @@
+//! `filmless serve`: the long-running process.
+//!
+//! Opens the archive and serves HTTP until SIGINT or SIGTERM; one
+//! [`CancellationToken`] stops every listener, and requests in flight
+//! finish first. The DIMSE listener and the DICOMweb routes join this
+//! process on the `[dicom]` and `[http]` settings as they are built.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use storage::Archive;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// State shared by the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The archive.
+    pub archive: Archive,
+    /// The configuration the server runs with.
+    pub config: std::sync::Arc<Config>,
+}
+
+/// A running server.
+pub struct Server {
+    /// Where HTTP listens (the real port when the configuration said 0).
+    pub http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Open the archive and bind the listeners.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let archive = Archive::open(&config.storage)
+            .await
+            .context("opening the archive")?;
+        let http = TcpListener::bind(config.http.bind)
+            .await
+            .with_context(|| format!("binding HTTP to {}", config.http.bind))?;
+        let http_addr = http.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let state = AppState {
+            archive: archive.clone(),
+            config: std::sync::Arc::new(config),
+        };
+        let app = router(state);
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(http, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .context("HTTP server")?;
+            archive.index().close().await;
+            Ok(())
+        });
+        tracing::info!(http = %http_addr, "serving");
+        Ok(Server {
+            http_addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Wait until the server has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task")?
+    }
+}
+
+/// Run until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        database = %redact(&config.storage.database_url),
+        object_store = %config.storage.object_store_url,
+        ae_title = %config.dicom.ae_title,
+        "starting filmless {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let server = Server::start(config).await?;
+    let stop = server.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        stop.cancel();
+    });
+    server.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// A database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/healthz", get(health))
+        .with_state(state)
+}
+
+/// The home page: what this server is and holds.
+async fn home(State(state): State<AppState>) -> Response {
+    match state.archive.index().counts().await {
+        Ok(c) => Html(format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Filmless</title></head><body>\
+             <h1>Filmless {version}</h1>\
+             <p>Medical imaging archive. AE title <code>{ae}</code>.</p>\
+             <table><tr><th>patients</th><td>{p}</td></tr><tr><th>studies</th><td>{st}</td></tr>\
+             <tr><th>series</th><td>{se}</td></tr><tr><th>instances</th><td>{i}</td></tr></table>\
+             </body></html>",
+            version = env!("CARGO_PKG_VERSION"),
+            ae = html_escape(&state.config.dicom.ae_title),
+            p = c.patients,
+            st = c.studies,
+            se = c.series,
+            i = c.instances,
+        ))
+        .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Liveness and readiness: answers 200 only when the index answers.
+async fn health(State(state): State<AppState>) -> Response {
+    match state.archive.index().counts().await {
+        Ok(_) => ([(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn unavailable(e: storage::Error) -> Response {
+    tracing::warn!(error = %e, "index unavailable");
+    (StatusCode::SERVICE_UNAVAILABLE, "index unavailable\n").into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(
+            redact("postgres://pacs:s3cret@db/pacs"),
+            "postgres://pacs:***@db/pacs"
+        );
+        assert_eq!(redact("sqlite:///srv/index.db"), "sqlite:///srv/index.db");
+    }
+}

@@ -1,0 +1,189 @@
+//! Building Part 10 files (PS3.10 §7.1) around bare data sets.
+//!
+//! The archive stores every instance as a Part 10 file. Data sets that
+//! arrive without File Meta Information — every C-STORE, and files written
+//! by some devices without preamble and meta — get one here, built from the
+//! transfer syntax and the SOP Class / Instance UIDs.
+
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::error::{Error, Result};
+use crate::scan::{EXPLICIT_VR_BE, IMPLICIT_VR_LE};
+
+/// Filmless's Implementation Class UID (0002,0012).
+pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.211094963926286409327440512224542519448";
+/// Filmless's Implementation Version Name (0002,0013), at most 16 characters.
+pub const IMPLEMENTATION_VERSION_NAME: &str = concat!("FILMLESS_", env!("CARGO_PKG_VERSION"));
+
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// The preamble, `DICM` and File Meta Information for a data set.
+/// `source_ae` is the sender's AE title, recorded in (0002,0016).
+pub fn file_meta(
+    transfer_syntax: &str,
+    sop_class_uid: &str,
+    sop_instance_uid: &str,
+    source_ae: Option<&str>,
+) -> Vec<u8> {
+    let mut group = Vec::with_capacity(256);
+    element(&mut group, 0x0001, b"OB", &[0, 1]);
+    element(&mut group, 0x0002, b"UI", &uid_value(sop_class_uid));
+    element(&mut group, 0x0003, b"UI", &uid_value(sop_instance_uid));
+    element(&mut group, 0x0010, b"UI", &uid_value(transfer_syntax));
+    element(
+        &mut group,
+        0x0012,
+        b"UI",
+        &uid_value(IMPLEMENTATION_CLASS_UID),
+    );
+    element(
+        &mut group,
+        0x0013,
+        b"SH",
+        &text_value(&IMPLEMENTATION_VERSION_NAME[..IMPLEMENTATION_VERSION_NAME.len().min(16)]),
+    );
+    if let Some(ae) = source_ae.map(str::trim).filter(|a| !a.is_empty()) {
+        element(
+            &mut group,
+            0x0016,
+            b"AE",
+            &text_value(&ae[..ae.len().min(16)]),
+        );
+    }
+    let mut out = Vec::with_capacity(128 + 4 + 12 + group.len());
+    out.resize(128, 0);
+    out.extend_from_slice(b"DICM");
+    element(&mut out, 0x0000, b"UL", &(group.len() as u32).to_le_bytes());
+    out.extend_from_slice(&group);
+    out
+}
+
+fn element(out: &mut Vec<u8>, elem: u16, vr: &[u8; 2], value: &[u8]) {
+    out.extend_from_slice(&0x0002u16.to_le_bytes());
+    out.extend_from_slice(&elem.to_le_bytes());
+    out.extend_from_slice(vr);
+    if vr == b"OB" {
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    }
+    out.extend_from_slice(value);
+}
+
+fn uid_value(uid: &str) -> Vec<u8> {
+    let mut v = uid.as_bytes().to_vec();
+    if v.len() % 2 == 1 {
+        v.push(0);
+    }
+    v
+}
+
+fn text_value(text: &str) -> Vec<u8> {
+    let mut v = text.as_bytes().to_vec();
+    if v.len() % 2 == 1 {
+        v.push(b' ');
+    }
+    v
+}
+
+/// Turn a file that holds a bare data set (no preamble, no `DICM`, no File
+/// Meta Information) into a Part 10 file. The encoding is recognised from
+/// the first element: explicit VR little or big endian, else implicit VR
+/// little endian, the DICOM default.
+pub fn wrap_bare_dataset(data: &[u8]) -> Result<Vec<u8>> {
+    // File Meta Information without preamble and 'DICM': add those two.
+    if data.get(0..2) == Some(&[0x02, 0x00])
+        && data.get(4..6).is_some_and(|vr| vr == b"UL" || vr == b"OB")
+    {
+        let mut out = vec![0u8; 128];
+        out.extend_from_slice(b"DICM");
+        out.extend_from_slice(data);
+        return Ok(out);
+    }
+    let ts_uid = guess_encoding(data).ok_or_else(|| {
+        Error::invalid("not DICOM: neither a Part 10 file nor a recognisable bare data set")
+    })?;
+    let ts = TransferSyntaxRegistry.get(ts_uid).ok_or_else(|| {
+        Error::Internal(format!("transfer syntax {ts_uid} missing from registry").into())
+    })?;
+    let obj = InMemDicomObject::read_dataset_with_ts(data, ts)
+        .map_err(|e| Error::invalid(format!("not DICOM: bare data set does not parse: {e}")))?;
+    let text = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+            .unwrap_or_default()
+    };
+    let mut out = file_meta(
+        ts_uid,
+        &text(tags::SOP_CLASS_UID),
+        &text(tags::SOP_INSTANCE_UID),
+        None,
+    );
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
+/// Tell the encoding of a bare data set from its first element header. Every
+/// real data set starts with group 0x0008 (Identifying Information: Specific
+/// Character Set, Image Type, SOP Class UID…), which keeps text files and
+/// other binaries from passing for DICOM.
+fn guess_encoding(d: &[u8]) -> Option<&'static str> {
+    let h = d.get(0..8)?;
+    let vr_like = h[4].is_ascii_uppercase() && h[5].is_ascii_uppercase();
+    match ([h[0], h[1]], vr_like) {
+        ([0x08, 0x00], true) => Some(EXPLICIT_VR_LE),
+        ([0x08, 0x00], false) => Some(IMPLICIT_VR_LE),
+        ([0x00, 0x08], true) => Some(EXPLICIT_VR_BE),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::scan_complete;
+
+    #[test]
+    fn built_meta_scans_back() {
+        let mut f = file_meta(
+            "1.2.840.10008.1.2",
+            "1.2.840.10008.5.1.4.1.1.2",
+            "1.2.3.4",
+            Some("CT01"),
+        );
+        // One implicit VR element: (0008,0018) "1.2.3.4".
+        f.extend_from_slice(&[0x08, 0x00, 0x18, 0x00, 8, 0, 0, 0]);
+        f.extend_from_slice(b"1.2.3.4\0");
+        let layout = scan_complete(&f).unwrap();
+        assert_eq!(layout.meta.transfer_syntax, "1.2.840.10008.1.2");
+        assert_eq!(layout.meta.media_storage_sop_instance_uid, "1.2.3.4");
+        assert_eq!(
+            layout.meta.media_storage_sop_class_uid,
+            "1.2.840.10008.5.1.4.1.1.2"
+        );
+        assert_eq!(layout.header_end, f.len());
+    }
+
+    #[test]
+    fn recognises_bare_encodings() {
+        assert_eq!(
+            guess_encoding(&[0x08, 0x00, 0x16, 0x00, b'U', b'I', 4, 0]),
+            Some(EXPLICIT_VR_LE)
+        );
+        assert_eq!(
+            guess_encoding(&[0x08, 0x00, 0x16, 0x00, 4, 0, 0, 0]),
+            Some(IMPLICIT_VR_LE)
+        );
+        assert_eq!(
+            guess_encoding(&[0x00, 0x08, 0x00, 0x16, b'U', b'I', 0, 4]),
+            Some(EXPLICIT_VR_BE)
+        );
+        assert_eq!(guess_encoding(b"%PDF-1.7 hello"), None);
+        assert!(wrap_bare_dataset(b"hello world, not dicom").is_err());
+    }
+}

@@ -1,0 +1,452 @@
+//! The index conformance suite, run on SQLite and on PostgreSQL
+//! (127.0.0.1:5432): identity rows, aggregates on insert and delete,
+//! duplicates, concurrency from many tasks and from two "processes"
+//! (two independent pools on one database).
+
+mod common;
+
+use bytes::Bytes;
+use common::ScratchDb;
+use filmless_test_data::{Corpus, Options};
+use futures::future::join_all;
+use storage::{Archive, BlobStore, CompressionKind, DuplicatePolicy, ErrorKind, StoreOutcome};
+
+async fn archive(db: &ScratchDb, policy: DuplicatePolicy) -> Archive {
+    let blobs = BlobStore::open(
+        "memory://",
+        &Default::default(),
+        CompressionKind::Zstd,
+        3,
+        16,
+    )
+    .unwrap();
+    Archive::from_parts(blobs, db.index().await, policy, 16 * 1024 * 1024)
+}
+
+fn corpus() -> Corpus {
+    Corpus::new(
+        42,
+        Options {
+            patients: 2,
+            ..Options::small(6)
+        },
+    )
+}
+
+async fn identity_rows_and_aggregates(db: ScratchDb) {
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let c = corpus();
+    // Studies 0 (CT, 6 slices), 1 (CR), 3 (MR, 2 series × 4), 5 (CT).
+    let mut total = 0;
+    for s in [0, 1, 3, 5] {
+        let plan = c.study(s);
+        for i in c.instances(&plan) {
+            assert_eq!(
+                a.store_bytes(Bytes::from(i.bytes)).await.unwrap().outcome,
+                StoreOutcome::Stored
+            );
+            total += 1;
+        }
+    }
+    let counts = a.index().counts().await.unwrap();
+    assert_eq!(counts.instances, total);
+    assert_eq!(counts.studies, 4);
+    assert_eq!(counts.series, 5);
+    assert_eq!(
+        counts.patients, 2,
+        "studies share the corpus's two patients"
+    );
+
+    let mr = c.study(3);
+    let summary = a
+        .index()
+        .study_summary(&mr.study_instance_uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((summary.series, summary.instances), (2, 8));
+    assert_eq!(summary.modalities, vec!["MR".to_owned()]);
+    assert!(summary.size > 0);
+    let (series_uid, _) = &mr.series[1];
+    assert_eq!(
+        a.index().series_instance_count(series_uid).await.unwrap(),
+        Some(4)
+    );
+
+    // Instances of a series come back in instance-number order.
+    let ct = c.study(0);
+    let listed = a.index().series_instances(&ct.series[0].0).await.unwrap();
+    let expected: Vec<String> = c.instances(&ct).map(|i| i.sop_instance_uid).collect();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|i| i.sop_instance_uid.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert!(listed
+        .iter()
+        .all(|i| i.frames.len() == 1 && i.number_of_frames == 1));
+
+    // WADO-RS metadata comes from the index, bulk data as URIs.
+    let json: serde_json::Value = serde_json::from_str(
+        &a.index()
+            .instance_json(&expected[0])
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["00100020"]["Value"][0], ct.patient.id);
+    assert_eq!(json["7FE00010"]["BulkDataURI"], "bulkdata/7FE00010");
+    assert!(json["7FE00010"].get("InlineBinary").is_none());
+}
+
+async fn deletes_keep_aggregates_right(db: ScratchDb) {
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let c = corpus();
+    let mr = c.study(3);
+    let instances: Vec<_> = c.instances(&mr).collect();
+    for i in &instances {
+        a.store_bytes(Bytes::from(i.bytes.clone())).await.unwrap();
+    }
+    let ct = c.study(0);
+    for i in c.instances(&ct) {
+        a.store_bytes(Bytes::from(i.bytes)).await.unwrap();
+    }
+
+    // One instance of the MR's first series.
+    a.delete_instance(&instances[0].sop_instance_uid)
+        .await
+        .unwrap();
+    let s = a
+        .index()
+        .study_summary(&mr.study_instance_uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.series, s.instances), (2, 7));
+    assert_eq!(
+        a.index()
+            .series_instance_count(&mr.series[0].0)
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    let err = a
+        .read_instance(&instances[0].sop_instance_uid)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        a.delete_instance(&instances[0].sop_instance_uid)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+
+    // The rest of that series, one by one: the series row goes with the last.
+    for i in &instances[1..4] {
+        a.delete_instance(&i.sop_instance_uid).await.unwrap();
+    }
+    assert_eq!(
+        a.index()
+            .series_instance_count(&mr.series[0].0)
+            .await
+            .unwrap(),
+        None
+    );
+    let s = a
+        .index()
+        .study_summary(&mr.study_instance_uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.series, s.instances), (1, 4));
+
+    // A whole series, then a whole study.
+    assert_eq!(a.delete_series(&mr.series[1].0).await.unwrap(), 4);
+    assert!(
+        a.index()
+            .study_summary(&mr.study_instance_uid)
+            .await
+            .unwrap()
+            .is_none(),
+        "empty study removed"
+    );
+    assert_eq!(a.delete_study(&ct.study_instance_uid).await.unwrap(), 6);
+    assert_eq!(
+        a.index().counts().await.unwrap(),
+        Default::default(),
+        "empty patients removed too"
+    );
+    let blobs: Vec<(String, u64)> = futures::TryStreamExt::try_collect(a.blobs().list())
+        .await
+        .unwrap();
+    assert!(blobs.is_empty(), "blobs deleted with their rows: {blobs:?}");
+    assert_eq!(
+        a.delete_study(&ct.study_instance_uid)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+fn changed_copy(bytes: &[u8]) -> Vec<u8> {
+    // Same UIDs, different pixels: flip the last byte.
+    let mut v = bytes.to_vec();
+    let last = v.len() - 1;
+    v[last] ^= 0xFF;
+    v
+}
+
+async fn duplicates_follow_policy(db: ScratchDb) {
+    let c = corpus();
+    let plan = c.study(1);
+    let original = c.instances(&plan).next().unwrap();
+    let changed = changed_copy(&original.bytes);
+    let sop = original.sop_instance_uid.clone();
+
+    let keep = archive(&db, DuplicatePolicy::KeepFirst).await;
+    assert_eq!(
+        keep.store_bytes(Bytes::from(original.bytes.clone()))
+            .await
+            .unwrap()
+            .outcome,
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        keep.store_bytes(Bytes::from(original.bytes.clone()))
+            .await
+            .unwrap()
+            .outcome,
+        StoreOutcome::AlreadyPresent
+    );
+    assert_eq!(
+        keep.store_bytes(Bytes::from(changed.clone()))
+            .await
+            .unwrap()
+            .outcome,
+        StoreOutcome::KeptExisting
+    );
+    assert_eq!(keep.read_instance(&sop).await.unwrap(), original.bytes);
+
+    let reject = archive(&db, DuplicatePolicy::Reject).await;
+    let err = reject
+        .store_bytes(Bytes::from(changed.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(
+        reject
+            .store_bytes(Bytes::from(original.bytes.clone()))
+            .await
+            .unwrap()
+            .outcome,
+        StoreOutcome::AlreadyPresent
+    );
+
+    let overwrite = archive(&db, DuplicatePolicy::Overwrite).await;
+    assert_eq!(
+        overwrite
+            .store_bytes(Bytes::from(changed.clone()))
+            .await
+            .unwrap()
+            .outcome,
+        StoreOutcome::Replaced
+    );
+    assert_eq!(overwrite.read_instance(&sop).await.unwrap(), changed);
+    let counts = overwrite.index().counts().await.unwrap();
+    assert_eq!(
+        (counts.instances, counts.series, counts.studies),
+        (1, 1, 1),
+        "never a duplicate row"
+    );
+    let s = overwrite
+        .index()
+        .study_summary(&plan.study_instance_uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.series, s.instances), (1, 1));
+}
+
+async fn concurrent_ingest_never_duplicates(db: ScratchDb) {
+    // Two independent archives on one database stand for two processes.
+    let (a, b) = (
+        archive(&db, DuplicatePolicy::KeepFirst).await,
+        archive(&db, DuplicatePolicy::KeepFirst).await,
+    );
+    let c = Corpus::new(
+        7,
+        Options {
+            patients: 1,
+            ..Options::small(24)
+        },
+    );
+    let plan = c.study(0);
+    let instances: Vec<_> = c.instances(&plan).collect();
+    // Every instance sent twice, interleaved over 16 tasks and both archives.
+    let tasks = instances
+        .iter()
+        .chain(instances.iter())
+        .enumerate()
+        .map(|(n, i)| {
+            let archive = if n % 2 == 0 { a.clone() } else { b.clone() };
+            let bytes = Bytes::from(i.bytes.clone());
+            tokio::spawn(async move { archive.store_bytes(bytes).await })
+        });
+    let results = join_all(tasks).await;
+    let mut stored = 0;
+    for r in results {
+        match r.unwrap().unwrap().outcome {
+            StoreOutcome::Stored => stored += 1,
+            StoreOutcome::AlreadyPresent => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(stored, 24);
+    let counts = a.index().counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.patients,
+            counts.studies,
+            counts.series,
+            counts.instances
+        ),
+        (1, 1, 1, 24)
+    );
+    let s = a
+        .index()
+        .study_summary(&plan.study_instance_uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.series, s.instances), (1, 24));
+    // Both archives store into one memory store each: every row's blob is
+    // in one of them.
+    for i in &instances {
+        let bytes = match a.read_instance(&i.sop_instance_uid).await {
+            Ok(b) => b,
+            Err(_) => b.read_instance(&i.sop_instance_uid).await.unwrap(),
+        };
+        assert_eq!(bytes, i.bytes);
+    }
+}
+
+async fn invalid_instances_leave_nothing(db: ScratchDb) {
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let c = corpus();
+    let plan = c.study(1);
+    let good = c.instances(&plan).next().unwrap().bytes;
+    // Truncated pixel data.
+    let err = a
+        .store_bytes(Bytes::from(good[..good.len() - 100].to_vec()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    // Not DICOM at all.
+    let err = a
+        .store_bytes(Bytes::from_static(&[0u8; 300]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    // A UID with characters a UID cannot have.
+    let sop = c.instances(&plan).next().unwrap().sop_instance_uid;
+    let bad_uid = sop.replacen("2.25.", "2.25.A", 1);
+    let mut evil = good.clone();
+    let at = evil
+        .windows(sop.len())
+        .rposition(|w| w == sop.as_bytes())
+        .unwrap();
+    evil[at..at + sop.len()].copy_from_slice(&bad_uid.as_bytes()[..sop.len()]);
+    let err = a.store_bytes(Bytes::from(evil)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.to_string().contains("SOPInstanceUID"), "{err}");
+    assert_eq!(a.index().counts().await.unwrap(), Default::default());
+    let blobs: Vec<(String, u64)> = futures::TryStreamExt::try_collect(a.blobs().list())
+        .await
+        .unwrap();
+    assert!(blobs.is_empty());
+}
+
+async fn streamed_ingest_matches_in_memory(db: ScratchDb) {
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let c = corpus();
+    let plan = c.study(0);
+    for i in c.instances(&plan) {
+        let pieces: Vec<std::io::Result<Bytes>> = i
+            .bytes
+            .chunks(777)
+            .map(|p| Ok(Bytes::copy_from_slice(p)))
+            .collect();
+        let stored = a.store_stream(futures::stream::iter(pieces)).await.unwrap();
+        assert_eq!(stored.outcome, StoreOutcome::Stored);
+        assert_eq!(a.read_instance(&i.sop_instance_uid).await.unwrap(), i.bytes);
+        // Frame 1 is exactly the native pixel data, one ranged read.
+        let inst = a.instance(&i.sop_instance_uid).await.unwrap();
+        let frame = a.read_frame(&inst, 1).await.unwrap();
+        assert_eq!(frame.len(), 64 * 64 * 2);
+        assert_eq!(&frame[..], &i.bytes[i.bytes.len() - frame.len()..]);
+        assert_eq!(
+            a.read_frame(&inst, 2).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        // Sent again streamed: identical, so already present.
+        let again = a
+            .store_stream(futures::stream::iter(vec![Ok(Bytes::from(
+                i.bytes.clone(),
+            ))]))
+            .await
+            .unwrap();
+        assert_eq!(again.outcome, StoreOutcome::AlreadyPresent);
+    }
+}
+
+macro_rules! index_suite {
+    ($($backend:ident: $db:expr;)*) => {
+        $(
+            mod $backend {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn identity_and_aggregates() {
+                    identity_rows_and_aggregates($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn deletes() {
+                    deletes_keep_aggregates_right($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn duplicates() {
+                    duplicates_follow_policy($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn concurrency() {
+                    concurrent_ingest_never_duplicates($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn invalid_input() {
+                    invalid_instances_leave_nothing($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn streamed_ingest() {
+                    streamed_ingest_matches_in_memory($db).await;
+                }
+            }
+        )*
+    };
+}
+
+index_suite! {
+    sqlite: ScratchDb::sqlite();
+    postgres: ScratchDb::postgres().await;
+}
