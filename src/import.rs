@@ -78,7 +78,7 @@ impl ImportReport {
 
 /// One file, read and parsed on the rayon side.
 enum Item {
-    Ready(PathBuf, Prepared),
+    Ready(PathBuf, Box<Prepared>),
     Large(PathBuf),
     Failed(PathBuf, String),
 }
@@ -116,7 +116,7 @@ pub async fn import(
             match item {
                 Item::Ready(path, prepared) => {
                     let size = prepared.size();
-                    let r = archive.store_prepared(prepared).await;
+                    let r = archive.store_prepared(*prepared).await;
                     (
                         path,
                         r.map(|s| (s.outcome, size)).map_err(|e| e.to_string()),
@@ -223,7 +223,7 @@ fn prepare(path: PathBuf) -> Item {
         }
     };
     match Prepared::parse(Bytes::from(data)) {
-        Ok(p) => Item::Ready(path, p),
+        Ok(p) => Item::Ready(path, Box::new(p)),
         Err(e) => Item::Failed(path, e.to_string()),
     }
 }

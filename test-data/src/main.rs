@@ -15,7 +15,7 @@ use filmless_test_data::{ct_series, Corpus, Options};
 #[derive(Parser)]
 #[command(name = "filmless-gen")]
 struct Args {
-    /// Output directory (created; files go to <out>/<study>/<series>/<n>.dcm).
+    /// Output directory (created; files go to OUT/STUDY_UID/SERIES_UID/NNNNN.dcm).
     #[arg(long)]
     out: PathBuf,
     /// Seed: the same seed gives the same files.
