@@ -303,6 +303,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid_and_shows_the_defaults() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let args = ArchiveArgs {
+            config: Some(example),
+            ..Default::default()
+        };
+        let from_example = Config::load(&args, Some(&ServeArgs::default())).unwrap();
+        let defaults = Config::load(&ArchiveArgs::default(), Some(&ServeArgs::default())).unwrap();
+        assert_eq!(from_example, defaults);
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.toml");
