@@ -1,0 +1,539 @@
+//! DIMSE command sets (PS3.7 §9.3, §E): typed, encoded and decoded by hand.
+//!
+//! A command set is group 0000 in implicit VR little endian, always (PS3.7
+//! §6.3.1), whatever the presentation context's transfer syntax. Decoding
+//! reads every element of the group, keeps the ones DIMSE-C uses and skips
+//! the rest; a command without a Command Field or Message ID is an error.
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+
+use crate::error::{Error, Result};
+use crate::status::Status;
+
+/// (0000,0100) Command Field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandField {
+    /// C-STORE-RQ.
+    CStoreRq,
+    /// C-STORE-RSP.
+    CStoreRsp,
+    /// C-GET-RQ.
+    CGetRq,
+    /// C-GET-RSP.
+    CGetRsp,
+    /// C-FIND-RQ.
+    CFindRq,
+    /// C-FIND-RSP.
+    CFindRsp,
+    /// C-MOVE-RQ.
+    CMoveRq,
+    /// C-MOVE-RSP.
+    CMoveRsp,
+    /// C-ECHO-RQ.
+    CEchoRq,
+    /// C-ECHO-RSP.
+    CEchoRsp,
+    /// C-CANCEL-RQ.
+    CCancelRq,
+    /// Anything else (N-* services, or nonsense): answered as unrecognized.
+    Other(u16),
+}
+
+impl CommandField {
+    /// The code on the wire.
+    pub fn code(self) -> u16 {
+        match self {
+            CommandField::CStoreRq => 0x0001,
+            CommandField::CStoreRsp => 0x8001,
+            CommandField::CGetRq => 0x0010,
+            CommandField::CGetRsp => 0x8010,
+            CommandField::CFindRq => 0x0020,
+            CommandField::CFindRsp => 0x8020,
+            CommandField::CMoveRq => 0x0021,
+            CommandField::CMoveRsp => 0x8021,
+            CommandField::CEchoRq => 0x0030,
+            CommandField::CEchoRsp => 0x8030,
+            CommandField::CCancelRq => 0x0FFF,
+            CommandField::Other(c) => c,
+        }
+    }
+
+    /// From the code on the wire.
+    pub fn from_code(code: u16) -> Self {
+        match code {
+            0x0001 => CommandField::CStoreRq,
+            0x8001 => CommandField::CStoreRsp,
+            0x0010 => CommandField::CGetRq,
+            0x8010 => CommandField::CGetRsp,
+            0x0020 => CommandField::CFindRq,
+            0x8020 => CommandField::CFindRsp,
+            0x0021 => CommandField::CMoveRq,
+            0x8021 => CommandField::CMoveRsp,
+            0x0030 => CommandField::CEchoRq,
+            0x8030 => CommandField::CEchoRsp,
+            0x0FFF => CommandField::CCancelRq,
+            other => CommandField::Other(other),
+        }
+    }
+
+    /// The response to this request (responses answer themselves).
+    pub fn response(self) -> Self {
+        match self {
+            CommandField::CStoreRq => CommandField::CStoreRsp,
+            CommandField::CGetRq => CommandField::CGetRsp,
+            CommandField::CFindRq => CommandField::CFindRsp,
+            CommandField::CMoveRq => CommandField::CMoveRsp,
+            CommandField::CEchoRq => CommandField::CEchoRsp,
+            CommandField::Other(c) => CommandField::Other(c | 0x8000),
+            other => other,
+        }
+    }
+}
+
+/// (0000,0700) Priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    /// 0000H.
+    #[default]
+    Medium,
+    /// 0001H.
+    High,
+    /// 0002H.
+    Low,
+}
+
+/// (0000,0800) value meaning "no data set follows" (PS3.7 E.1).
+const NO_DATA_SET: u16 = 0x0101;
+
+/// Sub-operation counts of C-MOVE and C-GET responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubOperations {
+    /// (0000,1020).
+    pub remaining: u16,
+    /// (0000,1021).
+    pub completed: u16,
+    /// (0000,1022).
+    pub failed: u16,
+    /// (0000,1023).
+    pub warning: u16,
+}
+
+/// One DIMSE-C command set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Command {
+    /// (0000,0100).
+    pub field: Option<CommandField>,
+    /// (0000,0110) Message ID (requests).
+    pub message_id: Option<u16>,
+    /// (0000,0120) Message ID Being Responded To (responses).
+    pub responding_to: Option<u16>,
+    /// (0000,0002) Affected SOP Class UID.
+    pub affected_sop_class_uid: Option<String>,
+    /// (0000,1000) Affected SOP Instance UID.
+    pub affected_sop_instance_uid: Option<String>,
+    /// (0000,0700) Priority.
+    pub priority: Option<Priority>,
+    /// (0000,0800) whether a data set follows.
+    pub has_data_set: bool,
+    /// (0000,0900) Status (responses).
+    pub status: Option<Status>,
+    /// (0000,0902) Error Comment.
+    pub error_comment: Option<String>,
+    /// (0000,0901) Offending Element.
+    pub offending_elements: Vec<Tag>,
+    /// (0000,0600) Move Destination.
+    pub move_destination: Option<String>,
+    /// (0000,1030) Move Originator Application Entity Title.
+    pub move_originator_ae_title: Option<String>,
+    /// (0000,1031) Move Originator Message ID.
+    pub move_originator_message_id: Option<u16>,
+    /// (0000,1020..1023) sub-operation counts.
+    pub sub_operations: Option<SubOperations>,
+}
+
+impl Command {
+    /// The command field, or an error naming what is missing.
+    pub fn field(&self) -> Result<CommandField> {
+        self.field
+            .ok_or(Error::MalformedCommand("no Command Field (0000,0100)"))
+    }
+
+    /// A request.
+    pub fn request(
+        field: CommandField,
+        message_id: u16,
+        sop_class_uid: &str,
+        has_data_set: bool,
+    ) -> Self {
+        Command {
+            field: Some(field),
+            message_id: Some(message_id),
+            affected_sop_class_uid: Some(sop_class_uid.to_owned()),
+            priority: (field != CommandField::CEchoRq).then_some(Priority::Medium),
+            has_data_set,
+            ..Command::default()
+        }
+    }
+
+    /// The response to this request with `status`.
+    pub fn response(&self, status: Status, has_data_set: bool) -> Self {
+        let field = self.field.map(CommandField::response);
+        Command {
+            field,
+            responding_to: self.message_id,
+            affected_sop_class_uid: self.affected_sop_class_uid.clone(),
+            affected_sop_instance_uid: match field {
+                Some(CommandField::CStoreRsp) => self.affected_sop_instance_uid.clone(),
+                _ => None,
+            },
+            has_data_set,
+            status: Some(status),
+            ..Command::default()
+        }
+    }
+
+    /// Encode as a command set: implicit VR little endian, group length first.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(192);
+        let uid = |out: &mut Vec<u8>, tag: Tag, v: &Option<String>| {
+            if let Some(v) = v {
+                put(out, tag, &padded(v, 0));
+            }
+        };
+        let ae = |out: &mut Vec<u8>, tag: Tag, v: &Option<String>| {
+            if let Some(v) = v {
+                put(out, tag, &padded(v, b' '));
+            }
+        };
+        let us = |out: &mut Vec<u8>, tag: Tag, v: Option<u16>| {
+            if let Some(v) = v {
+                put(out, tag, &v.to_le_bytes());
+            }
+        };
+        // Elements in ascending tag order (PS3.5 §7.1).
+        uid(
+            &mut body,
+            tags::AFFECTED_SOP_CLASS_UID,
+            &self.affected_sop_class_uid,
+        );
+        us(
+            &mut body,
+            tags::COMMAND_FIELD,
+            self.field.map(CommandField::code),
+        );
+        us(&mut body, tags::MESSAGE_ID, self.message_id);
+        us(
+            &mut body,
+            tags::MESSAGE_ID_BEING_RESPONDED_TO,
+            self.responding_to,
+        );
+        ae(&mut body, tags::MOVE_DESTINATION, &self.move_destination);
+        us(
+            &mut body,
+            tags::PRIORITY,
+            self.priority.map(|p| match p {
+                Priority::Medium => 0,
+                Priority::High => 1,
+                Priority::Low => 2,
+            }),
+        );
+        us(
+            &mut body,
+            tags::COMMAND_DATA_SET_TYPE,
+            Some(if self.has_data_set {
+                0x0000
+            } else {
+                NO_DATA_SET
+            }),
+        );
+        us(&mut body, tags::STATUS, self.status.map(|s| s.0));
+        if !self.offending_elements.is_empty() {
+            let mut v = Vec::with_capacity(self.offending_elements.len() * 4);
+            for t in &self.offending_elements {
+                v.extend_from_slice(&t.group().to_le_bytes());
+                v.extend_from_slice(&t.element().to_le_bytes());
+            }
+            put(&mut body, tags::OFFENDING_ELEMENT, &v);
+        }
+        if let Some(c) = &self.error_comment {
+            // LO: at most 64 characters.
+            let c: String = c
+                .chars()
+                .filter(|c| c.is_ascii() && !c.is_ascii_control())
+                .take(64)
+                .collect();
+            put(&mut body, tags::ERROR_COMMENT, &padded(&c, b' '));
+        }
+        uid(
+            &mut body,
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            &self.affected_sop_instance_uid,
+        );
+        if let Some(s) = self.sub_operations {
+            us(
+                &mut body,
+                tags::NUMBER_OF_REMAINING_SUBOPERATIONS,
+                Some(s.remaining),
+            );
+            us(
+                &mut body,
+                tags::NUMBER_OF_COMPLETED_SUBOPERATIONS,
+                Some(s.completed),
+            );
+            us(
+                &mut body,
+                tags::NUMBER_OF_FAILED_SUBOPERATIONS,
+                Some(s.failed),
+            );
+            us(
+                &mut body,
+                tags::NUMBER_OF_WARNING_SUBOPERATIONS,
+                Some(s.warning),
+            );
+        }
+        ae(
+            &mut body,
+            tags::MOVE_ORIGINATOR_APPLICATION_ENTITY_TITLE,
+            &self.move_originator_ae_title,
+        );
+        us(
+            &mut body,
+            tags::MOVE_ORIGINATOR_MESSAGE_ID,
+            self.move_originator_message_id,
+        );
+
+        let mut out = Vec::with_capacity(12 + body.len());
+        put(
+            &mut out,
+            tags::COMMAND_GROUP_LENGTH,
+            &(body.len() as u32).to_le_bytes(),
+        );
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decode a command set.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut c = Command::default();
+        let mut has_type = false;
+        let mut pos = 0;
+        let mut subs = SubOperations::default();
+        let mut has_subs = false;
+        while pos < bytes.len() {
+            let h = bytes.get(pos..pos + 8).ok_or(Error::MalformedCommand(
+                "command set ends inside an element header",
+            ))?;
+            let tag = Tag(
+                u16::from_le_bytes([h[0], h[1]]),
+                u16::from_le_bytes([h[2], h[3]]),
+            );
+            let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+            if tag.group() != 0x0000 {
+                return Err(Error::MalformedCommand(
+                    "element outside group 0000 in a command set",
+                ));
+            }
+            let value = bytes
+                .get(pos + 8..pos + 8 + len)
+                .ok_or(Error::MalformedCommand(
+                    "command set element longer than the command set",
+                ))?;
+            pos += 8 + len;
+            let us = || -> Result<u16> {
+                value
+                    .get(0..2)
+                    .map(|v| u16::from_le_bytes([v[0], v[1]]))
+                    .ok_or(Error::MalformedCommand("US value shorter than 2 bytes"))
+            };
+            let text = || {
+                String::from_utf8_lossy(value)
+                    .trim_matches(['\0', ' '])
+                    .to_owned()
+            };
+            match tag {
+                tags::COMMAND_FIELD => c.field = Some(CommandField::from_code(us()?)),
+                tags::MESSAGE_ID => c.message_id = Some(us()?),
+                tags::MESSAGE_ID_BEING_RESPONDED_TO => c.responding_to = Some(us()?),
+                tags::AFFECTED_SOP_CLASS_UID => c.affected_sop_class_uid = Some(text()),
+                tags::AFFECTED_SOP_INSTANCE_UID => c.affected_sop_instance_uid = Some(text()),
+                tags::PRIORITY => {
+                    c.priority = Some(match us()? {
+                        1 => Priority::High,
+                        2 => Priority::Low,
+                        _ => Priority::Medium,
+                    })
+                }
+                tags::COMMAND_DATA_SET_TYPE => {
+                    has_type = true;
+                    c.has_data_set = us()? != NO_DATA_SET;
+                }
+                tags::STATUS => c.status = Some(Status(us()?)),
+                tags::ERROR_COMMENT => c.error_comment = Some(text()),
+                tags::OFFENDING_ELEMENT => {
+                    c.offending_elements = value
+                        .chunks_exact(4)
+                        .map(|t| {
+                            Tag(
+                                u16::from_le_bytes([t[0], t[1]]),
+                                u16::from_le_bytes([t[2], t[3]]),
+                            )
+                        })
+                        .collect()
+                }
+                tags::MOVE_DESTINATION => c.move_destination = Some(text()),
+                tags::MOVE_ORIGINATOR_APPLICATION_ENTITY_TITLE => {
+                    c.move_originator_ae_title = Some(text())
+                }
+                tags::MOVE_ORIGINATOR_MESSAGE_ID => c.move_originator_message_id = Some(us()?),
+                tags::NUMBER_OF_REMAINING_SUBOPERATIONS => {
+                    has_subs = true;
+                    subs.remaining = us()?;
+                }
+                tags::NUMBER_OF_COMPLETED_SUBOPERATIONS => {
+                    has_subs = true;
+                    subs.completed = us()?;
+                }
+                tags::NUMBER_OF_FAILED_SUBOPERATIONS => {
+                    has_subs = true;
+                    subs.failed = us()?;
+                }
+                tags::NUMBER_OF_WARNING_SUBOPERATIONS => {
+                    has_subs = true;
+                    subs.warning = us()?;
+                }
+                _ => {}
+            }
+        }
+        if has_subs {
+            c.sub_operations = Some(subs);
+        }
+        if c.field.is_none() {
+            return Err(Error::MalformedCommand("no Command Field (0000,0100)"));
+        }
+        if !has_type {
+            return Err(Error::MalformedCommand(
+                "no Command Data Set Type (0000,0800)",
+            ));
+        }
+        if c.message_id.is_none() && c.responding_to.is_none() {
+            return Err(Error::MalformedCommand("no Message ID (0000,0110)"));
+        }
+        Ok(c)
+    }
+}
+
+fn put(out: &mut Vec<u8>, tag: Tag, value: &[u8]) {
+    out.extend_from_slice(&tag.group().to_le_bytes());
+    out.extend_from_slice(&tag.element().to_le_bytes());
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(value);
+}
+
+/// A text value padded to even length.
+fn padded(v: &str, pad: u8) -> Vec<u8> {
+    let mut b = v.as_bytes().to_vec();
+    if b.len() % 2 == 1 {
+        b.push(pad);
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Command> {
+        let store = Command {
+            affected_sop_instance_uid: Some("1.2.3.4.5".into()),
+            move_originator_ae_title: Some("RIS".into()),
+            move_originator_message_id: Some(7),
+            ..Command::request(CommandField::CStoreRq, 3, "1.2.840.10008.5.1.4.1.1.2", true)
+        };
+        let mut mv = Command::request(
+            CommandField::CMoveRq,
+            9,
+            "1.2.840.10008.5.1.4.1.2.2.2",
+            true,
+        );
+        mv.move_destination = Some("STORESCP".into());
+        let mut rsp = mv.response(Status::PENDING, false);
+        rsp.sub_operations = Some(SubOperations {
+            remaining: 10,
+            completed: 3,
+            failed: 1,
+            warning: 0,
+        });
+        let mut failure = store.response(Status::DOES_NOT_MATCH_SOP_CLASS, false);
+        failure.error_comment = Some("missing SOPInstanceUID".into());
+        failure.offending_elements = vec![tags::SOP_INSTANCE_UID];
+        vec![
+            Command::request(CommandField::CEchoRq, 1, "1.2.840.10008.1.1", false),
+            store.clone(),
+            store.response(Status::SUCCESS, false),
+            mv,
+            rsp,
+            failure,
+            Command {
+                field: Some(CommandField::CCancelRq),
+                responding_to: Some(9),
+                ..Command::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn commands_round_trip() {
+        for c in samples() {
+            let bytes = c.encode();
+            assert_eq!(bytes.len() % 2, 0);
+            // Group length counts everything after itself.
+            assert_eq!(
+                u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+                bytes.len() - 12
+            );
+            assert_eq!(Command::decode(&bytes).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn responses_answer_their_requests() {
+        let rq = &samples()[1];
+        let rsp = rq.response(Status::SUCCESS, false);
+        assert_eq!(rsp.field, Some(CommandField::CStoreRsp));
+        assert_eq!(rsp.responding_to, Some(3));
+        assert_eq!(rsp.affected_sop_instance_uid.as_deref(), Some("1.2.3.4.5"));
+        assert_eq!(rsp.message_id, None);
+    }
+
+    #[test]
+    fn malformed_commands_are_errors_not_panics() {
+        let good = samples()[1].encode();
+        // Every truncation, and every single-byte corruption, decodes or errors.
+        for n in 0..good.len() {
+            let _ = Command::decode(&good[..n]);
+            for flip in [0x01u8, 0x80, 0xFF] {
+                let mut bad = good.clone();
+                bad[n] ^= flip;
+                let _ = Command::decode(&bad);
+            }
+        }
+        assert!(Command::decode(&good[..good.len() - 1]).is_err());
+        // No command field.
+        let mut no_field = Vec::new();
+        put(&mut no_field, tags::MESSAGE_ID, &1u16.to_le_bytes());
+        put(
+            &mut no_field,
+            tags::COMMAND_DATA_SET_TYPE,
+            &NO_DATA_SET.to_le_bytes(),
+        );
+        assert!(matches!(
+            Command::decode(&no_field),
+            Err(Error::MalformedCommand(_))
+        ));
+        // An absurd element length.
+        let mut absurd = Vec::new();
+        absurd.extend_from_slice(&[0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert!(Command::decode(&absurd).is_err());
+    }
+}

@@ -1,0 +1,748 @@
+//! The DIMSE service class provider: one accept loop, a bounded number of
+//! associations, one task each.
+//!
+//! What the services do is not here: [`Services`] is implemented by the
+//! root package over the archive (Orthanc's IStoreRequestHandler /
+//! IFindRequestHandler / IMoveRequestHandler split). This module owns the
+//! protocol: negotiation, message flow, pending responses, C-CANCEL,
+//! sub-operations, timeouts, and never letting one broken association
+//! disturb the others.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dicom_core::Tag;
+use dicom_object::InMemDicomObject;
+use dicom_ul::association::server::{AccessControl, Negotiation};
+use dicom_ul::association::{Association, AsyncServerAssociation};
+use dicom_ul::pdu::{
+    AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
+    AssociationRJServiceUserReason, AssociationRJSource, PresentationContextResultReason,
+    RequestorRoles, UserIdentity,
+};
+use dicom_ul::{Pdu, ServerAssociationOptions};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::command::{Command, CommandField};
+use crate::dataset;
+use crate::error::{Error, Result};
+use crate::message::{Channel, Event};
+use crate::retrieve::{self, Destination, RetrieveItem};
+use crate::status::Status;
+
+/// What a peer asks to do; services answer whether it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// C-ECHO.
+    Echo,
+    /// C-STORE.
+    Store,
+    /// C-FIND.
+    Find,
+    /// C-MOVE.
+    Move,
+    /// C-GET.
+    Get,
+}
+
+/// Who is on the other end of an association.
+#[derive(Debug, Clone)]
+pub struct AssociationInfo {
+    /// A number for logs.
+    pub id: u64,
+    /// The peer's (calling) AE title.
+    pub calling_ae: String,
+    /// The AE title it called.
+    pub called_ae: String,
+    /// Its address.
+    pub peer: SocketAddr,
+}
+
+/// The final response of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status.
+    pub status: Status,
+    /// (0000,0902) Error Comment: why, in words fit for the peer.
+    pub comment: Option<String>,
+    /// (0000,0901) Offending Element.
+    pub offending: Vec<Tag>,
+}
+
+impl Response {
+    /// Success.
+    pub fn success() -> Self {
+        Response {
+            status: Status::SUCCESS,
+            comment: None,
+            offending: Vec::new(),
+        }
+    }
+
+    /// A status with a comment.
+    pub fn with(status: Status, comment: impl Into<String>) -> Self {
+        Response {
+            status,
+            comment: Some(comment.into()),
+            offending: Vec::new(),
+        }
+    }
+}
+
+/// A C-STORE request.
+#[derive(Debug, Clone)]
+pub struct StoreRequest {
+    /// (0000,0002).
+    pub sop_class_uid: String,
+    /// (0000,1000).
+    pub sop_instance_uid: String,
+    /// The presentation context's transfer syntax: the data set's encoding.
+    pub transfer_syntax: String,
+}
+
+/// The data set of a C-STORE, fragment by fragment as it arrives.
+pub type DataStream = mpsc::Receiver<Bytes>;
+
+/// A C-FIND, C-MOVE or C-GET request.
+#[derive(Debug, Clone)]
+pub struct QueryRequest {
+    /// (0000,0002): the information model.
+    pub sop_class_uid: String,
+    /// The identifier.
+    pub identifier: InMemDicomObject,
+}
+
+/// The services behind the provider.
+pub trait Services: Send + Sync + 'static {
+    /// Accept or reject an association request.
+    fn check_association(
+        &self,
+        calling_ae: &str,
+        called_ae: &str,
+        peer: SocketAddr,
+    ) -> std::result::Result<(), AssociationRJServiceUserReason>;
+
+    /// Whether this peer may do this.
+    fn may(&self, association: &AssociationInfo, operation: Operation) -> bool;
+
+    /// Store the data set arriving on `data` (a bare data set in
+    /// `request.transfer_syntax`). Must consume `data` or drop it.
+    fn store(
+        &self,
+        association: &AssociationInfo,
+        request: StoreRequest,
+        data: DataStream,
+    ) -> impl Future<Output = Response> + Send;
+
+    /// Send each match to `matches`; stop when it is closed (C-CANCEL).
+    fn find(
+        &self,
+        association: &AssociationInfo,
+        request: QueryRequest,
+        matches: mpsc::Sender<InMemDicomObject>,
+    ) -> impl Future<Output = Response> + Send;
+
+    /// The instances a C-MOVE or C-GET identifier selects.
+    fn retrieve(
+        &self,
+        association: &AssociationInfo,
+        request: QueryRequest,
+    ) -> impl Future<Output = std::result::Result<Vec<RetrieveItem>, Response>> + Send;
+
+    /// The Part 10 bytes of an instance to send.
+    fn load(
+        &self,
+        item: &RetrieveItem,
+    ) -> impl Future<Output = std::result::Result<Bytes, String>> + Send;
+
+    /// Where a C-MOVE destination AE title is, if it is known.
+    fn move_destination(&self, association: &AssociationInfo, ae_title: &str)
+        -> Option<SocketAddr>;
+}
+
+/// Provider settings.
+#[derive(Debug, Clone)]
+pub struct ScpConfig {
+    /// Our AE title.
+    pub ae_title: String,
+    /// Associations at once; more are rejected (transient, local limit).
+    pub max_associations: usize,
+    /// Largest PDU we receive.
+    pub max_pdu_length: u32,
+    /// Time allowed to complete association negotiation (ARTIM).
+    pub artim_timeout: Duration,
+    /// Time an association may stay silent.
+    pub idle_timeout: Duration,
+    /// Time given to associations in flight at shutdown.
+    pub shutdown_grace: Duration,
+    /// Largest C-FIND/C-MOVE/C-GET identifier accepted, in bytes.
+    pub max_identifier_bytes: usize,
+}
+
+impl Default for ScpConfig {
+    fn default() -> Self {
+        ScpConfig {
+            ae_title: "FILMLESS".into(),
+            max_associations: 64,
+            max_pdu_length: 65_536,
+            artim_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+            max_identifier_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Accept associations on `listener` until `shutdown`, then give those in
+/// flight [`ScpConfig::shutdown_grace`] to finish.
+pub async fn serve<S: Services>(
+    listener: TcpListener,
+    config: ScpConfig,
+    services: Arc<S>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let config = Arc::new(config);
+    let limit = Arc::new(Semaphore::new(config.max_associations.max(1)));
+    let tracker = TaskTracker::new();
+    let ids = AtomicU64::new(1);
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, don't spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = socket.set_nodelay(true);
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("association", id, peer = %peer, calling_ae = tracing::field::Empty);
+        match limit.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let (config, services) = (config.clone(), services.clone());
+                tracker.spawn(
+                    async move {
+                        run_association(socket, peer, id, &config, services).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+            }
+            Err(_) => {
+                let artim = config.artim_timeout;
+                let config = config.clone();
+                tracker.spawn(
+                    async move {
+                        tracing::warn!(
+                            limit = config.max_associations,
+                            "association rejected: too many associations at once (dicom.max_associations)"
+                        );
+                        let _ = tokio::time::timeout(artim, reject_busy(socket)).await;
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+    }
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("associations still open at the end of the shutdown grace period");
+    }
+    Ok(())
+}
+
+/// Read the A-ASSOCIATE-RQ and answer A-ASSOCIATE-RJ (transient, local
+/// limit exceeded, PS3.8 §9.3.4).
+async fn reject_busy(mut socket: TcpStream) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut buf = bytes::BytesMut::new();
+    dicom_ul::association::read_pdu_from_wire_async(&mut socket, &mut buf, 65_536, false).await?;
+    let mut out = Vec::new();
+    dicom_ul::write_pdu(
+        &mut out,
+        &Pdu::AssociationRJ(AssociationRJ {
+            result: AssociationRJResult::Transient,
+            source: AssociationRJSource::ServiceProviderPresentation(
+                AssociationRJServiceProviderPresentationReason::LocalLimitExceeded,
+            ),
+        }),
+    )
+    .map_err(|e| Error::Protocol(e.to_string()))?;
+    socket.write_all(&out).await?;
+    socket.shutdown().await?;
+    Ok(())
+}
+
+struct Access<S> {
+    services: Arc<S>,
+    peer: SocketAddr,
+}
+
+impl<S: Services> AccessControl for Access<S> {
+    fn check_access(
+        &self,
+        _this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> std::result::Result<(), AssociationRJServiceUserReason> {
+        self.services
+            .check_association(calling_ae_title.trim(), called_ae_title.trim(), self.peer)
+    }
+}
+
+/// SCP/SCU role selection (PS3.7 D.3.3.4): a C-GET requestor proposes to be
+/// the storage SCP; we accept the roles it asks for.
+struct Roles;
+
+impl Negotiation for Roles {
+    fn negotiate_roles(
+        &self,
+        _sop_class_uid: &str,
+        scu_role: bool,
+        scp_role: bool,
+    ) -> Option<RequestorRoles> {
+        Some(RequestorRoles {
+            scu: scu_role,
+            scp: scp_role,
+        })
+    }
+}
+
+async fn run_association<S: Services>(
+    socket: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    config: &ScpConfig,
+    services: Arc<S>,
+) {
+    let options = ServerAssociationOptions::new()
+        .ae_access_control(Access {
+            services: services.clone(),
+            peer,
+        })
+        .with_negotiation(Roles)
+        .ae_title(config.ae_title.clone())
+        .promiscuous(true)
+        .max_pdu_length(config.max_pdu_length);
+    let assoc =
+        match tokio::time::timeout(config.artim_timeout, options.establish_async(socket)).await {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                tracing::info!(reason = %e, "association not established");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(
+                    "association not established: no A-ASSOCIATE-RQ within the ARTIM timeout"
+                );
+                return;
+            }
+        };
+    let info = AssociationInfo {
+        id,
+        calling_ae: assoc.peer_ae_title().trim().to_owned(),
+        called_ae: assoc.called_ae_title().trim().to_owned(),
+        peer,
+    };
+    tracing::Span::current().record("calling_ae", info.calling_ae.as_str());
+    let accepted = assoc
+        .presentation_contexts()
+        .iter()
+        .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
+        .count();
+    tracing::info!(
+        called_ae = %info.called_ae,
+        presentation_contexts = accepted,
+        max_pdu = assoc.peer_max_pdu_length(),
+        "association established"
+    );
+    let mut session = Session {
+        chan: Channel::new(assoc, config.idle_timeout),
+        info,
+        services,
+        config,
+        next_message_id: 1,
+    };
+    match session.run().await {
+        Ok(()) => {
+            tracing::info!("association released");
+            let _ = session.chan.confirm_release().await;
+        }
+        Err(Error::Aborted) => tracing::info!("association aborted by the peer"),
+        Err(e) => {
+            tracing::warn!(error = %e, "aborting association");
+            session.chan.abort().await;
+        }
+    }
+}
+
+struct Session<'a, S> {
+    chan: Channel<AsyncServerAssociation<TcpStream>>,
+    info: AssociationInfo,
+    services: Arc<S>,
+    config: &'a ScpConfig,
+    next_message_id: u16,
+}
+
+/// The abstract and transfer syntax of an accepted presentation context.
+fn context_of(
+    chan: &Channel<AsyncServerAssociation<TcpStream>>,
+    pc: u8,
+) -> Option<(String, String)> {
+    chan.association()
+        .presentation_contexts()
+        .iter()
+        .find(|c| c.id == pc && c.reason == PresentationContextResultReason::Acceptance)
+        .map(|c| (c.abstract_syntax.clone(), c.transfer_syntax.clone()))
+}
+
+impl<S: Services> Session<'_, S> {
+    /// Serve messages until the peer releases (Ok) or something breaks.
+    async fn run(&mut self) -> Result<()> {
+        loop {
+            let (pc, command) = match self.chan.next().await? {
+                Event::Release => return Ok(()),
+                Event::Command { pc, command } => (pc, command),
+                Event::Data { .. } => {
+                    return Err(Error::Protocol("data set without a command".into()))
+                }
+            };
+            let Some((abstract_syntax, ts)) = context_of(&self.chan, pc) else {
+                return Err(Error::Protocol(format!(
+                    "command on presentation context {pc}, which was not accepted"
+                )));
+            };
+            match command.field()? {
+                CommandField::CEchoRq => {
+                    self.drain_data_set(&command).await?;
+                    let status = if self.services.may(&self.info, Operation::Echo) {
+                        Status::SUCCESS
+                    } else {
+                        Status::NOT_AUTHORIZED
+                    };
+                    self.chan
+                        .send(pc, &command.response(status, false), None)
+                        .await?;
+                }
+                CommandField::CStoreRq => self.store(pc, &command, ts).await?,
+                CommandField::CFindRq => self.find(pc, &command, &abstract_syntax, &ts).await?,
+                CommandField::CMoveRq | CommandField::CGetRq => {
+                    self.retrieve(pc, &command, &abstract_syntax, &ts).await?
+                }
+                // A cancel for an operation already finished: nothing to do.
+                CommandField::CCancelRq => {}
+                other => {
+                    tracing::info!(command_field = other.code(), "unsupported command");
+                    self.drain_data_set(&command).await?;
+                    if command.message_id.is_some() {
+                        let mut rsp = command.response(Status::UNRECOGNIZED_OPERATION, false);
+                        rsp.error_comment = Some(
+                            "only C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET are supported".into(),
+                        );
+                        self.chan.send(pc, &rsp, None).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn respond(&mut self, pc: u8, request: &Command, response: Response) -> Result<()> {
+        let mut rsp = request.response(response.status, false);
+        rsp.error_comment = response.comment;
+        rsp.offending_elements = response.offending;
+        self.chan.send(pc, &rsp, None).await
+    }
+
+    /// Skip a data set we do not want.
+    async fn drain_data_set(&mut self, command: &Command) -> Result<()> {
+        if !command.has_data_set {
+            return Ok(());
+        }
+        loop {
+            match self.chan.next().await? {
+                Event::Data { last: true, .. } => return Ok(()),
+                Event::Data { .. } => {}
+                _ => return Err(Error::Protocol("message ended before its data set".into())),
+            }
+        }
+    }
+
+    /// Collect a (small) data set: an identifier.
+    async fn read_data_set(&mut self, command: &Command) -> Result<Option<Vec<u8>>> {
+        if !command.has_data_set {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let mut too_large = false;
+        loop {
+            match self.chan.next().await? {
+                Event::Data { data, last, .. } => {
+                    if out.len() + data.len() > self.config.max_identifier_bytes {
+                        too_large = true;
+                    } else {
+                        out.extend_from_slice(&data);
+                    }
+                    if last {
+                        break;
+                    }
+                }
+                _ => return Err(Error::Protocol("message ended before its data set".into())),
+            }
+        }
+        Ok(if too_large { None } else { Some(out) })
+    }
+
+    async fn store(&mut self, pc: u8, command: &Command, ts: String) -> Result<()> {
+        if !command.has_data_set {
+            let mut r = Response::with(Status::CANNOT_UNDERSTAND, "C-STORE-RQ without a data set");
+            r.offending = vec![dicom_dictionary_std::tags::COMMAND_DATA_SET_TYPE];
+            return self.respond(pc, command, r).await;
+        }
+        let (Some(class), Some(instance)) = (
+            &command.affected_sop_class_uid,
+            &command.affected_sop_instance_uid,
+        ) else {
+            self.drain_data_set(command).await?;
+            let r = Response::with(
+                Status::CANNOT_UNDERSTAND,
+                "C-STORE-RQ without Affected SOP Class UID or Affected SOP Instance UID",
+            );
+            return self.respond(pc, command, r).await;
+        };
+        if !self.services.may(&self.info, Operation::Store) {
+            self.drain_data_set(command).await?;
+            let r = Response::with(Status::NOT_AUTHORIZED, "this AE title may not store here");
+            return self.respond(pc, command, r).await;
+        }
+        let request = StoreRequest {
+            sop_class_uid: class.clone(),
+            sop_instance_uid: instance.clone(),
+            transfer_syntax: ts,
+        };
+        // Pump fragments to the service while it stores them; a few
+        // fragments in flight bound the memory held per association.
+        let (tx, rx) = mpsc::channel::<Bytes>(8);
+        let services = self.services.clone();
+        let info = self.info.clone();
+        let handler = services.store(&info, request, rx);
+        let chan = &mut self.chan;
+        let pump = async move {
+            loop {
+                match chan.next().await? {
+                    Event::Data { data, last, .. } => {
+                        // A service that stopped early (bad data) dropped the
+                        // receiver: keep reading to stay in step.
+                        let _ = tx.send(Bytes::from(data)).await;
+                        if last {
+                            return Ok(());
+                        }
+                    }
+                    _ => return Err(Error::Protocol("message ended before its data set".into())),
+                }
+            }
+        };
+        let (response, pumped): (Response, Result<()>) = tokio::join!(handler, pump);
+        pumped?;
+        if response.status.is_failure() {
+            tracing::info!(status = %response.status, comment = ?response.comment, "store refused");
+        }
+        self.respond(pc, command, response).await
+    }
+
+    async fn find(&mut self, pc: u8, command: &Command, model: &str, ts: &str) -> Result<()> {
+        let identifier = self.read_data_set(command).await?;
+        if !self.services.may(&self.info, Operation::Find) {
+            let r = Response::with(Status::NOT_AUTHORIZED, "this AE title may not query here");
+            return self.respond(pc, command, r).await;
+        }
+        let identifier = match identifier.map(|b| dataset::decode(&b, ts)) {
+            Some(Ok(obj)) => obj,
+            Some(Err(e)) => {
+                let r = Response::with(
+                    Status::DOES_NOT_MATCH_SOP_CLASS,
+                    format!("identifier does not parse: {e}"),
+                );
+                return self.respond(pc, command, r).await;
+            }
+            None => {
+                let r = Response::with(
+                    Status::DOES_NOT_MATCH_SOP_CLASS,
+                    "C-FIND-RQ without a usable identifier",
+                );
+                return self.respond(pc, command, r).await;
+            }
+        };
+        let request = QueryRequest {
+            sop_class_uid: model.to_owned(),
+            identifier,
+        };
+        let (tx, mut rx) = mpsc::channel::<InMemDicomObject>(16);
+        let services = self.services.clone();
+        let info = self.info.clone();
+        let handler = services.find(&info, request, tx);
+        let chan = &mut self.chan;
+        let message_id = command.message_id;
+        let sender = async move {
+            let mut sent = 0u64;
+            while let Some(m) = rx.recv().await {
+                let data = dataset::encode(&m, ts)?;
+                chan.send(pc, &command.response(Status::PENDING, true), Some(&data))
+                    .await?;
+                sent += 1;
+                if cancelled(chan, message_id)? {
+                    return Ok((sent, true));
+                }
+            }
+            Ok::<_, Error>((sent, false))
+        };
+        let (response, sent) = tokio::join!(handler, sender);
+        let (sent, was_cancelled) = sent?;
+        let response = if was_cancelled {
+            Response::with(Status::CANCEL, "cancelled by C-CANCEL-RQ")
+        } else {
+            response
+        };
+        tracing::info!(matches = sent, status = %response.status, "find done");
+        self.respond(pc, command, response).await
+    }
+
+    async fn retrieve(&mut self, pc: u8, command: &Command, model: &str, ts: &str) -> Result<()> {
+        let is_move = command.field == Some(CommandField::CMoveRq);
+        let identifier = self.read_data_set(command).await?;
+        let operation = if is_move {
+            Operation::Move
+        } else {
+            Operation::Get
+        };
+        if !self.services.may(&self.info, operation) {
+            let r = Response::with(
+                Status::NOT_AUTHORIZED,
+                "this AE title may not retrieve from here",
+            );
+            return self.respond(pc, command, r).await;
+        }
+        let identifier = match identifier.map(|b| dataset::decode(&b, ts)) {
+            Some(Ok(obj)) => obj,
+            _ => {
+                let r = Response::with(
+                    Status::DOES_NOT_MATCH_SOP_CLASS,
+                    "identifier missing or does not parse",
+                );
+                return self.respond(pc, command, r).await;
+            }
+        };
+        let destination = if is_move {
+            let Some(ae) = command
+                .move_destination
+                .as_deref()
+                .filter(|a| !a.is_empty())
+            else {
+                let r = Response::with(
+                    Status::MOVE_DESTINATION_UNKNOWN,
+                    "no Move Destination in the C-MOVE-RQ",
+                );
+                return self.respond(pc, command, r).await;
+            };
+            match self.services.move_destination(&self.info, ae) {
+                Some(addr) => Some((ae.to_owned(), addr)),
+                None => {
+                    tracing::warn!(
+                        destination = ae,
+                        "C-MOVE to an unknown AE title (add it to [[dicom.peers]])"
+                    );
+                    let r = Response::with(
+                        Status::MOVE_DESTINATION_UNKNOWN,
+                        format!("move destination {ae} is not a configured peer"),
+                    );
+                    return self.respond(pc, command, r).await;
+                }
+            }
+        } else {
+            None
+        };
+        let request = QueryRequest {
+            sop_class_uid: model.to_owned(),
+            identifier,
+        };
+        let items = match self.services.retrieve(&self.info, request).await {
+            Ok(items) => items,
+            Err(r) => return self.respond(pc, command, r).await,
+        };
+        let target = match destination {
+            Some((ae, addr)) => Destination::Remote {
+                calling_ae: self.config.ae_title.clone(),
+                called_ae: ae,
+                addr,
+                originator: (
+                    self.info.calling_ae.clone(),
+                    command.message_id.unwrap_or(0),
+                ),
+                max_pdu_length: self.config.max_pdu_length,
+                timeout: self.config.idle_timeout,
+            },
+            None => Destination::ThisAssociation,
+        };
+        let outcome = retrieve::run(
+            &mut self.chan,
+            &mut self.next_message_id,
+            pc,
+            command,
+            target,
+            items,
+            &*self.services,
+        )
+        .await?;
+        tracing::info!(
+            completed = outcome.counts.completed,
+            failed = outcome.counts.failed,
+            warning = outcome.counts.warning,
+            status = %outcome.response.status,
+            "retrieve done"
+        );
+        let mut rsp = command.response(outcome.response.status, outcome.failed_list.is_some());
+        rsp.error_comment = outcome.response.comment;
+        rsp.sub_operations = Some(outcome.counts);
+        let data = match &outcome.failed_list {
+            Some(obj) => Some(dataset::encode(obj, ts)?),
+            None => None,
+        };
+        self.chan.send(pc, &rsp, data.as_deref()).await
+    }
+}
+
+/// Whether a C-CANCEL-RQ for `message_id` is waiting. Any other message now
+/// breaks the protocol (PS3.7 §9.3: one operation at a time here).
+pub(crate) fn cancelled<A>(chan: &mut Channel<A>, message_id: Option<u16>) -> Result<bool>
+where
+    A: dicom_ul::association::AsyncAssociation<TcpStream> + Association + Send,
+{
+    match chan.next_now() {
+        None => Ok(false),
+        Some(Ok(Event::Command { command, .. }))
+            if command.field == Some(CommandField::CCancelRq) =>
+        {
+            Ok(command.responding_to == message_id || command.responding_to.is_none())
+        }
+        Some(Ok(Event::Release)) => Err(Error::Protocol("A-RELEASE-RQ during an operation".into())),
+        Some(Ok(_)) => Err(Error::Protocol(
+            "a second operation before the first one ended".into(),
+        )),
+        Some(Err(e)) => Err(e),
+    }
+}

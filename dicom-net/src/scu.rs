@@ -1,0 +1,223 @@
+//! The DIMSE service class user: associations out, for C-ECHO and C-STORE
+//! (used by C-MOVE sub-operations, forwarding and the `echo`/`send`
+//! commands).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dicom_ul::association::AsyncClientAssociation;
+use dicom_ul::pdu::PresentationContextResultReason;
+use dicom_ul::ClientAssociationOptions;
+use tokio::net::TcpStream;
+
+use crate::command::{Command, CommandField};
+use crate::dataset::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
+use crate::error::{Error, Result};
+use crate::message::{Channel, Event};
+use crate::scp::Response;
+
+/// Verification SOP Class.
+pub const VERIFICATION: &str = "1.2.840.10008.1.1";
+
+/// Where to connect and as whom.
+#[derive(Debug, Clone)]
+pub struct ScuOptions {
+    /// Our AE title.
+    pub calling_ae: String,
+    /// The peer's AE title.
+    pub called_ae: String,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// Largest PDU we receive.
+    pub max_pdu_length: u32,
+    /// Time allowed to connect, negotiate and answer each message.
+    pub timeout: Duration,
+}
+
+/// An association we requested.
+pub struct ScuAssociation {
+    chan: Channel<AsyncClientAssociation<TcpStream>>,
+    next_message_id: u16,
+    timeout: Duration,
+}
+
+/// An accepted presentation context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedContext {
+    /// Its ID.
+    pub id: u8,
+    /// The SOP class.
+    pub abstract_syntax: String,
+    /// The transfer syntax the acceptor chose.
+    pub transfer_syntax: String,
+}
+
+impl ScuAssociation {
+    /// Request an association proposing each (SOP class, transfer
+    /// syntaxes) as one presentation context (at most 128).
+    pub async fn connect(
+        options: &ScuOptions,
+        proposals: &[(String, Vec<String>)],
+    ) -> Result<Self> {
+        if proposals.is_empty() || proposals.len() > 128 {
+            return Err(Error::Refused(format!(
+                "{} presentation contexts to propose",
+                proposals.len()
+            )));
+        }
+        let mut o = ClientAssociationOptions::new()
+            .calling_ae_title(options.calling_ae.clone())
+            .called_ae_title(options.called_ae.clone())
+            .max_pdu_length(options.max_pdu_length)
+            .connection_timeout(options.timeout)
+            .read_timeout(options.timeout)
+            .write_timeout(options.timeout);
+        for (class, syntaxes) in proposals {
+            o = o.with_presentation_context(class.clone(), syntaxes.clone());
+        }
+        let mut assoc = tokio::time::timeout(options.timeout, o.establish_async(options.addr))
+            .await
+            .map_err(|_| Error::Timeout("association request not answered"))?
+            .map_err(|e| Error::Refused(e.to_string()))?;
+        let _ = assoc.inner_stream().set_nodelay(true);
+        Ok(ScuAssociation {
+            chan: Channel::new(assoc, options.timeout),
+            next_message_id: 1,
+            timeout: options.timeout,
+        })
+    }
+
+    /// The presentation contexts the peer accepted.
+    pub fn accepted(&self) -> Vec<AcceptedContext> {
+        self.chan
+            .association()
+            .presentation_contexts()
+            .iter()
+            .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
+            .map(|pc| AcceptedContext {
+                id: pc.id,
+                abstract_syntax: pc.abstract_syntax.trim_end_matches('\0').to_owned(),
+                transfer_syntax: pc.transfer_syntax.trim_end_matches('\0').to_owned(),
+            })
+            .collect()
+    }
+
+    fn message_id(&mut self) -> u16 {
+        let id = self.next_message_id;
+        self.next_message_id = self.next_message_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// C-ECHO.
+    pub async fn echo(&mut self) -> Result<Response> {
+        let pc = self
+            .accepted()
+            .into_iter()
+            .find(|c| c.abstract_syntax == VERIFICATION)
+            .ok_or_else(|| Error::Refused("the peer did not accept Verification".into()))?;
+        let rq = Command::request(
+            CommandField::CEchoRq,
+            self.message_id(),
+            VERIFICATION,
+            false,
+        );
+        self.chan.send(pc.id, &rq, None).await?;
+        self.response(&rq).await
+    }
+
+    /// C-STORE a bare data set on context `pc`. `originator` is the C-MOVE
+    /// requestor's AE title and message ID, for sub-operations.
+    pub async fn store(
+        &mut self,
+        pc: &AcceptedContext,
+        sop_instance_uid: &str,
+        data_set: &[u8],
+        originator: Option<(&str, u16)>,
+    ) -> Result<Response> {
+        let mut rq = Command::request(
+            CommandField::CStoreRq,
+            self.message_id(),
+            &pc.abstract_syntax,
+            true,
+        );
+        rq.affected_sop_instance_uid = Some(sop_instance_uid.to_owned());
+        if let Some((ae, id)) = originator {
+            rq.move_originator_ae_title = Some(ae.to_owned());
+            rq.move_originator_message_id = Some(id);
+        }
+        self.chan.send(pc.id, &rq, Some(data_set)).await?;
+        self.response(&rq).await
+    }
+
+    async fn response(&mut self, rq: &Command) -> Result<Response> {
+        let expected = rq.field.map(CommandField::response);
+        loop {
+            match tokio::time::timeout(self.timeout, self.chan.next()).await {
+                Err(_) => return Err(Error::Timeout("no response from the peer")),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Event::Command { command, .. }))
+                    if command.field == expected && command.responding_to == rq.message_id =>
+                {
+                    let status = command.status.ok_or(Error::MalformedCommand(
+                        "response without Status (0000,0900)",
+                    ))?;
+                    if command.has_data_set {
+                        self.skip_data().await?;
+                    }
+                    return Ok(Response {
+                        status,
+                        comment: command.error_comment,
+                        offending: command.offending_elements,
+                    });
+                }
+                Ok(Ok(Event::Release)) => return Err(Error::Released),
+                Ok(Ok(other)) => {
+                    return Err(Error::Protocol(format!(
+                        "unexpected message while waiting: {other:?}"
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn skip_data(&mut self) -> Result<()> {
+        loop {
+            if let Event::Data { last: true, .. } = self.chan.next().await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Release the association (A-RELEASE).
+    pub async fn release(self) -> Result<()> {
+        self.chan.into_inner().release().await?;
+        Ok(())
+    }
+}
+
+/// The transfer syntaxes to propose for an instance stored in `stored`:
+/// the stored one first, then the native ones we can convert to.
+pub fn proposals_for(stored: &str) -> Vec<String> {
+    let mut v = vec![stored.to_owned()];
+    for ts in [EXPLICIT_VR_LE, IMPLICIT_VR_LE] {
+        if ts != stored {
+            v.push(ts.to_owned());
+        }
+    }
+    v
+}
+
+/// C-ECHO a peer.
+pub async fn echo(options: &ScuOptions) -> Result<Response> {
+    let mut assoc = ScuAssociation::connect(
+        options,
+        &[(
+            VERIFICATION.to_owned(),
+            vec![EXPLICIT_VR_LE.to_owned(), IMPLICIT_VR_LE.to_owned()],
+        )],
+    )
+    .await?;
+    let r = assoc.echo().await;
+    let _ = assoc.release().await;
+    r
+}
