@@ -25,6 +25,7 @@ use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 use crate::blob::{BlobRef, CompressionKind};
 use crate::error::{Error, ErrorKind, Result};
+use crate::query::{Bind, Match, Query};
 use crate::record::{normalize_person_name, InstanceRecord};
 use crate::scan::FrameRange;
 
@@ -201,7 +202,8 @@ impl Index {
                         conn.execute(
                             format!(
                                 "PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; \
-                                 PRAGMA synchronous = {synchronous}; PRAGMA journal_mode = WAL;"
+                                 PRAGMA synchronous = {synchronous}; PRAGMA journal_mode = WAL; \
+                                 PRAGMA case_sensitive_like = ON;"
                             )
                             .as_str(),
                         )
@@ -355,6 +357,34 @@ impl Index {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+    }
+
+    /// Run a query: one [`Match`] per patient, study, series or instance.
+    pub async fn query(&self, query: &Query) -> Result<Vec<Match>> {
+        let (sql, binds) = query.select_sql(self.backend);
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.pool)
+            .await?;
+        let returned = query.returned();
+        rows.iter()
+            .map(|row| {
+                let values = returned
+                    .iter()
+                    .enumerate()
+                    .map(|(n, a)| Ok((*a, row.try_get::<Option<String>, _>(n)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Match { values })
+            })
+            .collect()
+    }
+
+    /// The instances a query selects, whatever its level (C-MOVE, C-GET).
+    pub async fn query_instances(&self, query: &Query) -> Result<Vec<StoredInstance>> {
+        let (sql, binds) = query.instances_sql(INSTANCE_COLUMNS, self.backend);
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_instance).collect()
     }
 
     /// Rows per level.
@@ -759,6 +789,19 @@ async fn remove_if_empty(conn: &mut AnyConnection, study: i64, patient: i64) -> 
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q
 }
 
 fn encode_frames(frames: &[FrameRange]) -> Vec<u8> {

@@ -9,6 +9,8 @@
 //!   "every index row has a blob".
 //! - [`scan`]: where things are in a Part 10 file, without decoding it.
 //! - [`record`]: from a parsed header to index attributes and DICOM JSON.
+//! - [`query`]: the one query model (C-FIND and QIDO-RS) and its SQL.
+//! - [`part10`]: File Meta Information for bare data sets.
 //! - [`uid`]: validated UIDs.
 //!
 //! This crate knows nothing of DIMSE or HTTP; the root package wires it to
@@ -19,6 +21,7 @@ pub mod blob;
 mod error;
 pub mod index;
 pub mod part10;
+pub mod query;
 pub mod record;
 pub mod scan;
 pub mod uid;

@@ -406,6 +406,195 @@ async fn streamed_ingest_matches_in_memory(db: ScratchDb) {
     }
 }
 
+async fn queries_match_per_ps3_4(db: ScratchDb) {
+    use dicom_dictionary_std::tags;
+    use storage::query::{attribute, Query, QueryLevel};
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let c = Corpus::new(
+        11,
+        Options {
+            patients: 3,
+            ..Options::small(3)
+        },
+    );
+    let plans: Vec<_> = (0..10).map(|s| c.study(s)).collect();
+    for p in &plans {
+        for i in c.instances(p) {
+            a.store_bytes(Bytes::from(i.bytes)).await.unwrap();
+        }
+    }
+    let q = |level, filters: &[(dicom_core::Tag, &str)]| {
+        let mut q = Query::new(level);
+        for (t, v) in filters {
+            q.add(attribute(*t).unwrap(), v).unwrap();
+        }
+        q
+    };
+    let studies = |filters: &[(dicom_core::Tag, &str)]| {
+        let query = q(QueryLevel::Study, filters);
+        let index = a.index().clone();
+        async move {
+            let mut uids: Vec<String> = index
+                .query(&query)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.get(tags::STUDY_INSTANCE_UID).unwrap().to_owned())
+                .collect();
+            uids.sort();
+            uids
+        }
+    };
+    let expect = |pred: &dyn Fn(&filmless_test_data::StudyPlan) -> bool| {
+        let mut v: Vec<String> = plans
+            .iter()
+            .filter(|p| pred(p))
+            .map(|p| p.study_instance_uid.clone())
+            .collect();
+        v.sort();
+        v
+    };
+
+    assert_eq!(studies(&[]).await.len(), 10);
+    // Universal matching on an empty value.
+    assert_eq!(studies(&[(tags::PATIENT_NAME, "")]).await.len(), 10);
+    // Wildcard, case-insensitive person names.
+    let family = plans[0].patient.name.split('^').next().unwrap().to_owned();
+    let lower = format!("{}*", family.to_lowercase());
+    assert_eq!(
+        studies(&[(tags::PATIENT_NAME, &lower)]).await,
+        expect(&|p| p.patient.name.starts_with(&format!("{family}^")))
+    );
+    // Single value on accession number; `?` wildcard.
+    assert_eq!(
+        studies(&[(tags::ACCESSION_NUMBER, "ACC00000003")]).await,
+        expect(&|p| p.index == 2)
+    );
+    assert_eq!(
+        studies(&[(tags::ACCESSION_NUMBER, "ACC0000000?")])
+            .await
+            .len(),
+        9
+    );
+    // Date ranges: closed, open below, open above.
+    let mut dates: Vec<&str> = plans.iter().map(|p| p.study_date.as_str()).collect();
+    dates.sort();
+    let (lo, hi) = (dates[2], dates[6]);
+    assert_eq!(
+        studies(&[(tags::STUDY_DATE, &format!("{lo}-{hi}"))]).await,
+        expect(&|p| p.study_date.as_str() >= lo && p.study_date.as_str() <= hi)
+    );
+    assert_eq!(
+        studies(&[(tags::STUDY_DATE, &format!("-{lo}"))]).await,
+        expect(&|p| p.study_date.as_str() <= lo)
+    );
+    assert_eq!(
+        studies(&[(tags::STUDY_DATE, &format!("{hi}-"))]).await,
+        expect(&|p| p.study_date.as_str() >= hi)
+    );
+    // UID list, either separator.
+    let list = format!(
+        "{}\\{}",
+        plans[1].study_instance_uid, plans[4].study_instance_uid
+    );
+    assert_eq!(
+        studies(&[(tags::STUDY_INSTANCE_UID, &list)]).await,
+        expect(&|p| p.index == 1 || p.index == 4)
+    );
+    // ModalitiesInStudy.
+    assert_eq!(
+        studies(&[(tags::MODALITIES_IN_STUDY, "CT\\MR")]).await,
+        expect(&|p| matches!(p.modality.code(), "CT" | "MR"))
+    );
+
+    // Returned values, derived ones included.
+    let mr = &plans[3];
+    let m = a
+        .index()
+        .query(&q(
+            QueryLevel::Study,
+            &[(tags::STUDY_INSTANCE_UID, &mr.study_instance_uid)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].get(tags::MODALITIES_IN_STUDY), Some("MR"));
+    assert_eq!(m[0].get(tags::NUMBER_OF_STUDY_RELATED_SERIES), Some("2"));
+    assert_eq!(m[0].get(tags::NUMBER_OF_STUDY_RELATED_INSTANCES), Some("8"));
+    assert_eq!(m[0].get(tags::PATIENT_ID), Some(mr.patient.id.as_str()));
+
+    // Series and instance levels under a study; paging.
+    let series = a
+        .index()
+        .query(&q(
+            QueryLevel::Series,
+            &[(tags::STUDY_INSTANCE_UID, &mr.study_instance_uid)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!(
+        series[0].get(tags::NUMBER_OF_SERIES_RELATED_INSTANCES),
+        Some("4")
+    );
+    let mut paged = q(
+        QueryLevel::Instance,
+        &[(tags::STUDY_INSTANCE_UID, &mr.study_instance_uid)],
+    );
+    paged.limit = Some(3);
+    paged.offset = 6;
+    assert_eq!(a.index().query(&paged).await.unwrap().len(), 2);
+    let inst = a
+        .index()
+        .query(&q(
+            QueryLevel::Instance,
+            &[
+                (tags::SERIES_INSTANCE_UID, &mr.series[1].0),
+                (tags::INSTANCE_NUMBER, "2"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(inst.len(), 1);
+    assert_eq!(inst[0].get(tags::INSTANCE_NUMBER), Some("2"));
+    // Patient level.
+    let patients = a
+        .index()
+        .query(&q(
+            QueryLevel::Patient,
+            &[(tags::PATIENT_ID, &mr.patient.id)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(patients.len(), 1);
+    let n: usize = patients[0]
+        .get(tags::NUMBER_OF_PATIENT_RELATED_STUDIES)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        n,
+        plans
+            .iter()
+            .filter(|p| p.patient.id == mr.patient.id)
+            .count()
+    );
+
+    // Retrieve: the instances a study-level identifier selects.
+    let selected = a
+        .index()
+        .query_instances(&q(
+            QueryLevel::Study,
+            &[(tags::STUDY_INSTANCE_UID, &mr.study_instance_uid)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(selected.len(), 8);
+    assert!(selected
+        .iter()
+        .all(|i| i.study_instance_uid == mr.study_instance_uid));
+}
+
 macro_rules! index_suite {
     ($($backend:ident: $db:expr;)*) => {
         $(
@@ -435,6 +624,11 @@ macro_rules! index_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn invalid_input() {
                     invalid_instances_leave_nothing($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn queries() {
+                    queries_match_per_ps3_4($db).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,741 @@
+//! The one query model: C-FIND identifiers and QIDO-RS query strings both
+//! parse into a [`Query`], and SQL is generated from it here and nowhere
+//! else.
+//!
+//! Matching follows PS3.4 C.2.2.2: single value, list of UIDs, universal
+//! (empty value: return only), wildcards `*` and `?`, and ranges on DA, TM
+//! and DT (`A-B`, `-B`, `A-`). Person names match case-insensitively when
+//! asked (an upper-cased copy is indexed). A query at a level may filter on
+//! attributes of that level and of the levels above it; results carry the
+//! values of all of them, plus the derived counts and ModalitiesInStudy.
+
+use std::fmt::Write as _;
+
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+use crate::error::{Error, Result};
+use crate::index::Backend;
+use crate::record::normalize_person_name;
+
+/// (0008,0052) Query/Retrieve Level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QueryLevel {
+    /// PATIENT.
+    Patient,
+    /// STUDY.
+    Study,
+    /// SERIES.
+    Series,
+    /// IMAGE (instances).
+    Instance,
+}
+
+impl QueryLevel {
+    /// Parse the Query/Retrieve Level value.
+    pub fn parse(value: &str) -> Result<Self> {
+        match value
+            .trim_matches(['\0', ' '])
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "PATIENT" => Ok(QueryLevel::Patient),
+            "STUDY" => Ok(QueryLevel::Study),
+            "SERIES" => Ok(QueryLevel::Series),
+            "IMAGE" | "INSTANCE" => Ok(QueryLevel::Instance),
+            other => Err(Error::invalid(format!(
+                "unknown Query/Retrieve Level {other:?}"
+            ))),
+        }
+    }
+
+    /// The value as sent in identifiers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryLevel::Patient => "PATIENT",
+            QueryLevel::Study => "STUDY",
+            QueryLevel::Series => "SERIES",
+            QueryLevel::Instance => "IMAGE",
+        }
+    }
+
+    fn from_join(self) -> &'static str {
+        match self {
+            QueryLevel::Patient => "patient p",
+            QueryLevel::Study => "study st JOIN patient p ON p.id = st.patient_ref",
+            QueryLevel::Series => {
+                "series se JOIN study st ON st.id = se.study_ref JOIN patient p ON p.id = st.patient_ref"
+            }
+            QueryLevel::Instance => {
+                "instance i JOIN series se ON se.id = i.series_ref JOIN study st ON st.id = se.study_ref \
+                 JOIN patient p ON p.id = st.patient_ref"
+            }
+        }
+    }
+
+    fn id_column(self) -> &'static str {
+        match self {
+            QueryLevel::Patient => "p.id",
+            QueryLevel::Study => "st.id",
+            QueryLevel::Series => "se.id",
+            QueryLevel::Instance => "i.id",
+        }
+    }
+}
+
+/// How an attribute is kept and matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Uid,
+    Date,
+    Time,
+    /// Person name, with the column of its upper-cased copy.
+    PersonName(&'static str),
+    Integer,
+    /// Computed; matching on it is not supported (it is returned).
+    Derived,
+    /// ModalitiesInStudy: matched through the series table.
+    Modalities,
+}
+
+/// An attribute the index knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attribute {
+    /// Its tag.
+    pub tag: Tag,
+    /// Its VR.
+    pub vr: VR,
+    /// The level it belongs to.
+    pub level: QueryLevel,
+    column: &'static str,
+    kind: Kind,
+}
+
+const fn attr(tag: Tag, vr: VR, level: QueryLevel, column: &'static str, kind: Kind) -> Attribute {
+    Attribute {
+        tag,
+        vr,
+        level,
+        column,
+        kind,
+    }
+}
+
+use QueryLevel::{Instance as I, Patient as P, Series as SE, Study as ST};
+
+/// Every attribute matched or returned, per level (PS3.4 C.6.1.1, C.6.2.1).
+pub static ATTRIBUTES: &[Attribute] = &[
+    attr(
+        tags::PATIENT_NAME,
+        VR::PN,
+        P,
+        "p.patient_name",
+        Kind::PersonName("p.patient_name_norm"),
+    ),
+    attr(tags::PATIENT_ID, VR::LO, P, "p.patient_id", Kind::Text),
+    attr(
+        tags::ISSUER_OF_PATIENT_ID,
+        VR::LO,
+        P,
+        "p.issuer_of_patient_id",
+        Kind::Text,
+    ),
+    attr(
+        tags::PATIENT_BIRTH_DATE,
+        VR::DA,
+        P,
+        "p.patient_birth_date",
+        Kind::Date,
+    ),
+    attr(tags::PATIENT_SEX, VR::CS, P, "p.patient_sex", Kind::Text),
+    attr(
+        tags::NUMBER_OF_PATIENT_RELATED_STUDIES,
+        VR::IS,
+        P,
+        "(SELECT COUNT(*) FROM study s2 WHERE s2.patient_ref = p.id)",
+        Kind::Derived,
+    ),
+    attr(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        ST,
+        "st.study_instance_uid",
+        Kind::Uid,
+    ),
+    attr(tags::STUDY_DATE, VR::DA, ST, "st.study_date", Kind::Date),
+    attr(tags::STUDY_TIME, VR::TM, ST, "st.study_time", Kind::Time),
+    attr(
+        tags::ACCESSION_NUMBER,
+        VR::SH,
+        ST,
+        "st.accession_number",
+        Kind::Text,
+    ),
+    attr(
+        tags::REFERRING_PHYSICIAN_NAME,
+        VR::PN,
+        ST,
+        "st.referring_physician_name",
+        Kind::PersonName("st.referring_physician_name_norm"),
+    ),
+    attr(
+        tags::STUDY_DESCRIPTION,
+        VR::LO,
+        ST,
+        "st.study_description",
+        Kind::Text,
+    ),
+    attr(tags::STUDY_ID, VR::SH, ST, "st.study_id", Kind::Text),
+    attr(
+        tags::INSTITUTION_NAME,
+        VR::LO,
+        ST,
+        "st.institution_name",
+        Kind::Text,
+    ),
+    attr(tags::MODALITIES_IN_STUDY, VR::CS, ST, "", Kind::Modalities),
+    attr(
+        tags::NUMBER_OF_STUDY_RELATED_SERIES,
+        VR::IS,
+        ST,
+        "st.number_of_study_related_series",
+        Kind::Derived,
+    ),
+    attr(
+        tags::NUMBER_OF_STUDY_RELATED_INSTANCES,
+        VR::IS,
+        ST,
+        "st.number_of_study_related_instances",
+        Kind::Derived,
+    ),
+    attr(
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        SE,
+        "se.series_instance_uid",
+        Kind::Uid,
+    ),
+    attr(tags::MODALITY, VR::CS, SE, "se.modality", Kind::Text),
+    attr(
+        tags::SERIES_NUMBER,
+        VR::IS,
+        SE,
+        "se.series_number",
+        Kind::Integer,
+    ),
+    attr(
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        SE,
+        "se.series_description",
+        Kind::Text,
+    ),
+    attr(
+        tags::BODY_PART_EXAMINED,
+        VR::CS,
+        SE,
+        "se.body_part_examined",
+        Kind::Text,
+    ),
+    attr(tags::SERIES_DATE, VR::DA, SE, "se.series_date", Kind::Date),
+    attr(tags::SERIES_TIME, VR::TM, SE, "se.series_time", Kind::Time),
+    attr(
+        tags::STATION_NAME,
+        VR::SH,
+        SE,
+        "se.station_name",
+        Kind::Text,
+    ),
+    attr(
+        tags::NUMBER_OF_SERIES_RELATED_INSTANCES,
+        VR::IS,
+        SE,
+        "se.number_of_series_related_instances",
+        Kind::Derived,
+    ),
+    attr(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        I,
+        "i.sop_instance_uid",
+        Kind::Uid,
+    ),
+    attr(tags::SOP_CLASS_UID, VR::UI, I, "i.sop_class_uid", Kind::Uid),
+    attr(
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        I,
+        "i.instance_number",
+        Kind::Integer,
+    ),
+    attr(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        I,
+        "i.number_of_frames",
+        Kind::Integer,
+    ),
+    attr(tags::ROWS, VR::US, I, "i.rows", Kind::Integer),
+    attr(tags::COLUMNS, VR::US, I, "i.columns", Kind::Integer),
+    attr(tags::CONTENT_DATE, VR::DA, I, "i.content_date", Kind::Date),
+    attr(tags::CONTENT_TIME, VR::TM, I, "i.content_time", Kind::Time),
+    attr(
+        tags::AVAILABLE_TRANSFER_SYNTAX_UID,
+        VR::UI,
+        I,
+        "i.transfer_syntax_uid",
+        Kind::Uid,
+    ),
+];
+
+/// The attribute with this tag, if the index keeps it.
+pub fn attribute(tag: Tag) -> Option<&'static Attribute> {
+    ATTRIBUTES.iter().find(|a| a.tag == tag)
+}
+
+/// How one attribute is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matcher {
+    /// Exact value.
+    Single(String),
+    /// Any of these values (UID list matching).
+    List(Vec<String>),
+    /// `*` and `?` wildcards.
+    Wildcard(String),
+    /// Inclusive range; either end may be open.
+    Range(Option<String>, Option<String>),
+}
+
+/// One condition.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// On what.
+    pub attribute: &'static Attribute,
+    /// How.
+    pub matcher: Matcher,
+}
+
+/// A query against the index.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The level of the results.
+    pub level: QueryLevel,
+    /// All must hold.
+    pub filters: Vec<Filter>,
+    /// Person names match case-insensitively.
+    pub case_insensitive_names: bool,
+    /// At most this many results.
+    pub limit: Option<u64>,
+    /// Skip this many first.
+    pub offset: u64,
+}
+
+impl Query {
+    /// An empty query at `level`.
+    pub fn new(level: QueryLevel) -> Self {
+        Query {
+            level,
+            filters: Vec::new(),
+            case_insensitive_names: true,
+            limit: None,
+            offset: 0,
+        }
+    }
+
+    /// Add a condition from a DICOM value, as a C-FIND identifier or a
+    /// QIDO-RS parameter gives it. Empty values match everything (they
+    /// ask for the attribute to be returned).
+    pub fn add(&mut self, attribute: &'static Attribute, value: &str) -> Result<()> {
+        let value = value.trim_matches(['\0', ' ']);
+        if value.is_empty() || value == "*" {
+            return Ok(());
+        }
+        let matcher = match attribute.kind {
+            Kind::Derived => return Err(Error::invalid(format!(
+                "matching on ({:04X},{:04X}) is not supported; leave it empty to have it returned",
+                attribute.tag.group(),
+                attribute.tag.element()
+            ))),
+            Kind::Uid => {
+                let uids: Vec<String> = value
+                    .split(['\\', ','])
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect();
+                for u in &uids {
+                    crate::uid::Uid::parse("UID", u)?;
+                }
+                if uids.len() == 1 {
+                    Matcher::Single(uids.into_iter().next().unwrap_or_default())
+                } else {
+                    Matcher::List(uids)
+                }
+            }
+            Kind::Date | Kind::Time if value.contains('-') => {
+                let (lo, hi) = value.split_once('-').unwrap_or((value, ""));
+                let check = |v: &str| -> Result<Option<String>> {
+                    let v = v.trim();
+                    if v.is_empty() {
+                        return Ok(None);
+                    }
+                    let ok = match attribute.kind {
+                        Kind::Date => v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()),
+                        _ => {
+                            v.len() >= 2
+                                && v.bytes()
+                                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b':')
+                        }
+                    };
+                    if !ok {
+                        return Err(Error::invalid(format!("bad range bound {v:?}")));
+                    }
+                    Ok(Some(v.replace(':', "")))
+                };
+                let (lo, hi) = (check(lo)?, check(hi)?);
+                if lo.is_none() && hi.is_none() {
+                    return Ok(());
+                }
+                Matcher::Range(lo, hi)
+            }
+            Kind::Date => {
+                if !(value.len() == 8 && value.bytes().all(|b| b.is_ascii_digit())) {
+                    return Err(Error::invalid(format!(
+                        "bad date {value:?}: expected YYYYMMDD or a range"
+                    )));
+                }
+                Matcher::Single(value.to_owned())
+            }
+            Kind::Integer => {
+                let n: i64 = value
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("bad integer {value:?}")))?;
+                Matcher::Single(n.to_string())
+            }
+            Kind::Modalities => {
+                let list: Vec<String> = value
+                    .split(['\\', ','])
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .collect();
+                Matcher::List(list)
+            }
+            _ if value.contains(['*', '?']) => Matcher::Wildcard(value.to_owned()),
+            _ if attribute.kind == Kind::Time && value.contains(':') => {
+                Matcher::Single(value.replace(':', ""))
+            }
+            _ => Matcher::Single(value.to_owned()),
+        };
+        self.filters.push(Filter { attribute, matcher });
+        Ok(())
+    }
+
+    /// Parse a C-FIND, C-MOVE or C-GET identifier. Returns the query and the
+    /// tags asked for (to return exactly those).
+    pub fn from_identifier(identifier: &InMemDicomObject) -> Result<(Self, Vec<Tag>)> {
+        let level = identifier
+            .get(tags::QUERY_RETRIEVE_LEVEL)
+            .and_then(|e| e.to_str().ok())
+            .ok_or_else(|| Error::invalid("identifier has no Query/Retrieve Level (0008,0052)"))
+            .and_then(|v| QueryLevel::parse(&v))?;
+        let mut q = Query::new(level);
+        let mut requested = Vec::new();
+        for element in identifier.iter() {
+            let tag = element.header().tag;
+            if tag == tags::QUERY_RETRIEVE_LEVEL
+                || tag == tags::SPECIFIC_CHARACTER_SET
+                || tag.group() == 0x0002
+            {
+                continue;
+            }
+            requested.push(tag);
+            let Some(a) = attribute(tag) else {
+                continue; // asked for but not kept: returned empty
+            };
+            if a.level > level {
+                continue; // below the query level: ignored (PS3.4 C.4.1.1.3.1)
+            }
+            if element.vr() == VR::SQ {
+                continue;
+            }
+            let value = element.to_str().map(|v| v.into_owned()).unwrap_or_default();
+            q.add(a, &value)?;
+        }
+        Ok((q, requested))
+    }
+
+    /// The SQL and its parameters: `SELECT <columns> FROM <level joins>
+    /// WHERE <filters> ORDER BY id LIMIT/OFFSET`.
+    fn sql(&self, select: &str, backend: Backend) -> (String, Vec<Bind>) {
+        let mut sql = format!("SELECT {select} FROM {}", self.level.from_join());
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut conditions: Vec<String> = Vec::new();
+        let param = |binds: &mut Vec<Bind>, b: Bind| {
+            binds.push(b);
+            format!("${}", binds.len())
+        };
+        for f in &self.filters {
+            let a = f.attribute;
+            if a.level > self.level {
+                continue;
+            }
+            let (column, value_of): (&str, Box<dyn Fn(&str) -> String>) = match a.kind {
+                Kind::PersonName(norm) if self.case_insensitive_names => {
+                    (norm, Box::new(|v: &str| normalize_person_name(v)))
+                }
+                _ => (a.column, Box::new(|v: &str| v.to_owned())),
+            };
+            let condition = match (&f.matcher, a.kind) {
+                (Matcher::List(values), Kind::Modalities) => {
+                    let ps: Vec<String> = values
+                        .iter()
+                        .map(|v| param(&mut binds, Bind::Text(v.clone())))
+                        .collect();
+                    format!(
+                        "EXISTS (SELECT 1 FROM series ms WHERE ms.study_ref = st.id AND ms.modality IN ({}))",
+                        ps.join(", ")
+                    )
+                }
+                (Matcher::Single(v), Kind::Modalities) => {
+                    let p = param(&mut binds, Bind::Text(v.clone()));
+                    format!("EXISTS (SELECT 1 FROM series ms WHERE ms.study_ref = st.id AND ms.modality = {p})")
+                }
+                (Matcher::Single(v), Kind::Integer) => {
+                    let n = v.parse::<i64>().unwrap_or(0);
+                    format!("{column} = {}", param(&mut binds, Bind::Int(n)))
+                }
+                (Matcher::Single(v), _) => {
+                    format!("{column} = {}", param(&mut binds, Bind::Text(value_of(v))))
+                }
+                (Matcher::List(values), _) => {
+                    let ps: Vec<String> = values
+                        .iter()
+                        .map(|v| param(&mut binds, Bind::Text(value_of(v))))
+                        .collect();
+                    format!("{column} IN ({})", ps.join(", "))
+                }
+                (Matcher::Wildcard(pattern), _) => {
+                    let like = like_pattern(&value_of(pattern));
+                    format!(
+                        "{column} LIKE {} ESCAPE '\\'",
+                        param(&mut binds, Bind::Text(like))
+                    )
+                }
+                (Matcher::Range(lo, hi), _) => {
+                    let mut parts = Vec::new();
+                    // An empty stored value never falls in a range.
+                    parts.push(format!("{column} <> ''"));
+                    if let Some(lo) = lo {
+                        parts.push(format!(
+                            "{column} >= {}",
+                            param(&mut binds, Bind::Text(lo.clone()))
+                        ));
+                    }
+                    if let Some(hi) = hi {
+                        // A date bound includes the whole of that day/time: compare
+                        // on the bound's length of the stored value.
+                        let len = hi.len();
+                        let prefix = match backend {
+                            Backend::Sqlite => format!("substr({column}, 1, {len})"),
+                            Backend::Postgres => format!("substr({column}, 1, {len})"),
+                        };
+                        parts.push(format!(
+                            "{prefix} <= {}",
+                            param(&mut binds, Bind::Text(hi.clone()))
+                        ));
+                    }
+                    parts.join(" AND ")
+                }
+            };
+            conditions.push(condition);
+        }
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        let _ = write!(sql, " ORDER BY {}", self.level.id_column());
+        match self.limit {
+            Some(l) => {
+                let _ = write!(sql, " LIMIT {l} OFFSET {}", self.offset);
+            }
+            None if self.offset > 0 => {
+                let _ = match backend {
+                    Backend::Sqlite => write!(sql, " LIMIT -1 OFFSET {}", self.offset),
+                    Backend::Postgres => write!(sql, " OFFSET {}", self.offset),
+                };
+            }
+            None => {}
+        }
+        (sql, binds)
+    }
+
+    /// The SQL selecting the level's attributes (the value columns of this
+    /// level and the ones above, in [`Query::returned`] order).
+    pub fn select_sql(&self, backend: Backend) -> (String, Vec<Bind>) {
+        let columns: Vec<String> = self
+            .returned()
+            .iter()
+            .map(|a| value_column(a, backend))
+            .collect();
+        self.sql(&columns.join(", "), backend)
+    }
+
+    /// The SQL selecting the instances this query selects (retrieve).
+    pub fn instances_sql(&self, instance_columns: &str, backend: Backend) -> (String, Vec<Bind>) {
+        let mut q = self.clone();
+        q.level = QueryLevel::Instance;
+        q.limit = None;
+        q.offset = 0;
+        q.sql(instance_columns, backend)
+    }
+
+    /// The attributes results carry, in column order.
+    pub fn returned(&self) -> Vec<&'static Attribute> {
+        ATTRIBUTES
+            .iter()
+            .filter(|a| a.level <= self.level)
+            .collect()
+    }
+}
+
+fn value_column(a: &Attribute, backend: Backend) -> String {
+    match a.kind {
+        Kind::Modalities => match backend {
+            Backend::Sqlite => {
+                "(SELECT group_concat(m, '\\') FROM (SELECT DISTINCT modality AS m FROM series \
+                 WHERE study_ref = st.id AND modality <> '' ORDER BY modality))"
+                    .to_owned()
+            }
+            Backend::Postgres => {
+                "(SELECT string_agg(DISTINCT modality, '\\' ORDER BY modality) FROM series \
+                 WHERE study_ref = st.id AND modality <> '')"
+                    .to_owned()
+            }
+        },
+        Kind::Integer | Kind::Derived => format!("CAST({} AS TEXT)", a.column),
+        _ => a.column.to_owned(),
+    }
+}
+
+/// `*` → `%`, `?` → `_`, with SQL's own wildcards escaped.
+fn like_pattern(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 4);
+    for c in v.chars() {
+        match c {
+            '*' => out.push('%'),
+            '?' => out.push('_'),
+            '%' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A query parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+}
+
+/// One result: each returned attribute's value (`None` when absent).
+#[derive(Debug, Clone)]
+pub struct Match {
+    /// Values in [`Query::returned`] order.
+    pub values: Vec<(&'static Attribute, Option<String>)>,
+}
+
+impl Match {
+    /// The value of an attribute.
+    pub fn get(&self, tag: Tag) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(a, _)| a.tag == tag)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_core::{DataElement, PrimitiveValue};
+
+    fn identifier(level: &str, elements: &[(Tag, VR, &str)]) -> InMemDicomObject {
+        let mut o = InMemDicomObject::new_empty();
+        o.put(DataElement::new(
+            tags::QUERY_RETRIEVE_LEVEL,
+            VR::CS,
+            PrimitiveValue::from(level),
+        ));
+        for (t, vr, v) in elements {
+            o.put(DataElement::new(*t, *vr, PrimitiveValue::from(*v)));
+        }
+        o
+    }
+
+    #[test]
+    fn identifiers_become_sql() {
+        let id = identifier(
+            "STUDY",
+            &[
+                (tags::PATIENT_NAME, VR::PN, "nguyen*"),
+                (tags::STUDY_DATE, VR::DA, "20240101-20240131"),
+                (tags::MODALITIES_IN_STUDY, VR::CS, "CT\\MR"),
+                (tags::STUDY_INSTANCE_UID, VR::UI, ""),
+                (tags::SERIES_DESCRIPTION, VR::LO, "ignored below the level"),
+            ],
+        );
+        let (q, requested) = Query::from_identifier(&id).unwrap();
+        assert_eq!(q.level, QueryLevel::Study);
+        assert_eq!(requested.len(), 5);
+        assert_eq!(q.filters.len(), 3);
+        let (sql, binds) = q.select_sql(Backend::Postgres);
+        // Filters come in tag order.
+        assert!(sql.contains("st.study_date >= $1"), "{sql}");
+        assert!(sql.contains("substr(st.study_date, 1, 8) <= $2"), "{sql}");
+        assert!(sql.contains("ms.modality IN ($3, $4)"), "{sql}");
+        assert!(sql.contains("p.patient_name_norm LIKE $5 ESCAPE"), "{sql}");
+        assert_eq!(binds[4], Bind::Text("NGUYEN%".into()));
+        assert!(!sql.contains("series_description ="), "{sql}");
+    }
+
+    #[test]
+    fn matchers_follow_ps3_4() {
+        let mut q = Query::new(QueryLevel::Instance);
+        let a = |t| attribute(t).unwrap();
+        q.add(a(tags::SOP_INSTANCE_UID), "1.2.3\\1.2.4").unwrap();
+        q.add(a(tags::PATIENT_ID), "A?C_%").unwrap();
+        q.add(a(tags::STUDY_TIME), "-1200").unwrap();
+        q.add(a(tags::INSTANCE_NUMBER), "7").unwrap();
+        q.add(a(tags::ACCESSION_NUMBER), "").unwrap(); // universal
+        assert_eq!(
+            q.filters[0].matcher,
+            Matcher::List(vec!["1.2.3".into(), "1.2.4".into()])
+        );
+        assert_eq!(q.filters[1].matcher, Matcher::Wildcard("A?C_%".into()));
+        assert_eq!(like_pattern("A?C_%"), "A_C\\_\\%");
+        assert_eq!(
+            q.filters[2].matcher,
+            Matcher::Range(None, Some("1200".into()))
+        );
+        assert_eq!(q.filters.len(), 4);
+        // Bad input is an error, not SQL.
+        assert!(q
+            .add(a(tags::SOP_INSTANCE_UID), "1.2.3'; DROP TABLE instance; --")
+            .is_err());
+        assert!(q.add(a(tags::STUDY_DATE), "2024-13-45").is_err());
+        assert!(q.add(a(tags::STUDY_DATE), "yesterday").is_err());
+        assert!(q.add(a(tags::INSTANCE_NUMBER), "seven").is_err());
+        assert!(q
+            .add(a(tags::NUMBER_OF_STUDY_RELATED_INSTANCES), "5")
+            .is_err());
+        assert!(QueryLevel::parse("WORKLIST").is_err());
+        assert!(Query::from_identifier(&InMemDicomObject::new_empty()).is_err());
+    }
+}
