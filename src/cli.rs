@@ -28,6 +28,33 @@ pub enum Command {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// C-ECHO a DICOM peer.
+    Echo {
+        /// The peer.
+        #[arg(value_name = "AET@HOST:PORT")]
+        target: crate::scu::Target,
+        /// Our AE title.
+        #[arg(long, default_value = "FILMLESS", value_name = "AET")]
+        calling_ae: String,
+    },
+    /// C-STORE files, folders (recursively) or a stored study to a DICOM peer.
+    Send {
+        /// The peer.
+        #[arg(value_name = "AET@HOST:PORT")]
+        target: crate::scu::Target,
+        /// Our AE title.
+        #[arg(long, default_value = "FILMLESS", value_name = "AET")]
+        calling_ae: String,
+        /// Send this study from the archive.
+        #[arg(long, value_name = "UID")]
+        study: Option<String>,
+        /// Archive location (with --study).
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Files or folders to send.
+        #[arg(value_name = "PATH", required_unless_present = "study")]
+        paths: Vec<PathBuf>,
+    },
     /// Import files and folders (recursively) into the archive.
     Import {
         /// Archive location.
@@ -50,6 +77,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::logging::init(&config.log);
             runtime.block_on(crate::server::run(config))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Echo { target, calling_ae } => {
+            runtime.block_on(crate::scu::echo(&target, &calling_ae))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Send {
+            target,
+            calling_ae,
+            study,
+            archive,
+            paths,
+        } => {
+            let ok = runtime.block_on(async {
+                match &study {
+                    Some(uid) => {
+                        let config = Config::load(&archive, None)?;
+                        let archive = storage::Archive::open(&config.storage).await?;
+                        crate::scu::send(&target, &calling_ae, &paths, Some((&archive, uid))).await
+                    }
+                    None => crate::scu::send(&target, &calling_ae, &paths, None).await,
+                }
+            })?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Import { archive, paths } => {
             let mut config = Config::load(&archive, None)?;

@@ -44,6 +44,93 @@ pub struct DicomConfig {
     pub ae_title: String,
     /// Address and port of the DICOM listener.
     pub bind: SocketAddr,
+    /// Associations at once; more are rejected (transient, local limit).
+    pub max_associations: usize,
+    /// Largest PDU we receive, in bytes.
+    pub max_pdu_length: u32,
+    /// Seconds a peer has to complete association negotiation (ARTIM).
+    pub artim_timeout_secs: u64,
+    /// Seconds an association may stay silent before it is aborted.
+    pub idle_timeout_secs: u64,
+    /// Refuse associations that call another AE title than ours.
+    pub check_called_ae_title: bool,
+    /// What callers that are not in `peers` may do.
+    pub unknown_peers: UnknownPeers,
+    /// C-FIND matches person names case-insensitively.
+    pub case_insensitive_names: bool,
+    /// Known peers: C-MOVE destinations and callers with permissions.
+    pub peers: Vec<Peer>,
+}
+
+/// What an unknown calling AE title may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownPeers {
+    /// Echo and store, not query or retrieve (the default: a new modality
+    /// can send at once; patient data leaves only to known peers).
+    Store,
+    /// Refuse the association.
+    Reject,
+    /// Everything a known peer may do.
+    All,
+}
+
+/// What a peer may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// C-ECHO and C-STORE to us.
+    Store,
+    /// C-FIND.
+    Find,
+    /// C-MOVE.
+    Move,
+    /// C-GET.
+    Get,
+}
+
+/// `[[dicom.peers]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// Its AE title.
+    pub ae_title: String,
+    /// Host name or address (where C-MOVE sends to).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// What it may do (default: everything).
+    #[serde(default = "all_permissions")]
+    pub permissions: Vec<Permission>,
+}
+
+fn all_permissions() -> Vec<Permission> {
+    vec![
+        Permission::Store,
+        Permission::Find,
+        Permission::Move,
+        Permission::Get,
+    ]
+}
+
+impl std::str::FromStr for Peer {
+    type Err = String;
+
+    /// `AET@HOST:PORT`, allowed everything.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ae, rest) = s.split_once('@').ok_or("expected AET@HOST:PORT")?;
+        let (host, port) = rest.rsplit_once(':').ok_or("expected AET@HOST:PORT")?;
+        let port = port.parse().map_err(|_| format!("bad port {port:?}"))?;
+        if ae.is_empty() || host.is_empty() {
+            return Err("expected AET@HOST:PORT".into());
+        }
+        Ok(Peer {
+            ae_title: ae.to_owned(),
+            host: host.trim_matches(['[', ']']).to_owned(),
+            port,
+            permissions: all_permissions(),
+        })
+    }
 }
 
 /// `[http]`.
@@ -97,6 +184,14 @@ impl Default for DicomConfig {
         DicomConfig {
             ae_title: "FILMLESS".to_owned(),
             bind: SocketAddr::from(([0, 0, 0, 0], 11112)),
+            max_associations: 64,
+            max_pdu_length: 131_072,
+            artim_timeout_secs: 30,
+            idle_timeout_secs: 300,
+            check_called_ae_title: true,
+            unknown_peers: UnknownPeers::Store,
+            case_insensitive_names: true,
+            peers: Vec::new(),
         }
     }
 }
@@ -148,6 +243,9 @@ pub struct ServeArgs {
     /// Address and port of the HTTP listener.
     #[arg(long, env = "FILMLESS_HTTP_BIND", value_name = "ADDR:PORT")]
     pub http_bind: Option<SocketAddr>,
+    /// A DICOM peer allowed everything (repeatable); adds to [[dicom.peers]].
+    #[arg(long = "peer", value_name = "AET@HOST:PORT")]
+    pub peers: Vec<Peer>,
 }
 
 impl Config {
@@ -188,6 +286,10 @@ impl Config {
             if let Some(b) = s.http_bind {
                 config.http.bind = b;
             }
+            for p in &s.peers {
+                config.dicom.peers.retain(|q| q.ae_title != p.ae_title);
+                config.dicom.peers.push(p.clone());
+            }
         }
         config.resolve()?;
         config.validate()?;
@@ -218,6 +320,23 @@ impl Config {
                 "dicom.ae_title {:?} is not a valid AE title (1 to 16 printable ASCII characters, no backslash)",
                 self.dicom.ae_title
             );
+        }
+        for p in &self.dicom.peers {
+            let ae = p.ae_title.trim();
+            if ae.is_empty() || ae.len() > 16 {
+                bail!(
+                    "dicom.peers: AE title {:?} must be 1 to 16 characters",
+                    p.ae_title
+                );
+            }
+        }
+        let d = &self.dicom;
+        if d.max_associations == 0
+            || d.max_pdu_length < 4096
+            || d.idle_timeout_secs == 0
+            || d.artim_timeout_secs == 0
+        {
+            bail!("dicom: max_associations, idle and ARTIM timeouts must be positive, max_pdu_length at least 4096");
         }
         let s = &self.storage;
         if !(1..=22).contains(&s.zstd_level) {

@@ -5,7 +5,10 @@
 //! - [`config`]: one configuration from file, environment and flags;
 //! - [`cli`]: the `filmless` commands;
 //! - [`server`]: `filmless serve`, listeners and graceful shutdown;
+//! - [`dimse`]: the DIMSE services (store, find, move, get) over the archive;
+//! - [`errors`]: archive errors to protocol statuses, in one place;
 //! - [`import`]: `filmless import`, bulk import through the archive's ingest;
+//! - [`scu`]: `filmless echo` and `filmless send`;
 //! - [`logging`]: structured logs.
 //!
 //! `main.rs` only parses the command line and calls [`cli::run`], so tests
@@ -13,6 +16,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod dimse;
+pub mod errors;
 pub mod import;
 pub mod logging;
+pub mod scu;
 pub mod server;

@@ -1,11 +1,12 @@
 //! `filmless serve`: the long-running process.
 //!
-//! Opens the archive and serves HTTP until SIGINT or SIGTERM; one
-//! [`CancellationToken`] stops every listener, and requests in flight
-//! finish first. The DIMSE listener and the DICOMweb routes join this
-//! process on the `[dicom]` and `[http]` settings as they are built.
+//! Opens the archive and serves DICOM (DIMSE) and HTTP until SIGINT or
+//! SIGTERM; one [`CancellationToken`] stops every listener, and requests
+//! and associations in flight finish first.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::State;
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::dimse::ArchiveServices;
 
 /// State shared by the HTTP handlers.
 #[derive(Clone)]
@@ -32,8 +34,11 @@ pub struct AppState {
 pub struct Server {
     /// Where HTTP listens (the real port when the configuration said 0).
     pub http_addr: SocketAddr,
+    /// Where DICOM listens.
+    pub dicom_addr: SocketAddr,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    dimse: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
@@ -46,7 +51,27 @@ impl Server {
             .await
             .with_context(|| format!("binding HTTP to {}", config.http.bind))?;
         let http_addr = http.local_addr()?;
+        let dicom = TcpListener::bind(config.dicom.bind)
+            .await
+            .with_context(|| format!("binding DICOM to {}", config.dicom.bind))?;
+        let dicom_addr = dicom.local_addr()?;
         let shutdown = CancellationToken::new();
+        let d = &config.dicom;
+        let scp_config = dicom_net::scp::ScpConfig {
+            ae_title: d.ae_title.clone(),
+            max_associations: d.max_associations,
+            max_pdu_length: d.max_pdu_length,
+            artim_timeout: Duration::from_secs(d.artim_timeout_secs),
+            idle_timeout: Duration::from_secs(d.idle_timeout_secs),
+            ..Default::default()
+        };
+        let services = Arc::new(ArchiveServices::new(archive.clone(), Arc::new(d.clone())));
+        let stop = shutdown.clone();
+        let dimse = tokio::spawn(async move {
+            dicom_net::scp::serve(dicom, scp_config, services, stop)
+                .await
+                .context("DICOM listener")
+        });
         let state = AppState {
             archive: archive.clone(),
             config: std::sync::Arc::new(config),
@@ -61,11 +86,13 @@ impl Server {
             archive.index().close().await;
             Ok(())
         });
-        tracing::info!(http = %http_addr, "serving");
+        tracing::info!(http = %http_addr, dicom = %dicom_addr, "serving");
         Ok(Server {
             http_addr,
+            dicom_addr,
             shutdown,
             task,
+            dimse,
         })
     }
 
@@ -76,7 +103,9 @@ impl Server {
 
     /// Wait until the server has stopped.
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("server task")?
+        let dimse = self.dimse.await.context("DICOM task")?;
+        let http = self.task.await.context("server task")?;
+        dimse.and(http)
     }
 }
 

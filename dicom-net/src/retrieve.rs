@@ -231,7 +231,7 @@ fn failed_list(uids: impl Iterator<Item = String>) -> InMemDicomObject {
 
 /// Presentation contexts for a set of instances: each SOP class in each
 /// stored transfer syntax, and each SOP class in the native syntaxes.
-fn proposals(items: &[RetrieveItem]) -> Vec<(String, Vec<String>)> {
+pub fn proposals(items: &[RetrieveItem]) -> Vec<(String, Vec<String>)> {
     let mut stored: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut classes: BTreeSet<&str> = BTreeSet::new();
     for i in items {
@@ -256,7 +256,7 @@ fn proposals(items: &[RetrieveItem]) -> Vec<(String, Vec<String>)> {
 }
 
 /// The context to send `item` on, and the syntax to convert it to.
-fn choose(
+pub fn choose(
     item: &RetrieveItem,
     accepted: &[AcceptedContext],
 ) -> std::result::Result<AcceptedContext, String> {

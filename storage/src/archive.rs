@@ -294,10 +294,13 @@ impl Archive {
     /// Store a Part 10 file arriving as a stream of byte chunks. Only the
     /// header is held in memory; pixel data flows through to the object
     /// store chunk by chunk.
-    pub async fn store_stream<S>(&self, mut stream: S) -> Result<Stored>
+    pub async fn store_stream<S>(&self, stream: S) -> Result<Stored>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
     {
+        // The header scan may see the end of the input (small or deflated
+        // files); a fused stream answers None again instead of panicking.
+        let mut stream = stream.fuse();
         let mut header = BytesMut::new();
         let mut scanner = HeaderScanner::new();
         let mut eof = false;

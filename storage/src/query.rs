@@ -353,11 +353,13 @@ impl Query {
             return Ok(());
         }
         let matcher = match attribute.kind {
-            Kind::Derived => return Err(Error::invalid(format!(
+            Kind::Derived => {
+                return Err(Error::invalid(format!(
                 "matching on ({:04X},{:04X}) is not supported; leave it empty to have it returned",
                 attribute.tag.group(),
                 attribute.tag.element()
-            ))),
+            )))
+            }
             Kind::Uid => {
                 let uids: Vec<String> = value
                     .split(['\\', ','])

@@ -595,6 +595,33 @@ async fn queries_match_per_ps3_4(db: ScratchDb) {
         .all(|i| i.study_instance_uid == mr.study_instance_uid));
 }
 
+async fn deflated_and_tiny_streams(db: ScratchDb) {
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-data/pydicom");
+    let Ok(deflated) = std::fs::read(samples.join("image_dfl.dcm")) else {
+        panic!("run test-data/fetch-pydicom.sh first (scripts/test does)");
+    };
+    // Streamed in one piece and in small pieces: the input ends during the
+    // header scan, and must not be polled past its end.
+    let stored = a
+        .store_stream(futures::stream::iter(vec![Ok(Bytes::from(
+            deflated.clone(),
+        ))]))
+        .await
+        .unwrap();
+    assert_eq!(stored.transfer_syntax_uid, "1.2.840.10008.1.2.1.99");
+    let pieces: Vec<std::io::Result<Bytes>> = deflated
+        .chunks(100)
+        .map(|p| Ok(Bytes::copy_from_slice(p)))
+        .collect();
+    let again = a.store_stream(futures::stream::iter(pieces)).await.unwrap();
+    assert_eq!(again.outcome, StoreOutcome::AlreadyPresent);
+    assert_eq!(
+        a.read_instance(&stored.sop_instance_uid).await.unwrap(),
+        deflated
+    );
+}
+
 macro_rules! index_suite {
     ($($backend:ident: $db:expr;)*) => {
         $(
@@ -624,6 +651,11 @@ macro_rules! index_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn invalid_input() {
                     invalid_instances_leave_nothing($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn deflated_streams() {
+                    deflated_and_tiny_streams($db).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

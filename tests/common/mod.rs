@@ -96,3 +96,175 @@ pub async fn open_archive(data_dir: &Path) -> storage::Archive {
     };
     storage::Archive::open(&config).await.expect("open archive")
 }
+
+/// A `filmless serve` process on loopback ports; killed when dropped.
+pub struct ServerProcess {
+    /// `127.0.0.1:PORT` of HTTP.
+    pub http: String,
+    /// DICOM port.
+    pub dicom_port: u16,
+    child: std::process::Child,
+    /// The server's log lines after start-up (JSON), collected in the background.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Start `filmless serve --data-dir DIR` on free loopback ports, with
+    /// extra arguments and environment.
+    pub fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut cmd = filmless();
+        cmd.args([
+            "serve",
+            "--http-bind",
+            "127.0.0.1:0",
+            "--dicom-bind",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(args)
+        .env("FILMLESS_LOG__FORMAT", "json")
+        .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start filmless serve");
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let (http, dicom) = loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not report its addresses"
+            );
+            let line = match lines.next() {
+                Some(Ok(l)) => l,
+                _ => panic!("server exited during start-up"),
+            };
+            let v: serde_json::Value = match serde_json::from_str(&line) {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            if v["fields"]["message"] == "serving" {
+                break (
+                    v["fields"]["http"].as_str().unwrap().to_owned(),
+                    v["fields"]["dicom"].as_str().unwrap().to_owned(),
+                );
+            }
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let dicom_port = dicom.rsplit(':').next().unwrap().parse().unwrap();
+        ServerProcess {
+            http,
+            dicom_port,
+            child,
+            log,
+        }
+    }
+
+    /// Whether any log line so far contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(text))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A DCMTK tool from Debian's package (pynetdicom installs scripts with
+/// the same names, so never rely on PATH).
+pub fn dcmtk(tool: &str) -> Command {
+    let path = format!("/usr/bin/{tool}");
+    assert!(
+        Path::new(&path).exists(),
+        "{path} missing: install DCMTK (scripts/setup-test-deps does)"
+    );
+    let mut c = Command::new(path);
+    // Debian's DCMTK leaves Nagle on unless told.
+    c.env("TCP_NODELAY", "1");
+    c
+}
+
+/// A child process killed when dropped (peers started by tests).
+pub struct Peer(pub std::process::Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // SIGTERM, which `timeout` passes on to the peer it runs.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// DCMTK `storescp` on `port` writing to `dir`, accepting every transfer
+/// syntax it knows. Stops when dropped, or by itself after 10 minutes.
+pub fn storescp(ae: &str, port: u16, dir: &Path) -> Peer {
+    std::fs::create_dir_all(dir).unwrap();
+    assert!(Path::new("/usr/bin/storescp").exists(), "install DCMTK");
+    let child = Command::new("timeout")
+        .args(["600", "/usr/bin/storescp", "-aet", ae, "+xa", "-od"])
+        .arg(dir)
+        .arg(port.to_string())
+        .env("TCP_NODELAY", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start storescp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "storescp did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Peer(child)
+}
+
+/// The pixel data of a Part 10 file, as values: native bytes, or the
+/// fragments of encapsulated data. What must arrive unchanged through any
+/// transfer that keeps the transfer syntax (a writer may re-encode the rest).
+pub fn pixel_data(bytes: &[u8]) -> Vec<Vec<u8>> {
+    use dicom_core::value::Value;
+    let preamble = if bytes.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    let obj = dicom_object::from_reader(&bytes[preamble..]).expect("a Part 10 file");
+    let element = obj
+        .element(dicom_dictionary_std::tags::PIXEL_DATA)
+        .expect("pixel data");
+    match element.value() {
+        Value::PixelSequence(seq) => seq.fragments().iter().map(|f| f.to_vec()).collect(),
+        _ => {
+            let mut v = element.to_bytes().expect("native pixel data").to_vec();
+            // Odd lengths are padded to even on the wire.
+            if v.len() % 2 == 1 {
+                v.push(0);
+            }
+            vec![v]
+        }
+    }
+}

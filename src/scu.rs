@@ -1,0 +1,220 @@
+//! `filmless echo` and `filmless send`: C-ECHO and C-STORE as a user.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use dicom_net::retrieve::{choose, data_set_start, proposals, RetrieveItem};
+use dicom_net::scu::{ScuAssociation, ScuOptions};
+use dicom_net::StatusClass;
+use indicatif::{ProgressBar, ProgressStyle};
+use storage::Archive;
+
+/// A peer given as `AET@HOST:PORT`.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its AE title.
+    pub ae_title: String,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ae, rest) = s.split_once('@').ok_or("expected AET@HOST:PORT")?;
+        if ae.is_empty() || ae.len() > 16 {
+            return Err(format!("AE title {ae:?} must be 1 to 16 characters"));
+        }
+        let addr = rest
+            .to_socket_addrs()
+            .map_err(|e| format!("{rest}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{rest}: no address"))?;
+        Ok(Target {
+            ae_title: ae.to_owned(),
+            addr,
+        })
+    }
+}
+
+fn options(target: &Target, calling_ae: &str) -> ScuOptions {
+    ScuOptions {
+        calling_ae: calling_ae.to_owned(),
+        called_ae: target.ae_title.clone(),
+        addr: target.addr,
+        max_pdu_length: 131_072,
+        timeout: Duration::from_secs(60),
+    }
+}
+
+/// C-ECHO; prints the round trip.
+pub async fn echo(target: &Target, calling_ae: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let r = dicom_net::scu::echo(&options(target, calling_ae))
+        .await
+        .with_context(|| format!("C-ECHO to {}@{}", target.ae_title, target.addr))?;
+    if r.status.class() != StatusClass::Success {
+        bail!("C-ECHO answered {}", r.status);
+    }
+    println!(
+        "C-ECHO {}@{}: success in {:.1} ms",
+        target.ae_title,
+        target.addr,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// Where an instance to send comes from.
+enum Source {
+    File(PathBuf),
+    Archive,
+}
+
+/// Send files (folders recursively) or a stored study. Returns whether
+/// every instance was accepted.
+pub async fn send(
+    target: &Target,
+    calling_ae: &str,
+    paths: &[PathBuf],
+    study: Option<(&Archive, &str)>,
+) -> anyhow::Result<bool> {
+    let mut items: Vec<(RetrieveItem, Source)> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    for root in paths {
+        for entry in walkdir::WalkDir::new(root)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
+            let entry = match entry {
+                Ok(e) if e.file_type().is_file() => e,
+                Ok(_) => continue,
+                Err(e) => {
+                    failures.push(format!("{}: {e}", root.display()));
+                    continue;
+                }
+            };
+            match file_item(entry.path()) {
+                Ok(item) => items.push((item, Source::File(entry.into_path()))),
+                Err(e) => failures.push(format!("{}: {e:#}", entry.path().display())),
+            }
+        }
+    }
+    if let Some((archive, uid)) = study {
+        let mut q = storage::query::Query::new(storage::query::QueryLevel::Study);
+        let attr = storage::query::attribute(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
+            .context("StudyInstanceUID is indexed")?;
+        q.add(attr, uid)?;
+        let stored = archive.index().query_instances(&q).await?;
+        if stored.is_empty() {
+            bail!("study {uid} is not in the archive");
+        }
+        for i in stored {
+            let item = RetrieveItem {
+                sop_class_uid: i.sop_class_uid,
+                sop_instance_uid: i.sop_instance_uid,
+                transfer_syntax: i.transfer_syntax_uid,
+            };
+            items.push((item, Source::Archive));
+        }
+    }
+    if items.is_empty() {
+        for f in &failures {
+            eprintln!("not sent: {f}");
+        }
+        bail!("nothing to send");
+    }
+    let only: Vec<RetrieveItem> = items.iter().map(|(i, _)| i.clone()).collect();
+    let mut assoc = ScuAssociation::connect(&options(target, calling_ae), &proposals(&only))
+        .await
+        .with_context(|| format!("association with {}@{}", target.ae_title, target.addr))?;
+    let accepted = assoc.accepted();
+    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressBar::new(items.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len}  {per_sec}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let (mut sent, mut bytes) = (0u64, 0u64);
+    for (item, source) in &items {
+        let result: anyhow::Result<()> = async {
+            let ctx = choose(item, &accepted).map_err(anyhow::Error::msg)?;
+            let part10: Bytes = match source {
+                Source::File(p) => Bytes::from(std::fs::read(p)?),
+                Source::Archive => match study {
+                    Some((archive, _)) => archive.read_instance(&item.sop_instance_uid).await?,
+                    None => bail!("no archive"),
+                },
+            };
+            let (start, ts) = data_set_start(&part10)?;
+            let body = &part10[start..];
+            let data = if ts == ctx.transfer_syntax {
+                body.to_vec()
+            } else {
+                dicom_net::dataset::transcode(body, &ts, &ctx.transfer_syntax)?
+            };
+            let r = assoc
+                .store(&ctx, &item.sop_instance_uid, &data, None)
+                .await?;
+            match r.status.class() {
+                StatusClass::Success | StatusClass::Warning => {
+                    bytes += data.len() as u64;
+                    Ok(())
+                }
+                _ => bail!(
+                    "refused with {}{}",
+                    r.status,
+                    r.comment.map(|c| format!(": {c}")).unwrap_or_default()
+                ),
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => sent += 1,
+            Err(e) => failures.push(format!("{}: {e:#}", item.sop_instance_uid)),
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let _ = assoc.release().await;
+    println!(
+        "sent {sent}, failed {} ({:.1} MB in {:.1} s)",
+        failures.len(),
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    for f in &failures {
+        println!("failed: {f}");
+    }
+    Ok(failures.is_empty())
+}
+
+fn file_item(path: &std::path::Path) -> anyhow::Result<RetrieveItem> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16 * 1024);
+    std::fs::File::open(path)?
+        .take(64 * 1024)
+        .read_to_end(&mut head)?;
+    let preamble = if head.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    let meta = dicom_object::meta::FileMetaTable::from_reader(&head[preamble..])
+        .map_err(|e| anyhow::anyhow!("not a DICOM Part 10 file: {e}"))?;
+    Ok(RetrieveItem {
+        sop_class_uid: meta.media_storage_sop_class_uid().to_owned(),
+        sop_instance_uid: meta.media_storage_sop_instance_uid().to_owned(),
+        transfer_syntax: meta.transfer_syntax().to_owned(),
+    })
+}
