@@ -1,0 +1,182 @@
+"""pynetdicom as a peer of the Filmless server, for tests/dimse_pynetdicom.rs.
+
+Each subcommand does one thing against the server and prints one JSON
+object with what it saw; the Rust test decides what is right.
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+from pydicom import dcmread
+from pynetdicom import AE, evt, StoragePresentationContexts, build_role
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+from pydicom.dataset import Dataset
+
+
+def ae(title):
+    a = AE(ae_title=title)
+    a.acse_timeout = 30
+    a.dimse_timeout = 60
+    a.network_timeout = 60
+    return a
+
+
+def concurrent_store(args):
+    files = sorted(os.path.join(args.dir, f) for f in os.listdir(args.dir))
+    shares = [files[i :: args.n] for i in range(args.n)]
+    results = [None] * args.n
+    barrier = threading.Barrier(args.n)
+
+    def worker(k):
+        a = ae("PYSTORE%d" % k)
+        a.requested_contexts = StoragePresentationContexts[:100]
+        assoc = a.associate("127.0.0.1", args.port, ae_title=args.called)
+        ok = 0
+        statuses = []
+        established = assoc.is_established
+        if established:
+            barrier.wait(timeout=30)
+            for f in shares[k]:
+                st = assoc.send_c_store(dcmread(f))
+                code = getattr(st, "Status", None)
+                statuses.append(code)
+                if code == 0:
+                    ok += 1
+            assoc.release()
+        results[k] = {"established": established, "stored": ok, "statuses": sorted(set(s for s in statuses if s is not None))}
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"workers": results}))
+
+
+def cancel_find(args):
+    a = ae("PYFIND")
+    a.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = a.associate("127.0.0.1", args.port, ae_title=args.called)
+    assert assoc.is_established, "association refused"
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "IMAGE"
+    ds.StudyInstanceUID = args.study
+    ds.SOPInstanceUID = ""
+    pending = 0
+    final = None
+    for status, identifier in assoc.send_c_find(ds, StudyRootQueryRetrieveInformationModelFind, msg_id=7):
+        if status is None:
+            break
+        if status.Status in (0xFF00, 0xFF01):
+            pending += 1
+            if pending == 1:
+                assoc.send_c_cancel(7, query_model=StudyRootQueryRetrieveInformationModelFind)
+        else:
+            final = status.Status
+    # The association is still usable after a cancel.
+    ds2 = Dataset()
+    ds2.QueryRetrieveLevel = "STUDY"
+    ds2.StudyInstanceUID = args.study
+    after = [s.Status for s, _ in assoc.send_c_find(ds2, StudyRootQueryRetrieveInformationModelFind) if s is not None]
+    assoc.release()
+    print(json.dumps({"pending": pending, "final": final, "after": after}))
+
+
+def cancel_move(args):
+    received = []
+
+    def on_store(event):
+        received.append(event.request.AffectedSOPInstanceUID)
+        time.sleep(0.01)
+        return 0x0000
+
+    scp = ae(args.dest)
+    scp.supported_contexts = StoragePresentationContexts
+    server = scp.start_server(("127.0.0.1", args.dest_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        a = ae("PYMOVE")
+        a.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+        assoc = a.associate("127.0.0.1", args.port, ae_title=args.called)
+        assert assoc.is_established, "association refused"
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "STUDY"
+        ds.StudyInstanceUID = args.study
+        pending = 0
+        final = None
+        completed = None
+        for status, identifier in assoc.send_c_move(ds, args.dest, StudyRootQueryRetrieveInformationModelMove, msg_id=9):
+            if status is None:
+                break
+            if status.Status == 0xFF00:
+                pending += 1
+                if pending == 1:
+                    assoc.send_c_cancel(9, query_model=StudyRootQueryRetrieveInformationModelMove)
+            else:
+                final = status.Status
+                completed = getattr(status, "NumberOfCompletedSuboperations", None)
+        assoc.release()
+    finally:
+        server.shutdown()
+    print(json.dumps({"pending": pending, "final": final, "completed": completed, "received": len(received)}))
+
+
+def limits(args):
+    held = []
+    for k in range(args.n):
+        a = ae("PYHOLD%d" % k)
+        a.add_requested_context(Verification)
+        assoc = a.associate("127.0.0.1", args.port, ae_title=args.called)
+        held.append((assoc, assoc.is_established))
+    a = ae("PYEXTRA")
+    a.add_requested_context(Verification)
+    extra = a.associate("127.0.0.1", args.port, ae_title=args.called)
+    extra_established = extra.is_established
+    rejection = None
+    if extra.is_rejected:
+        p = extra.acceptor.primitive
+        rejection = {"result": int(p.result), "source": int(p.result_source), "reason": int(p.diagnostic)}
+    established = [e for _, e in held]
+    for h, e in held:
+        if e:
+            h.release()
+    time.sleep(0.5)
+    a = ae("PYAFTER")
+    a.add_requested_context(Verification)
+    after = a.associate("127.0.0.1", args.port, ae_title=args.called)
+    echo = None
+    if after.is_established:
+        echo = after.send_c_echo().Status
+        after.release()
+    print(json.dumps({"held": established, "extra_established": extra_established, "rejection": rejection, "echo_after": echo}))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--called", default="FILMLESS")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("concurrent-store")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--n", type=int, default=8)
+    s = sub.add_parser("cancel-find")
+    s.add_argument("--study", required=True)
+    s = sub.add_parser("cancel-move")
+    s.add_argument("--study", required=True)
+    s.add_argument("--dest", required=True)
+    s.add_argument("--dest-port", type=int, required=True)
+    s = sub.add_parser("limits")
+    s.add_argument("--n", type=int, required=True)
+    args = p.parse_args()
+    {"concurrent-store": concurrent_store, "cancel-find": cancel_find, "cancel-move": cancel_move, "limits": limits}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
