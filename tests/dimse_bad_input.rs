@@ -1,0 +1,267 @@
+//! Bad input on the DICOM port: each gets an A-ABORT, an A-ASSOCIATE-RJ or a
+//! failure status, and the listener keeps serving everyone else.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::ServerProcess;
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_net::scu::{ScuAssociation, ScuOptions};
+use dicom_net::Status;
+use dicom_object::InMemDicomObject;
+use dicom_ul::pdu::{PDataValue, PDataValueType};
+use dicom_ul::{ClientAssociationOptions, Pdu};
+
+fn options(port: u16) -> ScuOptions {
+    ScuOptions {
+        calling_ae: "BADPEER".into(),
+        called_ae: "FILMLESS".into(),
+        addr: ([127, 0, 0, 1], port).into(),
+        max_pdu_length: 16_384,
+        timeout: Duration::from_secs(20),
+    }
+}
+
+async fn still_serving(port: u16) {
+    let r = dicom_net::scu::echo(&options(port))
+        .await
+        .expect("the listener still answers C-ECHO");
+    assert_eq!(r.status, Status::SUCCESS);
+}
+
+/// Send raw bytes; what comes back before the server closes (or 10 s).
+fn raw(port: u16, bytes: &[u8], close_write: bool) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(bytes);
+    if close_write {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
+/// An A-ASSOCIATE-RQ for Verification, built by the upper layer's writer.
+fn associate_rq() -> Vec<u8> {
+    use dicom_ul::pdu::{AssociationRQ, PresentationContextProposed, UserVariableItem};
+    let mut out = Vec::new();
+    dicom_ul::write_pdu(
+        &mut out,
+        &Pdu::AssociationRQ(AssociationRQ {
+            protocol_version: 1,
+            calling_ae_title: "BADPEER".into(),
+            called_ae_title: "FILMLESS".into(),
+            application_context_name: "1.2.840.10008.3.1.1.1".into(),
+            presentation_contexts: vec![PresentationContextProposed {
+                id: 1,
+                abstract_syntax: uids::VERIFICATION.into(),
+                transfer_syntaxes: vec![uids::IMPLICIT_VR_LITTLE_ENDIAN.into()],
+            }],
+            user_variables: vec![UserVariableItem::MaxLength(16_384)],
+        }),
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn malformed_pdus_are_aborted_and_the_listener_keeps_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        data.path(),
+        &[],
+        &[("FILMLESS_DICOM__ARTIM_TIMEOUT_SECS", "2")],
+    );
+    let port = server.dicom_port;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // A truncated PDU: a header announcing 100 bytes, then 10, then EOF.
+    let mut truncated = vec![0x01, 0x00, 0x00, 0x00, 0x00, 0x64];
+    truncated.extend_from_slice(&[0u8; 10]);
+    raw(port, &truncated, true);
+    rt.block_on(still_serving(port));
+
+    // A PDU claiming 0xFFFFFFFF bytes: refused without reading them.
+    let started = Instant::now();
+    let reply = raw(
+        port,
+        &[0x01, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0, 1, 0, 0],
+        false,
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "the server did not wait for 4 GB"
+    );
+    assert!(
+        reply.is_empty() || reply[0] == 0x07 || reply[0] == 0x03,
+        "{reply:?}"
+    );
+    rt.block_on(still_serving(port));
+
+    // An unknown PDU type.
+    let reply = raw(
+        port,
+        &[0x99, 0x00, 0x00, 0x00, 0x00, 0x04, 1, 2, 3, 4],
+        false,
+    );
+    assert!(reply.is_empty() || reply[0] == 0x07, "answered {reply:?}");
+    rt.block_on(still_serving(port));
+
+    // Connect and say nothing: closed after the ARTIM timeout.
+    let started = Instant::now();
+    let reply = raw(port, &[], false);
+    assert!(reply.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "ARTIM closed the silent connection"
+    );
+    rt.block_on(still_serving(port));
+
+    // A valid association, then a P-DATA with a command that has no
+    // Command Field: A-ABORT.
+    let mut rq = associate_rq();
+    let mut command = Vec::new();
+    // (0000,0110) Message ID = 1, and nothing else.
+    command.extend_from_slice(&[0x00, 0x00, 0x10, 0x01, 2, 0, 0, 0, 1, 0]);
+    dicom_ul::write_pdu(
+        &mut rq,
+        &Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: 1,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: command,
+            }],
+        },
+    )
+    .unwrap();
+    let reply = raw(port, &rq, false);
+    assert_eq!(reply.first(), Some(&0x02), "A-ASSOCIATE-AC first");
+    let ac_len = u32::from_be_bytes(reply[2..6].try_into().unwrap()) as usize;
+    assert_eq!(
+        reply.get(6 + ac_len),
+        Some(&0x07),
+        "then A-ABORT: {reply:?}"
+    );
+    rt.block_on(still_serving(port));
+    assert!(server.logged("aborting association"));
+
+    // Data before any command: A-ABORT.
+    rt.block_on(async {
+        let mut assoc = ClientAssociationOptions::new()
+            .calling_ae_title("BADPEER")
+            .called_ae_title("FILMLESS")
+            .with_abstract_syntax(uids::VERIFICATION)
+            .establish_async(("127.0.0.1", port))
+            .await
+            .unwrap();
+        assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: 1,
+                    value_type: PDataValueType::Data,
+                    is_last: true,
+                    data: vec![0; 16],
+                }],
+            })
+            .await
+            .unwrap();
+        match assoc.receive().await {
+            Ok(Pdu::AbortRQ { .. }) | Err(_) => {}
+            Ok(other) => panic!("expected A-ABORT, got {other:?}"),
+        }
+        still_serving(port).await;
+    });
+}
+
+#[test]
+fn data_sets_that_cannot_be_stored_get_failure_statuses() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[], &[]);
+    let port = server.dicom_port;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ct = uids::CT_IMAGE_STORAGE.to_owned();
+        let proposals = vec![(ct.clone(), vec![uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned()])];
+        let mut assoc = ScuAssociation::connect(&options(port), &proposals)
+            .await
+            .unwrap();
+        let ctx = assoc.accepted().into_iter().next().unwrap();
+
+        // A data set without Study/Series/SOP Instance UIDs.
+        let mut obj = InMemDicomObject::new_empty();
+        obj.put(DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(ct.as_str()),
+        ));
+        obj.put(DataElement::new(
+            tags::PATIENT_NAME,
+            VR::PN,
+            PrimitiveValue::from("NO^UIDS"),
+        ));
+        let bytes = dicom_net::dataset::encode(&obj, uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+        let r = assoc.store(&ctx, "1.2.3.4", &bytes, None).await.unwrap();
+        assert_eq!(r.status, Status::DOES_NOT_MATCH_SOP_CLASS, "{r:?}");
+        assert!(r.comment.as_deref().unwrap_or("").contains("UID"), "{r:?}");
+
+        // A UID with letters (path traversal attempt).
+        obj.put(DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("../../etc/passwd"),
+        ));
+        obj.put(DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3"),
+        ));
+        obj.put(DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3.4"),
+        ));
+        let bytes = dicom_net::dataset::encode(&obj, uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+        let r = assoc.store(&ctx, "1.2.3.5", &bytes, None).await.unwrap();
+        assert_eq!(r.status, Status::DOES_NOT_MATCH_SOP_CLASS, "{r:?}");
+
+        // Bytes that are no data set at all.
+        let r = assoc
+            .store(&ctx, "1.2.3.6", &[0xFF; 300], None)
+            .await
+            .unwrap();
+        assert!(r.status.is_failure(), "{r:?}");
+        assert_eq!(r.status, Status::CANNOT_UNDERSTAND, "{r:?}");
+
+        // The same association still stores a good instance.
+        let (_, instances) = filmless_test_data::ct_series_sized(41, 1, (16, 16));
+        let good = &instances[0];
+        let (start, _) = dicom_net::retrieve::data_set_start(&good.bytes).unwrap();
+        let r = assoc
+            .store(&ctx, &good.sop_instance_uid, &good.bytes[start..], None)
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::SUCCESS, "{r:?}");
+        assoc.release().await.unwrap();
+        still_serving(port).await;
+    });
+    // Nothing but the good instance was stored.
+    drop(server);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let archive = common::open_archive(data.path()).await;
+        assert_eq!(archive.index().counts().await.unwrap().instances, 1);
+    });
+}
