@@ -270,24 +270,22 @@ fn store_find_move_get_round_trip_with_dcmtk() {
             "127.0.0.1",
             &port,
         ]));
-        // The compressed samples move in their stored syntaxes too.
-        for study in [ct_small_study] {
-            run(dcmtk("movescu").args([
-                "-aet",
-                "MOVESCU",
-                "-aec",
-                AE,
-                "-aem",
-                "STORESCP",
-                "-S",
-                "-k",
-                "QueryRetrieveLevel=STUDY",
-                "-k",
-                &format!("StudyInstanceUID={study}"),
-                "127.0.0.1",
-                &port,
-            ]));
-        }
+        // A second study on a second association to the same destination.
+        run(dcmtk("movescu").args([
+            "-aet",
+            "MOVESCU",
+            "-aec",
+            AE,
+            "-aem",
+            "STORESCP",
+            "-S",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            &format!("StudyInstanceUID={ct_small_study}"),
+            "127.0.0.1",
+            &port,
+        ]));
     }
     let received = by_instance(moved.path());
     assert_eq!(received.len(), 501);

@@ -151,32 +151,28 @@ impl ScuAssociation {
 
     async fn response(&mut self, rq: &Command) -> Result<Response> {
         let expected = rq.field.map(CommandField::response);
-        loop {
-            match tokio::time::timeout(self.timeout, self.chan.next()).await {
-                Err(_) => return Err(Error::Timeout("no response from the peer")),
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(Event::Command { command, .. }))
-                    if command.field == expected && command.responding_to == rq.message_id =>
-                {
-                    let status = command.status.ok_or(Error::MalformedCommand(
-                        "response without Status (0000,0900)",
-                    ))?;
-                    if command.has_data_set {
-                        self.skip_data().await?;
-                    }
-                    return Ok(Response {
-                        status,
-                        comment: command.error_comment,
-                        offending: command.offending_elements,
-                    });
+        match tokio::time::timeout(self.timeout, self.chan.next()).await {
+            Err(_) => Err(Error::Timeout("no response from the peer")),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(Event::Command { command, .. }))
+                if command.field == expected && command.responding_to == rq.message_id =>
+            {
+                let status = command.status.ok_or(Error::MalformedCommand(
+                    "response without Status (0000,0900)",
+                ))?;
+                if command.has_data_set {
+                    self.skip_data().await?;
                 }
-                Ok(Ok(Event::Release)) => return Err(Error::Released),
-                Ok(Ok(other)) => {
-                    return Err(Error::Protocol(format!(
-                        "unexpected message while waiting: {other:?}"
-                    )))
-                }
+                Ok(Response {
+                    status,
+                    comment: command.error_comment,
+                    offending: command.offending_elements,
+                })
             }
+            Ok(Ok(Event::Release)) => Err(Error::Released),
+            Ok(Ok(other)) => Err(Error::Protocol(format!(
+                "unexpected message while waiting: {other:?}"
+            ))),
         }
     }
 

@@ -60,7 +60,7 @@ impl QueryLevel {
         }
     }
 
-    fn from_join(self) -> &'static str {
+    fn tables(self) -> &'static str {
         match self {
             QueryLevel::Patient => "patient p",
             QueryLevel::Study => "study st JOIN patient p ON p.id = st.patient_ref",
@@ -470,7 +470,7 @@ impl Query {
     /// The SQL and its parameters: `SELECT <columns> FROM <level joins>
     /// WHERE <filters> ORDER BY id LIMIT/OFFSET`.
     fn sql(&self, select: &str, backend: Backend) -> (String, Vec<Bind>) {
-        let mut sql = format!("SELECT {select} FROM {}", self.level.from_join());
+        let mut sql = format!("SELECT {select} FROM {}", self.level.tables());
         let mut binds: Vec<Bind> = Vec::new();
         let mut conditions: Vec<String> = Vec::new();
         let param = |binds: &mut Vec<Bind>, b: Bind| {
@@ -482,11 +482,16 @@ impl Query {
             if a.level > self.level {
                 continue;
             }
-            let (column, value_of): (&str, Box<dyn Fn(&str) -> String>) = match a.kind {
-                Kind::PersonName(norm) if self.case_insensitive_names => {
-                    (norm, Box::new(|v: &str| normalize_person_name(v)))
+            let (column, normalize) = match a.kind {
+                Kind::PersonName(norm) if self.case_insensitive_names => (norm, true),
+                _ => (a.column, false),
+            };
+            let value_of = |v: &str| {
+                if normalize {
+                    normalize_person_name(v)
+                } else {
+                    v.to_owned()
                 }
-                _ => (a.column, Box::new(|v: &str| v.to_owned())),
             };
             let condition = match (&f.matcher, a.kind) {
                 (Matcher::List(values), Kind::Modalities) => {
