@@ -7,7 +7,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{dcmtk, free_port, pixel_data, pydicom_samples, storescp, write_files, ServerProcess};
+use common::{
+    dcmtk, free_port, pixel_data, pydicom_samples, storescp, storescp_with, write_files,
+    ServerProcess,
+};
 use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 
@@ -444,4 +447,112 @@ fn unknown_move_destination_and_unknown_callers_are_refused_plainly() {
     assert!(!out.status.success());
     assert!(server.logged("but ours is"));
     run(dcmtk("echoscu").args(["-aec", AE, "127.0.0.1", &port]));
+}
+
+#[test]
+fn move_decompresses_for_a_destination_that_takes_only_uncompressed() {
+    let samples = pydicom_samples();
+    let files = tempfile::tempdir().unwrap();
+    let decodable = [
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "SC_rgb_rle_2frame.dcm",
+        "JPEG2000.dcm",
+    ];
+    let no_decoder = "MR_small_jpeg_ls_lossless.dcm";
+    for f in decodable.iter().chain([&no_decoder]) {
+        std::fs::copy(samples.join(f), files.path().join(f)).unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    assert!(common::import(data.path(), &[files.path()])
+        .status
+        .success());
+    let dest_port = free_port();
+    let server = ServerProcess::start(
+        data.path(),
+        &[
+            "--peer",
+            &format!("STORESCP@127.0.0.1:{dest_port}"),
+            "--peer",
+            "MOVESCU@127.0.0.1:1",
+        ],
+        &[],
+    );
+    let port = server.dicom_port.to_string();
+    let received = tempfile::tempdir().unwrap();
+    let _peer = storescp_with("STORESCP", dest_port, received.path(), "+x=");
+    let move_one = |file: &str| {
+        let obj = dicom_object::open_file(samples.join(file)).unwrap();
+        let out = dcmtk("movescu")
+            .args([
+                "-v",
+                "-aet",
+                "MOVESCU",
+                "-aec",
+                AE,
+                "-aem",
+                "STORESCP",
+                "-S",
+                "-k",
+                "QueryRetrieveLevel=IMAGE",
+                "-k",
+            ])
+            .arg(format!(
+                "StudyInstanceUID={}",
+                text(&obj, tags::STUDY_INSTANCE_UID)
+            ))
+            .arg("-k")
+            .arg(format!(
+                "SeriesInstanceUID={}",
+                text(&obj, tags::SERIES_INSTANCE_UID)
+            ))
+            .arg("-k")
+            .arg(format!(
+                "SOPInstanceUID={}",
+                text(&obj, tags::SOP_INSTANCE_UID)
+            ))
+            .args(["127.0.0.1", &port])
+            .output()
+            .unwrap();
+        (
+            obj,
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    for file in decodable {
+        let (original, log) = move_one(file);
+        let sop = text(&original, tags::SOP_INSTANCE_UID);
+        let arrived = by_instance(received.path());
+        let bytes = arrived
+            .get(&sop)
+            .unwrap_or_else(|| panic!("{file} did not arrive:\n{log}"));
+        let obj = dicom_object::from_reader(&bytes[128..]).unwrap();
+        assert_eq!(
+            obj.meta().transfer_syntax(),
+            "1.2.840.10008.1.2.1",
+            "{file} arrives uncompressed"
+        );
+        let rows: usize = text(&original, tags::ROWS).parse().unwrap();
+        let cols: usize = text(&original, tags::COLUMNS).parse().unwrap();
+        let spp: usize = text(&original, tags::SAMPLES_PER_PIXEL).parse().unwrap();
+        let bits: usize = text(&original, tags::BITS_ALLOCATED).parse().unwrap();
+        let frames: usize = text(&original, tags::NUMBER_OF_FRAMES).parse().unwrap_or(1);
+        let pixels = &pixel_data(bytes)[0];
+        assert!(
+            pixels.len() >= rows * cols * spp * bits / 8 * frames,
+            "{file}: {} bytes",
+            pixels.len()
+        );
+        assert!(pixels.iter().any(|b| *b != 0), "{file}: decoded to nothing");
+    }
+    let (original, log) = move_one(no_decoder);
+    assert!(!by_instance(received.path()).contains_key(&text(&original, tags::SOP_INSTANCE_UID)));
+    assert!(
+        log.contains("OutOfResourcesSubOperations"),
+        "A702: no sub-operation succeeded: {log}"
+    );
+    assert!(server.logged("no decoder"), "the reason is logged");
 }

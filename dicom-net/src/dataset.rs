@@ -41,8 +41,7 @@ pub fn is_native(ts: &str) -> bool {
 }
 
 /// Re-encode a bare data set from one native transfer syntax to another.
-/// Encapsulated (compressed) data is not decoded here: that needs a pixel
-/// codec, and the caller counts such an instance as failed.
+/// Compressed data is decoded by [`decompress`], not here.
 pub fn transcode(bytes: &[u8], from: &str, to: &str) -> Result<Vec<u8>> {
     if from == to {
         return Ok(bytes.to_vec());
@@ -53,6 +52,41 @@ pub fn transcode(bytes: &[u8], from: &str, to: &str) -> Result<Vec<u8>> {
         )));
     }
     encode(&decode(bytes, from)?, to)
+}
+
+/// Whether pixel data in `ts` can be decoded here (dicom-pixeldata's
+/// native JPEG and RLE decoders, and the pure Rust JPEG 2000 decoder;
+/// not JPEG-LS, whose codec is C++).
+pub fn can_decompress(ts: &str) -> bool {
+    TransferSyntaxRegistry
+        .get(ts)
+        .is_some_and(|t| t.can_decode_all())
+}
+
+/// Decode the pixel data of a whole Part 10 file into native pixel data and
+/// return the data set in native transfer syntax `to`. CPU-bound: run it
+/// off the async runtime.
+pub fn decompress(part10: &[u8], to: &str) -> Result<Vec<u8>> {
+    use dicom_pixeldata::Transcode;
+    if !is_native(to) {
+        return Err(Error::DataSet(format!(
+            "{to} is not a native transfer syntax"
+        )));
+    }
+    let preamble = if part10.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    let mut obj = dicom_object::from_reader(&part10[preamble..])
+        .map_err(|e| Error::DataSet(e.to_string()))?;
+    let target = syntax(to)?;
+    obj.transcode(target)
+        .map_err(|e| Error::DataSet(format!("cannot decompress: {e}")))?;
+    let mut out = Vec::with_capacity(part10.len() * 2);
+    obj.write_dataset_with_ts(&mut out, target)
+        .map_err(|e| Error::DataSet(e.to_string()))?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -270,8 +270,13 @@ pub fn choose(
     {
         return Ok((*c).clone());
     }
-    if is_native(&item.transfer_syntax) {
-        if let Some(c) = for_class.iter().find(|c| is_native(&c.transfer_syntax)) {
+    if is_native(&item.transfer_syntax) || dataset::can_decompress(&item.transfer_syntax) {
+        // Native data converts between syntaxes; compressed data is decoded.
+        let native = |ts: &str| for_class.iter().find(|c| c.transfer_syntax == ts);
+        if let Some(c) = native(EXPLICIT_VR_LE)
+            .or_else(|| native(IMPLICIT_VR_LE))
+            .or_else(|| for_class.iter().find(|c| is_native(&c.transfer_syntax)))
+        {
             return Ok((*c).clone());
         }
     }
@@ -282,7 +287,7 @@ pub fn choose(
         )
     } else {
         format!(
-            "destination accepts {} only in {}, stored as {} (decompression not available)",
+            "destination accepts {} only in {}, stored as {} (no decoder for it here)",
             item.sop_class_uid, for_class[0].transfer_syntax, item.transfer_syntax
         )
     })
@@ -297,12 +302,21 @@ async fn prepare<S: Services>(
     let bytes = services.load(item).await?;
     let (start, ts) =
         data_set_start(&bytes).map_err(|e| format!("stored instance unreadable: {e}"))?;
-    let body = &bytes[start..];
     if ts == ctx.transfer_syntax {
-        Ok(body.to_vec())
-    } else {
-        dataset::transcode(body, &ts, &ctx.transfer_syntax).map_err(|e| e.to_string())
+        return Ok(bytes[start..].to_vec());
     }
+    let target = ctx.transfer_syntax.clone();
+    // Re-encoding and decoding pixel data are CPU work: off the runtime.
+    tokio::task::spawn_blocking(move || {
+        if is_native(&ts) {
+            dataset::transcode(&bytes[start..], &ts, &target)
+        } else {
+            dataset::decompress(&bytes, &target)
+        }
+    })
+    .await
+    .map_err(|e| format!("conversion task failed: {e}"))?
+    .map_err(|e| e.to_string())
 }
 
 async fn send_one<S, F, Fut>(
@@ -449,9 +463,13 @@ mod tests {
         assert_eq!(choose(&item(ct, jpeg), &accepted).unwrap().id, 3);
         assert_eq!(choose(&item(ct, IMPLICIT_VR_LE), &accepted).unwrap().id, 1);
         let only_native = vec![ctx(1, ct, EXPLICIT_VR_LE)];
-        assert!(choose(&item(ct, jpeg), &only_native)
+        // JPEG baseline decodes here, so it may go as explicit VR little
+        // endian; JPEG-LS has no decoder here.
+        assert_eq!(choose(&item(ct, jpeg), &only_native).unwrap().id, 1);
+        let jpeg_ls = "1.2.840.10008.1.2.4.80";
+        assert!(choose(&item(ct, jpeg_ls), &only_native)
             .unwrap_err()
-            .contains("decompression"));
+            .contains("no decoder"));
         assert!(choose(&item("1.2.3.4", EXPLICIT_VR_LE), &only_native)
             .unwrap_err()
             .contains("did not accept"));

@@ -220,10 +220,15 @@ impl Drop for Peer {
 /// DCMTK `storescp` on `port` writing to `dir`, accepting every transfer
 /// syntax it knows. Stops when dropped, or by itself after 10 minutes.
 pub fn storescp(ae: &str, port: u16, dir: &Path) -> Peer {
+    storescp_with(ae, port, dir, "+xa")
+}
+
+/// DCMTK `storescp` with one transfer syntax option (`+x=`: uncompressed only).
+pub fn storescp_with(ae: &str, port: u16, dir: &Path, syntaxes: &str) -> Peer {
     std::fs::create_dir_all(dir).unwrap();
     assert!(Path::new("/usr/bin/storescp").exists(), "install DCMTK");
     let child = Command::new("timeout")
-        .args(["600", "/usr/bin/storescp", "-aet", ae, "+xa", "-od"])
+        .args(["600", "/usr/bin/storescp", "-aet", ae, syntaxes, "-od"])
         .arg(dir)
         .arg(port.to_string())
         .env("TCP_NODELAY", "1")
