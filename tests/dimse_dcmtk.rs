@@ -556,3 +556,84 @@ fn move_decompresses_for_a_destination_that_takes_only_uncompressed() {
     );
     assert!(server.logged("no decoder"), "the reason is logged");
 }
+
+#[test]
+fn echo_and_send_commands_talk_to_dcmtk() {
+    let dest_port = free_port();
+    let received = tempfile::tempdir().unwrap();
+    let _peer = storescp("STORESCP", dest_port, received.path());
+    let target = format!("STORESCP@127.0.0.1:{dest_port}");
+
+    let out = common::filmless().args(["echo", &target]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("success"));
+
+    // Files and folders.
+    let files = tempfile::tempdir().unwrap();
+    let corpus = filmless_test_data::Corpus::new(51, filmless_test_data::Options::small(4));
+    let plan = corpus.study(0);
+    let instances: Vec<_> = corpus.instances(&plan).collect();
+    write_files(files.path(), &instances);
+    let samples = pydicom_samples();
+    let out = common::filmless()
+        .args(["send", &target])
+        .arg(files.path())
+        .arg(samples.join("JPEG2000.dcm"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("sent 5, failed 0"), "{stdout}");
+    let arrived = by_instance(received.path());
+    for i in &instances {
+        assert!(pixel_data(&arrived[&i.sop_instance_uid]) == pixel_data(&i.bytes));
+    }
+
+    // A stored study, from the archive.
+    let data = tempfile::tempdir().unwrap();
+    let other = corpus.study(1);
+    let other_files = tempfile::tempdir().unwrap();
+    write_files(
+        other_files.path(),
+        &corpus.instances(&other).collect::<Vec<_>>(),
+    );
+    assert!(common::import(data.path(), &[other_files.path()])
+        .status
+        .success());
+    let out = common::filmless()
+        .args([
+            "send",
+            &target,
+            "--study",
+            &other.study_instance_uid,
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arrived = by_instance(received.path());
+    for i in corpus.instances(&other) {
+        assert!(arrived.contains_key(&i.sop_instance_uid));
+    }
+
+    // Nobody listening: a clear error, non-zero exit.
+    let out = common::filmless()
+        .args(["echo", &format!("NOBODY@127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("C-ECHO to NOBODY"));
+}

@@ -62,7 +62,14 @@ fn server_with_study(
 
 #[test]
 fn eight_concurrent_associations_store_one_study_without_duplicates() {
-    let (server, data, plan) = server_with_study(&[], &[]);
+    let (server, data, plan) = server_with_study(&["--peer", "PYGET@127.0.0.1:1"], &[]);
+    // And C-GET brings the whole study back on one association.
+    let r = pynetdicom(
+        server.dicom_port,
+        &["get", "--study", &plan.study_instance_uid],
+    );
+    assert_eq!(r["final"], 0, "{r}");
+    assert_eq!(r["received"], 240, "{r}");
     drop(server);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

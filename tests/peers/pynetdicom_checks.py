@@ -128,6 +128,33 @@ def cancel_move(args):
     print(json.dumps({"pending": pending, "final": final, "completed": completed, "received": len(received)}))
 
 
+def get(args):
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet, CTImageStorage
+    received = []
+
+    def on_store(event):
+        received.append(event.request.AffectedSOPInstanceUID)
+        return 0x0000
+
+    a = ae("PYGET")
+    a.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    a.add_requested_context(CTImageStorage)
+    role = build_role(CTImageStorage, scp_role=True)
+    assoc = a.associate("127.0.0.1", args.port, ae_title=args.called, ext_neg=[role], evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    assert assoc.is_established, "association refused"
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = args.study
+    final = None
+    completed = None
+    for status, identifier in assoc.send_c_get(ds, StudyRootQueryRetrieveInformationModelGet):
+        if status is not None and status.Status not in (0xFF00, 0xFF01):
+            final = status.Status
+            completed = getattr(status, "NumberOfCompletedSuboperations", None)
+    assoc.release()
+    print(json.dumps({"final": final, "completed": completed, "received": len(set(received))}))
+
+
 def limits(args):
     held = []
     for k in range(args.n):
@@ -172,10 +199,12 @@ def main():
     s.add_argument("--study", required=True)
     s.add_argument("--dest", required=True)
     s.add_argument("--dest-port", type=int, required=True)
+    s = sub.add_parser("get")
+    s.add_argument("--study", required=True)
     s = sub.add_parser("limits")
     s.add_argument("--n", type=int, required=True)
     args = p.parse_args()
-    {"concurrent-store": concurrent_store, "cancel-find": cancel_find, "cancel-move": cancel_move, "limits": limits}[args.cmd](args)
+    {"concurrent-store": concurrent_store, "cancel-find": cancel_find, "cancel-move": cancel_move, "get": get, "limits": limits}[args.cmd](args)
 
 
 if __name__ == "__main__":
