@@ -2,10 +2,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::filmless;
 
@@ -36,34 +35,8 @@ fn serves_until_sigterm_and_reports_the_archive() {
         .status
         .success());
 
-    let mut child = filmless()
-        .args([
-            "serve",
-            "--http-bind",
-            "127.0.0.1:0",
-            "--dicom-bind",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("FILMLESS_LOG__FORMAT", "json")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        assert!(
-            Instant::now() < deadline,
-            "server did not report its address"
-        );
-        let line = lines.next().expect("server exited early").unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        if v["fields"]["message"] == "serving" {
-            break v["fields"]["http"].as_str().unwrap().to_owned();
-        }
-    };
+    let mut server = common::ServerProcess::start(data.path(), &[], &[]);
+    let addr = server.http.clone();
     let health = get(&addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let home = get(&addr, "/");
@@ -71,21 +44,10 @@ fn serves_until_sigterm_and_reports_the_archive() {
     assert!(home.contains("<th>instances</th><td>1</td>"), "{home}");
 
     // SIGTERM: a clean exit.
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = server.terminate(Duration::from_secs(20));
     assert!(exit.success(), "{exit:?}");
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("stopped"))));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(server.logged("stopped"));
 }
 
 #[test]

@@ -211,56 +211,54 @@ where
 
     /// Send a message: the command and, if given, its data set.
     pub async fn send(&mut self, pc: u8, command: &Command, data: Option<&[u8]>) -> Result<()> {
-        let budget = self.pdu_budget();
-        let command = command.encode();
         let mut pdvs: Vec<PDataValue> = Vec::new();
         let mut used = 0usize;
-        let mut rest: &[u8] = &command;
-        // Command fragments.
+        let command = command.encode();
+        self.fragments(pc, PDataValueType::Command, &command, &mut pdvs, &mut used)
+            .await?;
+        if let Some(data) = data {
+            self.fragments(pc, PDataValueType::Data, data, &mut pdvs, &mut used)
+                .await?;
+        }
+        self.flush(&mut pdvs, &mut used).await
+    }
+
+    /// Queue `bytes` as PDVs of `kind`, flushing each PDU as it fills. Data
+    /// starts in the command's PDU only if a useful part of it fits.
+    async fn fragments(
+        &mut self,
+        pc: u8,
+        kind: PDataValueType,
+        mut rest: &[u8],
+        pdvs: &mut Vec<PDataValue>,
+        used: &mut usize,
+    ) -> Result<()> {
+        let budget = self.pdu_budget();
+        let min_first = if kind == PDataValueType::Data {
+            64.min(rest.len())
+        } else {
+            0
+        };
         loop {
-            let room = budget - used;
-            if room <= PDV_HEADER {
-                self.flush(&mut pdvs, &mut used).await?;
+            let room = budget - *used;
+            if room <= PDV_HEADER + min_first {
+                self.flush(pdvs, used).await?;
                 continue;
             }
             let take = rest.len().min(room - PDV_HEADER);
             pdvs.push(PDataValue {
                 presentation_context_id: pc,
-                value_type: PDataValueType::Command,
+                value_type: kind.clone(),
                 is_last: take == rest.len(),
                 data: rest[..take].to_vec(),
             });
-            used += PDV_HEADER + take;
+            *used += PDV_HEADER + take;
             rest = &rest[take..];
             if rest.is_empty() {
-                break;
+                return Ok(());
             }
-            self.flush(&mut pdvs, &mut used).await?;
+            self.flush(pdvs, used).await?;
         }
-        if let Some(mut rest) = data {
-            loop {
-                let room = budget - used;
-                // Start data in the command's PDU only if a useful part fits.
-                if room <= PDV_HEADER + 64.min(rest.len()) {
-                    self.flush(&mut pdvs, &mut used).await?;
-                    continue;
-                }
-                let take = rest.len().min(room - PDV_HEADER);
-                pdvs.push(PDataValue {
-                    presentation_context_id: pc,
-                    value_type: PDataValueType::Data,
-                    is_last: take == rest.len(),
-                    data: rest[..take].to_vec(),
-                });
-                used += PDV_HEADER + take;
-                rest = &rest[take..];
-                if rest.is_empty() {
-                    break;
-                }
-                self.flush(&mut pdvs, &mut used).await?;
-            }
-        }
-        self.flush(&mut pdvs, &mut used).await
     }
 
     async fn flush(&mut self, pdvs: &mut Vec<PDataValue>, used: &mut usize) -> Result<()> {

@@ -16,7 +16,6 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use dicom_ul::association::AsyncServerAssociation;
-use dicom_ul::pdu::PresentationContextResultReason;
 use tokio::net::TcpStream;
 
 use crate::command::{Command, CommandField, SubOperations};
@@ -339,16 +338,7 @@ where
 
 /// The storage contexts on the requesting association (C-GET).
 fn accepted_on(chan: &Channel<AsyncServerAssociation<TcpStream>>) -> Vec<AcceptedContext> {
-    chan.association()
-        .presentation_contexts()
-        .iter()
-        .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
-        .map(|pc| AcceptedContext {
-            id: pc.id,
-            abstract_syntax: pc.abstract_syntax.trim_end_matches('\0').to_owned(),
-            transfer_syntax: pc.transfer_syntax.trim_end_matches('\0').to_owned(),
-        })
-        .collect()
+    crate::scu::accepted_contexts(chan.association().presentation_contexts())
 }
 
 /// One C-STORE on the requesting association; also notices a C-CANCEL

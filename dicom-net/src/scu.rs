@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use dicom_ul::association::AsyncClientAssociation;
-use dicom_ul::pdu::PresentationContextResultReason;
+use dicom_ul::pdu::{PresentationContextNegotiated, PresentationContextResultReason};
 use dicom_ul::ClientAssociationOptions;
 use tokio::net::TcpStream;
 
@@ -89,17 +89,7 @@ impl ScuAssociation {
 
     /// The presentation contexts the peer accepted.
     pub fn accepted(&self) -> Vec<AcceptedContext> {
-        self.chan
-            .association()
-            .presentation_contexts()
-            .iter()
-            .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
-            .map(|pc| AcceptedContext {
-                id: pc.id,
-                abstract_syntax: pc.abstract_syntax.trim_end_matches('\0').to_owned(),
-                transfer_syntax: pc.transfer_syntax.trim_end_matches('\0').to_owned(),
-            })
-            .collect()
+        accepted_contexts(self.chan.association().presentation_contexts())
     }
 
     fn message_id(&mut self) -> u16 {
@@ -189,6 +179,19 @@ impl ScuAssociation {
         self.chan.into_inner().release().await?;
         Ok(())
     }
+}
+
+/// The accepted ones among negotiated presentation contexts.
+pub fn accepted_contexts(negotiated: &[PresentationContextNegotiated]) -> Vec<AcceptedContext> {
+    negotiated
+        .iter()
+        .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
+        .map(|pc| AcceptedContext {
+            id: pc.id,
+            abstract_syntax: pc.abstract_syntax.trim_end_matches('\0').to_owned(),
+            transfer_syntax: pc.transfer_syntax.trim_end_matches('\0').to_owned(),
+        })
+        .collect()
 }
 
 /// The transfer syntaxes to propose for an instance stored in `stored`:

@@ -361,11 +361,7 @@ impl Query {
             )))
             }
             Kind::Uid => {
-                let uids: Vec<String> = value
-                    .split(['\\', ','])
-                    .map(|u| u.trim().to_owned())
-                    .filter(|u| !u.is_empty())
-                    .collect();
+                let uids = split_list(value);
                 for u in &uids {
                     crate::uid::Uid::parse("UID", u)?;
                 }
@@ -415,14 +411,7 @@ impl Query {
                     .map_err(|_| Error::invalid(format!("bad integer {value:?}")))?;
                 Matcher::Single(n.to_string())
             }
-            Kind::Modalities => {
-                let list: Vec<String> = value
-                    .split(['\\', ','])
-                    .map(|m| m.trim().to_owned())
-                    .filter(|m| !m.is_empty())
-                    .collect();
-                Matcher::List(list)
-            }
+            Kind::Modalities => Matcher::List(split_list(value)),
             _ if value.contains(['*', '?']) => Matcher::Wildcard(value.to_owned()),
             _ if attribute.kind == Kind::Time && value.contains(':') => {
                 Matcher::Single(value.replace(':', ""))
@@ -623,6 +612,15 @@ fn value_column(a: &Attribute, backend: Backend) -> String {
         Kind::Integer | Kind::Derived => format!("CAST({} AS TEXT)", a.column),
         _ => a.column.to_owned(),
     }
+}
+
+/// A multi-valued query value: DICOM's `\\` or QIDO-RS's `,`.
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(['\\', ','])
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// `*` → `%`, `?` → `_`, with SQL's own wildcards escaped.
