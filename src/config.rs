@@ -139,6 +139,12 @@ impl std::str::FromStr for Peer {
 pub struct HttpConfig {
     /// Address and port of the HTTP listener.
     pub bind: SocketAddr,
+    /// The URL clients reach this server at (e.g. behind a reverse proxy:
+    /// `https://pacs.hospital.vn`); empty: taken from each request.
+    pub public_url: String,
+    /// The viewer's static files (OHIF), served at `/`; empty: the
+    /// `viewer-web/dist` folder beside the binary's source, if present.
+    pub viewer_dir: String,
 }
 
 /// `[log]`.
@@ -200,6 +206,8 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            viewer_dir: String::new(),
         }
     }
 }

@@ -35,3 +35,15 @@ pub fn dimse_response(e: &Error) -> Response {
     }
     Response::with(status, public_message(e))
 }
+
+/// The HTTP status for an archive error kind.
+pub fn http_status(kind: ErrorKind) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}

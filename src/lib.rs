@@ -5,6 +5,7 @@
 //! - [`config`]: one configuration from file, environment and flags;
 //! - [`cli`]: the `filmless` commands;
 //! - [`server`]: `filmless serve`, listeners and graceful shutdown;
+//! - [`dicomweb`]: QIDO-RS, WADO-RS, STOW-RS under `/dicom-web`;
 //! - [`dimse`]: the DIMSE services (store, find, move, get) over the archive;
 //! - [`errors`]: archive errors to protocol statuses, in one place;
 //! - [`import`]: `filmless import`, bulk import through the archive's ingest;
@@ -16,6 +17,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dicomweb;
 pub mod dimse;
 pub mod errors;
 pub mod import;

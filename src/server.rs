@@ -17,6 +17,7 @@ use axum::Router;
 use storage::Archive;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::Predicate as _;
 
 use crate::config::Config;
 use crate::dimse::ArchiveServices;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub archive: Archive,
     /// The configuration the server runs with.
     pub config: std::sync::Arc<Config>,
+    /// The port HTTP listens on.
+    pub http_port: u16,
 }
 
 /// A running server.
@@ -75,6 +78,7 @@ impl Server {
         let state = AppState {
             archive: archive.clone(),
             config: std::sync::Arc::new(config),
+            http_port: http_addr.port(),
         };
         let app = router(state);
         let stop = shutdown.clone();
@@ -166,10 +170,33 @@ pub fn redact(url: &str) -> String {
 }
 
 fn router(state: AppState) -> Router {
+    // gzip for JSON (metadata, search results); images and DICOM files go
+    // as they are.
+    let compression = tower_http::compression::CompressionLayer::new().compress_when(
+        tower_http::compression::predicate::SizeAbove::new(1024)
+            .and(ContentTypeIs("application/dicom+json")),
+    );
     Router::new()
         .route("/", get(home))
         .route("/healthz", get(health))
+        .nest("/dicom-web", crate::dicomweb::router())
+        .layer(compression)
+        .layer(crate::dicomweb::cors())
         .with_state(state)
+}
+
+/// A compression predicate: this content type only.
+#[derive(Clone, Copy)]
+struct ContentTypeIs(&'static str);
+
+impl tower_http::compression::Predicate for ContentTypeIs {
+    fn should_compress<B: axum::body::HttpBody>(&self, response: &axum::http::Response<B>) -> bool {
+        response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(self.0))
+    }
 }
 
 /// The home page: what this server is and holds.

@@ -586,8 +586,17 @@ impl Archive {
     async fn delete_blobs(&self, keys: &[String]) -> Result<()> {
         // The rows are gone; a blob that fails to go is an orphan for
         // `filmless check`, not a reason to fail the delete.
-        let results = futures::stream::iter(keys)
-            .map(|k| async move { (k, self.inner.blobs.delete(k).await) })
+        // Owned values only: a closure borrowing `self` makes the future
+        // not provably Send for every lifetime (rustc issue 100013).
+        let blobs = self.inner.blobs.clone();
+        let results = futures::stream::iter(keys.to_vec())
+            .map(move |k| {
+                let blobs = blobs.clone();
+                async move {
+                    let r = blobs.delete(&k).await;
+                    (k, r)
+                }
+            })
             .buffer_unordered(16)
             .collect::<Vec<_>>()
             .await;

@@ -103,6 +103,17 @@ pub struct StoredInstance {
     pub frames_encapsulated: bool,
 }
 
+/// An instance's stored DICOM JSON and where it sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceJson {
+    /// (0020,000E).
+    pub series_instance_uid: String,
+    /// (0008,0018).
+    pub sop_instance_uid: String,
+    /// DICOM JSON, bulk data as relative `bulkdata/…` URIs.
+    pub dicom_json: String,
+}
+
 /// Study-level aggregates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StudySummary {
@@ -318,6 +329,45 @@ impl Index {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// The stored DICOM JSON of every instance of a series (or of a whole
+    /// study when `series_instance_uid` is `None`), in instance order.
+    pub async fn metadata(
+        &self,
+        study_instance_uid: &str,
+        series_instance_uid: Option<&str>,
+    ) -> Result<Vec<InstanceJson>> {
+        let rows = match series_instance_uid {
+            Some(series) => sqlx::query(
+                "SELECT se.series_instance_uid, i.sop_instance_uid, i.dicom_json FROM instance i \
+                     JOIN series se ON se.id = i.series_ref JOIN study st ON st.id = se.study_ref \
+                     WHERE st.study_instance_uid = $1 AND se.series_instance_uid = $2 \
+                     ORDER BY i.instance_number, i.id",
+            )
+            .bind(study_instance_uid)
+            .bind(series)
+            .fetch_all(&self.pool)
+            .await?,
+            None => sqlx::query(
+                "SELECT se.series_instance_uid, i.sop_instance_uid, i.dicom_json FROM instance i \
+                     JOIN series se ON se.id = i.series_ref JOIN study st ON st.id = se.study_ref \
+                     WHERE st.study_instance_uid = $1 \
+                     ORDER BY se.series_number, se.id, i.instance_number, i.id",
+            )
+            .bind(study_instance_uid)
+            .fetch_all(&self.pool)
+            .await?,
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(InstanceJson {
+                    series_instance_uid: r.try_get(0)?,
+                    sop_instance_uid: r.try_get(1)?,
+                    dicom_json: r.try_get(2)?,
+                })
+            })
+            .collect()
     }
 
     /// Aggregates of a study.

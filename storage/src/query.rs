@@ -379,7 +379,7 @@ impl Query {
                         return Ok(None);
                     }
                     let ok = match attribute.kind {
-                        Kind::Date => v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()),
+                        Kind::Date => is_date(v),
                         _ => {
                             v.len() >= 2
                                 && v.bytes()
@@ -398,7 +398,7 @@ impl Query {
                 Matcher::Range(lo, hi)
             }
             Kind::Date => {
-                if !(value.len() == 8 && value.bytes().all(|b| b.is_ascii_digit())) {
+                if !is_date(value) {
                     return Err(Error::invalid(format!(
                         "bad date {value:?}: expected YYYYMMDD or a range"
                     )));
@@ -454,6 +454,45 @@ impl Query {
             q.add(a, &value)?;
         }
         Ok((q, requested))
+    }
+
+    /// Parse QIDO-RS query parameters (PS3.18 §8.3.4): attributes by keyword
+    /// or 8-digit hex tag, `limit`, `offset`, `fuzzymatching`, `includefield`
+    /// (returned attributes are always every indexed one at the level, so it
+    /// needs no handling). Unknown keys are ignored, as PS3.18 allows.
+    pub fn from_qido(level: QueryLevel, params: &[(String, String)]) -> Result<QidoQuery> {
+        let mut query = Query::new(level);
+        let mut fuzzy = false;
+        for (key, value) in params {
+            match key.as_str() {
+                "limit" => {
+                    let n: u64 = value.parse().map_err(|_| {
+                        Error::invalid(format!("limit must be a whole number, got {value:?}"))
+                    })?;
+                    query.limit = Some(n);
+                }
+                "offset" => {
+                    query.offset = value.parse().map_err(|_| {
+                        Error::invalid(format!("offset must be a whole number, got {value:?}"))
+                    })?;
+                }
+                "fuzzymatching" => fuzzy = value.eq_ignore_ascii_case("true"),
+                "includefield" | "accept" | "charset" => {}
+                _ => {
+                    let Some(tag) = tag_of(key) else {
+                        continue; // unknown key: ignored
+                    };
+                    let Some(a) = attribute(tag) else {
+                        continue; // not indexed: cannot be matched here
+                    };
+                    if a.level > level {
+                        continue;
+                    }
+                    query.add(a, value)?;
+                }
+            }
+        }
+        Ok(QidoQuery { query, fuzzy })
     }
 
     /// The SQL and its parameters: `SELECT <columns> FROM <level joins>
@@ -614,6 +653,37 @@ fn value_column(a: &Attribute, backend: Backend) -> String {
     }
 }
 
+/// A DA value: YYYYMMDD with a real month and day.
+fn is_date(v: &str) -> bool {
+    if v.len() != 8 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let month: u32 = v[4..6].parse().unwrap_or(0);
+    let day: u32 = v[6..8].parse().unwrap_or(0);
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+/// A parsed QIDO-RS request.
+#[derive(Debug, Clone)]
+pub struct QidoQuery {
+    /// The query.
+    pub query: Query,
+    /// `fuzzymatching=true` was asked (answered with a Warning).
+    pub fuzzy: bool,
+}
+
+/// A tag from a keyword (`PatientName`) or 8 hex digits (`00100010`).
+pub fn tag_of(key: &str) -> Option<Tag> {
+    use dicom_core::dictionary::DataDictionary;
+    if key.len() == 8 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let n = u32::from_str_radix(key, 16).ok()?;
+        return Some(Tag((n >> 16) as u16, (n & 0xFFFF) as u16));
+    }
+    dicom_dictionary_std::StandardDataDictionary
+        .by_name(key)
+        .map(|e| e.tag.inner())
+}
+
 /// A multi-valued query value: DICOM's `\\` or QIDO-RS's `,`.
 fn split_list(value: &str) -> Vec<String> {
     value
@@ -711,6 +781,33 @@ mod tests {
     }
 
     #[test]
+    fn qido_parameters_parse_into_the_same_model() {
+        let params: Vec<(String, String)> = [
+            ("PatientName", "doe*"),
+            ("00080020", "20240101-"),
+            ("ModalitiesInStudy", "CT"),
+            ("limit", "25"),
+            ("offset", "50"),
+            ("includefield", "all"),
+            ("fuzzymatching", "true"),
+            ("SomethingUnknown", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let q = Query::from_qido(QueryLevel::Study, &params).unwrap();
+        assert!(q.fuzzy);
+        assert_eq!((q.query.limit, q.query.offset), (Some(25), 50));
+        assert_eq!(q.query.filters.len(), 3);
+        assert_eq!(tag_of("StudyInstanceUID"), Some(tags::STUDY_INSTANCE_UID));
+        assert_eq!(tag_of("0020000D"), Some(tags::STUDY_INSTANCE_UID));
+        let bad = vec![("limit".to_string(), "-1".to_string())];
+        assert!(Query::from_qido(QueryLevel::Study, &bad).is_err());
+        let bad = vec![("StudyDate".to_string(), "notadate".to_string())];
+        assert!(Query::from_qido(QueryLevel::Study, &bad).is_err());
+    }
+
+    #[test]
     fn matchers_follow_ps3_4() {
         let mut q = Query::new(QueryLevel::Instance);
         let a = |t| attribute(t).unwrap();
@@ -736,6 +833,8 @@ mod tests {
             .is_err());
         assert!(q.add(a(tags::STUDY_DATE), "2024-13-45").is_err());
         assert!(q.add(a(tags::STUDY_DATE), "yesterday").is_err());
+        assert!(q.add(a(tags::STUDY_DATE), "20241399").is_err());
+        assert!(q.add(a(tags::STUDY_DATE), "20240001-").is_err());
         assert!(q.add(a(tags::INSTANCE_NUMBER), "seven").is_err());
         assert!(q
             .add(a(tags::NUMBER_OF_STUDY_RELATED_INSTANCES), "5")

@@ -1,0 +1,189 @@
+//! STOW-RS (PS3.18 §10.5): `POST /studies` and `/studies/{study}` with a
+//! `multipart/related; type="application/dicom"` body.
+//!
+//! Each part streams into the archive's ingest (the same as C-STORE): a
+//! body of hundreds of MB is never held whole. The response lists what was
+//! stored and what failed, with the failure reasons of PS3.18 Table 10.5.3-1.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::TryStreamExt;
+use serde_json::{json, Value};
+
+use super::{base_url, uid, ApiError, ApiResult};
+use crate::server::AppState;
+
+/// STOW-RS has no routes of its own: its handlers hang on the `/studies`
+/// paths that QIDO-RS and WADO-RS define.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+}
+
+/// `POST /studies`.
+pub async fn store_studies(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    stow(state, headers, body, None).await
+}
+
+/// `POST /studies/{study}`: every instance must belong to that study.
+pub async fn store_study(
+    State(state): State<AppState>,
+    Path(study): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let study = uid("StudyInstanceUID", &study)?;
+    stow(state, headers, body, Some(study)).await
+}
+
+/// The boundary of a `multipart/related; type="application/dicom"` body.
+fn boundary(headers: &HeaderMap) -> ApiResult<String> {
+    let unsupported = |why: &str| ApiError {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        reason: format!("STOW-RS takes multipart/related; type=\"application/dicom\": {why}"),
+    };
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unsupported("no Content-Type"))?;
+    let ranges = super::accept::parse([ct]);
+    let r = ranges
+        .first()
+        .ok_or_else(|| unsupported("unreadable Content-Type"))?;
+    if r.media_type != "multipart/related" {
+        return Err(unsupported(&format!("got {}", r.media_type)));
+    }
+    if r.part_type
+        .as_deref()
+        .is_some_and(|t| t != "application/dicom")
+    {
+        return Err(unsupported("only application/dicom parts are supported"));
+    }
+    multer::parse_boundary(ct.replacen("multipart/related", "multipart/form-data", 1))
+        .map_err(|_| ApiError::bad_request("multipart body without a boundary"))
+}
+
+fn item(class: &str, instance: &str) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    if !class.is_empty() {
+        m.insert("00081150".into(), json!({"vr": "UI", "Value": [class]}));
+    }
+    if !instance.is_empty() {
+        m.insert("00081155".into(), json!({"vr": "UI", "Value": [instance]}));
+    }
+    m
+}
+
+async fn stow(
+    state: AppState,
+    headers: HeaderMap,
+    body: Body,
+    study: Option<String>,
+) -> ApiResult<Response> {
+    let boundary = boundary(&headers)?;
+    let base = base_url(&state, &headers);
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut referenced: Vec<Value> = Vec::new();
+    let mut failed: Vec<Value> = Vec::new();
+    let mut studies: Vec<String> = Vec::new();
+    let mut parts = 0usize;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if parts == 0 => {
+                return Err(ApiError::bad_request(format!(
+                    "malformed multipart body: {e}"
+                )))
+            }
+            Err(e) => {
+                // The rest of the body is unreadable: say so for that part.
+                let mut f = item("", "");
+                f.insert("00081197".into(), json!({"vr": "US", "Value": [0xC000]}));
+                failed.push(Value::Object(f));
+                tracing::info!(error = %e, "STOW-RS body broken after {parts} parts");
+                break;
+            }
+        };
+        parts += 1;
+        let part_type = field.content_type().map(|m| m.essence_str().to_owned());
+        if part_type
+            .as_deref()
+            .is_some_and(|t| t != "application/dicom")
+        {
+            let mut f = item("", "");
+            f.insert("00081197".into(), json!({"vr": "US", "Value": [0xC122u16]}));
+            failed.push(Value::Object(f));
+            continue;
+        }
+        let data = field.map_err(std::io::Error::other);
+        match state.archive.store_stream(Box::pin(data)).await {
+            Ok(stored) => {
+                if let Some(want) = &study {
+                    if &stored.study_instance_uid != want {
+                        if stored.outcome == storage::StoreOutcome::Stored {
+                            let _ = state
+                                .archive
+                                .delete_instance(&stored.sop_instance_uid)
+                                .await;
+                        }
+                        let mut f = item(&stored.sop_class_uid, &stored.sop_instance_uid);
+                        f.insert("00081197".into(), json!({"vr": "US", "Value": [0xA900u16]}));
+                        failed.push(Value::Object(f));
+                        continue;
+                    }
+                }
+                let url = format!(
+                    "{base}/studies/{}/series/{}/instances/{}",
+                    stored.study_instance_uid, stored.series_instance_uid, stored.sop_instance_uid
+                );
+                let mut r = item(&stored.sop_class_uid, &stored.sop_instance_uid);
+                r.insert("00081190".into(), json!({"vr": "UR", "Value": [url]}));
+                referenced.push(Value::Object(r));
+                if !studies.contains(&stored.study_instance_uid) {
+                    studies.push(stored.study_instance_uid);
+                }
+            }
+            Err(e) => {
+                let reason = crate::errors::dimse_response(&e).status.0;
+                tracing::info!(error = %e, "STOW-RS part refused");
+                let mut f = item("", "");
+                f.insert("00081197".into(), json!({"vr": "US", "Value": [reason]}));
+                failed.push(Value::Object(f));
+            }
+        }
+    }
+    if parts == 0 {
+        return Err(ApiError::bad_request("multipart body with no parts"));
+    }
+    let mut out = serde_json::Map::new();
+    if let [only] = studies.as_slice() {
+        out.insert(
+            "00081190".into(),
+            json!({"vr": "UR", "Value": [format!("{base}/studies/{only}")]}),
+        );
+    }
+    if !referenced.is_empty() {
+        out.insert("00081199".into(), json!({"vr": "SQ", "Value": referenced}));
+    }
+    if !failed.is_empty() {
+        out.insert("00081198".into(), json!({"vr": "SQ", "Value": failed}));
+    }
+    let status = match (referenced.is_empty(), failed.is_empty()) {
+        (false, true) => StatusCode::OK,
+        (false, false) => StatusCode::ACCEPTED,
+        _ => StatusCode::CONFLICT,
+    };
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, "application/dicom+json")],
+        Value::Object(out).to_string(),
+    )
+        .into_response())
+}
