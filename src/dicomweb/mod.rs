@@ -1,5 +1,5 @@
 //! DICOMweb (PS3.18) under `/dicom-web`: one module per service, each with
-//! its `router()`, sharing [`AppState`](crate::server::AppState).
+//! its `router()`, sharing [`crate::server::AppState`].
 //!
 //! - [`qido`]: QIDO-RS search, parsed into the archive's one query model;
 //! - [`wado`]: WADO-RS instances, metadata (from the index, never from
