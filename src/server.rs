@@ -176,13 +176,45 @@ fn router(state: AppState) -> Router {
         tower_http::compression::predicate::SizeAbove::new(1024)
             .and(ContentTypeIs("application/dicom+json")),
     );
-    Router::new()
-        .route("/", get(home))
+    let viewer = viewer_dir(&state.config);
+    let mut app = Router::new()
+        .route("/status", get(home))
         .route("/healthz", get(health))
-        .nest("/dicom-web", crate::dicomweb::router())
-        .layer(compression)
+        .nest("/dicom-web", crate::dicomweb::router());
+    app = match &viewer {
+        // The viewer at `/`, with single-page fallback for its routes.
+        Some(dir) => {
+            tracing::info!(viewer = %dir.display(), "serving the OHIF viewer");
+            let index = tower_http::services::ServeFile::new(dir.join("index.html"));
+            app.fallback_service(tower_http::services::ServeDir::new(dir).fallback(index))
+        }
+        None => {
+            tracing::info!(
+                "no viewer installed (viewer-web/setup.sh installs it); / shows the status page"
+            );
+            app.route("/", get(home))
+        }
+    };
+    app.layer(compression)
         .layer(crate::dicomweb::cors())
         .with_state(state)
+}
+
+/// Where the viewer's files are: `http.viewer_dir`, else `viewer-web/dist`
+/// in the working directory or in the source tree this binary was built
+/// from. `None` when there is no viewer.
+pub fn viewer_dir(config: &Config) -> Option<std::path::PathBuf> {
+    let candidates: Vec<std::path::PathBuf> = if config.http.viewer_dir.is_empty() {
+        vec![
+            "viewer-web/dist".into(),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("viewer-web/dist"),
+        ]
+    } else {
+        vec![config.http.viewer_dir.clone().into()]
+    };
+    candidates
+        .into_iter()
+        .find(|d| d.join("index.html").is_file())
 }
 
 /// A compression predicate: this content type only.
@@ -208,7 +240,13 @@ async fn home(State(state): State<AppState>) -> Response {
              <p>Medical imaging archive. AE title <code>{ae}</code>.</p>\
              <table><tr><th>patients</th><td>{p}</td></tr><tr><th>studies</th><td>{st}</td></tr>\
              <tr><th>series</th><td>{se}</td></tr><tr><th>instances</th><td>{i}</td></tr></table>\
-             </body></html>",
+             <p>{viewer}</p><p>DICOMweb: <code>/dicom-web</code></p></body></html>",
+            viewer = if viewer_dir(&state.config).is_some() {
+                "Viewer: <a href=\"/\">open the study list</a>."
+            } else {
+                "The browser viewer is not installed: run <code>viewer-web/setup.sh</code> (needs npm), \
+                 then restart."
+            },
             version = env!("CARGO_PKG_VERSION"),
             ae = html_escape(&state.config.dicom.ae_title),
             p = c.patients,

@@ -39,7 +39,7 @@ fn serves_until_sigterm_and_reports_the_archive() {
     let addr = server.http.clone();
     let health = get(&addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    let home = get(&addr, "/");
+    let home = get(&addr, "/status");
     assert!(home.contains("Filmless"), "{home}");
     assert!(home.contains("<th>instances</th><td>1</td>"), "{home}");
 

@@ -202,6 +202,7 @@ fn record_from_object(
     let mut json = dicom_json::to_value(obj)
         .map_err(|e| Error::invalid(format!("cannot express data set as DICOM JSON: {e}")))?;
     strip_bulk_data(&mut json, "");
+    numbers_as_numbers(&mut json);
     if has_pixel_data {
         let vr = if encapsulated || bits_allocated <= 8 {
             "OB"
@@ -293,6 +294,43 @@ fn strip_bulk_data(value: &mut serde_json::Value, path: &str) {
     }
 }
 
+/// IS and DS values as JSON numbers (PS3.18 F.2.3), recursively; a value
+/// that does not parse stays a string.
+fn numbers_as_numbers(value: &mut serde_json::Value) {
+    let Some(map) = value.as_object_mut() else {
+        return;
+    };
+    for attr in map.values_mut() {
+        let Some(attr) = attr.as_object_mut() else {
+            continue;
+        };
+        let vr = attr
+            .get("vr")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned();
+        let Some(values) = attr.get_mut("Value").and_then(|v| v.as_array_mut()) else {
+            continue;
+        };
+        for v in values.iter_mut() {
+            match (vr.as_str(), v.as_str().map(str::trim)) {
+                ("IS", Some(t)) => {
+                    if let Ok(n) = t.parse::<i64>() {
+                        *v = serde_json::Value::from(n);
+                    }
+                }
+                ("DS", Some(t)) => {
+                    if let Some(n) = t.parse::<f64>().ok().filter(|n| n.is_finite()) {
+                        *v = serde_json::Value::from(n);
+                    }
+                }
+                ("SQ", _) => numbers_as_numbers(v),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Normalise a person name for case-insensitive matching: upper case, with
 /// trailing empty components and padding removed.
 pub fn normalize_person_name(name: &str) -> String {
@@ -320,6 +358,24 @@ mod tests {
             v["00400275"]["Value"][0]["00091012"]["BulkDataURI"],
             "bulkdata/00400275/0/00091012"
         );
+    }
+
+    #[test]
+    fn is_and_ds_become_numbers() {
+        let mut v = serde_json::json!({
+            "00281050": {"vr": "DS", "Value": ["40", "-600.5"]},
+            "00200013": {"vr": "IS", "Value": [" 7"]},
+            "00081115": {"vr": "SQ", "Value": [{"00200013": {"vr": "IS", "Value": ["3"]}}]},
+            "00080060": {"vr": "CS", "Value": ["12"]}
+        });
+        numbers_as_numbers(&mut v);
+        assert_eq!(v["00281050"]["Value"], serde_json::json!([40.0, -600.5]));
+        assert_eq!(v["00200013"]["Value"], serde_json::json!([7]));
+        assert_eq!(
+            v["00081115"]["Value"][0]["00200013"]["Value"],
+            serde_json::json!([3])
+        );
+        assert_eq!(v["00080060"]["Value"], serde_json::json!(["12"]));
     }
 
     #[test]

@@ -1,0 +1,69 @@
+//! The OHIF viewer served at `/`, in a real browser (Debian's chromium
+//! driven by playwright-core): a CT study sent by C-STORE shows up in the
+//! study list, opens, and renders.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{dcmtk, write_files, ServerProcess};
+
+#[test]
+fn a_ct_sent_by_c_store_shows_up_in_ohif_and_renders() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("viewer-web/dist/index.html").exists(),
+        "the viewer is not installed: run viewer-web/setup.sh (scripts/test does)"
+    );
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core")
+            .exists(),
+        "playwright-core missing: npm ci in tests/browser (scripts/setup-test-deps does)"
+    );
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[], &[]);
+    let corpus = filmless_test_data::Corpus::new(71, filmless_test_data::Options::small(12));
+    let ct = corpus.study(0);
+    let files = tempfile::tempdir().unwrap();
+    write_files(files.path(), &corpus.instances(&ct).collect::<Vec<_>>());
+    let out = dcmtk("storescu")
+        .args([
+            "-aec",
+            "FILMLESS",
+            "+sd",
+            "+r",
+            "127.0.0.1",
+            &server.dicom_port.to_string(),
+        ])
+        .arg(files.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ohif-ct-study.png");
+    let family = ct.patient.name.split('^').next().unwrap();
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/ohif.mjs"))
+        .arg(format!("http://{}", server.http))
+        .args([family, &ct.description, "12"])
+        .arg(&screenshot)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("screenshot kept at {}", screenshot.display());
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(r["foundInList"], true, "{r}");
+    assert_eq!(r["imageCount"], "12", "{r}");
+    assert!(r["brightFraction"].as_f64().unwrap() > 0.05, "{r}");
+    assert!(screenshot.exists());
+}

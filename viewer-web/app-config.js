@@ -1,0 +1,99 @@
+/** @type {AppTypes.Config} */
+
+// Filmless's configuration of the OHIF viewer: OHIF's secure default
+// (config/default.js of @ohif/app, pinned in viewer-web/setup.sh) with the
+// data source pointed at this server's same-origin /dicom-web.
+// viewer-web/setup.sh copies it over the package's dist/app-config.js.
+window.config = {
+  name: 'filmless',
+  routerBasename: null,
+  // whiteLabeling: {},
+  extensions: [],
+  modes: [],
+  customizationService: {},
+
+  // --- URL-driven customizations (?customization=) ----------------------------
+  // OFF by default. To allow loading customization data files from the URL, set
+  // `customizationUrlPrefixes` to a map of allowed prefixes. The `default` prefix
+  // (no slashes) is used for values with no leading slash; every other prefix
+  // must start AND end with a slash and is matched against the leading
+  // `/segment/` of the value. Files are fetched and parsed as JSONC data — they
+  // are never executed. Example (left disabled here on purpose):
+  //
+  // customizationUrlPrefixes: {
+  //   default: './customizations/',                       // ?customization=tools/ctPresets
+  //   '/remote/': 'https://cdn.example.com/ohif-custom/', // ?customization=/remote/siteA
+  // },
+  // ----------------------------------------------------------------------------
+
+  // --- Native ("next") Generic Viewport --------------------------------------
+  // OFF by default. Set `enabled: true` (or pass ?useNextViewports=true in the
+  // URL) to drive viewports through cornerstone's native GenericViewport
+  // ("next") API instead of the legacy Stack/Volume viewport classes.
+  genericViewports: {
+    enabled: false,
+    // Render backend selection: 'cpu' | 'webgl' | 'auto' | a backend id
+    // registered via cornerstone's registerRenderBackend (e.g. a webgpu
+    // backend), or a map with per-viewport-type overrides, e.g.
+    // { default: 'webgl', orthographic: 'cpu' }. The matching URL params take
+    // precedence per-session: ?viewportRendering=cpu and
+    // ?orthographic.viewportRendering=cpu.
+    // viewportRendering: 'auto',
+  },
+  // ----------------------------------------------------------------------------
+  showStudyList: true,
+  // some windows systems have issues with more than 3 web workers
+  maxNumberOfWebWorkers: 3,
+  // below flag is for performance reasons, but it might not work for all servers
+  showWarningMessageForCrossOrigin: true,
+  showCPUFallbackMessage: true,
+  showLoadingIndicator: true,
+  experimentalStudyBrowserSort: false,
+  strictZSpacingForVolumeViewport: true,
+  groupEnabledModesFirst: true,
+  allowMultiSelectExport: false,
+  maxNumRequests: {
+    interaction: 100,
+    thumbnail: 5,
+    // Prefetch number is dependent on the http protocol. For http 2 or
+    // above, the number of requests can be go a lot higher.
+    prefetch: 25,
+  },
+  showErrorDetails: 'always', // 'always', 'dev', 'production'
+  // `dangerouslyUseDynamicConfig` (load configuration from a `configUrl` query
+  // parameter) is intentionally left OFF in the secure default build. See
+  // config/dev.js for the documented shape.
+  defaultDataSourceName: 'ohif',
+  defaultDataSourceName: 'filmless',
+  dataSources: [
+    {
+      // This server's own DICOMweb service, same origin: no CORS set-up.
+      namespace: '@ohif/extension-default.dataSourcesModule.dicomweb',
+      sourceName: 'filmless',
+      configuration: {
+        friendlyName: 'Filmless',
+        name: 'filmless',
+        wadoUriRoot: window.location.origin + '/dicom-web',
+        qidoRoot: window.location.origin + '/dicom-web',
+        wadoRoot: window.location.origin + '/dicom-web',
+        qidoSupportsIncludeField: true,
+        imageRendering: 'wadors',
+        thumbnailRendering: 'wadors',
+        enableStudyLazyLoad: true,
+        supportsFuzzyMatching: true,
+        supportsWildcard: true,
+        staticWado: false,
+        singlepart: 'bulkdata,video',
+        bulkDataURI: {
+          enabled: true,
+          relativeResolution: 'studies',
+        },
+        omitQuotationForMultipartRequest: true,
+        dicomUploadEnabled: true,
+      },
+    },
+  ],
+  httpErrorHandler: error => {
+    console.warn('DICOMweb request failed', error.status);
+  },
+};
