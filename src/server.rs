@@ -31,6 +31,8 @@ pub struct AppState {
     pub config: std::sync::Arc<Config>,
     /// The port HTTP listens on.
     pub http_port: u16,
+    /// Rendered thumbnails.
+    pub thumbnails: crate::dicomweb::rendered::ThumbnailCache,
 }
 
 /// A running server.
@@ -79,6 +81,7 @@ impl Server {
             archive: archive.clone(),
             config: std::sync::Arc::new(config),
             http_port: http_addr.port(),
+            thumbnails: Default::default(),
         };
         let app = router(state);
         let stop = shutdown.clone();

@@ -95,6 +95,8 @@ fn dicomweb_client_calls_succeed() {
     assert_eq!(r["bulkdata"], serde_json::json!([64 * 64 * 2]), "{r}");
     assert_eq!(r["frame1"], 10 * 10 * 4, "{r}");
     assert_eq!(r["frames_list"], serde_json::json!([400, 400]), "{r}");
+    assert_eq!(r["rendered_jpeg"], "ffd8", "{r}");
+    assert_eq!(r["rendered_frame_png"], "PNG", "{r}");
     assert_eq!(r["stored_referenced"], 1, "{r}");
     assert_eq!(r["stored_failed"], 0, "{r}");
 
@@ -288,6 +290,39 @@ fn malformed_requests_get_4xx_with_a_reason_and_the_server_keeps_serving() {
         (200, b"[]".as_slice()),
         "nothing of it kept"
     );
+
+    // Thumbnails and rendered images: cached, sized, refused when asked wrong.
+    let series_url = format!(
+        "/dicom-web/studies/{}/series/{}",
+        ct.study_instance_uid, ct.series[0].0
+    );
+    let (status, headers, body) = http(addr, "GET", &format!("{series_url}/thumbnail"), &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("image/jpeg"));
+    assert_eq!(&body[..2], &[0xFF, 0xD8]);
+    let (status, _, again) = http(addr, "GET", &format!("{series_url}/thumbnail"), &[], b"");
+    assert_eq!(
+        (status, &again),
+        (200, &body),
+        "cached thumbnail is the same"
+    );
+    let (status, _, _) = http(
+        addr,
+        "GET",
+        &format!(
+            "/dicom-web/studies/{}/thumbnail?accept=image/png",
+            ct.study_instance_uid
+        ),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    for bad in ["?window=1", "?viewport=0,0", "?quality=500"] {
+        let (status, _, _) = http(addr, "GET", &format!("{inst}/rendered{bad}"), &[], b"");
+        assert_eq!(status, 400, "{bad}");
+    }
+    let (status, _, _) = http(addr, "GET", &format!("{inst}/frames/9/rendered"), &[], b"");
+    assert_eq!(status, 404);
 
     // DELETE, then 404.
     let (status, _, _) = http(addr, "DELETE", &inst, &[], b"");

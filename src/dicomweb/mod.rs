@@ -5,6 +5,7 @@
 //! - [`wado`]: WADO-RS instances, metadata (from the index, never from
 //!   blobs), frames (ranged reads), bulk data;
 //! - [`stow`]: STOW-RS, multipart bodies streamed into the archive;
+//! - [`rendered`]: rendered images and cached thumbnails;
 //! - [`accept`]: Accept header parsing;
 //! - [`json`]: index rows as DICOM JSON (PS3.18 Annex F).
 //!
@@ -14,6 +15,7 @@
 pub mod accept;
 pub mod json;
 pub mod qido;
+pub mod rendered;
 pub mod stow;
 pub mod wado;
 
@@ -31,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(qido::router())
         .merge(wado::router())
         .merge(stow::router())
+        .merge(rendered::router())
 }
 
 /// CORS for every response (PS3.18 §8.9: browsers on another origin).

@@ -618,6 +618,7 @@ async fn delete_study(
 ) -> ApiResult<StatusCode> {
     let study = uid("StudyInstanceUID", &study)?;
     let n = state.archive.delete_study(&study).await?;
+    state.thumbnails.clear();
     tracing::info!(study_instance_uid = %study, instances = n, "deleted study");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -629,6 +630,7 @@ async fn delete_series(
     let _ = uid("StudyInstanceUID", &study)?;
     let series = uid("SeriesInstanceUID", &series)?;
     let n = state.archive.delete_series(&series).await?;
+    state.thumbnails.clear();
     tracing::info!(series_instance_uid = %series, instances = n, "deleted series");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -639,6 +641,7 @@ async fn delete_instance(
 ) -> ApiResult<StatusCode> {
     let i = find_instance(&state, &study, &series, &instance).await?;
     state.archive.delete_instance(&i.sop_instance_uid).await?;
+    state.thumbnails.clear();
     tracing::info!(sop_instance_uid = %i.sop_instance_uid, "deleted instance");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -60,6 +60,12 @@ def main():
         bulk = client.retrieve_bulkdata(out["bulkdata_uri"])
         out["bulkdata"] = [len(b) for b in bulk]
 
+    # Rendered images.
+    jpeg = client.retrieve_instance_rendered(study, series, sop, media_types=("image/jpeg",), params={"window": "40,400", "viewport": "32,32"})
+    out["rendered_jpeg"] = jpeg[:2].hex()
+    png = client.retrieve_instance_frames_rendered(study, series, sop, frame_numbers=[1], media_types=("image/png",))
+    out["rendered_frame_png"] = png[1:4].decode("ascii", "replace")
+
     # Store.
     stored = client.store_instances([dcmread(upload)])
     # dicomweb-client answers with the response as a pydicom Dataset.
