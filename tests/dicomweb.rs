@@ -8,6 +8,10 @@ use std::process::Command;
 
 use common::{http, import, pydicom_samples, write_files, ServerProcess};
 
+const RLE_STUDY: &str = "1.2.826.0.1.3680043.8.498.12406831542731051035295345080039845114";
+const RLE_SERIES: &str = "1.2.826.0.1.3680043.8.498.16157229083793556332623330502397121062";
+const RLE_SOP: &str = "1.2.826.0.1.3680043.8.498.49043964482360854182530167603505525116";
+
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -30,6 +34,11 @@ fn dicomweb_client_calls_succeed() {
     std::fs::copy(
         pydicom_samples().join("rtdose.dcm"),
         files.path().join("rtdose.dcm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        pydicom_samples().join("SC_rgb_rle_2frame.dcm"),
+        files.path().join("rle.dcm"),
     )
     .unwrap();
     assert!(import(data.path(), &[files.path()]).status.success());
@@ -65,7 +74,7 @@ fn dicomweb_client_calls_succeed() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(r["studies"], 3, "CT, CR and the RT dose: {r}");
+    assert_eq!(r["studies"], 4, "CT, CR, the RT dose and the RLE: {r}");
     assert!(r["study_uids"]
         .as_array()
         .unwrap()
@@ -99,6 +108,43 @@ fn dicomweb_client_calls_succeed() {
     assert_eq!(r["rendered_frame_png"], "PNG", "{r}");
     assert_eq!(r["stored_referenced"], 1, "{r}");
     assert_eq!(r["stored_failed"], 0, "{r}");
+
+    // RLE frames: compressed as stored with transfer-syntax=*, decoded when
+    // uncompressed is asked, refused as JPEG.
+    let rle =
+        format!("/dicom-web/studies/{RLE_STUDY}/series/{RLE_SERIES}/instances/{RLE_SOP}/frames/2");
+    let (status, headers, body) = http(
+        &server.http,
+        "GET",
+        &rle,
+        &[(
+            "Accept",
+            "multipart/related; type=application/octet-stream; transfer-syntax=*",
+        )],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&body).contains("transfer-syntax=1.2.840.10008.1.2.5"),
+        "{headers:?}"
+    );
+    let accept =
+        "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1";
+    let (status, _, body) = http(&server.http, "GET", &rle, &[("Accept", accept)], b"");
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("Content-Length: 30000"),
+        "100×100 RGB decoded"
+    );
+    let (status, _, _) = http(
+        &server.http,
+        "GET",
+        &rle,
+        &[("Accept", "multipart/related; type=image/jpeg")],
+        b"",
+    );
+    assert_eq!(status, 406);
 
     // What STOW-RS stored is there, byte for byte.
     let (status, _, body) = http(
@@ -323,6 +369,34 @@ fn malformed_requests_get_4xx_with_a_reason_and_the_server_keeps_serving() {
     }
     let (status, _, _) = http(addr, "GET", &format!("{inst}/frames/9/rendered"), &[], b"");
     assert_eq!(status, 404);
+
+    // The whole study as a ZIP file: every instance, byte for byte.
+    let (status, headers, zip) = http(
+        addr,
+        "GET",
+        &format!(
+            "/dicom-web/studies/{}?accept=application/zip",
+            ct.study_instance_uid
+        ),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/zip"));
+    let zip_path = tempfile::tempdir().unwrap();
+    let zip_file = zip_path.path().join("study.zip");
+    std::fs::write(&zip_file, &zip).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(len(z.namelist()))"])
+        .arg(&zip_file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        instances.len().to_string(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // DELETE, then 404.
     let (status, _, _) = http(addr, "DELETE", &inst, &[], b"");

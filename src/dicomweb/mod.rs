@@ -18,6 +18,7 @@ pub mod qido;
 pub mod rendered;
 pub mod stow;
 pub mod wado;
+pub mod zip;
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -286,6 +286,12 @@ async fn retrieve(
     instances: Vec<StoredInstance>,
 ) -> ApiResult<Response> {
     let accept = accepts(headers, params);
+    if accept
+        .first()
+        .is_some_and(|r| r.media_type == "application/zip")
+    {
+        return Ok(zip_response(state, instances));
+    }
     // Decide every instance's syntax before sending anything.
     let mut plan = Vec::with_capacity(instances.len());
     for i in instances {
@@ -348,6 +354,66 @@ async fn retrieve(
         Body::from_stream(parts),
     )
         .into_response())
+}
+
+/// The instances as one ZIP file, stored as received, streamed.
+fn zip_response(state: AppState, instances: Vec<StoredInstance>) -> Response {
+    let study = instances
+        .first()
+        .map(|i| i.study_instance_uid.clone())
+        .unwrap_or_default();
+    let archive = state.archive.clone();
+    let writer = std::sync::Arc::new(std::sync::Mutex::new(
+        Some(super::zip::ZipWriter::default()),
+    ));
+    let w = writer.clone();
+    let entries = futures::stream::iter(instances)
+        .map(move |i| {
+            let archive = archive.clone();
+            async move { archive.blobs().read(&i.blob).await.map(|b| (i, b)) }
+        })
+        .buffered(4)
+        .map(move |r| {
+            let (i, bytes) =
+                r.map_err(|e| std::io::Error::other(crate::errors::public_message(&e)))?;
+            let name = format!(
+                "{}/{}/{}.dcm",
+                i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid
+            );
+            let mut guard = w
+                .lock()
+                .map_err(|_| std::io::Error::other("zip writer poisoned"))?;
+            let zw = guard
+                .as_mut()
+                .ok_or_else(|| std::io::Error::other("zip finished"))?;
+            let parts = zw.entry(&name, &bytes).map_err(|_| {
+                std::io::Error::other("study too large for a ZIP file (4 GiB); use multipart")
+            })?;
+            Ok::<_, std::io::Error>(futures::stream::iter(parts.map(Ok)))
+        })
+        .map(|r| match r {
+            Ok(s) => s.boxed(),
+            Err(e) => futures::stream::iter([Err(e)]).boxed(),
+        })
+        .flatten();
+    let end = futures::stream::once(async move {
+        let zw = writer.lock().ok().and_then(|mut g| g.take());
+        zw.ok_or_else(|| std::io::Error::other("zip writer gone"))?
+            .finish()
+            .map_err(|_| std::io::Error::other("study too large for a ZIP file"))
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{study}.zip\""),
+            ),
+        ],
+        Body::from_stream(entries.chain(end)),
+    )
+        .into_response()
 }
 
 /// A Part 10 file in another transfer syntax: native re-encoding, or
@@ -438,6 +504,8 @@ async fn frames(
     };
     // Pick the first acceptable representation: (media type, multipart?).
     let mut choice: Option<(String, bool)> = None;
+    // Whether compressed frames must be decoded for the chosen one.
+    let mut decode = false;
     let defaults = [MediaRange {
         media_type: "multipart/related".into(),
         part_type: Some("application/octet-stream".into()),
@@ -488,6 +556,16 @@ async fn frames(
                 choice = Some((m.to_owned(), multipart));
                 break;
             }
+            // Uncompressed asked of a compressed instance: decode, if we can.
+            let wants_native = (media == "application/octet-stream" || media == "*/*")
+                && r.transfer_syntax
+                    .as_deref()
+                    .is_none_or(|t| t == EXPLICIT_VR_LE);
+            if wants_native && dicom_net::dataset::can_decompress(&stored) {
+                choice = Some(("application/octet-stream".into(), multipart));
+                decode = true;
+                break;
+            }
         }
     }
     let Some((media, multipart)) = choice else {
@@ -496,14 +574,23 @@ async fn frames(
             frame_media_type(&stored)
         )));
     };
-    let ts = if encapsulated {
+    let ts = if encapsulated && !decode {
         stored.clone()
     } else {
         native_ts
     };
-    let mut frames = Vec::with_capacity(numbers.len());
-    for n in &numbers {
-        frames.push(state.archive.read_frame(&i, *n).await?);
+    let mut frames: Vec<Bytes> = Vec::with_capacity(numbers.len());
+    if decode {
+        let part10 = state.archive.blobs().read(&i.blob).await?;
+        let wanted = numbers.clone();
+        frames = tokio::task::spawn_blocking(move || decode_frames(&part10, &wanted))
+            .await
+            .map_err(|_| ApiError::not_acceptable("decoding failed"))?
+            .map_err(ApiError::not_acceptable)?;
+    } else {
+        for n in &numbers {
+            frames.push(state.archive.read_frame(&i, *n).await?);
+        }
     }
     if !multipart {
         let ct = format!("{media}; transfer-syntax={ts}");
@@ -522,6 +609,29 @@ async fn frames(
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let ct = format!("multipart/related; type=\"{media}\"; boundary={boundary}");
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, ct)], body).into_response())
+}
+
+/// Decode frames (1-based numbers) of a compressed instance to native bytes.
+fn decode_frames(part10: &[u8], numbers: &[usize]) -> Result<Vec<Bytes>, String> {
+    use dicom_pixeldata::PixelDecoder;
+    let preamble = if part10.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    let obj = dicom_object::from_reader(&part10[preamble..]).map_err(|e| e.to_string())?;
+    let decoded = obj
+        .decode_pixel_data()
+        .map_err(|e| format!("cannot decode: {e}"))?;
+    numbers
+        .iter()
+        .map(|n| {
+            decoded
+                .frame_data(*n as u32 - 1)
+                .map(Bytes::copy_from_slice)
+                .map_err(|e| format!("cannot decode frame {n}: {e}"))
+        })
+        .collect()
 }
 
 // ---- bulk data ----
