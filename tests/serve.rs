@@ -65,3 +65,43 @@ fn a_bad_configuration_is_refused_with_the_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("compression"), "{stderr}");
 }
+
+#[test]
+fn the_viewer_is_served_at_root_or_the_home_page_says_how_to_install_it() {
+    let data = tempfile::tempdir().unwrap();
+    // Without a viewer: the status page, with the way to install one.
+    let server = common::ServerProcess::start(
+        data.path(),
+        &[],
+        &[("FILMLESS_HTTP__VIEWER_DIR", "/nonexistent")],
+    );
+    let home = get(&server.http, "/");
+    assert!(home.starts_with("HTTP/1.1 200"), "{home}");
+    assert!(home.contains("viewer-web/setup.sh"), "{home}");
+    drop(server);
+
+    // With the viewer (installed by viewer-web/setup.sh): OHIF at / and on
+    // its own routes (single-page fallback), its configuration pointing here.
+    let viewer = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("viewer-web/dist");
+    assert!(
+        viewer.join("index.html").exists(),
+        "run viewer-web/setup.sh (scripts/test does)"
+    );
+    let server = common::ServerProcess::start(
+        data.path(),
+        &[],
+        &[("FILMLESS_HTTP__VIEWER_DIR", viewer.to_str().unwrap())],
+    );
+    for path in ["/", "/viewer?StudyInstanceUIDs=1.2.3", "/studylist"] {
+        let page = get(&server.http, path);
+        assert!(page.starts_with("HTTP/1.1 200"), "{path}: {page}");
+        assert!(page.contains("OHIF Viewer"), "{path}");
+    }
+    let config = get(&server.http, "/app-config.js");
+    assert!(
+        config.contains("window.location.origin + '/dicom-web'"),
+        "{config}"
+    );
+    let status = get(&server.http, "/status");
+    assert!(status.contains("open the study list"), "{status}");
+}
