@@ -189,13 +189,7 @@ impl RenderParams {
 
 /// Render frame `frame` (0-based) of a Part 10 file. CPU-bound.
 pub fn render(part10: &[u8], frame: u32, p: &RenderParams) -> Result<Vec<u8>, String> {
-    let preamble = if part10.get(128..132) == Some(b"DICM") {
-        128
-    } else {
-        0
-    };
-    let obj = dicom_object::from_reader(&part10[preamble..])
-        .map_err(|e| format!("unreadable instance: {e}"))?;
+    let obj = super::open_part10(part10)?;
     let decoded = obj
         .decode_pixel_data()
         .map_err(|e| format!("cannot decode pixel data: {e}"))?;
@@ -249,23 +243,6 @@ async fn render_instance(
 
 fn image_response(bytes: Bytes, media_type: &'static str) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, media_type)], bytes).into_response()
-}
-
-async fn instance_of(
-    state: &AppState,
-    study: &str,
-    series: &str,
-    instance: &str,
-) -> ApiResult<StoredInstance> {
-    let study = uid("StudyInstanceUID", study)?;
-    let series = uid("SeriesInstanceUID", series)?;
-    let instance = uid("SOPInstanceUID", instance)?;
-    match state.archive.index().instance(&instance).await? {
-        Some(i) if i.study_instance_uid == study && i.series_instance_uid == series => Ok(i),
-        _ => Err(ApiError::not_found(format!(
-            "instance {instance} not found in series {series}"
-        ))),
-    }
 }
 
 /// The instances of a series or study that have pixel data.
@@ -349,7 +326,7 @@ async fn instance_rendered(
     q: RawQuery,
 ) -> ApiResult<Response> {
     let p = RenderParams::parse(&headers, &params(q.0), false)?;
-    let i = instance_of(&state, &study, &series, &instance).await?;
+    let i = super::wado::find_instance(&state, &study, &series, &instance).await?;
     Ok(image_response(
         render_instance(&state, &i, 0, &p).await?,
         p.media_type(),
@@ -380,7 +357,7 @@ async fn frame_rendered(
     q: RawQuery,
 ) -> ApiResult<Response> {
     let p = RenderParams::parse(&headers, &params(q.0), false)?;
-    let i = instance_of(&state, &study, &series, &instance).await?;
+    let i = super::wado::find_instance(&state, &study, &series, &instance).await?;
     let frame = frame_number(&frames, &i)?;
     Ok(image_response(
         render_instance(&state, &i, frame, &p).await?,
@@ -441,7 +418,7 @@ async fn instance_thumbnail(
     q: RawQuery,
 ) -> ApiResult<Response> {
     let p = RenderParams::parse(&headers, &params(q.0), true)?;
-    let i = instance_of(&state, &study, &series, &instance).await?;
+    let i = super::wado::find_instance(&state, &study, &series, &instance).await?;
     let frame = (i.number_of_frames.max(1) as u32 - 1) / 2;
     thumbnail(&state, format!("instance:{instance}"), &i, frame, &p).await
 }
@@ -453,7 +430,7 @@ async fn frame_thumbnail(
     q: RawQuery,
 ) -> ApiResult<Response> {
     let p = RenderParams::parse(&headers, &params(q.0), true)?;
-    let i = instance_of(&state, &study, &series, &instance).await?;
+    let i = super::wado::find_instance(&state, &study, &series, &instance).await?;
     let frame = frame_number(&frames, &i)?;
     thumbnail(&state, format!("instance:{instance}"), &i, frame, &p).await
 }

@@ -204,7 +204,8 @@ async fn retrieve_instance(
     retrieve(state, &headers, &params(q.0), vec![i]).await
 }
 
-async fn find_instance(
+/// The instance at a WADO-RS path, checked against its study and series.
+pub(crate) async fn find_instance(
     state: &AppState,
     study: &str,
     series: &str,
@@ -614,12 +615,7 @@ async fn frames(
 /// Decode frames (1-based numbers) of a compressed instance to native bytes.
 fn decode_frames(part10: &[u8], numbers: &[usize]) -> Result<Vec<Bytes>, String> {
     use dicom_pixeldata::PixelDecoder;
-    let preamble = if part10.get(128..132) == Some(b"DICM") {
-        128
-    } else {
-        0
-    };
-    let obj = dicom_object::from_reader(&part10[preamble..]).map_err(|e| e.to_string())?;
+    let obj = super::open_part10(part10)?;
     let decoded = obj
         .decode_pixel_data()
         .map_err(|e| format!("cannot decode: {e}"))?;
@@ -686,13 +682,8 @@ async fn bulkdata(
 /// The value of the element at `path` (`TTTTTTTT` or `SSSSSSSS/i/TTTTTTTT`…).
 fn element_bytes(part10: &[u8], path: &str) -> ApiResult<Vec<u8>> {
     use dicom_core::value::Value;
-    let preamble = if part10.get(128..132) == Some(b"DICM") {
-        128
-    } else {
-        0
-    };
-    let obj = dicom_object::from_reader(&part10[preamble..])
-        .map_err(|_| ApiError::not_found("bulk data unavailable"))?;
+    let obj =
+        super::open_part10(part10).map_err(|_| ApiError::not_found("bulk data unavailable"))?;
     let not_found = || ApiError::not_found(format!("no bulk data at {path}"));
     let parse_tag = |t: &str| {
         storage::query::tag_of(t)
