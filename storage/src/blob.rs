@@ -44,6 +44,8 @@ use crate::uid::Uid;
 
 /// Original bytes per compressed chunk.
 pub const CHUNK_SIZE: usize = 256 * 1024;
+/// Original bytes gathered before compressing them, chunks in parallel.
+const COMPRESS_BATCH: usize = 4 * CHUNK_SIZE;
 /// Objects larger than this (as stored) are written with multipart upload.
 pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
 const MULTIPART_CONCURRENCY: usize = 4;
@@ -439,7 +441,8 @@ impl BlobWriter {
             CompressionKind::None => self.emit(vec![data]).await,
             CompressionKind::Zstd => {
                 self.pending.extend_from_slice(&data);
-                if self.pending.len() >= CHUNK_SIZE {
+                // A few chunks at a time, so they compress in parallel.
+                if self.pending.len() >= COMPRESS_BATCH {
                     let full = self.pending.len() / CHUNK_SIZE * CHUNK_SIZE;
                     let input = self.pending.split_to(full).freeze();
                     self.compress(input).await?;
@@ -451,9 +454,11 @@ impl BlobWriter {
 
     async fn compress(&mut self, input: Bytes) -> Result<()> {
         let level = self.store.zstd_level;
+        // Chunks are independent zstd frames: compress them on all cores.
         let chunks = tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Bytes)>> {
+            use rayon::prelude::*;
             input
-                .chunks(CHUNK_SIZE)
+                .par_chunks(CHUNK_SIZE)
                 .map(|chunk| {
                     let z = zstd::bulk::compress(chunk, level)
                         .map_err(|e| Error::io("zstd compression", e))?;

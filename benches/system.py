@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Whole-system benchmarks: Filmless, Orthanc and DCMTK's storescp on this
+machine, in one run, as ratios. Called by benches/run, which builds and
+installs what it needs; writes benches/RESULTS.md.
+
+Every server runs on loopback with its own data directory under one
+temporary folder, fsync as its default, and TCP_NODELAY=1 in the
+environment of every DCMTK and Orthanc process (without it Debian's builds
+stall ~40 ms per DIMSE message and every figure is meaningless).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, TCP_NODELAY="1")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def peak_rss_mb(pid):
+    """VmHWM of a process and its children, in MB."""
+    total = 0
+    pids = [pid]
+    try:
+        pids += [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return total
+
+
+class Server:
+    """One system under test."""
+
+    def __init__(self, name, ae, cmd, dicom_port, http_port=None, env=None, cwd=None):
+        self.name, self.ae, self.dicom_port, self.http_port = name, ae, dicom_port, http_port
+        self.log = open(os.path.join(cwd or tempfile.gettempdir(), f"{name}.log"), "w")
+        self.proc = subprocess.Popen(cmd, env=env or ENV, stdout=self.log, stderr=self.log, cwd=cwd)
+        wait_port(dicom_port)
+        if http_port:
+            wait_port(http_port)
+
+    def rss(self):
+        return peak_rss_mb(self.proc.pid)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_filmless(work, compression, dest_port):
+    d = os.path.join(work, f"filmless-{compression}")
+    os.makedirs(d, exist_ok=True)
+    dp, hp = free_port(), free_port()
+    binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "filmless")
+    env = dict(ENV, FILMLESS_STORAGE__COMPRESSION=compression, FILMLESS_DICOM__UNKNOWN_PEERS="all", FILMLESS_LOG__LEVEL="warn",
+               FILMLESS_HTTP__VIEWER_DIR="/nonexistent")
+    return Server(f"filmless-{compression}", "FILMLESS",
+                  [binary, "serve", "--data-dir", d, "--dicom-bind", f"127.0.0.1:{dp}", "--http-bind", f"127.0.0.1:{hp}",
+                   "--peer", f"STORESCP@127.0.0.1:{dest_port}"], dp, hp, env=env, cwd=d)
+
+
+def start_orthanc(work, dest_port):
+    d = os.path.join(work, "orthanc")
+    os.makedirs(d, exist_ok=True)
+    dp, hp = free_port(), free_port()
+    plugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+    config = {
+        "Name": "bench", "StorageDirectory": os.path.join(d, "storage"), "IndexDirectory": os.path.join(d, "index"),
+        "DicomAet": "ORTHANC", "DicomPort": dp, "HttpPort": hp, "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "UnknownSopClassAccepted": True,
+        "DicomModalities": {"storescp": ["STORESCP", "127.0.0.1", dest_port], "bench": ["BENCH", "127.0.0.1", 1],
+                            "findscu": ["FINDSCU", "127.0.0.1", 1]},
+        "DicomAlwaysAllowFind": True, "DicomAlwaysAllowMove": True, "DicomAlwaysAllowGet": True,
+        "Plugins": [plugin],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True, "StudiesMetadata": "Full",
+                     "SeriesMetadata": "Full"},
+        "StorageCompression": False, "HttpServerEnabled": True, "DicomScpTimeout": 30,
+    }
+    path = os.path.join(d, "orthanc.json")
+    json.dump(config, open(path, "w"))
+    return Server("orthanc", "ORTHANC", ["Orthanc", path], dp, hp, cwd=d)
+
+
+def start_storescp(work, name="storescp", port=None):
+    d = os.path.join(work, name)
+    os.makedirs(d, exist_ok=True)
+    port = port or free_port()
+    return Server(name, "STORESCP", ["/usr/bin/storescp", "-aet", "STORESCP", "+xa", "-od", d, str(port)], port, cwd=d)
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def storescu(server, paths):
+    subprocess.run(["/usr/bin/storescu", "-aec", server.ae, "+sd", "+r", "127.0.0.1", str(server.dicom_port)] + paths,
+                   env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def ingest(server, shares):
+    """Wall time for storescu of every share at once (one association each)."""
+    def run():
+        threads = [threading.Thread(target=storescu, args=(server, s)) for s in shares]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return timed(run)
+
+
+def http_get(port, path, accept="application/dicom+json"):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept": accept})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return r.read()
+
+
+def summary(samples):
+    m = statistics.median(samples)
+    spread = (max(samples) - min(samples)) / m * 100 if m and len(samples) > 1 else 0
+    return m, spread
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--slices", type=int, default=500)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benches", "RESULTS.md"))
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="filmless-bench-")
+    rows = []  # (workload, unit, higher_is_better, {system: (median, spread)})
+    try:
+        corpus = os.path.join(work, "corpus")
+        gen = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "filmless-gen")
+        subprocess.run([gen, "--out", os.path.join(corpus, "ct"), "--ct-series", str(args.slices), "--seed", "5"], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([gen, "--out", os.path.join(corpus, "xr"), "--studies", "4", "--first", "1", "--seed", "6",
+                        "--ct-slices", "1"], check=True, stdout=subprocess.DEVNULL)
+        files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(corpus) for f in fs)
+        size_mb = sum(os.path.getsize(f) for f in files) / 1e6
+        n = len(files)
+        quarters = [files[i::4] for i in range(4)]
+        study_dir = os.listdir(os.path.join(corpus, "ct"))[0]
+        series_dir = os.listdir(os.path.join(corpus, "ct", study_dir))[0]
+
+        # 1-2. Ingest, 1 and 4 associations; peak RSS.
+        ingest_rows = {"1": {}, "4": {}}
+        rss = {}
+        makers = {
+            "Filmless (zstd)": lambda w, dp: start_filmless(w, "zstd", dp),
+            "Filmless (no compression)": lambda w, dp: start_filmless(w, "none", dp),
+            "Orthanc": lambda w, dp: start_orthanc(w, dp),
+            "storescp": lambda w, dp: start_storescp(w),
+        }
+        for name, make in makers.items():
+            for assoc in ["1", "4"]:
+                samples = []
+                for rep in range(args.reps):
+                    w = os.path.join(work, f"run-{name[:8]}-{assoc}-{rep}".replace(" ", ""))
+                    s = make(w, free_port())
+                    try:
+                        samples.append(n / ingest(s, [files] if assoc == "1" else quarters))
+                        rss[name] = max(rss.get(name, 0), s.rss())
+                    finally:
+                        s.stop()
+                        shutil.rmtree(w, ignore_errors=True)
+                ingest_rows[assoc][name] = summary(samples)
+                print(f"ingest {assoc} assoc {name}: {ingest_rows[assoc][name][0]:.1f} inst/s", flush=True)
+        for assoc in ["1", "4"]:
+            rows.append((f"C-STORE ingest, {assoc} association(s) ({n} instances, {size_mb:.0f} MB)", "instances/s", True,
+                         ingest_rows[assoc]))
+            rows.append((f"C-STORE ingest, {assoc} association(s)", "MB/s", True,
+                         {k: (v[0] * size_mb / n, v[1]) for k, v in ingest_rows[assoc].items()}))
+        rows.append(("Peak RSS of the server during ingest", "MB", False, {k: (v, 0) for k, v in rss.items()}))
+
+        # 3-6. Queries and retrieval, on a loaded Filmless (zstd) and Orthanc.
+        dest_port = free_port()
+        dest = start_storescp(work, "move-dest", dest_port)
+        loaded = {"Filmless (zstd)": start_filmless(work, "zstd", dest_port), "Orthanc": start_orthanc(work, dest_port)}
+        try:
+            for s in loaded.values():
+                ingest(s, quarters)
+            q = {}
+
+            def per_system(label, unit, fn, reps=20, higher=False):
+                res = {}
+                for name, s in loaded.items():
+                    fn(s)  # warm-up
+                    res[name] = summary([fn(s) for _ in range(reps)])
+                rows.append((label, unit, higher, res))
+                print(label, {k: round(v[0], 3) for k, v in res.items()}, flush=True)
+
+            find_script = os.path.join(ROOT, "benches", "find_in_association.py")
+            def find_in_assoc(s):
+                out = subprocess.run([sys.executable, find_script, str(s.dicom_port), s.ae, "60"], env=ENV, check=True,
+                                     capture_output=True, text=True).stdout
+                return float(out.strip()) * 1000
+            res = {name: summary([find_in_assoc(s) for _ in range(3)]) for name, s in loaded.items()}
+            rows.append(("C-FIND STUDY level inside one association (median of 60)", "ms", False, res))
+            per_system("findscu process, STUDY level", "ms", lambda s: timed(lambda: subprocess.run(
+                ["/usr/bin/findscu", "-aec", s.ae, "-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID",
+                 "127.0.0.1", str(s.dicom_port)], env=ENV, check=True, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)) * 1000)
+            per_system("QIDO-RS /studies", "ms", lambda s: timed(lambda: http_get(s.http_port, "/dicom-web/studies")) * 1000)
+            series_path = f"/dicom-web/studies/{study_dir}/series/{series_dir}"
+            per_system(f"QIDO-RS instances of the {args.slices}-slice series", "ms",
+                       lambda s: timed(lambda: http_get(s.http_port, series_path + "/instances")) * 1000)
+            # First call: a fresh server each time is too slow to repeat; the
+            # first call after ingest is measured once per system.
+            first = {}
+            for name, s in loaded.items():
+                first[name] = (timed(lambda: http_get(s.http_port, series_path + "/metadata")) * 1000, 0)
+            rows.append((f"WADO-RS series metadata, first call ({args.slices} instances)", "ms", False, first))
+            per_system(f"WADO-RS series metadata, warm ({args.slices} instances)", "ms",
+                       lambda s: timed(lambda: http_get(s.http_port, series_path + "/metadata")) * 1000)
+            instances = json.loads(http_get(loaded["Filmless (zstd)"].http_port, series_path + "/instances"))
+            sop = instances[len(instances) // 2]["00080018"]["Value"][0]
+            inst_path = f"{series_path}/instances/{sop}"
+            per_system("WADO-RS one frame", "ms", lambda s: timed(lambda: http_get(
+                s.http_port, inst_path + "/frames/1", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*")) * 1000)
+            per_system("WADO-RS one instance", "ms", lambda s: timed(lambda: http_get(
+                s.http_port, inst_path, "multipart/related; type=\"application/dicom\"; transfer-syntax=*")) * 1000)
+            series_mb = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(os.path.join(corpus, "ct")) for f in fs) / 1e6
+            per_system("WADO-RS whole series", "MB/s", lambda s: series_mb / timed(lambda: http_get(
+                s.http_port, series_path, "multipart/related; type=\"application/dicom\"; transfer-syntax=*")), reps=3, higher=True)
+            per_system("C-MOVE of the series into storescp", "s", lambda s: timed(lambda: subprocess.run(
+                ["/usr/bin/movescu", "-aet", "BENCH", "-aec", s.ae, "-aem", "STORESCP", "-S", "-k", "QueryRetrieveLevel=SERIES",
+                 "-k", f"StudyInstanceUID={study_dir}", "-k", f"SeriesInstanceUID={series_dir}", "127.0.0.1",
+                 str(s.dicom_port)], env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)), reps=3)
+            # The storescu→storescp reference for C-MOVE.
+            ref = summary([timed(lambda: storescu(dest, [os.path.join(corpus, "ct")])) for _ in range(3)])
+            rows[-1][3]["storescp"] = ref
+        finally:
+            for s in loaded.values():
+                s.stop()
+            dest.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write(args.out, rows)
+
+
+def write(path, rows):
+    systems = ["Filmless (zstd)", "Filmless (no compression)", "Orthanc", "storescp"]
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+    lines = [
+        "# Benchmark results", "",
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `benches/run` on "
+        f"{os.cpu_count()} × {cpu}, {int(mem) // 1024 // 1024} GiB, {platform.platform()}.",
+        "Orthanc 1.10 with its DICOMweb plugin and DCMTK storescp/storescu from Debian, all on loopback with",
+        "TCP_NODELAY=1, each with its own data directory, fsync as its default. Median of the repetitions;",
+        "spread = (max − min) / median. Ratios compare Filmless (zstd) with the others: above 1 is better",
+        "for Filmless whichever way the unit goes.", "",
+        "| Workload | Unit | " + " | ".join(systems) + " | Filmless/Orthanc | Filmless/storescp |",
+        "|---|---|" + "---|" * len(systems) + "---|---|",
+    ]
+    for label, unit, higher, res in rows:
+        cells = []
+        for s in systems:
+            if s in res:
+                m, sp = res[s]
+                cells.append(f"{m:.3g} (±{sp:.0f}%)" if sp else f"{m:.3g}")
+            else:
+                cells.append("–")
+        f = res.get("Filmless (zstd)", (None,))[0]
+
+        def ratio(other):
+            o = res.get(other, (None,))[0]
+            if not f or not o:
+                return "–"
+            return f"{(f / o if higher else o / f):.2f}×"
+        lines.append(f"| {label} | {unit} | " + " | ".join(cells) + f" | {ratio('Orthanc')} | {ratio('storescp')} |")
+    open(path, "w").write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
