@@ -454,21 +454,29 @@ impl BlobWriter {
 
     async fn compress(&mut self, input: Bytes) -> Result<()> {
         let level = self.store.zstd_level;
-        // Chunks are independent zstd frames: compress them on all cores.
+        // Chunks are independent zstd frames: compress them on scoped
+        // threads of their own (never on rayon's global pool, which bulk
+        // import fills with readers waiting on this very ingest).
         let chunks = tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Bytes)>> {
-            use rayon::prelude::*;
-            input
-                .par_chunks(CHUNK_SIZE)
-                .map(|chunk| {
-                    let z = zstd::bulk::compress(chunk, level)
-                        .map_err(|e| Error::io("zstd compression", e))?;
-                    Ok(if z.len() < chunk.len() {
-                        (z.len() as u32, Bytes::from(z))
-                    } else {
-                        (chunk.len() as u32 | RAW_FLAG, input.slice_ref(chunk))
-                    })
+            let compress = |chunk: &[u8]| -> Result<(u32, Bytes)> {
+                let z = zstd::bulk::compress(chunk, level).map_err(|e| Error::io("zstd compression", e))?;
+                Ok(if z.len() < chunk.len() {
+                    (z.len() as u32, Bytes::from(z))
+                } else {
+                    (chunk.len() as u32 | RAW_FLAG, input.slice_ref(chunk))
                 })
-                .collect()
+            };
+            let pieces: Vec<&[u8]> = input.chunks(CHUNK_SIZE).collect();
+            if pieces.len() == 1 {
+                return Ok(vec![compress(pieces[0])?]);
+            }
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = pieces.iter().map(|p| scope.spawn(|| compress(p))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().map_err(|_| Error::Internal("compression thread panicked".into()))?)
+                    .collect()
+            })
         })
         .await??;
         let mut pieces = Vec::with_capacity(chunks.len());
