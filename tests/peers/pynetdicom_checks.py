@@ -23,9 +23,9 @@ from pydicom.dataset import Dataset
 
 def ae(title):
     a = AE(ae_title=title)
-    a.acse_timeout = 30
-    a.dimse_timeout = 60
-    a.network_timeout = 60
+    a.acse_timeout = 120
+    a.dimse_timeout = 300
+    a.network_timeout = 300
     return a
 
 
@@ -36,22 +36,35 @@ def concurrent_store(args):
     barrier = threading.Barrier(args.n)
 
     def worker(k):
-        a = ae("PYSTORE%d" % k)
-        a.requested_contexts = StoragePresentationContexts[:100]
-        assoc = a.associate("127.0.0.1", args.port, ae_title=args.called)
         ok = 0
         statuses = []
-        established = assoc.is_established
-        if established:
-            barrier.wait(timeout=30)
-            for f in shares[k]:
-                st = assoc.send_c_store(dcmread(f))
-                code = getattr(st, "Status", None)
-                statuses.append(code)
-                if code == 0:
-                    ok += 1
-            assoc.release()
-        results[k] = {"established": established, "stored": ok, "statuses": sorted(set(s for s in statuses if s is not None))}
+        established = False
+        error = None
+        try:
+            a = ae("PYSTORE%d" % k)
+            a.requested_contexts = StoragePresentationContexts[:100]
+            assoc = a.associate("127.0.0.1", args.port, ae_title=args.called)
+            established = assoc.is_established
+        except Exception as e:  # reported, not fatal: the test reads it
+            error = repr(e)
+        # Everyone meets here, established or not, so nobody waits forever.
+        try:
+            barrier.wait(timeout=300)
+        except threading.BrokenBarrierError:
+            pass
+        try:
+            if established:
+                for f in shares[k]:
+                    st = assoc.send_c_store(dcmread(f))
+                    code = getattr(st, "Status", None)
+                    statuses.append(code)
+                    if code == 0:
+                        ok += 1
+                assoc.release()
+        except Exception as e:
+            error = repr(e)
+        results[k] = {"established": established, "stored": ok, "error": error,
+                      "statuses": sorted(set(s for s in statuses if s is not None))}
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.n)]
     for t in threads:
