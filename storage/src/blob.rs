@@ -459,7 +459,8 @@ impl BlobWriter {
         // import fills with readers waiting on this very ingest).
         let chunks = tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Bytes)>> {
             let compress = |chunk: &[u8]| -> Result<(u32, Bytes)> {
-                let z = zstd::bulk::compress(chunk, level).map_err(|e| Error::io("zstd compression", e))?;
+                let z = zstd::bulk::compress(chunk, level)
+                    .map_err(|e| Error::io("zstd compression", e))?;
                 Ok(if z.len() < chunk.len() {
                     (z.len() as u32, Bytes::from(z))
                 } else {
@@ -474,7 +475,10 @@ impl BlobWriter {
                 let handles: Vec<_> = pieces.iter().map(|p| scope.spawn(|| compress(p))).collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().map_err(|_| Error::Internal("compression thread panicked".into()))?)
+                    .map(|h| {
+                        h.join()
+                            .map_err(|_| Error::Internal("compression thread panicked".into()))?
+                    })
                     .collect()
             })
         })
