@@ -51,7 +51,7 @@ pub struct ArchiveConfig {
     pub database_url: String,
     /// Compression at rest.
     pub compression: CompressionKind,
-    /// zstd level (1 fast … 19 small; 3 is zstd's default).
+    /// zstd level (1 fast … 19 small). 1 by default: ingest is CPU-bound.
     pub zstd_level: i32,
     /// Same SOP Instance UID, different content.
     pub duplicate_policy: DuplicatePolicy,
@@ -74,7 +74,7 @@ impl Default for ArchiveConfig {
             object_store_url: "file://./filmless-data/objects".to_owned(),
             database_url: "sqlite://./filmless-data/index.db".to_owned(),
             compression: CompressionKind::Zstd,
-            zstd_level: 3,
+            zstd_level: 1,
             duplicate_policy: DuplicatePolicy::KeepFirst,
             max_header_bytes: 64 * 1024 * 1024,
             max_object_store_requests: 64,
