@@ -55,6 +55,23 @@ pub enum Command {
         #[arg(value_name = "PATH", required_unless_present = "study")]
         paths: Vec<PathBuf>,
     },
+    /// Compare the index with the object store: blobs missing, orphaned
+    /// or damaged. Exit status 1 if anything is (still) wrong.
+    Check {
+        /// Archive location.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Re-index orphaned blobs through ingest; remove those that are
+        /// copies or not DICOM.
+        #[arg(long)]
+        repair: bool,
+        /// Also re-hash every blob against the SHA-256 in the index (reads everything).
+        #[arg(long)]
+        verify: bool,
+        /// Skip blobs younger than this many seconds (an ingest may be writing them).
+        #[arg(long, default_value_t = 600)]
+        grace_secs: u64,
+    },
     /// Import files and folders (recursively) into the archive.
     Import {
         /// Archive location.
@@ -100,6 +117,47 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             })?;
             Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Check {
+            archive,
+            repair,
+            verify,
+            grace_secs,
+        } => {
+            let config = Config::load(&archive, None)?;
+            crate::logging::init(&config.log);
+            let report = runtime.block_on(async {
+                let archive = storage::Archive::open(&config.storage).await?;
+                let r = archive
+                    .check(verify, repair, std::time::Duration::from_secs(grace_secs))
+                    .await;
+                archive.index().close().await;
+                r
+            })?;
+            println!(
+                "{} instances, {} blobs: {} missing, {} orphaned, {} damaged; re-indexed {}, removed {}",
+                report.instances,
+                report.blobs,
+                report.missing.len(),
+                report.orphans.len(),
+                report.corrupt.len(),
+                report.reindexed,
+                report.removed
+            );
+            for (sop, key) in &report.missing {
+                println!("missing blob: instance {sop} (object {key})");
+            }
+            for key in &report.orphans {
+                println!("orphaned blob: {key}");
+            }
+            for (sop, why) in &report.corrupt {
+                println!("damaged: instance {sop}: {why}");
+            }
+            Ok(if report.clean() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

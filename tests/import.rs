@@ -259,3 +259,90 @@ fn import_of_nothing_but_garbage_fails_clearly() {
     assert_eq!(summary(&out.stdout), [0, 0, 0, 0, 3], "{stdout}");
     assert!(stdout.contains("missing: cannot read"), "{stdout}");
 }
+
+#[test]
+fn check_finds_orphans_and_missing_blobs_and_repair_reindexes() {
+    let files = tempfile::tempdir().unwrap();
+    let corpus = filmless_test_data::Corpus::new(81, filmless_test_data::Options::small(4));
+    let instances: Vec<_> = corpus.instances(&corpus.study(0)).collect();
+    write_files(files.path(), &instances);
+    let data = tempfile::tempdir().unwrap();
+    assert!(import(data.path(), &[files.path()]).status.success());
+    let check = |args: &[&str]| {
+        filmless()
+            .args(["check", "--grace-secs", "0", "--data-dir"])
+            .arg(data.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = check(&["--verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .starts_with("4 instances, 4 blobs: 0 missing, 0 orphaned, 0 damaged"));
+
+    // An index row lost (what a crash between blob and commit leaves), a
+    // blob lost (what a broken disk leaves), and one damaged.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (orphan_sop, missing_key, damaged_key) = rt.block_on(async {
+        let archive = open_archive(data.path()).await;
+        let a = archive
+            .instance(&instances[0].sop_instance_uid)
+            .await
+            .unwrap();
+        archive
+            .index()
+            .delete_instance(&a.sop_instance_uid)
+            .await
+            .unwrap();
+        let b = archive
+            .instance(&instances[1].sop_instance_uid)
+            .await
+            .unwrap();
+        let c = archive
+            .instance(&instances[2].sop_instance_uid)
+            .await
+            .unwrap();
+        archive.index().close().await;
+        (a.sop_instance_uid, b.blob.key, c.blob.key)
+    });
+    std::fs::remove_file(data.path().join("objects").join(&missing_key)).unwrap();
+    let damaged = data.path().join("objects").join(&damaged_key);
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[0] ^= 0xFF;
+    std::fs::write(&damaged, bytes).unwrap();
+
+    let out = check(&["--verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("1 missing, 1 orphaned, 1 damaged"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "missing blob: instance {}",
+            instances[1].sop_instance_uid
+        )),
+        "{stdout}"
+    );
+
+    // Repair puts the orphan back; the lost and damaged ones stay reported.
+    let out = check(&["--repair"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-indexed 1, removed 0"));
+    rt.block_on(async {
+        let archive = open_archive(data.path()).await;
+        let back = archive.read_instance(&orphan_sop).await.unwrap();
+        assert_eq!(back, instances[0].bytes);
+    });
+    let out = check(&[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 missing, 0 orphaned"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -366,6 +366,36 @@ impl BlobStore {
             .boxed()
     }
 
+    /// Every blob with its stored size and last modification (Unix seconds).
+    pub fn list_with_times(&self) -> BoxStream<'static, Result<(String, u64, i64)>> {
+        self.store
+            .list(None)
+            .map(|r| {
+                r.map(|m| (m.location.to_string(), m.size, m.last_modified.timestamp()))
+                    .map_err(|e| Error::store("(listing)", e))
+            })
+            .boxed()
+    }
+
+    /// The original bytes of a blob known only by its key (no index row):
+    /// `.fzst` blobs carry their chunk table in a footer.
+    pub async fn read_unindexed(&self, key: &str) -> Result<Bytes> {
+        let stored = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| Error::store(key, e))?
+            .bytes()
+            .await
+            .map_err(|e| Error::store(key, e))?;
+        if key.ends_with(".fzst") {
+            let k = key.to_owned();
+            tokio::task::spawn_blocking(move || decode_chunked(&k, &stored)).await?
+        } else {
+            Ok(stored)
+        }
+    }
+
     /// Make a just-written local object durable: fsync the file, its
     /// directory, and the directories above it that we have not synced yet.
     async fn sync_local(&self, path: &Path) -> Result<()> {

@@ -7,6 +7,7 @@
 //!   PostgreSQL, migrations from `migrations/`.
 //! - [`archive`]: ingest (store), read and delete; the only code that keeps
 //!   "every index row has a blob".
+//! - `check`: the index against the object store (`filmless check`).
 //! - [`scan`]: where things are in a Part 10 file, without decoding it.
 //! - [`record`]: from a parsed header to index attributes and DICOM JSON.
 //! - [`query`]: the one query model (C-FIND and QIDO-RS) and its SQL.
@@ -18,6 +19,7 @@
 
 pub mod archive;
 pub mod blob;
+mod check;
 mod error;
 pub mod index;
 pub mod part10;
@@ -28,6 +30,7 @@ pub mod uid;
 
 pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, Prepared, StoreOutcome, Stored};
 pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};
+pub use check::CheckReport;
 pub use error::{Error, ErrorKind, Result};
 pub use index::{Backend, Index, IndexOptions, StoredInstance};
 pub use uid::Uid;
