@@ -102,7 +102,18 @@ impl Archive {
                 };
                 match restored {
                     Ok(StoreOutcome::Stored) | Ok(StoreOutcome::Replaced) => report.reindexed += 1,
-                    Ok(_) | Err(_) => report.removed += 1,
+                    // A copy of an indexed instance, or not a storable
+                    // instance at all: nothing is lost by removing it.
+                    Ok(StoreOutcome::AlreadyPresent) | Ok(StoreOutcome::KeptExisting) => {
+                        report.removed += 1
+                    }
+                    Err(e) if e.kind() == crate::ErrorKind::Invalid => report.removed += 1,
+                    // Anything else (database or object store unavailable):
+                    // the orphan may be the only copy, so it stays.
+                    Err(e) => {
+                        tracing::warn!(key = %key, error = %e, "orphaned blob kept: could not re-index it now");
+                        continue;
+                    }
                 }
                 // The instance now lives under a fresh key (or already did).
                 self.blobs().delete(&key).await?;

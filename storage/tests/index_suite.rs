@@ -676,3 +676,71 @@ index_suite! {
     sqlite: ScratchDb::sqlite();
     postgres: ScratchDb::postgres().await;
 }
+
+/// `check --repair` removes an orphan only when nothing can be lost: a
+/// copy, or not DICOM. When the index cannot take it right now, it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_never_removes_the_only_copy() {
+    let db = ScratchDb::sqlite();
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let c = corpus();
+    let instance = c.instances(&c.study(1)).next().unwrap();
+    let uid = |s: &str| storage::Uid::parse("UID", s).unwrap();
+    let key = a.blobs().instance_key(
+        &uid("1.2.3"),
+        &uid("1.2.3.4"),
+        &uid(&instance.sop_instance_uid),
+    );
+    a.blobs()
+        .put(key.clone(), Bytes::from(instance.bytes.clone()))
+        .await
+        .unwrap();
+    let garbage = a
+        .blobs()
+        .instance_key(&uid("1.2.3"), &uid("1.2.3.4"), &uid("1.2.3.4.5"));
+    a.blobs()
+        .put(
+            garbage.clone(),
+            Bytes::from_static(b"not dicom at all, just bytes"),
+        )
+        .await
+        .unwrap();
+
+    // The index refuses new instances, as a full disk or a lost database would.
+    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON instance BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+        .execute(a.index().pool())
+        .await
+        .unwrap();
+    let report = a
+        .check(false, true, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(report.orphans.len(), 2);
+    assert_eq!(
+        (report.reindexed, report.removed),
+        (0, 1),
+        "only the garbage went"
+    );
+    assert!(
+        a.blobs().stored_size(&key).await.unwrap().is_some(),
+        "the only copy is kept"
+    );
+    assert!(a.blobs().stored_size(&garbage).await.unwrap().is_none());
+    assert!(!report.clean());
+
+    // Once the index takes writes again, repair re-indexes it.
+    sqlx::query("DROP TRIGGER refuse")
+        .execute(a.index().pool())
+        .await
+        .unwrap();
+    let report = a
+        .check(false, true, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!((report.orphans.len(), report.reindexed), (1, 1));
+    assert!(report.clean());
+    assert_eq!(
+        a.read_instance(&instance.sop_instance_uid).await.unwrap(),
+        instance.bytes
+    );
+}
