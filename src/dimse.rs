@@ -2,7 +2,7 @@
 //! protocol lives in dicom-net; the matching and storage in `storage`;
 //! this file only translates between them and applies the peer policy.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -262,16 +262,21 @@ impl Services for ArchiveServices {
             })
     }
 
-    fn move_destination(
+    async fn move_destination(
         &self,
         _association: &AssociationInfo,
         ae_title: &str,
     ) -> Option<SocketAddr> {
         let peer = self.peer(ae_title)?;
-        (peer.host.as_str(), peer.port)
-            .to_socket_addrs()
-            .ok()?
-            .next()
+        // Resolved at each C-MOVE, without blocking the runtime: a peer's
+        // address may change (DHCP, DNS) between moves.
+        match tokio::net::lookup_host((peer.host.as_str(), peer.port)).await {
+            Ok(mut addrs) => addrs.next(),
+            Err(e) => {
+                tracing::warn!(destination = ae_title, host = %peer.host, error = %e, "cannot resolve the move destination");
+                None
+            }
+        }
     }
 }
 

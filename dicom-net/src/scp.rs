@@ -163,9 +163,13 @@ pub trait Services: Send + Sync + 'static {
         item: &RetrieveItem,
     ) -> impl Future<Output = std::result::Result<Bytes, String>> + Send;
 
-    /// Where a C-MOVE destination AE title is, if it is known.
-    fn move_destination(&self, association: &AssociationInfo, ae_title: &str)
-        -> Option<SocketAddr>;
+    /// Where a C-MOVE destination AE title is, if it is known (may resolve
+    /// a host name, so it is async).
+    fn move_destination(
+        &self,
+        association: &AssociationInfo,
+        ae_title: &str,
+    ) -> impl Future<Output = Option<SocketAddr>> + Send;
 }
 
 /// Provider settings.
@@ -659,7 +663,7 @@ impl<S: Services> Session<'_, S> {
                 );
                 return self.respond(pc, command, r).await;
             };
-            match self.services.move_destination(&self.info, ae) {
+            match self.services.move_destination(&self.info, ae).await {
                 Some(addr) => Some((ae.to_owned(), addr)),
                 None => {
                     tracing::warn!(

@@ -4,7 +4,8 @@
 //! - [`qido`]: QIDO-RS search, parsed into the archive's one query model;
 //! - [`wado`]: WADO-RS instances, metadata (from the index, never from
 //!   blobs), frames (ranged reads), bulk data;
-//! - [`stow`]: STOW-RS, multipart bodies streamed into the archive;
+//! - [`stow`]: STOW-RS, multipart bodies streamed into the archive (its
+//!   handlers hang on the `/studies` routes of [`qido`] and [`wado`]);
 //! - [`rendered`]: rendered images and cached thumbnails;
 //! - [`accept`]: Accept header parsing;
 //! - [`json`]: index rows as DICOM JSON (PS3.18 Annex F).
@@ -33,7 +34,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(qido::router())
         .merge(wado::router())
-        .merge(stow::router())
         .merge(rendered::router())
 }
 

@@ -15,12 +15,6 @@ use serde_json::{json, Value};
 use super::{base_url, uid, ApiError, ApiResult};
 use crate::server::AppState;
 
-/// STOW-RS has no routes of its own: its handlers hang on the `/studies`
-/// paths that QIDO-RS and WADO-RS define.
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-}
-
 /// `POST /studies`.
 pub async fn store_studies(
     State(state): State<AppState>,
