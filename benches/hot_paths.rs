@@ -2,6 +2,11 @@
 //! sets (every C-STORE and every C-FIND response encodes or decodes one)
 //! and the query model (every QIDO-RS and C-FIND request becomes SQL).
 //!
+//! PDUs: a 16 KB P-DATA-TF written and read by the upper layer. Also P-DATA: a 512 KB data set sent by C-STORE over a loopback
+//! association with 16 KB PDUs (fragmenting, and reassembly into the
+//! stream a store handler reads), against a provider that only counts
+//! the bytes.
+//!
 //! `cargo bench --bench hot_paths`
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -22,6 +27,37 @@ fn commands(c: &mut Criterion) {
     c.bench_function("C-FIND-RSP pending encode", |b| b.iter(|| rsp.encode()));
 }
 
+fn pdus(c: &mut Criterion) {
+    use dicom_ul::pdu::{PDataValue, PDataValueType};
+    let pdu = dicom_ul::Pdu::PData {
+        data: vec![PDataValue {
+            presentation_context_id: 1,
+            value_type: PDataValueType::Data,
+            is_last: false,
+            data: vec![0x5A; 16_372],
+        }],
+    };
+    let mut bytes = Vec::new();
+    dicom_ul::write_pdu(&mut bytes, &pdu).expect("encode");
+    let mut group = c.benchmark_group("PDU");
+    group.throughput(criterion::Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("P-DATA-TF 16 KB encode", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(bytes.len());
+            dicom_ul::write_pdu(&mut out, &pdu).expect("encode");
+            out
+        })
+    });
+    group.bench_function("P-DATA-TF 16 KB decode", |b| {
+        b.iter(|| {
+            dicom_ul::pdu::read_pdu(&bytes[..], 131_072, true)
+                .expect("decode")
+                .expect("a whole PDU")
+        })
+    });
+    group.finish();
+}
+
 fn queries(c: &mut Criterion) {
     let params: Vec<(String, String)> = [
         ("PatientName", "NGUYEN*"),
@@ -40,5 +76,118 @@ fn queries(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, commands, queries);
+/// DIMSE services that accept every store and keep nothing.
+struct Sink;
+
+impl dicom_net::scp::Services for Sink {
+    fn check_association(
+        &self,
+        _: &str,
+        _: &str,
+        _: std::net::SocketAddr,
+    ) -> Result<(), dicom_ul::pdu::AssociationRJServiceUserReason> {
+        Ok(())
+    }
+
+    fn may(&self, _: &dicom_net::scp::AssociationInfo, _: dicom_net::scp::Operation) -> bool {
+        true
+    }
+
+    async fn store(
+        &self,
+        _: &dicom_net::scp::AssociationInfo,
+        _: dicom_net::scp::StoreRequest,
+        mut data: dicom_net::scp::DataStream,
+    ) -> dicom_net::scp::Response {
+        let mut n = 0;
+        while let Some(b) = data.recv().await {
+            n += b.len();
+        }
+        std::hint::black_box(n);
+        dicom_net::scp::Response::success()
+    }
+
+    async fn find(
+        &self,
+        _: &dicom_net::scp::AssociationInfo,
+        _: dicom_net::scp::QueryRequest,
+        _: tokio::sync::mpsc::Sender<dicom_object::InMemDicomObject>,
+    ) -> dicom_net::scp::Response {
+        dicom_net::scp::Response::success()
+    }
+
+    async fn retrieve(
+        &self,
+        _: &dicom_net::scp::AssociationInfo,
+        _: dicom_net::scp::QueryRequest,
+    ) -> Result<Vec<dicom_net::retrieve::RetrieveItem>, dicom_net::scp::Response> {
+        Ok(Vec::new())
+    }
+
+    async fn load(&self, _: &dicom_net::retrieve::RetrieveItem) -> Result<bytes::Bytes, String> {
+        Err("nothing stored".into())
+    }
+
+    async fn move_destination(
+        &self,
+        _: &dicom_net::scp::AssociationInfo,
+        _: &str,
+    ) -> Option<std::net::SocketAddr> {
+        None
+    }
+}
+
+fn p_data(c: &mut Criterion) {
+    const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+    const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let addr = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let config = dicom_net::scp::ScpConfig {
+            ae_title: "SINK".into(),
+            max_pdu_length: 16_384,
+            ..Default::default()
+        };
+        tokio::spawn(dicom_net::scp::serve(
+            listener,
+            config,
+            std::sync::Arc::new(Sink),
+            stop.clone(),
+        ));
+        addr
+    });
+    let mut assoc = rt
+        .block_on(dicom_net::scu::ScuAssociation::connect(
+            &dicom_net::scu::ScuOptions {
+                calling_ae: "BENCH".into(),
+                called_ae: "SINK".into(),
+                addr,
+                max_pdu_length: 16_384,
+                timeout: std::time::Duration::from_secs(30),
+            },
+            &[(CT.to_owned(), vec![EXPLICIT_LE.to_owned()])],
+        ))
+        .expect("associate");
+    let pc = assoc.accepted().into_iter().next().expect("accepted");
+    let data_set = vec![0x5Au8; 512 * 1024];
+    let mut group = c.benchmark_group("P-DATA");
+    group.throughput(criterion::Throughput::Bytes(data_set.len() as u64));
+    group.bench_function("C-STORE 512 KB, 16 KB PDUs, loopback", |b| {
+        b.iter(|| {
+            let rsp = rt
+                .block_on(assoc.store(&pc, "1.2.3.4", &data_set, None))
+                .expect("store");
+            assert!(!rsp.status.is_failure());
+        })
+    });
+    group.finish();
+    let _ = rt.block_on(assoc.release());
+    stop.cancel();
+}
+
+criterion_group!(benches, commands, pdus, queries, p_data);
 criterion_main!(benches);

@@ -314,8 +314,95 @@ def write(path, rows):
                 return "–"
             return f"{(f / o if higher else o / f):.2f}×"
         lines.append(f"| {label} | {unit} | " + " | ".join(cells) + f" | {ratio('Orthanc')} | {ratio('storescp')} |")
+    lines += targets(rows)
+    scale = os.path.join(ROOT, "benches", "SCALE.md")
+    if os.path.exists(scale):
+        lines += ["", "Workload 7 runs separately (`benches/scale`, about 10 minutes); its latest results:", ""]
+        lines += ["#" + l if l.startswith("## ") else l for l in open(scale).read().splitlines()]
     open(path, "w").write("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+# Why Filmless misses a target, as far as profiling has shown. Keep these
+# current: a row that misses without a cause here says "cause not yet
+# profiled".
+CAUSES = {
+    "ingest": "Profiled (perf, cpu-clock; per-phase timestamps) on 1 association, no compression, "
+              "about 3.4 ms per 512 KB instance against about 1.2 ms for storescp: 1.2 ms from the "
+              "C-STORE-RQ to the parsed header (mostly storescu encoding and sending the first 128 KB "
+              "PDU, which storescp waits for too), 0.3 ms for the rest of the body (hashed as it "
+              "arrives), 1.0 ms to write the object and fsync it and its directory, 0.7 ms for the "
+              "index transaction (a dozen statements, each a hop to sqlx's SQLite thread, then the "
+              "WAL fsync), 0.4 ms to answer and receive the next command. Of the server's CPU, about "
+              "60% is in the kernel (thread wake-ups and context switches between tokio workers, "
+              "the blocking pool and the SQLite thread; page copies), 10% SHA-256, 8% memcpy, 2% "
+              "SQLite. storescp neither fsyncs nor indexes, so it is the ceiling, not a peer. zstd "
+              "adds about 0.6 ms per instance on 2 cores (compressing chunks while the body arrives "
+              "was tried: no faster, it competes with storescu for the same 2 cores). Next: group "
+              "commit (one index transaction for the instances arriving together on all "
+              "associations) and fewer thread hops per instance.",
+    "find": "Measured with pynetdicom as the client (the same for both servers), whose own work per "
+            "C-FIND is about 3 ms. Filmless answers the same query in 0.3-0.5 ms measured by its own SCU "
+            "(workload 7, one open association).",
+    "frame": "The median is within 0.1 ms of the target and the spread is large: each request opens a "
+             "new HTTP connection from Python's urllib; not yet profiled further.",
+    "series": "Every instance is zstd-decompressed on the way out (4 instances in flight on 2 cores) and "
+              "copied into the multipart body; without compression at rest, or with more cores, this "
+              "rises.",
+    "move": "Each C-STORE waits for its C-STORE-RSP before the next (storescp negotiates no "
+            "asynchronous operations window); the next instance is already read and decompressed "
+            "meanwhile, so what remains is zstd decoding on 2 cores shared with storescp, and dicom-ul "
+            "copying each PDV into a fresh Vec.",
+}
+
+
+def targets(rows):
+    """The issue's targets, each with the measured figure and, when missed, the cause."""
+    by_label = {label.split(" (")[0]: res for label, _, _, res in rows}
+    fz = "Filmless (zstd)"
+
+    def val(prefix, system=fz):
+        for label, res in by_label.items():
+            if label.startswith(prefix) and system in res:
+                return res[system][0]
+        return None
+
+    out = ["", "## Targets", "",
+           "| Target | Measured | Met | Cause when missed |", "|---|---|---|---|"]
+
+    def row(name, measured, ok, cause):
+        if measured is None:
+            out.append(f"| {name} | not measured | – | – |")
+        else:
+            out.append(f"| {name} | {measured} | {'yes' if ok else 'no'} | {'' if ok else CAUSES.get(cause, 'cause not yet profiled')} |")
+
+    for assoc in (1, 4):
+        f = val(f"C-STORE ingest, {assoc} association(s)")
+        o = val(f"C-STORE ingest, {assoc} association(s)", "Orthanc")
+        c = val(f"C-STORE ingest, {assoc} association(s)", "storescp")
+        if f and o:
+            row(f"Ingest ≥ 3× Orthanc, {assoc} association(s)", f"{f / o:.2f}×", f / o >= 3, "ingest")
+        if f and c:
+            row(f"Ingest ≥ 0.8× storescp, {assoc} association(s)", f"{f / c:.2f}×", f / c >= 0.8, "ingest")
+    rss = val("Peak RSS")
+    row("Peak RSS ≤ 100 MB while ingesting", rss and f"{rss:.0f} MB", rss is not None and rss <= 100, "")
+    fd = val("C-FIND STUDY level inside one association")
+    row("C-FIND ≤ 1 ms in association", fd and f"{fd:.2f} ms", fd is not None and fd <= 1, "find")
+    m1 = val("WADO-RS series metadata, first call")
+    m2 = val("WADO-RS series metadata, warm")
+    worst = max(m1 or 0, m2 or 0) or None
+    row("Series metadata (500 instances) ≤ 15 ms, first call included", worst and f"{worst:.1f} ms",
+        worst is not None and worst <= 15, "")
+    fr = val("WADO-RS one frame")
+    row("One frame ≤ 1.5 ms", fr and f"{fr:.2f} ms", fr is not None and fr <= 1.5, "frame")
+    se = val("WADO-RS whole series")
+    row("Whole series ≥ 1.5 GB/s", se and f"{se:.0f} MB/s", se is not None and se >= 1500, "series")
+    mv = val("C-MOVE of the series")
+    ref = val("C-MOVE of the series", "storescp")
+    if mv and ref:
+        row("C-MOVE ≥ 0.9× storescu→storescp", f"{ref / mv:.2f}×", ref / mv >= 0.9, "move")
+    out.append("| QIDO p50 ≤ 10 ms at 1M instances, both databases | see workload 7 below | | |")
+    return out
 
 
 if __name__ == "__main__":

@@ -73,6 +73,34 @@ pub enum Command {
         grace_secs: u64,
     },
     /// Import files and folders (recursively) into the archive.
+    /// Manage local users (HTTP Basic) and their roles.
+    User {
+        #[command(subcommand)]
+        command: crate::admin::UserCommand,
+    },
+    /// Read the audit trail: who did what to which patient's images.
+    Audit {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Only this Patient ID.
+        #[arg(long, value_name = "ID")]
+        patient: Option<String>,
+        /// Only this Study Instance UID.
+        #[arg(long, value_name = "UID")]
+        study: Option<String>,
+        /// From this date (YYYY-MM-DD, UTC) or this many days back (7d).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only this user or AE title.
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+        /// At most this many events, oldest first.
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
+        /// table for people, jsonl for export.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::admin::AuditFormat,
+    },
     Import {
         /// Archive location.
         #[command(flatten)]
@@ -162,6 +190,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::User { command } => {
+            runtime.block_on(crate::admin::user(command))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            archive,
+            patient,
+            study,
+            since,
+            actor,
+            limit,
+            format,
+        } => {
+            let filter = storage::AuditFilter {
+                patient_id: patient,
+                study_instance_uid: study,
+                since: since
+                    .as_deref()
+                    .map(crate::admin::parse_since)
+                    .transpose()?,
+                actor,
+                limit,
+            };
+            let n = runtime.block_on(crate::admin::audit(&archive, filter, format))?;
+            if n == 0 {
+                eprintln!("no matching audit events");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Import { archive, paths } => {
             let mut config = Config::load(&archive, None)?;

@@ -34,6 +34,83 @@ pub struct Config {
     pub storage: ArchiveConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Who may use the HTTP side.
+    pub auth: AuthConfig,
+    /// The audit trail.
+    pub audit: AuditConfig,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require credentials (HTTP Basic of a local user) for DICOMweb and
+    /// `/status`. Must be true unless HTTP listens on loopback only.
+    pub required: bool,
+    /// Seconds a verified password is remembered (argon2 is slow by
+    /// design); also how long a removed user may go on.
+    pub cache_secs: u64,
+    /// Bearer tokens from an OpenID Connect provider.
+    pub oidc: OidcConfig,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            required: false,
+            cache_secs: 60,
+            oidc: OidcConfig::default(),
+        }
+    }
+}
+
+/// `[auth.oidc]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The `iss` tokens must carry; empty: OIDC off.
+    pub issuer: String,
+    /// The `aud` tokens must carry (the client ID of the viewer).
+    pub audience: String,
+    /// Where the issuer publishes its keys (JWKS).
+    pub jwks_url: String,
+    /// Or a JWKS file (for networks that cannot reach the issuer's URL).
+    pub jwks_file: String,
+    /// Seconds before the keys are fetched again (also at once for an
+    /// unknown key ID, at most once a minute).
+    pub jwks_refresh_secs: u64,
+    /// The claim holding the user's name (falls back to `sub`).
+    pub username_claim: String,
+    /// The claim holding roles or groups: an array or a space-separated
+    /// string; a dotted path reaches into objects (`realm_access.roles`).
+    pub roles_claim: String,
+    /// Claim value → role (`viewer`, `uploader`, `admin`, or a comma list).
+    /// Values that are role names themselves need no entry.
+    pub role_map: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            issuer: String::new(),
+            audience: String::new(),
+            jwks_url: String::new(),
+            jwks_file: String::new(),
+            jwks_refresh_secs: 3600,
+            username_claim: "preferred_username".to_owned(),
+            roles_claim: "roles".to_owned(),
+            role_map: Default::default(),
+        }
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Also send each audit event as RFC 5424 syslog to `udp://HOST:PORT`;
+    /// empty: the index database only.
+    pub syslog: String,
 }
 
 /// `[dicom]`.
@@ -46,6 +123,8 @@ pub struct DicomConfig {
     pub bind: SocketAddr,
     /// Associations at once; more are rejected (transient, local limit).
     pub max_associations: usize,
+    /// Associations at once from one IP address; 0: no limit of its own.
+    pub max_associations_per_peer: usize,
     /// Largest PDU we receive, in bytes.
     pub max_pdu_length: u32,
     /// Seconds a peer has to complete association negotiation (ARTIM).
@@ -60,6 +139,15 @@ pub struct DicomConfig {
     pub case_insensitive_names: bool,
     /// Known peers: C-MOVE destinations and callers with permissions.
     pub peers: Vec<Peer>,
+    /// DICOM TLS listener (e.g. `0.0.0.0:2762`); empty: none.
+    pub tls_bind: String,
+    /// Its certificate chain (PEM, leaf first).
+    pub tls_cert: String,
+    /// Its private key (PEM).
+    pub tls_key: String,
+    /// CA certificates (PEM) that client certificates must chain to; empty:
+    /// clients need no certificate.
+    pub tls_client_ca: String,
 }
 
 /// What an unknown calling AE title may do.
@@ -102,6 +190,9 @@ pub struct Peer {
     /// What it may do (default: everything).
     #[serde(default = "all_permissions")]
     pub permissions: Vec<Permission>,
+    /// Accept this AE title only from `host`'s address.
+    #[serde(default)]
+    pub check_host: bool,
 }
 
 fn all_permissions() -> Vec<Permission> {
@@ -129,6 +220,7 @@ impl std::str::FromStr for Peer {
             host: host.trim_matches(['[', ']']).to_owned(),
             port,
             permissions: all_permissions(),
+            check_host: false,
         })
     }
 }
@@ -145,6 +237,18 @@ pub struct HttpConfig {
     /// The viewer's static files (OHIF), served at `/`; empty: the
     /// `viewer-web/dist` folder beside the binary's source, if present.
     pub viewer_dir: String,
+    /// Largest request body (a STOW-RS upload), in bytes; larger ones get
+    /// 413.
+    pub max_upload_bytes: u64,
+    /// Seconds a request may take until its response starts.
+    pub request_timeout_secs: u64,
+    /// Origins allowed by CORS (`*`: any); empty: any when auth is
+    /// required, none while access is anonymous.
+    pub cors_origins: Vec<String>,
+    /// HTTPS: the certificate chain (PEM, leaf first); with `tls_key`.
+    pub tls_cert: String,
+    /// HTTPS: the certificate's private key (PEM).
+    pub tls_key: String,
 }
 
 /// `[log]`.
@@ -181,6 +285,8 @@ impl Default for Config {
                 ..ArchiveConfig::default()
             },
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -191,6 +297,7 @@ impl Default for DicomConfig {
             ae_title: "FILMLESS".to_owned(),
             bind: SocketAddr::from(([0, 0, 0, 0], 11112)),
             max_associations: 64,
+            max_associations_per_peer: 16,
             max_pdu_length: 131_072,
             artim_timeout_secs: 30,
             idle_timeout_secs: 300,
@@ -198,6 +305,10 @@ impl Default for DicomConfig {
             unknown_peers: UnknownPeers::Store,
             case_insensitive_names: true,
             peers: Vec::new(),
+            tls_bind: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_ca: String::new(),
         }
     }
 }
@@ -208,6 +319,11 @@ impl Default for HttpConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: String::new(),
             viewer_dir: String::new(),
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            request_timeout_secs: 600,
+            cors_origins: Vec::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -345,6 +461,55 @@ impl Config {
             || d.artim_timeout_secs == 0
         {
             bail!("dicom: max_associations, idle and ARTIM timeouts must be positive, max_pdu_length at least 4096");
+        }
+        if self.http.max_upload_bytes < 1024 * 1024 || self.http.request_timeout_secs == 0 {
+            bail!("http.max_upload_bytes must be at least 1048576 and http.request_timeout_secs positive");
+        }
+        if !self.auth.required && !self.http.bind.ip().is_loopback() {
+            bail!(
+                "HTTP listens on {} but auth.required is false: patient data would be open to the network. \
+                 Set auth.required = true (FILMLESS_AUTH__REQUIRED=true) and add users with `filmless user add`, \
+                 or listen on 127.0.0.1 behind an authenticating proxy",
+                self.http.bind
+            );
+        }
+        if !d.tls_bind.is_empty() {
+            d.tls_bind
+                .parse::<SocketAddr>()
+                .with_context(|| format!("dicom.tls_bind {:?} is not ADDR:PORT", d.tls_bind))?;
+            if d.tls_cert.is_empty() || d.tls_key.is_empty() {
+                bail!("dicom.tls_bind needs dicom.tls_cert and dicom.tls_key");
+            }
+        }
+        if self.http.tls_cert.is_empty() != self.http.tls_key.is_empty() {
+            bail!("http.tls_cert and http.tls_key go together");
+        }
+        let o = &self.auth.oidc;
+        if !o.issuer.is_empty() {
+            if !self.auth.required {
+                bail!(
+                    "auth.oidc is configured but auth.required is false: set auth.required = true"
+                );
+            }
+            if o.audience.is_empty() {
+                bail!("auth.oidc.audience must be set (the client ID tokens are issued for)");
+            }
+            if o.jwks_url.is_empty() == o.jwks_file.is_empty() {
+                bail!("auth.oidc needs exactly one of jwks_url and jwks_file");
+            }
+            if let Some(rest) = o.jwks_url.strip_prefix("http://") {
+                let host = rest.split(['/', ':']).next().unwrap_or("");
+                if !["127.0.0.1", "localhost", "[::1]"].contains(&host) {
+                    bail!("auth.oidc.jwks_url must be https:// (plain http only on loopback): keys fetched in clear can be forged");
+                }
+            }
+            for (k, v) in &o.role_map {
+                crate::auth::Role::parse_list(v)
+                    .with_context(|| format!("auth.oidc.role_map {k:?}"))?;
+            }
+        }
+        if !self.audit.syslog.is_empty() && !self.audit.syslog.starts_with("udp://") {
+            bail!("audit.syslog must be udp://HOST:PORT or empty");
         }
         let s = &self.storage;
         if !(1..=22).contains(&s.zstd_level) {

@@ -19,6 +19,7 @@ use storage::query::{Query, QueryLevel};
 use storage::{Archive, StoreOutcome};
 use tokio::sync::mpsc;
 
+use crate::audit::{Access, Action, Actor, Audit};
 use crate::config::{DicomConfig, Permission, UnknownPeers};
 use crate::errors::dimse_response;
 
@@ -26,12 +27,37 @@ use crate::errors::dimse_response;
 pub struct ArchiveServices {
     archive: Archive,
     config: Arc<DicomConfig>,
+    audit: Audit,
 }
 
 impl ArchiveServices {
-    /// Services over `archive` with the `[dicom]` policy.
-    pub fn new(archive: Archive, config: Arc<DicomConfig>) -> Self {
-        ArchiveServices { archive, config }
+    /// Services over `archive` with the `[dicom]` policy, recording to `audit`.
+    pub fn new(archive: Archive, config: Arc<DicomConfig>, audit: Audit) -> Self {
+        ArchiveServices {
+            archive,
+            config,
+            audit,
+        }
+    }
+
+    async fn record(
+        &self,
+        association: &AssociationInfo,
+        action: Action,
+        failure: Option<String>,
+        study: (String, String),
+        detail: String,
+    ) {
+        self.audit
+            .record(Access {
+                actor: Actor::ae(&association.calling_ae, association.peer),
+                action,
+                failure,
+                patient_id: study.0,
+                study_instance_uid: study.1,
+                detail,
+            })
+            .await;
     }
 
     fn peer(&self, ae_title: &str) -> Option<&crate::config::Peer> {
@@ -109,6 +135,20 @@ impl Services for ArchiveServices {
             );
             return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
         }
+        if let Some(known) = self.peer(calling_ae).filter(|p| p.check_host) {
+            if !host_matches(&known.host, peer.ip()) {
+                tracing::warn!(
+                    calling_ae,
+                    %peer,
+                    host = %known.host,
+                    "association rejected: AE title {calling_ae:?} called from {}, not from its host {} \
+                     (dicom.peers check_host = true)",
+                    peer.ip(),
+                    known.host
+                );
+                return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
+            }
+        }
         Ok(())
     }
 
@@ -134,6 +174,20 @@ impl Services for ArchiveServices {
                 "refused: {:?} may not do this (add it to [[dicom.peers]] with the permission)",
                 association.calling_ae
             );
+            let action = match operation {
+                Operation::Echo | Operation::Store => Action::CStore,
+                Operation::Find => Action::CFind,
+                Operation::Move => Action::CMove,
+                Operation::Get => Action::CGet,
+            };
+            self.audit.record_now(Access {
+                actor: Actor::ae(&association.calling_ae, association.peer),
+                action,
+                failure: Some("not authorized for this AE title".into()),
+                patient_id: String::new(),
+                study_instance_uid: String::new(),
+                detail: format!("{operation:?} refused"),
+            });
         }
         allowed
     }
@@ -166,15 +220,34 @@ impl Services for ArchiveServices {
                     );
                 }
                 tracing::debug!(sop_instance_uid = %stored.sop_instance_uid, outcome = ?stored.outcome, "stored");
+                self.record(
+                    association,
+                    Action::CStore,
+                    None,
+                    (stored.patient_id, stored.study_instance_uid),
+                    format!("SOP Instance {}", stored.sop_instance_uid),
+                )
+                .await;
                 Response::success()
             }
-            Err(e) => dimse_response(&e),
+            Err(e) => {
+                let response = dimse_response(&e);
+                self.record(
+                    association,
+                    Action::CStore,
+                    Some(format!("{}", response.status)),
+                    (String::new(), String::new()),
+                    format!("SOP Instance {}", request.sop_instance_uid),
+                )
+                .await;
+                response
+            }
         }
     }
 
     async fn find(
         &self,
-        _association: &AssociationInfo,
+        association: &AssociationInfo,
         request: QueryRequest,
         matches: mpsc::Sender<InMemDicomObject>,
     ) -> Response {
@@ -186,6 +259,27 @@ impl Services for ArchiveServices {
             Ok(r) => r,
             Err(e) => return dimse_response(&e),
         };
+        // One audit row per study disclosed, or per patient at PATIENT
+        // level (whose matches name no study).
+        let mut studies: Vec<(String, String)> = Vec::new();
+        for m in &results {
+            let study = m.get(tags::STUDY_INSTANCE_UID).unwrap_or("");
+            let patient = m.get(tags::PATIENT_ID).unwrap_or("");
+            if !studies
+                .iter()
+                .any(|(p, s)| s == study && (!study.is_empty() || p == patient))
+            {
+                studies.push((patient.to_owned(), study.to_owned()));
+            }
+        }
+        let detail = format!("{} level, {} matches", query.level.as_str(), results.len());
+        if studies.is_empty() {
+            studies.push((String::new(), String::new()));
+        }
+        for study in studies {
+            self.record(association, Action::CFind, None, study, detail.clone())
+                .await;
+        }
         for m in results {
             let mut out = InMemDicomObject::new_empty();
             out.put(DataElement::new(
@@ -223,7 +317,7 @@ impl Services for ArchiveServices {
 
     async fn retrieve(
         &self,
-        _association: &AssociationInfo,
+        association: &AssociationInfo,
         request: QueryRequest,
     ) -> Result<Vec<RetrieveItem>, Response> {
         let (query, _) = parse_query(&request, self.config.case_insensitive_names)?;
@@ -239,6 +333,33 @@ impl Services for ArchiveServices {
             .query_instances(&query)
             .await
             .map_err(|e| dimse_response(&e))?;
+        let action = if [
+            uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET,
+            uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET,
+        ]
+        .contains(&request.sop_class_uid.as_str())
+        {
+            Action::CGet
+        } else {
+            Action::CMove
+        };
+        let mut studies: Vec<(&str, usize)> = Vec::new();
+        for i in &instances {
+            match studies.iter_mut().find(|(s, _)| *s == i.study_instance_uid) {
+                Some((_, n)) => *n += 1,
+                None => studies.push((&i.study_instance_uid, 1)),
+            }
+        }
+        for (study, n) in studies {
+            self.record(
+                association,
+                action,
+                None,
+                (String::new(), study.to_owned()),
+                format!("{n} instances selected"),
+            )
+            .await;
+        }
         Ok(instances
             .into_iter()
             .map(|i| RetrieveItem {
@@ -277,6 +398,26 @@ impl Services for ArchiveServices {
                 None
             }
         }
+    }
+}
+
+/// Whether `ip` is `host`'s address: an IP literal, or a name resolved by
+/// the system resolver (/etc/hosts, DNS) at each association.
+fn host_matches(host: &str, ip: std::net::IpAddr) -> bool {
+    if let Ok(literal) = host.parse::<std::net::IpAddr>() {
+        return literal == ip || (literal.is_loopback() && ip.is_loopback());
+    }
+    let resolve = || {
+        use std::net::ToSocketAddrs;
+        (host, 0)
+            .to_socket_addrs()
+            .map(|addrs| addrs.map(|a| a.ip()).any(|a| a == ip))
+            .unwrap_or(false)
+    };
+    // Name resolution blocks: keep it off the runtime's other tasks.
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(resolve),
+        _ => resolve(),
     }
 }
 

@@ -10,10 +10,12 @@ use storage::{Error, ErrorKind};
 
 /// What a peer may be told about an error.
 pub fn public_message(e: &Error) -> String {
-    match e.kind() {
-        ErrorKind::Internal | ErrorKind::Unavailable => {
+    match (e.kind(), e) {
+        (ErrorKind::Internal | ErrorKind::Unavailable, _) => {
             "the archive could not complete the operation".to_owned()
         }
+        // The object store's message carries paths and keys.
+        (_, Error::ObjectStore { .. }) => "the stored object is missing".to_owned(),
         _ => e.to_string(),
     }
 }

@@ -144,7 +144,9 @@ pub async fn import(
                 report.bytes += size;
             }
             Err(reason) => {
-                tracing::debug!(path = %path.display(), reason = %reason, "rejected file");
+                // File names often hold a patient's name: TRACE only (the report
+                // printed at the end names them for the operator).
+                tracing::trace!(path = %path.display(), reason = %reason, "rejected file");
                 report.rejected.push((path, reason));
             }
         }

@@ -15,6 +15,9 @@
 //! `main.rs` only parses the command line and calls [`cli::run`], so tests
 //! and benches start the real server in-process.
 
+pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dicomweb;
@@ -22,5 +25,7 @@ pub mod dimse;
 pub mod errors;
 pub mod import;
 pub mod logging;
+pub mod oidc;
 pub mod scu;
 pub mod server;
+pub mod tls;

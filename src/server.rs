@@ -33,6 +33,10 @@ pub struct AppState {
     pub http_port: u16,
     /// Rendered thumbnails.
     pub thumbnails: crate::dicomweb::rendered::ThumbnailCache,
+    /// Credentials and roles.
+    pub auth: Arc<crate::auth::Authenticator>,
+    /// The audit trail.
+    pub audit: crate::audit::Audit,
 }
 
 /// A running server.
@@ -44,6 +48,8 @@ pub struct Server {
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     dimse: tokio::task::JoinHandle<anyhow::Result<()>>,
+    audit: crate::audit::AuditWriter,
+    archive: Archive,
 }
 
 impl Server {
@@ -61,45 +67,127 @@ impl Server {
             .with_context(|| format!("binding DICOM to {}", config.dicom.bind))?;
         let dicom_addr = dicom.local_addr()?;
         let shutdown = CancellationToken::new();
+        let (audit, audit_writer) =
+            crate::audit::Audit::start(archive.index().clone(), &config.audit.syslog).await?;
         let d = &config.dicom;
         let scp_config = dicom_net::scp::ScpConfig {
             ae_title: d.ae_title.clone(),
             max_associations: d.max_associations,
+            max_associations_per_peer: d.max_associations_per_peer,
             max_pdu_length: d.max_pdu_length,
             artim_timeout: Duration::from_secs(d.artim_timeout_secs),
             idle_timeout: Duration::from_secs(d.idle_timeout_secs),
             ..Default::default()
         };
-        let services = Arc::new(ArchiveServices::new(archive.clone(), Arc::new(d.clone())));
-        let stop = shutdown.clone();
-        let dimse = tokio::spawn(async move {
-            dicom_net::scp::serve(dicom, scp_config, services, stop)
+        let services = Arc::new(ArchiveServices::new(
+            archive.clone(),
+            Arc::new(d.clone()),
+            audit.clone(),
+        ));
+        let dicom_tls = if d.tls_bind.is_empty() {
+            None
+        } else {
+            let tls = crate::tls::dicom_config(
+                std::path::Path::new(&d.tls_cert),
+                std::path::Path::new(&d.tls_key),
+                (!d.tls_client_ca.is_empty()).then(|| std::path::Path::new(&d.tls_client_ca)),
+            )
+            .context("DICOM TLS")?;
+            let listener = TcpListener::bind(&d.tls_bind)
                 .await
-                .context("DICOM listener")
+                .with_context(|| format!("binding DICOM TLS to {}", d.tls_bind))?;
+            let config = dicom_net::scp::ScpConfig {
+                tls: Some(tls),
+                ..scp_config.clone()
+            };
+            Some((listener, config))
+        };
+        let dicom_tls_addr = match &dicom_tls {
+            Some((l, _)) => Some(l.local_addr()?),
+            None => None,
+        };
+        let stop = shutdown.clone();
+        let tls_services = services.clone();
+        let dimse = tokio::spawn(async move {
+            let plain = dicom_net::scp::serve(dicom, scp_config, services, stop.clone());
+            match dicom_tls {
+                None => plain.await.context("DICOM listener"),
+                Some((listener, config)) => {
+                    let tls = dicom_net::scp::serve(listener, config, tls_services, stop);
+                    let (a, b) = tokio::join!(plain, tls);
+                    a.context("DICOM listener")?;
+                    b.context("DICOM TLS listener")
+                }
+            }
         });
+        let oidc = if config.auth.oidc.issuer.is_empty() {
+            None
+        } else {
+            Some(
+                crate::oidc::Oidc::new(config.auth.oidc.clone())
+                    .await
+                    .context("loading the OIDC keys")?,
+            )
+        };
+        let auth = Arc::new(crate::auth::Authenticator::new(
+            archive.index().clone(),
+            config.auth.required,
+            Duration::from_secs(config.auth.cache_secs),
+            oidc,
+        ));
         let state = AppState {
             archive: archive.clone(),
             config: std::sync::Arc::new(config),
             http_port: http_addr.port(),
             thumbnails: Default::default(),
+            auth,
+            audit,
+        };
+        let config_tls_empty = state.config.http.tls_cert.is_empty();
+        let tls = if config_tls_empty {
+            None
+        } else {
+            Some(crate::tls::server_config(
+                std::path::Path::new(&state.config.http.tls_cert),
+                std::path::Path::new(&state.config.http.tls_key),
+            )?)
         };
         let app = router(state);
         let stop = shutdown.clone();
-        let task = tokio::spawn(async move {
-            axum::serve(http, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .context("HTTP server")?;
-            archive.index().close().await;
-            Ok(())
-        });
-        tracing::info!(http = %http_addr, dicom = %dicom_addr, "serving");
+        let task = match tls {
+            None => tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(http, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+                    .context("HTTP server")
+            }),
+            Some(config) => {
+                let listener = crate::tls::TlsListener::new(http, config)?;
+                let app = app.into_make_service_with_connect_info::<crate::tls::TlsPeer>();
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { stop.cancelled().await })
+                        .await
+                        .context("HTTPS server")
+                })
+            }
+        };
+        tracing::info!(
+            http = %http_addr,
+            dicom = %dicom_addr,
+            tls = !config_tls_empty,
+            dicom_tls = %dicom_tls_addr.map(|a| a.to_string()).unwrap_or_default(),
+            "serving"
+        );
         Ok(Server {
             http_addr,
             dicom_addr,
             shutdown,
             task,
             dimse,
+            audit: audit_writer,
+            archive,
         })
     }
 
@@ -112,6 +200,14 @@ impl Server {
     pub async fn wait(self) -> anyhow::Result<()> {
         let dimse = self.dimse.await.context("DICOM task")?;
         let http = self.task.await.context("server task")?;
+        // Every handler is done: write the last audit events, then close.
+        if tokio::time::timeout(Duration::from_secs(10), self.audit.finish())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the audit trail did not finish writing within 10 s");
+        }
+        self.archive.index().close().await;
         dimse.and(http)
     }
 }
@@ -160,16 +256,33 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-/// A database URL without its password, for logs.
+/// A database URL without its password (in the user part or a query
+/// parameter such as `password=` or `sslpassword=`), for logs.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
+            let userinfo = &base[s + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
+            format!("{}{}:***{}", &base[..s + 3], user, &base[at..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("pass") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 fn router(state: AppState) -> Router {
@@ -195,12 +308,23 @@ fn router(state: AppState) -> Router {
             tracing::info!(
                 "no viewer installed (viewer-web/setup.sh installs it); / shows the status page"
             );
-            app.route("/", get(home))
+            app.route("/", get(no_viewer))
         }
     };
-    app.layer(compression)
-        .layer(crate::dicomweb::cors())
-        .with_state(state)
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::middleware,
+    ))
+    .layer(tower_http::limit::RequestBodyLimitLayer::new(
+        usize::try_from(state.config.http.max_upload_bytes).unwrap_or(usize::MAX),
+    ))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(state.config.http.request_timeout_secs),
+    ))
+    .layer(compression)
+    .layer(crate::dicomweb::cors(&state.config))
+    .with_state(state)
 }
 
 /// Where the viewer's files are: `http.viewer_dir`, else `viewer-web/dist`
@@ -262,9 +386,20 @@ async fn home(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `/` when no viewer is installed: how to install one. Open to all, so
+/// it shows nothing of the archive (the counts are at `/status`).
+async fn no_viewer() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Filmless</title></head><body>\
+         <h1>Filmless</h1><p>The browser viewer is not installed: run <code>viewer-web/setup.sh</code> \
+         (needs npm), then restart.</p><p><a href=\"/status\">Archive status</a>. DICOMweb: \
+         <code>/dicom-web</code></p></body></html>",
+    )
+}
+
 /// Liveness and readiness: answers 200 only when the index answers.
 async fn health(State(state): State<AppState>) -> Response {
-    match state.archive.index().counts().await {
+    match state.archive.index().ping().await {
         Ok(_) => ([(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response(),
         Err(e) => unavailable(e),
     }
@@ -292,5 +427,9 @@ mod tests {
             "postgres://pacs:***@db/pacs"
         );
         assert_eq!(redact("sqlite:///srv/index.db"), "sqlite:///srv/index.db");
+        assert_eq!(
+            redact("postgres://db/pacs?sslmode=require&password=s3cret"),
+            "postgres://db/pacs?sslmode=require&password=***"
+        );
     }
 }

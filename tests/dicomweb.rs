@@ -170,7 +170,11 @@ fn malformed_requests_get_4xx_with_a_reason_and_the_server_keeps_serving() {
     let instances: Vec<_> = corpus.instances(&ct).collect();
     write_files(files.path(), &instances);
     assert!(import(data.path(), &[files.path()]).status.success());
-    let server = ServerProcess::start(data.path(), &[], &[]);
+    let server = ServerProcess::start(
+        data.path(),
+        &[],
+        &[("FILMLESS_HTTP__CORS_ORIGINS", "[\"http://viewer.example\"]")],
+    );
     let addr = server.http.as_str();
     let inst = format!(
         "/dicom-web/studies/{}/series/{}/instances/{}",
@@ -187,6 +191,7 @@ fn malformed_requests_get_4xx_with_a_reason_and_the_server_keeps_serving() {
             400,
         ),
         ("/dicom-web/studies?offset=x".into(), 400),
+        ("/dicom-web/studies?offset=18446744073709551615".into(), 400),
         (
             "/dicom-web/studies?StudyInstanceUID=1.2.3';DROP%20TABLE%20study;--".into(),
             400,
@@ -214,10 +219,34 @@ fn malformed_requests_get_4xx_with_a_reason_and_the_server_keeps_serving() {
         );
         assert_eq!(
             header(&headers, "access-control-allow-origin"),
-            Some("*"),
+            Some("http://viewer.example"),
             "{path}: CORS on errors too"
         );
     }
+    // SQL and LIKE meta-characters in values match literally.
+    for q in [
+        "PatientName=O'Brien*",
+        "PatientName=%25",
+        "PatientID=_",
+        "AccessionNumber=1%20OR%201=1",
+        "offset=999999999999",
+    ] {
+        let (status, _, body) = http(addr, "GET", &format!("/dicom-web/studies?{q}"), &[], b"");
+        assert!(
+            status == 204 || (status == 200 && body == b"[]"),
+            "{q}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // A limit as large as u64 goes: all results (not a database error).
+    let (status, _, _) = http(
+        addr,
+        "GET",
+        "/dicom-web/studies?limit=18446744073709551615",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
     // QIDO with an unknown key is not an error; a huge limit is fine.
     let (status, _, _) = http(
         addr,

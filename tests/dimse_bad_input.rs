@@ -184,6 +184,50 @@ fn malformed_pdus_are_aborted_and_the_listener_keeps_serving() {
         }
         still_serving(port).await;
     });
+
+    // 500 presentation contexts (IDs wrap past 255, repeat, are even):
+    // answered, and only valid ones can be accepted.
+    let mut many = Vec::new();
+    dicom_ul::write_pdu(
+        &mut many,
+        &Pdu::AssociationRQ(dicom_ul::pdu::AssociationRQ {
+            protocol_version: 1,
+            calling_ae_title: "BADPEER".into(),
+            called_ae_title: "FILMLESS".into(),
+            application_context_name: "1.2.840.10008.3.1.1.1".into(),
+            presentation_contexts: (0..500u32)
+                .map(|i| dicom_ul::pdu::PresentationContextProposed {
+                    id: (i % 256) as u8,
+                    abstract_syntax: uids::CT_IMAGE_STORAGE.into(),
+                    transfer_syntaxes: vec![uids::IMPLICIT_VR_LITTLE_ENDIAN.into()],
+                })
+                .collect(),
+            user_variables: vec![dicom_ul::pdu::UserVariableItem::MaxLength(16_384)],
+        }),
+    )
+    .unwrap();
+    let reply = raw(port, &many, false);
+    assert!(
+        matches!(reply.first(), Some(0x02 | 0x03 | 0x07)),
+        "A-ASSOCIATE-AC, -RJ or A-ABORT, got {:?}",
+        reply.first()
+    );
+    rt.block_on(still_serving(port));
+
+    // A called AE title that is not ours: A-ASSOCIATE-RJ, reason "called
+    // AE title not recognized" (7), and the log names both titles.
+    let mut wrong = associate_rq();
+    let called = b"FILMLESS        ";
+    let at = wrong
+        .windows(called.len())
+        .position(|w| w == called)
+        .unwrap();
+    wrong[at..at + 16].copy_from_slice(b"NOTOURS         ");
+    let reply = raw(port, &wrong, false);
+    assert_eq!(reply.first(), Some(&0x03), "A-ASSOCIATE-RJ: {reply:?}");
+    assert_eq!(reply[9], 7, "reason: called AE title not recognized");
+    assert!(server.logged("NOTOURS"));
+    rt.block_on(still_serving(port));
 }
 
 #[test]
@@ -192,6 +236,7 @@ fn data_sets_that_cannot_be_stored_get_failure_statuses() {
     let server = ServerProcess::start(data.path(), &[], &[]);
     let port = server.dicom_port;
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut odd_sent = Vec::new();
     rt.block_on(async {
         let ct = uids::CT_IMAGE_STORAGE.to_owned();
         let proposals = vec![(ct.clone(), vec![uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned()])];
@@ -245,6 +290,26 @@ fn data_sets_that_cannot_be_stored_get_failure_statuses() {
         assert!(r.status.is_failure(), "{r:?}");
         assert_eq!(r.status, Status::CANNOT_UNDERSTAND, "{r:?}");
 
+        // An element with an odd value length (PS3.5 7.1.1 requires even):
+        // readable, so kept as received, as DCMTK and Orthanc do, rather
+        // than lose a modality's image.
+        let mut odd = Vec::new();
+        let mut element = |group: u16, elem: u16, vr: &[u8; 2], value: &[u8]| {
+            odd.extend_from_slice(&group.to_le_bytes());
+            odd.extend_from_slice(&elem.to_le_bytes());
+            odd.extend_from_slice(vr);
+            odd.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            odd.extend_from_slice(value);
+        };
+        element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
+        element(0x0008, 0x0018, b"UI", b"1.2.3.70");
+        element(0x0010, 0x0010, b"PN", b"DOE^JON");
+        element(0x0020, 0x000D, b"UI", b"1.2.3.10");
+        element(0x0020, 0x000E, b"UI", b"1.2.3.11");
+        let r = assoc.store(&ctx, "1.2.3.70", &odd, None).await.unwrap();
+        odd_sent = odd.clone();
+        assert_eq!(r.status, Status::SUCCESS, "{r:?}");
+
         // The same association still stores a good instance.
         let (_, instances) = filmless_test_data::ct_series_sized(41, 1, (16, 16));
         let good = &instances[0];
@@ -257,11 +322,15 @@ fn data_sets_that_cannot_be_stored_get_failure_statuses() {
         assoc.release().await.unwrap();
         still_serving(port).await;
     });
-    // Nothing but the good instance was stored.
+    // Nothing but the good instance and the odd-length one was stored,
+    // the latter byte for byte.
     drop(server);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let archive = common::open_archive(data.path()).await;
-        assert_eq!(archive.index().counts().await.unwrap().instances, 1);
+        assert_eq!(archive.index().counts().await.unwrap().instances, 2);
+        let stored = archive.read_instance("1.2.3.70").await.unwrap();
+        let (start, _) = dicom_net::retrieve::data_set_start(&stored).unwrap();
+        assert_eq!(&stored[start..], &odd_sent[..]);
     });
 }

@@ -173,3 +173,26 @@ fn the_association_limit_rejects_with_local_limit_exceeded() {
     );
     assert!(server.logged("too many associations"));
 }
+
+#[test]
+fn one_address_cannot_take_every_association() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        data.path(),
+        &[],
+        &[
+            ("FILMLESS_DICOM__MAX_ASSOCIATIONS", "10"),
+            ("FILMLESS_DICOM__MAX_ASSOCIATIONS_PER_PEER", "2"),
+        ],
+    );
+    let r = pynetdicom(server.dicom_port, &["limits", "--n", "2"]);
+    assert_eq!(r["held"], serde_json::json!([true, true]), "{r}");
+    assert_eq!(r["extra_established"], false, "{r}");
+    assert_eq!(
+        r["rejection"],
+        serde_json::json!({"result": 2, "source": 3, "reason": 2}),
+        "{r}"
+    );
+    assert_eq!(r["echo_after"], 0, "the address's slot frees: {r}");
+    assert!(server.logged("max_associations_per_peer"));
+}

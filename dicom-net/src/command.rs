@@ -257,13 +257,11 @@ impl Command {
             put(&mut body, tags::OFFENDING_ELEMENT, &v);
         }
         if let Some(c) = &self.error_comment {
-            // LO: at most 64 characters.
-            let c: String = c
-                .chars()
-                .filter(|c| c.is_ascii() && !c.is_ascii_control())
-                .take(64)
-                .collect();
-            put(&mut body, tags::ERROR_COMMENT, &padded(&c, b' '));
+            put(
+                &mut body,
+                tags::ERROR_COMMENT,
+                &padded(&clean_comment(c), b' '),
+            );
         }
         uid(
             &mut body,
@@ -369,7 +367,9 @@ impl Command {
                     c.has_data_set = us()? != NO_DATA_SET;
                 }
                 tags::STATUS => c.status = Some(Status(us()?)),
-                tags::ERROR_COMMENT => c.error_comment = Some(text()),
+                // A peer's words end up in our logs: no control characters
+                // (a newline could forge a log line), as we send them.
+                tags::ERROR_COMMENT => c.error_comment = Some(clean_comment(&text())),
                 tags::OFFENDING_ELEMENT => {
                     c.offending_elements = value
                         .chunks_exact(4)
@@ -439,9 +439,49 @@ fn padded(v: &str, pad: u8) -> Vec<u8> {
     b
 }
 
+/// An Error Comment as it may be sent and logged: LO, at most 64 printable
+/// ASCII characters (the default character repertoire; no control
+/// characters).
+fn clean_comment(c: &str) -> String {
+    let c: String = c
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .take(64)
+        .collect();
+    c.trim().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `dimse_command` fuzz target: an Error Comment with NUL
+    /// and control characters decoded as is, so a peer could put line
+    /// breaks into our logs, and it did not survive our own encoding.
+    #[test]
+    fn error_comments_lose_control_characters() {
+        let input = [
+            0x00, 0x00, 0x02, 0x09, 0x1a, 0x00, 0x00, 0x00, 0x31, 0x00, 0x11, 0x00, 0x00, 0x34,
+            0x2d, 0x2e, 0x31, 0x30, 0x30, 0x30, 0x38, 0x2e, 0x35, 0x2e, 0x31, 0x2e, 0x34, 0x2e,
+            0x31, 0x2e, 0x31, 0x2e, 0x32, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00,
+            0x01, 0x00, 0x00, 0x00, 0x10, 0x01, 0x02, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00,
+            0x00, 0x07, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x02, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x22, 0x10, 0x0a, 0x00, 0x00, 0x00, 0x31, 0x2e,
+            0x32, 0x2e, 0x33, 0x2e, 0x34, 0x2e, 0x35, 0x00,
+        ];
+        let c = Command::decode(&input).unwrap();
+        assert_eq!(c.error_comment.as_deref(), Some("14-.10008.5.1.4.1.1.2"));
+        let again = Command::decode(&c.encode()).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{again:?}"));
+        let mut rsp = Command::request(CommandField::CEchoRq, 1, "1.2", false)
+            .response(Status::PROCESSING_FAILURE, false);
+        rsp.error_comment = Some("x".into());
+        let mut bytes = rsp.encode();
+        let at = bytes.len() - 2;
+        bytes[at] = b'\n';
+        let decoded = Command::decode(&bytes).unwrap();
+        assert!(!decoded.error_comment.unwrap().contains('\n'));
+    }
 
     fn samples() -> Vec<Command> {
         let store = Command {

@@ -53,24 +53,31 @@ pub enum Event {
     Release,
 }
 
-/// An established association, read and written as DIMSE messages.
-pub struct Channel<A> {
+/// What an association runs over: TCP, or TLS over TCP.
+pub trait Wire: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Wire for T {}
+
+/// An established association over `S`, read and written as DIMSE messages.
+pub struct Channel<A, S = TcpStream> {
     assoc: A,
+    _wire: std::marker::PhantomData<fn() -> S>,
     pending: VecDeque<PDataValue>,
     command: Vec<u8>,
     command_pc: Option<u8>,
     idle_timeout: Duration,
 }
 
-impl<A> Channel<A>
+impl<A, S> Channel<A, S>
 where
-    A: AsyncAssociation<TcpStream> + Association + Send,
+    S: Wire,
+    A: AsyncAssociation<S> + Association + Send,
 {
     /// Wrap an established association. `idle_timeout` bounds the wait for
     /// each PDU.
     pub fn new(assoc: A, idle_timeout: Duration) -> Self {
         Channel {
             assoc,
+            _wire: std::marker::PhantomData,
             pending: VecDeque::new(),
             command: Vec::new(),
             command_pc: None,
@@ -91,7 +98,7 @@ where
             }
             let pdu = tokio::time::timeout(
                 self.idle_timeout,
-                AsyncAssociation::<TcpStream>::receive(&mut self.assoc),
+                AsyncAssociation::<S>::receive(&mut self.assoc),
             )
             .await
             .map_err(|_| Error::Timeout("no PDU from the peer within the idle timeout"))??;
@@ -109,7 +116,7 @@ where
         }
         // Reading into the association's buffer is cancel-safe: bytes that
         // arrive stay there for the next call.
-        let pdu = AsyncAssociation::<TcpStream>::receive(&mut self.assoc).now_or_never()?;
+        let pdu = AsyncAssociation::<S>::receive(&mut self.assoc).now_or_never()?;
         let result = pdu.map_err(Error::from).and_then(|pdu| {
             self.accept_pdu(pdu)?;
             self.take_pending()
@@ -269,7 +276,7 @@ where
         *used = 0;
         tokio::time::timeout(
             self.idle_timeout,
-            AsyncAssociation::<TcpStream>::send(&mut self.assoc, &Pdu::PData { data }),
+            AsyncAssociation::<S>::send(&mut self.assoc, &Pdu::PData { data }),
         )
         .await
         .map_err(|_| Error::Timeout("the peer did not take our PDU within the idle timeout"))??;
@@ -278,7 +285,7 @@ where
 
     /// Answer the peer's A-RELEASE-RQ and close.
     pub async fn confirm_release(mut self) -> Result<()> {
-        AsyncAssociation::<TcpStream>::send(&mut self.assoc, &Pdu::ReleaseRP).await?;
+        AsyncAssociation::<S>::send(&mut self.assoc, &Pdu::ReleaseRP).await?;
         Ok(())
     }
 
@@ -289,7 +296,7 @@ where
                 AbortRQServiceProviderReason::ReasonNotSpecified,
             ),
         };
-        let _ = AsyncAssociation::<TcpStream>::send(&mut self.assoc, &abort).await;
+        let _ = AsyncAssociation::<S>::send(&mut self.assoc, &abort).await;
     }
 
     /// Take the association back (to release it as requestor).

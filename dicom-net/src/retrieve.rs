@@ -12,16 +12,17 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use dicom_ul::association::AsyncServerAssociation;
-use tokio::net::TcpStream;
 
 use crate::command::{Command, CommandField, SubOperations};
 use crate::dataset::{self, is_native, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use crate::error::{Error, Result};
-use crate::message::{Channel, Event};
+use crate::message::{Channel, Event, Wire};
 use crate::scp::{cancelled, Response, Services};
 use crate::scu::{AcceptedContext, ScuAssociation, ScuOptions};
 use crate::status::{Status, StatusClass};
@@ -75,8 +76,8 @@ fn count(n: usize) -> u16 {
 }
 
 /// Run the sub-operations of a C-MOVE or C-GET.
-pub(crate) async fn run<S: Services>(
-    chan: &mut Channel<AsyncServerAssociation<TcpStream>>,
+pub(crate) async fn run<S: Services, W: Wire>(
+    chan: &mut Channel<AsyncServerAssociation<W>, W>,
     next_message_id: &mut u16,
     pc: u8,
     request: &Command,
@@ -134,32 +135,50 @@ pub(crate) async fn run<S: Services>(
     };
 
     let mut was_cancelled = false;
+    // The storage contexts sub-operations go out on: the destination's, or
+    // (C-GET) the requester's own.
+    let accepted = match remote.as_ref() {
+        Some(assoc) => assoc.accepted(),
+        None => accepted_on(chan),
+    };
+    let originator = match &destination {
+        Destination::Remote { originator, .. } => Some((originator.0.as_str(), originator.1)),
+        Destination::ThisAssociation => None,
+    };
+    // Read-ahead: the next instance is loaded (and converted when needed)
+    // while the current one is on the wire and its C-STORE-RSP awaited, so
+    // storage reads and zstd decoding overlap the network.
+    let mut ready: Option<Prepared> = None;
     for (done, item) in items.iter().enumerate() {
         if cancelled(chan, request.message_id)? {
             was_cancelled = true;
             break;
         }
-        let result = match remote.as_mut() {
-            Some(assoc) => {
-                let accepted = assoc.accepted();
-                let originator = match &destination {
-                    Destination::Remote { originator, .. } => {
-                        Some((originator.0.as_str(), originator.1))
-                    }
-                    Destination::ThisAssociation => None,
-                };
-                send_one(item, &accepted, services, |ctx, data| {
-                    let uid = item.sop_instance_uid.clone();
-                    async move { assoc.store(&ctx, &uid, &data, originator).await }
-                })
-                .await
+        let current = match ready.take() {
+            Some(p) => p,
+            None => prepare_for(item, &accepted, services).await,
+        };
+        let read_ahead = async {
+            match items.get(done + 1) {
+                Some(next) => Some(prepare_for(next, &accepted, services).await),
+                None => None,
             }
-            None => {
-                let accepted = accepted_on(chan);
+        };
+        let result = match (current, remote.as_mut()) {
+            (Err(reason), _) => Err(reason),
+            (Ok((ctx, data)), Some(assoc)) => {
+                let send = assoc.store(&ctx, &item.sop_instance_uid, &data, originator);
+                let (sent, next) = tokio::join!(send, read_ahead);
+                ready = next;
+                sent.map_err(|e| format!("sending failed: {e}"))
+            }
+            (Ok((ctx, data)), None) => {
                 let id = *next_message_id;
                 *next_message_id = next_message_id.wrapping_add(1).max(1);
-                let (result, cancel) =
-                    send_one_here(chan, id, item, &accepted, services, request.message_id).await?;
+                let send = send_one_here(chan, id, item, &ctx, &data, request.message_id);
+                let (sent, next) = tokio::join!(send, read_ahead);
+                ready = next;
+                let (result, cancel) = sent?;
                 was_cancelled |= cancel;
                 result
             }
@@ -292,17 +311,32 @@ pub fn choose(
     })
 }
 
+/// An instance ready to send: the context it goes on and its data set in
+/// that context's syntax, or why it cannot be sent.
+type Prepared = std::result::Result<(AcceptedContext, Bytes), String>;
+
+/// Choose the context for `item` and load its data set for it.
+async fn prepare_for<S: Services>(
+    item: &RetrieveItem,
+    accepted: &[AcceptedContext],
+    services: &S,
+) -> Prepared {
+    let ctx = choose(item, accepted)?;
+    let data = prepare(item, &ctx, services).await?;
+    Ok((ctx, data))
+}
+
 /// Load an instance and cut it to the data set in the context's syntax.
 async fn prepare<S: Services>(
     item: &RetrieveItem,
     ctx: &AcceptedContext,
     services: &S,
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<Bytes, String> {
     let bytes = services.load(item).await?;
     let (start, ts) =
         data_set_start(&bytes).map_err(|e| format!("stored instance unreadable: {e}"))?;
     if ts == ctx.transfer_syntax {
-        return Ok(bytes[start..].to_vec());
+        return Ok(bytes.slice(start..));
     }
     let target = ctx.transfer_syntax.clone();
     // Re-encoding and decoding pixel data are CPU work: off the runtime.
@@ -315,50 +349,25 @@ async fn prepare<S: Services>(
     })
     .await
     .map_err(|e| format!("conversion task failed: {e}"))?
+    .map(Bytes::from)
     .map_err(|e| e.to_string())
 }
 
-async fn send_one<S, F, Fut>(
-    item: &RetrieveItem,
-    accepted: &[AcceptedContext],
-    services: &S,
-    store: F,
-) -> std::result::Result<Response, String>
-where
-    S: Services,
-    F: FnOnce(AcceptedContext, Vec<u8>) -> Fut,
-    Fut: std::future::Future<Output = Result<Response>>,
-{
-    let ctx = choose(item, accepted)?;
-    let data = prepare(item, &ctx, services).await?;
-    store(ctx, data)
-        .await
-        .map_err(|e| format!("sending failed: {e}"))
-}
-
 /// The storage contexts on the requesting association (C-GET).
-fn accepted_on(chan: &Channel<AsyncServerAssociation<TcpStream>>) -> Vec<AcceptedContext> {
+fn accepted_on<W: Wire>(chan: &Channel<AsyncServerAssociation<W>, W>) -> Vec<AcceptedContext> {
     crate::scu::accepted_contexts(chan.association().presentation_contexts())
 }
 
 /// One C-STORE on the requesting association; also notices a C-CANCEL
 /// that arrives while waiting for the C-STORE-RSP.
-async fn send_one_here<S: Services>(
-    chan: &mut Channel<AsyncServerAssociation<TcpStream>>,
+async fn send_one_here<W: Wire>(
+    chan: &mut Channel<AsyncServerAssociation<W>, W>,
     message_id: u16,
     item: &RetrieveItem,
-    accepted: &[AcceptedContext],
-    services: &S,
+    ctx: &AcceptedContext,
+    data: &[u8],
     get_message_id: Option<u16>,
 ) -> Result<(std::result::Result<Response, String>, bool)> {
-    let ctx = match choose(item, accepted) {
-        Ok(c) => c,
-        Err(reason) => return Ok((Err(reason), false)),
-    };
-    let data = match prepare(item, &ctx, services).await {
-        Ok(d) => d,
-        Err(reason) => return Ok((Err(reason), false)),
-    };
     let mut rq = Command::request(
         CommandField::CStoreRq,
         message_id,
@@ -366,7 +375,7 @@ async fn send_one_here<S: Services>(
         true,
     );
     rq.affected_sop_instance_uid = Some(item.sop_instance_uid.clone());
-    chan.send(ctx.id, &rq, Some(&data)).await?;
+    chan.send(ctx.id, &rq, Some(data)).await?;
     let mut cancel = false;
     loop {
         match chan.next().await? {

@@ -34,7 +34,7 @@ use tracing::Instrument;
 use crate::command::{Command, CommandField};
 use crate::dataset;
 use crate::error::{Error, Result};
-use crate::message::{Channel, Event};
+use crate::message::{Channel, Event, Wire};
 use crate::retrieve::{self, Destination, RetrieveItem};
 use crate::status::Status;
 
@@ -185,10 +185,27 @@ pub struct ScpConfig {
     pub artim_timeout: Duration,
     /// Time an association may stay silent.
     pub idle_timeout: Duration,
+    /// Associations at once from one IP address (0: no limit beyond
+    /// `max_associations`); more are rejected like those over the overall
+    /// limit, so one misbehaving sender cannot take every slot.
+    pub max_associations_per_peer: usize,
     /// Time given to associations in flight at shutdown.
     pub shutdown_grace: Duration,
+    /// DICOM TLS (PS3.15 B.1, BCP 195): when set, every connection on this
+    /// listener must complete a TLS handshake first.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// Largest C-FIND/C-MOVE/C-GET identifier accepted, in bytes.
     pub max_identifier_bytes: usize,
+    /// The association counts, shared by every listener served with clones
+    /// of this configuration (the plain and the TLS port count together).
+    pub counts: Arc<std::sync::OnceLock<Counts>>,
+}
+
+/// Associations open now: overall, and per peer address.
+#[derive(Debug)]
+pub struct Counts {
+    overall: Arc<Semaphore>,
+    per_peer: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
 }
 
 impl Default for ScpConfig {
@@ -199,7 +216,10 @@ impl Default for ScpConfig {
             max_pdu_length: 65_536,
             artim_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
+            max_associations_per_peer: 0,
             shutdown_grace: Duration::from_secs(30),
+            tls: None,
+            counts: Default::default(),
             max_identifier_bytes: 1024 * 1024,
         }
     }
@@ -214,9 +234,14 @@ pub async fn serve<S: Services>(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let config = Arc::new(config);
-    let limit = Arc::new(Semaphore::new(config.max_associations.max(1)));
+    let counts = config.counts.get_or_init(|| Counts {
+        overall: Arc::new(Semaphore::new(config.max_associations.max(1))),
+        per_peer: Default::default(),
+    });
+    let (limit, per_peer) = (counts.overall.clone(), counts.per_peer.clone());
     let tracker = TaskTracker::new();
     let ids = AtomicU64::new(1);
+    let rejections = Arc::new(Semaphore::new(MAX_PENDING_REJECTIONS));
     loop {
         let (socket, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -233,33 +258,58 @@ pub async fn serve<S: Services>(
         let _ = socket.set_nodelay(true);
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("association", id, peer = %peer, calling_ae = tracing::field::Empty);
-        match limit.clone().try_acquire_owned() {
-            Ok(permit) => {
+        let slot = PeerSlot::take(&per_peer, peer.ip(), config.max_associations_per_peer);
+        match (limit.clone().try_acquire_owned(), slot) {
+            (Ok(permit), Some(slot)) => {
                 let (config, services) = (config.clone(), services.clone());
                 tracker.spawn(
                     async move {
                         run_association(socket, peer, id, &config, services).await;
                         drop(permit);
+                        drop(slot);
                     }
                     .instrument(span),
                 );
             }
-            Err(_) => {
+            (permit, _) => {
                 let artim = config.artim_timeout;
                 let config = config.clone();
+                let overall = permit.is_err();
+                // Answering a refusal takes a task until the peer speaks (at
+                // most ARTIM); beyond a bound, just close the connection.
+                let Ok(rejecting) = rejections.clone().try_acquire_owned() else {
+                    drop(socket);
+                    continue;
+                };
                 tracker.spawn(
                     async move {
-                        tracing::warn!(
-                            limit = config.max_associations,
-                            "association rejected: too many associations at once (dicom.max_associations)"
-                        );
-                        let _ = tokio::time::timeout(artim, reject_busy(socket)).await;
+                        let _rejecting = rejecting;
+                        if overall {
+                            tracing::warn!(
+                                limit = config.max_associations,
+                                "association rejected: too many associations at once (dicom.max_associations)"
+                            );
+                        } else {
+                            tracing::warn!(
+                                limit = config.max_associations_per_peer,
+                                "association rejected: too many associations at once from this address \
+                                 (dicom.max_associations_per_peer)"
+                            );
+                        }
+                        // On a TLS port the peer's first bytes are a TLS
+                        // handshake, not an A-ASSOCIATE-RQ: close at once.
+                        if config.tls.is_none() {
+                            let _ = tokio::time::timeout(artim, reject_busy(socket)).await;
+                        }
                     }
                     .instrument(span),
                 );
             }
         }
     }
+    // Stop listening now: new associations are refused at once (connection
+    // refused) instead of waiting in the backlog through the grace period.
+    drop(listener);
     tracker.close();
     if tokio::time::timeout(config.shutdown_grace, tracker.wait())
         .await
@@ -268,6 +318,47 @@ pub async fn serve<S: Services>(
         tracing::warn!("associations still open at the end of the shutdown grace period");
     }
     Ok(())
+}
+
+/// Refusals being answered at once; connections beyond are closed unanswered.
+const MAX_PENDING_REJECTIONS: usize = 256;
+
+/// One association's place in the per-address count, given back on drop.
+struct PeerSlot {
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl PeerSlot {
+    /// A place for `ip`, unless it holds `limit` already (0: no limit).
+    fn take(
+        counts: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+        limit: usize,
+    ) -> Option<PeerSlot> {
+        let mut map = counts.lock().expect("peer counts");
+        let n = map.entry(ip).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().expect("peer counts");
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Read the A-ASSOCIATE-RQ and answer A-ASSOCIATE-RJ (transient, local
@@ -335,7 +426,7 @@ async fn run_association<S: Services>(
     config: &ScpConfig,
     services: Arc<S>,
 ) {
-    let options = ServerAssociationOptions::new()
+    let mut options = ServerAssociationOptions::new()
         .ae_access_control(Access {
             services: services.clone(),
             peer,
@@ -344,20 +435,41 @@ async fn run_association<S: Services>(
         .ae_title(config.ae_title.clone())
         .promiscuous(true)
         .max_pdu_length(config.max_pdu_length);
-    let assoc =
-        match tokio::time::timeout(config.artim_timeout, options.establish_async(socket)).await {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => {
-                tracing::info!(reason = %e, "association not established");
-                return;
+    let not_established = |e: Option<dicom_ul::association::Error>| match e {
+        Some(e) => tracing::info!(reason = %e, "association not established"),
+        None => tracing::info!(
+            "association not established: no A-ASSOCIATE-RQ within the ARTIM timeout"
+        ),
+    };
+    match &config.tls {
+        None => {
+            match tokio::time::timeout(config.artim_timeout, options.establish_async(socket)).await
+            {
+                Ok(Ok(a)) => run_session(a, peer, id, config, services).await,
+                Ok(Err(e)) => not_established(Some(e)),
+                Err(_) => not_established(None),
             }
-            Err(_) => {
-                tracing::info!(
-                    "association not established: no A-ASSOCIATE-RQ within the ARTIM timeout"
-                );
-                return;
+        }
+        Some(tls) => {
+            options = options.tls_config(tls.clone());
+            match tokio::time::timeout(config.artim_timeout, options.establish_tls_async(socket))
+                .await
+            {
+                Ok(Ok(a)) => run_session(a, peer, id, config, services).await,
+                Ok(Err(e)) => not_established(Some(e)),
+                Err(_) => not_established(None),
             }
-        };
+        }
+    }
+}
+
+async fn run_session<S: Services, W: Wire>(
+    assoc: AsyncServerAssociation<W>,
+    peer: SocketAddr,
+    id: u64,
+    config: &ScpConfig,
+    services: Arc<S>,
+) {
     let info = AssociationInfo {
         id,
         calling_ae: assoc.peer_ae_title().trim().to_owned(),
@@ -396,8 +508,8 @@ async fn run_association<S: Services>(
     }
 }
 
-struct Session<'a, S> {
-    chan: Channel<AsyncServerAssociation<TcpStream>>,
+struct Session<'a, S, W: Wire> {
+    chan: Channel<AsyncServerAssociation<W>, W>,
     info: AssociationInfo,
     services: Arc<S>,
     config: &'a ScpConfig,
@@ -405,8 +517,8 @@ struct Session<'a, S> {
 }
 
 /// The abstract and transfer syntax of an accepted presentation context.
-fn context_of(
-    chan: &Channel<AsyncServerAssociation<TcpStream>>,
+fn context_of<W: Wire>(
+    chan: &Channel<AsyncServerAssociation<W>, W>,
     pc: u8,
 ) -> Option<(String, String)> {
     chan.association()
@@ -416,7 +528,7 @@ fn context_of(
         .map(|c| (c.abstract_syntax.clone(), c.transfer_syntax.clone()))
 }
 
-impl<S: Services> Session<'_, S> {
+impl<S: Services, W: Wire> Session<'_, S, W> {
     /// Serve messages until the peer releases (Ok) or something breaks.
     async fn run(&mut self) -> Result<()> {
         loop {
@@ -732,9 +844,10 @@ impl<S: Services> Session<'_, S> {
 
 /// Whether a C-CANCEL-RQ for `message_id` is waiting. Any other message now
 /// breaks the protocol (PS3.7 §9.3: one operation at a time here).
-pub(crate) fn cancelled<A>(chan: &mut Channel<A>, message_id: Option<u16>) -> Result<bool>
+pub(crate) fn cancelled<A, W>(chan: &mut Channel<A, W>, message_id: Option<u16>) -> Result<bool>
 where
-    A: dicom_ul::association::AsyncAssociation<TcpStream> + Association + Send,
+    W: Wire,
+    A: dicom_ul::association::AsyncAssociation<W> + Association + Send,
 {
     match chan.next_now() {
         None => Ok(false),

@@ -139,6 +139,89 @@ impl ScuAssociation {
         self.response(&rq).await
     }
 
+    /// C-FIND with `identifier` (a data set in the context's transfer
+    /// syntax) on context `pc`: the matches (one data set per pending
+    /// response) and the final response.
+    pub async fn find(
+        &mut self,
+        pc: &AcceptedContext,
+        identifier: &[u8],
+    ) -> Result<(Vec<Vec<u8>>, Response)> {
+        let rq = Command::request(
+            CommandField::CFindRq,
+            self.message_id(),
+            &pc.abstract_syntax,
+            true,
+        );
+        self.chan.send(pc.id, &rq, Some(identifier)).await?;
+        let mut matches = Vec::new();
+        loop {
+            let (status, comment, offending, has_data) =
+                match tokio::time::timeout(self.timeout, self.chan.next()).await {
+                    Err(_) => return Err(Error::Timeout("no response from the peer")),
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(Event::Command { command, .. }))
+                        if command.field == Some(CommandField::CFindRsp)
+                            && command.responding_to == rq.message_id =>
+                    {
+                        let status = command.status.ok_or(Error::MalformedCommand(
+                            "response without Status (0000,0900)",
+                        ))?;
+                        (
+                            status,
+                            command.error_comment,
+                            command.offending_elements,
+                            command.has_data_set,
+                        )
+                    }
+                    Ok(Ok(Event::Release)) => return Err(Error::Released),
+                    Ok(Ok(other)) => {
+                        return Err(Error::Protocol(format!(
+                            "unexpected message while waiting: {other:?}"
+                        )))
+                    }
+                };
+            let data = if has_data {
+                self.read_data().await?
+            } else {
+                Vec::new()
+            };
+            if status.is_pending() {
+                matches.push(data);
+            } else {
+                return Ok((
+                    matches,
+                    Response {
+                        status,
+                        comment,
+                        offending,
+                    },
+                ));
+            }
+        }
+    }
+
+    async fn read_data(&mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        loop {
+            match tokio::time::timeout(self.timeout, self.chan.next()).await {
+                Err(_) => return Err(Error::Timeout("no data set from the peer")),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Event::Data { data, last, .. })) => {
+                    out.extend_from_slice(&data);
+                    if last {
+                        return Ok(out);
+                    }
+                }
+                Ok(Ok(other)) => {
+                    return Err(Error::Protocol(format!(
+                        "expected a data set, got {other:?}"
+                    )))
+                }
+            }
+        }
+    }
+
     async fn response(&mut self, rq: &Command) -> Result<Response> {
         let expected = rq.field.map(CommandField::response);
         match tokio::time::timeout(self.timeout, self.chan.next()).await {

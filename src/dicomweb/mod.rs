@@ -37,10 +37,25 @@ pub fn router() -> Router<AppState> {
         .merge(rendered::router())
 }
 
-/// CORS for every response (PS3.18 §8.9: browsers on another origin).
-pub fn cors() -> CorsLayer {
+/// CORS (PS3.18 §8.9: browsers on another origin). `http.cors_origins`
+/// lists the origins allowed (`*` for any). Empty: any origin when
+/// credentials are required (a page elsewhere must hold them itself), none
+/// while access is anonymous, so that no web page a user opens can use the
+/// archive through their browser.
+pub fn cors(config: &crate::config::Config) -> CorsLayer {
+    let origins = &config.http.cors_origins;
+    let allow: tower_http::cors::AllowOrigin =
+        if origins.iter().any(|o| o == "*") || (origins.is_empty() && config.auth.required) {
+            Any.into()
+        } else {
+            origins
+                .iter()
+                .filter_map(|o| o.parse::<axum::http::HeaderValue>().ok())
+                .collect::<Vec<_>>()
+                .into()
+        };
     CorsLayer::new()
-        .allow_origin(Any)
+        .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             header::ACCEPT,
@@ -137,12 +152,17 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
     };
     let proxied = get("x-forwarded-host");
+    let own = if state.config.http.tls_cert.is_empty() {
+        "http"
+    } else {
+        "https"
+    };
     let scheme = get("x-forwarded-proto")
         .filter(|p| p == "https")
-        .unwrap_or_else(|| "http".to_owned());
+        .unwrap_or_else(|| own.to_owned());
     let host = match (proxied, get("host")) {
         (Some(h), _) => h,
-        (None, Some(h)) if h.contains(':') || state.http_port == 80 => h,
+        (None, Some(h)) if h.contains(':') || state.http_port == 80 || state.http_port == 443 => h,
         (None, Some(h)) => format!("{h}:{}", state.http_port),
         (None, None) => format!("localhost:{}", state.http_port),
     };

@@ -163,6 +163,14 @@ async fn search(
         matches.truncate(l as usize);
     }
     let base = base_url(&state, &headers);
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for m in &matches {
+        let study = m.get(tags::STUDY_INSTANCE_UID).unwrap_or("");
+        if !study.is_empty() && !seen.iter().any(|(_, s)| s == study) {
+            let patient = m.get(tags::PATIENT_ID).unwrap_or("").to_owned();
+            seen.push((patient, study.to_owned()));
+        }
+    }
     let results: Vec<serde_json::Value> = matches
         .iter()
         .map(|m| {
@@ -201,6 +209,9 @@ async fn search(
             warning("There are additional results that can be requested"),
         );
     }
+    response
+        .extensions_mut()
+        .insert(crate::audit::AuditStudies(seen));
     if qido.fuzzy {
         response.headers_mut().append(
             header::WARNING,

@@ -36,7 +36,7 @@ pub async fn store_study(
 }
 
 /// The boundary of a `multipart/related; type="application/dicom"` body.
-fn boundary(headers: &HeaderMap) -> ApiResult<String> {
+pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
     let unsupported = |why: &str| ApiError {
         status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
         reason: format!("STOW-RS takes multipart/related; type=\"application/dicom\": {why}"),
@@ -86,6 +86,7 @@ async fn stow(
     let mut referenced: Vec<Value> = Vec::new();
     let mut failed: Vec<Value> = Vec::new();
     let mut studies: Vec<String> = Vec::new();
+    let mut audited: Vec<(String, String)> = Vec::new();
     let mut parts = 0usize;
     loop {
         let field = match multipart.next_field().await {
@@ -141,6 +142,7 @@ async fn stow(
                 r.insert("00081190".into(), json!({"vr": "UR", "Value": [url]}));
                 referenced.push(Value::Object(r));
                 if !studies.contains(&stored.study_instance_uid) {
+                    audited.push((stored.patient_id, stored.study_instance_uid.clone()));
                     studies.push(stored.study_instance_uid);
                 }
             }
@@ -174,10 +176,14 @@ async fn stow(
         (false, false) => StatusCode::ACCEPTED,
         _ => StatusCode::CONFLICT,
     };
-    Ok((
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/dicom+json")],
         Value::Object(out).to_string(),
     )
-        .into_response())
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(crate::audit::AuditStudies(audited));
+    Ok(response)
 }

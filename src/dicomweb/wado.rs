@@ -728,8 +728,16 @@ async fn delete_series(
     State(state): State<AppState>,
     Path((study, series)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let _ = uid("StudyInstanceUID", &study)?;
+    let study = uid("StudyInstanceUID", &study)?;
     let series = uid("SeriesInstanceUID", &series)?;
+    // The series must be in the study the path names (the audit trail
+    // records that study).
+    let first = state.archive.index().series_instances(&series).await?;
+    if first.first().is_none_or(|i| i.study_instance_uid != study) {
+        return Err(ApiError::not_found(format!(
+            "series {series} not found in study {study}"
+        )));
+    }
     let n = state.archive.delete_series(&series).await?;
     state.thumbnails.clear();
     tracing::info!(series_instance_uid = %series, instances = n, "deleted series");

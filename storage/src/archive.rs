@@ -104,6 +104,8 @@ pub enum StoreOutcome {
 pub struct Stored {
     /// What happened.
     pub outcome: StoreOutcome,
+    /// (0010,0020) of the arriving data set.
+    pub patient_id: String,
     /// (0008,0016).
     pub sop_class_uid: String,
     /// (0008,0018).
@@ -191,6 +193,19 @@ impl Prepared {
     /// Size of the file in bytes.
     pub fn size(&self) -> u64 {
         self.bytes.len() as u64
+    }
+
+    /// The index rows this file becomes once its bytes are stored as
+    /// `blob` (used by ingest, and by bulk loaders through
+    /// [`Index::insert_batch`](crate::Index::insert_batch)).
+    pub fn new_instance<'a>(&'a self, blob: &'a BlobRef) -> NewInstance<'a> {
+        NewInstance {
+            record: &self.header.record,
+            blob,
+            sha256: &self.sha256,
+            frames: &self.frames,
+            frames_encapsulated: self.encapsulated,
+        }
     }
 }
 
@@ -612,6 +627,7 @@ impl Archive {
 fn stored_identity(record: &InstanceRecord, outcome: StoreOutcome, size: u64) -> Stored {
     Stored {
         outcome,
+        patient_id: record.patient.patient_id.clone(),
         sop_class_uid: record.instance.sop_class_uid.to_string(),
         sop_instance_uid: record.instance.sop_instance_uid.to_string(),
         study_instance_uid: record.study.study_instance_uid.to_string(),

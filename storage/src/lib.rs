@@ -13,11 +13,13 @@
 //! - [`query`]: the one query model (C-FIND and QIDO-RS) and its SQL.
 //! - [`part10`]: File Meta Information for bare data sets.
 //! - [`uid`]: validated UIDs.
+//! - [`audit`]: local users and the append-only audit trail.
 //!
 //! This crate knows nothing of DIMSE or HTTP; the root package wires it to
 //! both.
 
 pub mod archive;
+pub mod audit;
 pub mod blob;
 mod check;
 mod error;
@@ -29,8 +31,9 @@ pub mod scan;
 pub mod uid;
 
 pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, Prepared, StoreOutcome, Stored};
+pub use audit::{AuditEvent, AuditFilter, UserRow};
 pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};
 pub use check::CheckReport;
 pub use error::{Error, ErrorKind, Result};
-pub use index::{Backend, Index, IndexOptions, StoredInstance};
+pub use index::{Backend, Index, IndexOptions, NewInstance, StoredInstance};
 pub use uid::Uid;

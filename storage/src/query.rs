@@ -469,12 +469,18 @@ impl Query {
                     let n: u64 = value.parse().map_err(|_| {
                         Error::invalid(format!("limit must be a whole number, got {value:?}"))
                     })?;
-                    query.limit = Some(n);
+                    query.limit = Some(n.min(MAX_ROWS));
                 }
                 "offset" => {
-                    query.offset = value.parse().map_err(|_| {
+                    let n: u64 = value.parse().map_err(|_| {
                         Error::invalid(format!("offset must be a whole number, got {value:?}"))
                     })?;
+                    if n > MAX_ROWS {
+                        return Err(Error::invalid(format!(
+                            "offset must be at most {MAX_ROWS}, got {n}"
+                        )));
+                    }
+                    query.offset = n;
                 }
                 "fuzzymatching" => fuzzy = value.eq_ignore_ascii_case("true"),
                 "includefield" | "accept" | "charset" => {}
@@ -567,9 +573,18 @@ impl Query {
                             param(&mut binds, Bind::Text(lo.clone()))
                         ));
                     }
-                    if let Some(hi) = hi {
-                        // A date bound includes the whole of that day/time: compare
-                        // on the bound's length of the stored value.
+                    if let Some(hi) = hi.as_ref().filter(|h| is_date(h)) {
+                        // A whole date against stored YYYYMMDD: a plain
+                        // comparison, so the index bounds the range on both
+                        // sides (same-length digit strings order alike in
+                        // every collation).
+                        parts.push(format!(
+                            "{column} <= {}",
+                            param(&mut binds, Bind::Text(hi.clone()))
+                        ));
+                    } else if let Some(hi) = hi {
+                        // A time (or partial) bound includes the whole of that
+                        // hour/minute: compare on the bound's length.
                         let len = hi.len();
                         let prefix = match backend {
                             Backend::Sqlite => format!("substr({column}, 1, {len})"),
@@ -662,6 +677,10 @@ fn is_date(v: &str) -> bool {
     let day: u32 = v[6..8].parse().unwrap_or(0);
     (1..=12).contains(&month) && (1..=31).contains(&day)
 }
+
+/// Larger `limit`s mean "all" and are cut to this; larger `offset`s are
+/// refused (SQL integers are signed 64-bit).
+const MAX_ROWS: u64 = 1 << 53;
 
 /// A parsed QIDO-RS request.
 #[derive(Debug, Clone)]
@@ -773,7 +792,9 @@ mod tests {
         let (sql, binds) = q.select_sql(Backend::Postgres);
         // Filters come in tag order.
         assert!(sql.contains("st.study_date >= $1"), "{sql}");
-        assert!(sql.contains("substr(st.study_date, 1, 8) <= $2"), "{sql}");
+        // A whole-date upper bound is a plain comparison, so the date index
+        // bounds the scan on both sides.
+        assert!(sql.contains("st.study_date <= $2"), "{sql}");
         assert!(sql.contains("ms.modality IN ($3, $4)"), "{sql}");
         assert!(sql.contains("p.patient_name_norm LIKE $5 ESCAPE"), "{sql}");
         assert_eq!(binds[4], Bind::Text("NGUYEN%".into()));

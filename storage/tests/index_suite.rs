@@ -9,7 +9,10 @@ use bytes::Bytes;
 use common::ScratchDb;
 use filmless_test_data::{Corpus, Options};
 use futures::future::join_all;
-use storage::{Archive, BlobStore, CompressionKind, DuplicatePolicy, ErrorKind, StoreOutcome};
+use storage::{
+    Archive, BlobRef, BlobStore, CompressionKind, DuplicatePolicy, ErrorKind, Prepared,
+    StoreOutcome,
+};
 
 async fn archive(db: &ScratchDb, policy: DuplicatePolicy) -> Archive {
     let blobs = BlobStore::open(
@@ -622,6 +625,66 @@ async fn deflated_and_tiny_streams(db: ScratchDb) {
     );
 }
 
+/// A bulk batch gives the rows and counters that one-by-one ingest gives,
+/// and skips instances already present.
+async fn batches_match_single_inserts(db: ScratchDb) {
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let c = corpus();
+    let (ct, cr, mr) = (c.study(0), c.study(1), c.study(3));
+    let ct_files: Vec<_> = c.instances(&ct).collect();
+    for i in &ct_files[..2] {
+        a.store_bytes(Bytes::from(i.bytes.clone())).await.unwrap();
+    }
+    let prepared: Vec<Prepared> = ct_files
+        .iter()
+        .cloned()
+        .chain(c.instances(&mr))
+        .chain(c.instances(&cr))
+        .map(|i| Prepared::parse(Bytes::from(i.bytes)).unwrap())
+        .collect();
+    let blobs: Vec<BlobRef> = prepared
+        .iter()
+        .map(|p| BlobRef {
+            key: format!("bulk/{}", p.sop_instance_uid()),
+            compression: CompressionKind::None,
+            original_size: p.size(),
+            stored_size: p.size(),
+            chunk_table: Vec::new(),
+        })
+        .collect();
+    let batch: Vec<_> = prepared
+        .iter()
+        .zip(&blobs)
+        .map(|(p, b)| p.new_instance(b))
+        .collect();
+    assert_eq!(a.index().insert_batch(&batch).await.unwrap(), 4 + 8 + 1);
+    assert_eq!(a.index().insert_batch(&batch).await.unwrap(), 0);
+    let counts = a.index().counts().await.unwrap();
+    assert_eq!(
+        (counts.studies, counts.series, counts.instances),
+        (3, 4, 15)
+    );
+    let summary = |uid: String| {
+        let a = a.clone();
+        async move { a.index().study_summary(&uid).await.unwrap().unwrap() }
+    };
+    let s = summary(ct.study_instance_uid.clone()).await;
+    assert_eq!((s.series, s.instances), (1, 6));
+    let ct_size: i64 = ct_files.iter().map(|i| i.bytes.len() as i64).sum();
+    assert_eq!(s.size, ct_size);
+    let s = summary(mr.study_instance_uid.clone()).await;
+    assert_eq!((s.series, s.instances), (2, 8));
+    assert_eq!(
+        a.index()
+            .series_instance_count(&mr.series[1].0)
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    let s = summary(cr.study_instance_uid.clone()).await;
+    assert_eq!((s.series, s.instances), (1, 1));
+}
+
 macro_rules! index_suite {
     ($($backend:ident: $db:expr;)*) => {
         $(
@@ -661,6 +724,11 @@ macro_rules! index_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn queries() {
                     queries_match_per_ps3_4($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn bulk_batches() {
+                    batches_match_single_inserts($db).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

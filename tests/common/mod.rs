@@ -103,6 +103,8 @@ pub struct ServerProcess {
     pub http: String,
     /// DICOM port.
     pub dicom_port: u16,
+    /// DICOM TLS port, when `dicom.tls_bind` is set.
+    pub dicom_tls_port: Option<u16>,
     child: std::process::Child,
     /// The server's log lines after start-up (JSON), collected in the background.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -132,7 +134,7 @@ impl ServerProcess {
         let mut child = cmd.spawn().expect("start filmless serve");
         let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        let (http, dicom) = loop {
+        let (http, dicom, dicom_tls) = loop {
             assert!(
                 std::time::Instant::now() < deadline,
                 "server did not report its addresses"
@@ -149,6 +151,10 @@ impl ServerProcess {
                 break (
                     v["fields"]["http"].as_str().unwrap().to_owned(),
                     v["fields"]["dicom"].as_str().unwrap().to_owned(),
+                    v["fields"]["dicom_tls"]
+                        .as_str()
+                        .and_then(|a| a.rsplit(':').next())
+                        .and_then(|p| p.parse().ok()),
                 );
             }
         };
@@ -163,6 +169,7 @@ impl ServerProcess {
         ServerProcess {
             http,
             dicom_port,
+            dicom_tls_port: dicom_tls,
             child,
             log,
         }
@@ -188,9 +195,47 @@ impl ServerProcess {
         }
     }
 
-    /// Whether any log line so far contains `text`.
+    /// Send SIGTERM and return at once.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory now (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Whether a log line contains `text`, waiting up to 10 s for it: the
+    /// server writes its log after it answers, and a reader thread collects
+    /// it, so a line can arrive a moment after the reply the test saw.
     pub fn logged(&self, text: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(text))
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(text)) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 

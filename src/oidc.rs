@@ -1,0 +1,180 @@
+//! OIDC bearer tokens: a JWT from the hospital's identity provider,
+//! validated against the issuer's JWKS (signature, `iss`, `aud`, `exp`,
+//! `nbf`), its roles taken from a claim and mapped by `[auth.oidc]
+//! role_map`.
+
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
+use serde_json::Value;
+
+use crate::auth::{Principal, Role};
+use crate::config::OidcConfig;
+
+/// The validator, with the issuer's keys.
+pub struct Oidc {
+    config: OidcConfig,
+    keys: tokio::sync::RwLock<(JwkSet, Option<Instant>)>,
+    last_fetch: std::sync::Mutex<Option<Instant>>,
+    client: reqwest::Client,
+}
+
+impl Oidc {
+    /// Load the keys (a file must be readable; a URL that does not answer
+    /// now is tried again at the first token).
+    pub async fn new(config: OidcConfig) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let oidc = Oidc {
+            config,
+            keys: tokio::sync::RwLock::new((JwkSet { keys: Vec::new() }, None)),
+            last_fetch: std::sync::Mutex::new(Some(Instant::now())),
+            client,
+        };
+        match oidc.fetch().await {
+            Ok(set) => *oidc.keys.write().await = (set, Some(Instant::now())),
+            Err(e) if oidc.config.jwks_file.is_empty() => {
+                *oidc.last_fetch.lock().expect("last fetch") = None;
+                tracing::warn!(error = %e, url = %oidc.config.jwks_url, "OIDC keys not loaded yet; retrying at the first token");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(oidc)
+    }
+
+    async fn fetch(&self) -> anyhow::Result<JwkSet> {
+        let text = if !self.config.jwks_file.is_empty() {
+            tokio::fs::read_to_string(&self.config.jwks_file)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("auth.oidc.jwks_file {}: {e}", self.config.jwks_file)
+                })?
+        } else {
+            self.client
+                .get(&self.config.jwks_url)
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await?
+        };
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("the JWKS is not valid: {e}"))
+    }
+
+    /// The key for `kid`, fetching the set again when it is unknown (the
+    /// issuer rotated its keys) or older than `jwks_refresh_secs`, at most
+    /// once a minute.
+    async fn key(&self, kid: Option<&str>) -> Option<DecodingKey> {
+        let find = |set: &JwkSet| match kid {
+            Some(k) => set.find(k).cloned(),
+            None => set.keys.first().cloned(),
+        };
+        {
+            let keys = self.keys.read().await;
+            let fresh = keys.1.is_some_and(|at| {
+                at.elapsed() < Duration::from_secs(self.config.jwks_refresh_secs)
+            });
+            if let Some(jwk) = find(&keys.0).filter(|_| fresh) {
+                return DecodingKey::from_jwk(&jwk).ok();
+            }
+        }
+        let mut keys = self.keys.write().await;
+        if keys
+            .1
+            .is_none_or(|at| at.elapsed() > Duration::from_secs(60))
+        {
+            match self.fetch().await {
+                Ok(set) => *keys = (set, Some(Instant::now())),
+                Err(e) => tracing::warn!(error = %e, "cannot refresh the OIDC keys"),
+            }
+        }
+        find(&keys.0).and_then(|jwk| DecodingKey::from_jwk(&jwk).ok())
+    }
+
+    /// The principal behind a bearer token, or why it is refused.
+    pub async fn validate(&self, token: &str) -> Result<Principal, &'static str> {
+        let header = decode_header(token).map_err(|_| "malformed bearer token")?;
+        let key = self
+            .key(header.kid.as_deref())
+            .await
+            .ok_or("token signed with an unknown key")?;
+        let mut validation = Validation::new(header.alg);
+        // iss and aud must be present, not only right when present.
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.set_issuer(&[self.config.issuer.as_str()]);
+        validation.set_audience(&[self.config.audience.as_str()]);
+        validation.validate_nbf = true;
+        validation.leeway = 60;
+        let data = decode::<Value>(token, &key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::ExpiredSignature => "token expired",
+                K::InvalidAudience => "token for another audience",
+                K::InvalidIssuer => "token from another issuer",
+                K::InvalidSignature => "bad token signature",
+                K::ImmatureSignature => "token not valid yet",
+                K::MissingRequiredClaim(_) => "token without iss, aud or exp",
+                _ => "invalid bearer token",
+            }
+        })?;
+        let claims = data.claims;
+        let name = claim(&claims, &self.config.username_claim)
+            .and_then(Value::as_str)
+            .or_else(|| claims.get("sub").and_then(Value::as_str))
+            .ok_or("token without a subject")?
+            .to_owned();
+        let values: Vec<String> = match claim(&claims, &self.config.roles_claim) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        let mut roles = Vec::new();
+        for v in values {
+            let mapped = self
+                .config
+                .role_map
+                .get(&v)
+                .map(String::as_str)
+                .unwrap_or(v.as_str());
+            if let Ok(rs) = Role::parse_list(mapped) {
+                for r in rs {
+                    if !roles.contains(&r) {
+                        roles.push(r);
+                    }
+                }
+            }
+        }
+        Ok(Principal {
+            name,
+            kind: "oidc",
+            roles,
+        })
+    }
+}
+
+/// A claim by dotted path (`realm_access.roles` for Keycloak).
+fn claim<'a>(claims: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(claims, |v, k| v.get(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim;
+
+    #[test]
+    fn claims_by_dotted_path() {
+        let v = serde_json::json!({"realm_access": {"roles": ["pacs-viewer"]}, "roles": "a b"});
+        assert_eq!(
+            claim(&v, "realm_access.roles"),
+            Some(&serde_json::json!(["pacs-viewer"]))
+        );
+        assert_eq!(claim(&v, "roles"), Some(&serde_json::json!("a b")));
+        assert_eq!(claim(&v, "nope.roles"), None);
+    }
+}
