@@ -91,6 +91,26 @@ def part10(syntax):
     return buf.getvalue()
 
 
+# C-FIND identifiers: first byte 0 = implicit VR LE, 1 = explicit VR LE.
+q = Dataset()
+q.QueryRetrieveLevel = "STUDY"
+q.PatientName = "NGUYEN*"
+q.StudyDate = "20240101-20241231"
+q.StudyInstanceUID = ""
+code = Dataset()
+code.CodeValue = "T-D1100"
+code.CodingSchemeDesignator = "SRT"
+q.AnatomicRegionSequence = [code]
+put("identifier", "study-implicit", b"\x00" + implicit(q))
+buf = io.BytesIO()
+from pydicom.filewriter import write_dataset
+from pydicom.filebase import DicomFileLike
+fp = DicomFileLike(buf)
+fp.is_little_endian = True
+fp.is_implicit_VR = False
+write_dataset(fp, q)
+put("identifier", "study-explicit", b"\x01" + buf.getvalue())
+
 ct = part10(ExplicitVRLittleEndian)
 put("ingest", "ct-explicit", ct)
 put("ingest", "ct-implicit", part10(ImplicitVRLittleEndian))

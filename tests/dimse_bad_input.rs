@@ -230,6 +230,60 @@ fn malformed_pdus_are_aborted_and_the_listener_keeps_serving() {
     rt.block_on(still_serving(port));
 }
 
+/// (0040,A730) Content Sequence, explicit VR little endian, of defined
+/// length, whose one item holds (0040,A160) Text Value declaring 2 GB with
+/// 2 bytes present.
+fn oversized_in_a_sequence() -> Vec<u8> {
+    let mut text = vec![0x40, 0x00, 0x60, 0xA1, b'U', b'T', 0, 0];
+    text.extend_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+    text.extend_from_slice(b"x ");
+    let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+    item.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    item.extend_from_slice(&text);
+    let mut seq = vec![0x40, 0x00, 0x30, 0xA7, b'S', b'Q', 0, 0];
+    seq.extend_from_slice(&(item.len() as u32).to_le_bytes());
+    seq.extend_from_slice(&item);
+    seq
+}
+
+#[test]
+fn identifiers_declaring_more_than_they_hold_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    // A known peer: unknown ones may store but not query.
+    let server = ServerProcess::start(data.path(), &["--peer", "BADPEER@127.0.0.1:1"], &[]);
+    let port = server.dicom_port;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let find = uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND.to_owned();
+        let proposals = vec![(find, vec![uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned()])];
+        let mut assoc = ScuAssociation::connect(&options(port), &proposals)
+            .await
+            .unwrap();
+        let ctx = assoc.accepted().into_iter().next().unwrap();
+        let mut q = InMemDicomObject::new_empty();
+        q.put(DataElement::new(
+            tags::QUERY_RETRIEVE_LEVEL,
+            VR::CS,
+            PrimitiveValue::from("STUDY"),
+        ));
+        let mut identifier =
+            dicom_net::dataset::encode(&q, uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+        identifier.extend_from_slice(&oversized_in_a_sequence());
+        let (matches, r) = assoc.find(&ctx, &identifier).await.unwrap();
+        assert!(matches.is_empty());
+        assert_eq!(r.status, Status::DOES_NOT_MATCH_SOP_CLASS, "{r:?}");
+        let comment = r.comment.as_deref().unwrap_or("");
+        assert!(comment.starts_with("identifier does not parse"), "{r:?}");
+        assert!(comment.contains("(0040,A160)"), "{r:?}");
+        // The same association still answers a good query.
+        let good = dicom_net::dataset::encode(&q, uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+        let (_, r) = assoc.find(&ctx, &good).await.unwrap();
+        assert_eq!(r.status, Status::SUCCESS, "{r:?}");
+        assoc.release().await.unwrap();
+        still_serving(port).await;
+    });
+}
+
 #[test]
 fn data_sets_that_cannot_be_stored_get_failure_statuses() {
     let data = tempfile::tempdir().unwrap();
@@ -309,6 +363,21 @@ fn data_sets_that_cannot_be_stored_get_failure_statuses() {
         let r = assoc.store(&ctx, "1.2.3.70", &odd, None).await.unwrap();
         odd_sent = odd.clone();
         assert_eq!(r.status, Status::SUCCESS, "{r:?}");
+
+        // A sequence whose item holds a value declaring 2 GB in a data set
+        // of a few hundred bytes: refused before any memory is reserved
+        // for it (dicom-rs would reserve the 2 GB first).
+        let mut bomb = dicom_net::dataset::encode(&obj, uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+        bomb.extend_from_slice(&oversized_in_a_sequence());
+        let r = assoc.store(&ctx, "1.2.3.7", &bomb, None).await.unwrap();
+        assert!(r.status.is_failure(), "{r:?}");
+        assert!(
+            r.comment
+                .as_deref()
+                .unwrap_or("")
+                .contains("element (0040,A160)"),
+            "{r:?}"
+        );
 
         // The same association still stores a good instance.
         let (_, instances) = filmless_test_data::ct_series_sized(41, 1, (16, 16));

@@ -21,10 +21,10 @@ fn syntax(ts: &str) -> Result<&'static dicom_encoding::TransferSyntax> {
         .ok_or_else(|| Error::DataSet(format!("unknown transfer syntax {ts}")))
 }
 
-/// Decode a data set in transfer syntax `ts`.
+/// Decode a data set from a peer in transfer syntax `ts`, its declared
+/// lengths checked first (see [`dicom_check`]).
 pub fn decode(bytes: &[u8], ts: &str) -> Result<InMemDicomObject> {
-    InMemDicomObject::read_dataset_with_ts(bytes, syntax(ts)?)
-        .map_err(|e| Error::DataSet(e.to_string()))
+    dicom_check::read_dataset(bytes, syntax(ts)?).map_err(|e| Error::DataSet(e.to_string()))
 }
 
 /// Encode a data set in transfer syntax `ts`.
@@ -73,13 +73,7 @@ pub fn decompress(part10: &[u8], to: &str) -> Result<Vec<u8>> {
             "{to} is not a native transfer syntax"
         )));
     }
-    let preamble = if part10.get(128..132) == Some(b"DICM") {
-        128
-    } else {
-        0
-    };
-    let mut obj = dicom_object::from_reader(&part10[preamble..])
-        .map_err(|e| Error::DataSet(e.to_string()))?;
+    let mut obj = dicom_check::read_part10(part10).map_err(|e| Error::DataSet(e.to_string()))?;
     let target = syntax(to)?;
     obj.transcode(target)
         .map_err(|e| Error::DataSet(format!("cannot decompress: {e}")))?;

@@ -4,6 +4,9 @@
 use dicom_net::command::Command;
 use libfuzzer_sys::fuzz_target;
 
+#[global_allocator]
+static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
+
 fuzz_target!(|data: &[u8]| {
     if let Ok(c) = Command::decode(data) {
         let again = Command::decode(&c.encode()).expect("an encoded command decodes");

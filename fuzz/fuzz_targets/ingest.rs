@@ -3,6 +3,9 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+#[global_allocator]
+static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
+
 fuzz_target!(|data: &[u8]| {
     let _ = storage::Prepared::parse(bytes::Bytes::copy_from_slice(data));
 });

@@ -2,6 +2,9 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+#[global_allocator]
+static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
+
 fuzz_target!(|data: &[u8]| {
     for strict in [true, false] {
         let _ = dicom_ul::pdu::read_pdu(data, 131_072, strict);

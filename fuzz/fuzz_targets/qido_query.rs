@@ -2,6 +2,9 @@
 //! for both databases, or a 400 reason; never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+
+#[global_allocator]
+static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
 use storage::query::{Query, QueryLevel};
 use storage::Backend;
 

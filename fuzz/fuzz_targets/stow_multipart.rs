@@ -5,6 +5,9 @@
 use axum::http::{header, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 
+#[global_allocator]
+static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
+
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
     let Ok(ct) = HeaderValue::from_bytes(&data[..split]) else {

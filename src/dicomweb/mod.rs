@@ -196,10 +196,5 @@ pub fn warning(text: &str) -> HeaderValue {
 
 /// Parse a whole Part 10 file (with or without its 128-byte preamble).
 pub(crate) fn open_part10(part10: &[u8]) -> Result<dicom_object::DefaultDicomObject, String> {
-    let preamble = if part10.get(128..132) == Some(b"DICM") {
-        128
-    } else {
-        0
-    };
-    dicom_object::from_reader(&part10[preamble..]).map_err(|e| format!("unreadable instance: {e}"))
+    dicom_check::read_part10(part10).map_err(|e| format!("unreadable instance: {e}"))
 }

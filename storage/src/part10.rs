@@ -7,7 +7,6 @@
 
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
-use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::error::{Error, Result};
@@ -110,7 +109,7 @@ pub fn wrap_bare_dataset(data: &[u8]) -> Result<Vec<u8>> {
     let ts = TransferSyntaxRegistry.get(ts_uid).ok_or_else(|| {
         Error::Internal(format!("transfer syntax {ts_uid} missing from registry").into())
     })?;
-    let obj = InMemDicomObject::read_dataset_with_ts(data, ts)
+    let obj = dicom_check::read_dataset(data, ts)
         .map_err(|e| Error::invalid(format!("not DICOM: bare data set does not parse: {e}")))?;
     let text = |tag| {
         obj.get(tag)

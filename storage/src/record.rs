@@ -128,7 +128,7 @@ pub fn parse_header(header: &[u8], layout: &Layout) -> Result<InstanceRecord> {
     let bytes = header
         .get(layout.dataset_start..layout.header_end)
         .ok_or_else(|| Error::invalid("data set header is truncated"))?;
-    let mut obj = InMemDicomObject::read_dataset_with_ts(bytes, ts)
+    let mut obj = dicom_check::read_dataset(bytes, ts)
         .map_err(|e| Error::invalid(format!("cannot parse data set: {e}")))?;
     let has_pixel_data = layout.pixel_data.is_some() || obj.remove_element(tags::PIXEL_DATA);
     let encapsulated = layout
@@ -190,14 +190,16 @@ fn record_from_object(
     };
     let samples = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1).max(1);
     let bits_allocated = int(tags::BITS_ALLOCATED).unwrap_or(0);
-    let native_frame_length = match (rows, columns) {
-        (Some(r), Some(c))
-            if bits_allocated > 0 && (r as u64 * c as u64 * bits_allocated as u64) % 8 == 0 =>
-        {
-            Some(r as u64 * c as u64 * samples as u64 * bits_allocated as u64 / 8)
-        }
-        _ => None,
-    };
+    // All four are US in a valid file; anything negative or wider is not
+    // trusted for frame slicing (the whole value is then one frame per
+    // equal share of the Pixel Data length).
+    let native_frame_length = (|| {
+        let dim = |v: Option<i32>| v.and_then(|v| u16::try_from(v).ok()).map(u64::from);
+        let (r, c) = (dim(rows)?, dim(columns)?);
+        let (s, b) = (dim(Some(samples))?, dim(Some(bits_allocated))?);
+        let bits = r * c * b;
+        (b > 0 && bits % 8 == 0).then(|| bits / 8 * s)
+    })();
 
     let mut json = dicom_json::to_value(obj)
         .map_err(|e| Error::invalid(format!("cannot express data set as DICOM JSON: {e}")))?;

@@ -10,6 +10,8 @@
 //! The scanner is resumable: [`HeaderScanner::scan`] is called again with a
 //! longer buffer when it answers [`Scan::NeedMore`].
 
+use dicom_check::{has_long_length, Encoding};
+
 use crate::error::{Error, Result};
 
 const ITEM: (u16, u16) = (0xFFFE, 0xE000);
@@ -21,38 +23,6 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 pub(crate) const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 pub(crate) const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 pub(crate) const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
-
-/// How data set elements are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    ImplicitLe,
-    ExplicitLe,
-    ExplicitBe,
-}
-
-impl Encoding {
-    fn for_ts(ts: &str) -> Self {
-        match ts {
-            IMPLICIT_VR_LE => Encoding::ImplicitLe,
-            EXPLICIT_VR_BE => Encoding::ExplicitBe,
-            _ => Encoding::ExplicitLe,
-        }
-    }
-
-    fn u16(self, b: &[u8]) -> u16 {
-        match self {
-            Encoding::ExplicitBe => u16::from_be_bytes([b[0], b[1]]),
-            _ => u16::from_le_bytes([b[0], b[1]]),
-        }
-    }
-
-    fn u32(self, b: &[u8]) -> u32 {
-        match self {
-            Encoding::ExplicitBe => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        }
-    }
-}
 
 /// The File Meta Information fields ingest needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -226,26 +196,6 @@ struct ElementHeader {
     header_len: usize,
 }
 
-/// Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1).
-fn has_long_length(vr: [u8; 2]) -> bool {
-    matches!(
-        &vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
-    )
-}
-
 fn read_header(buf: &[u8], pos: usize, enc: Encoding) -> Result<Option<ElementHeader>> {
     let Some(b) = buf.get(pos..pos + 8) else {
         return Ok(None);
@@ -268,7 +218,10 @@ fn read_header(buf: &[u8], pos: usize, enc: Encoding) -> Result<Option<ElementHe
             "invalid VR at offset {pos} in an explicit VR data set"
         )));
     }
-    if has_long_length(vr) {
+    // A VR the standard does not define (yet) is read as UN, with a 4-byte
+    // length (PS3.5 §6.2.2), as dicom-rs reads it: the two must agree on
+    // where every element starts.
+    if has_long_length(vr) || dicom_core::VR::from_binary(vr).is_none() {
         let Some(l) = buf.get(pos + 8..pos + 12) else {
             return Ok(None);
         };
@@ -575,8 +528,10 @@ pub fn native_frames(
     frame_len: Option<u64>,
 ) -> Vec<FrameRange> {
     let n = u64::from(frames.max(1));
+    // Checked: Rows, Columns and Number of Frames come from the file, and
+    // their product can wrap (then a tiny file would claim 2^31 frames).
     let len = frame_len
-        .filter(|l| *l > 0 && l * n <= u64::from(length))
+        .filter(|l| *l > 0 && l.checked_mul(n).is_some_and(|t| t <= u64::from(length)))
         .unwrap_or(u64::from(length) / n);
     if len == 0 {
         return Vec::new();
@@ -686,6 +641,16 @@ mod tests {
                 (pd.value_offset + 8, pd.value_offset + 16)
             ]
         );
+    }
+
+    #[test]
+    fn frame_counts_that_overflow_do_not_become_frames() {
+        // 2^30 frames of 2^34 bytes multiply to 2^64, which wraps to 0; the
+        // 16-byte value must not become 2^30 ranges (the fuzzer's OOM).
+        let frames = native_frames(100, 16, 1 << 30, Some(1 << 34));
+        assert!(frames.is_empty(), "{} frames", frames.len());
+        let frames = native_frames(100, 16, 4, Some(u64::MAX / 2));
+        assert_eq!(frames, vec![(100, 104), (104, 108), (108, 112), (112, 116)]);
     }
 
     #[test]

@@ -369,6 +369,28 @@ async fn invalid_instances_leave_nothing(db: ScratchDb) {
     let err = a.store_bytes(Bytes::from(evil)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid);
     assert!(err.to_string().contains("SOPInstanceUID"), "{err}");
+    // A defined-length sequence whose item holds a value declaring 2 GB:
+    // refused before dicom-rs reserves the 2 GB (the fuzzer found this).
+    let start = storage::scan::scan_complete(&good).unwrap().dataset_start;
+    let mut text = Vec::new();
+    text.extend_from_slice(&[0x40, 0x00, 0x60, 0xA1, b'U', b'T', 0, 0]);
+    text.extend_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+    text.extend_from_slice(b"x ");
+    let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+    item.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    item.extend_from_slice(&text);
+    let mut seq = vec![0x08, 0x00, 0x32, 0x10, b'S', b'Q', 0, 0];
+    seq.extend_from_slice(&(item.len() as u32).to_le_bytes());
+    seq.extend_from_slice(&item);
+    let mut bomb = good.clone();
+    bomb.splice(start..start, seq);
+    let err = a.store_bytes(Bytes::from(bomb)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(
+        err.to_string()
+            .contains("(0040,A160) at offset 20 declares 2147483632 bytes but only 2 remain"),
+        "{err}"
+    );
     assert_eq!(a.index().counts().await.unwrap(), Default::default());
     let blobs: Vec<(String, u64)> = futures::TryStreamExt::try_collect(a.blobs().list())
         .await
