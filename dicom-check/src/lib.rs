@@ -224,8 +224,16 @@ pub fn inflate(data: &[u8]) -> Result<Vec<u8>, Error> {
 /// One open container during the walk.
 #[derive(Debug, Clone, Copy)]
 enum Open {
-    Sequence { end: Option<usize>, pixel: bool },
-    Item { end: Option<usize> },
+    /// `pixel`: a sequence of pixel data fragments, whose first item (the
+    /// Basic Offset Table) is still to come while `table_next`.
+    Sequence {
+        end: Option<usize>,
+        pixel: bool,
+        table_next: bool,
+    },
+    Item {
+        end: Option<usize>,
+    },
 }
 
 impl Open {
@@ -301,8 +309,22 @@ pub fn check_lengths(data: &[u8], encoding: Encoding) -> Result<(), Error> {
                     open.push(Open::Item { end: None });
                     pos += 8;
                 }
-                // A fragment is a value the decoder reads whole.
-                ITEM if pixel => pos = overrun(length, pos + 8)?,
+                // A fragment is a value the decoder reads whole; the
+                // offset table it reads as whole 32-bit numbers.
+                ITEM if pixel => {
+                    if let Some(Open::Sequence { table_next, .. }) = open.last_mut() {
+                        if *table_next && length % 4 != 0 {
+                            return Err(Error::Structure {
+                                what: format!(
+                                    "Basic Offset Table of {length} bytes, not a multiple of 4"
+                                ),
+                                offset: pos,
+                            });
+                        }
+                        *table_next = false;
+                    }
+                    pos = overrun(length, pos + 8)?;
+                }
                 ITEM => {
                     let end = overrun(length, pos + 8)?;
                     open.push(Open::Item { end: Some(end) });
@@ -384,8 +406,14 @@ pub fn check_lengths(data: &[u8], encoding: Encoding) -> Result<(), Error> {
         } else {
             Some(overrun(length, value_start)?)
         };
-        let pixel = tag == PIXEL_DATA && length == UNDEFINED;
-        open.push(Open::Sequence { end, pixel });
+        // dicom-rs takes an explicit SQ as a sequence before it looks for
+        // encapsulated Pixel Data.
+        let pixel = tag == PIXEL_DATA && length == UNDEFINED && vr != Some(VR::SQ);
+        open.push(Open::Sequence {
+            end,
+            pixel,
+            table_next: pixel,
+        });
         pos = value_start;
     }
 }
@@ -410,11 +438,9 @@ fn element_header(
     encoding: Encoding,
 ) -> (Option<VR>, Option<u32>, usize) {
     let head = &data[pos..pos + 8];
-    // Item and delimiter tags never carry a VR (PS3.5 §7.5).
-    if tag.0 == 0xFFFE {
-        return (None, Some(encoding.u32(&head[4..8])), 8);
-    }
     if encoding == Encoding::ImplicitLe {
+        // Every tag, group FFFE included: the dictionary's generic group
+        // length (gggg,0000) makes (FFFE,0000) a UL.
         // As dicom-rs's implicit VR decoder: the dictionary decides, and
         // Pixel Data and Overlay Data are OW.
         let is_ow = tag == PIXEL_DATA || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000);
@@ -426,6 +452,10 @@ fn element_header(
                 .map_or(VR::UN, |entry| entry.vr().relaxed())
         };
         return (Some(vr), Some(encoding.u32(&head[4..8])), 8);
+    }
+    // Item and delimiter tags never carry a VR (PS3.5 §7.5).
+    if tag.0 == 0xFFFE {
+        return (None, Some(encoding.u32(&head[4..8])), 8);
     }
     let bytes = [head[4], head[5]];
     // dicom-rs reads a VR it does not know as UN.
@@ -597,6 +627,11 @@ mod tests {
                 .contains("VR UL has length 3, not a multiple of 4"),
             "{err}"
         );
+        // Group FFFE in implicit VR: (FFFE,0000) is a group length, UL.
+        let mut data = Vec::new();
+        header(&mut data, (0xFFFE, 0x0000), 2);
+        data.extend_from_slice(&[0xFF, 0xFF]);
+        assert!(check_lengths(&data, Encoding::ImplicitLe).is_err());
         let mut data = Vec::new();
         element(&mut data, (0x0028, 0x0010), b"US", &[1, 0, 2]);
         assert!(check_lengths(&data, Encoding::ExplicitLe).is_err());
@@ -651,12 +686,33 @@ mod tests {
             check_lengths(&big, Encoding::ExplicitLe),
             Err(Error::Overrun { .. })
         ));
+        let mut odd_table = data.clone();
+        odd_table[16..20].copy_from_slice(&2u32.to_le_bytes());
+        odd_table.splice(20..20, [0, 0]);
+        let err = check_lengths(&odd_table, Encoding::ExplicitLe).unwrap_err();
+        assert!(
+            err.to_string().contains("Basic Offset Table of 2 bytes"),
+            "{err}"
+        );
         let mut undefined = data;
         undefined[24..28].copy_from_slice(&UNDEFINED.to_le_bytes());
         assert!(matches!(
             check_lengths(&undefined, Encoding::ExplicitLe),
             Err(Error::Structure { .. })
         ));
+    }
+
+    #[test]
+    fn pixel_data_as_an_explicit_sq_is_a_sequence_of_items() {
+        // As dicom-rs reads it: items of undefined length are allowed, and
+        // their elements are checked.
+        let mut data = vec![0xE0, 0x7F, 0x10, 0x00, b'S', b'Q', 0, 0];
+        data.extend_from_slice(&UNDEFINED.to_le_bytes());
+        header(&mut data, ITEM, UNDEFINED);
+        element(&mut data, (0x0008, 0x0100), b"SH", b"T-D1100 ");
+        header(&mut data, ITEM_DELIMITER, 0);
+        header(&mut data, SEQUENCE_DELIMITER, 0);
+        check_lengths(&data, Encoding::ExplicitLe).unwrap();
     }
 
     #[test]
