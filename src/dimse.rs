@@ -356,7 +356,10 @@ impl Services for ArchiveServices {
                 action,
                 None,
                 (String::new(), study.to_owned()),
-                format!("{n} instances selected"),
+                match &request.move_destination {
+                    Some(ae) => format!("{n} instances selected, sent to {ae}"),
+                    None => format!("{n} instances selected"),
+                },
             )
             .await;
         }

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{dcmtk, filmless, http, write_files, ServerProcess};
+use common::{dcmtk, filmless, free_port, http, storescp, write_files, ServerProcess};
 use filmless_test_data::{Corpus, Options};
 
 fn add_user(dir: &std::path::Path, name: &str, roles: &str, password: &str) {
@@ -134,9 +134,13 @@ fn roles_decide_what_each_user_may_do_and_everything_is_audited() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let syslog_url = format!("udp://{}", syslog.local_addr().unwrap());
+    // A workstation that C-MOVE sends to.
+    let ws_port = free_port();
+    let _ws = storescp("WS1", ws_port, &dir.path().join("ws1"));
+    let ws_peer = format!("WS1@127.0.0.1:{ws_port}");
     let mut server = ServerProcess::start(
         dir.path(),
-        &["--peer", "RIS@127.0.0.1:1"],
+        &["--peer", "RIS@127.0.0.1:1", "--peer", &ws_peer],
         &[
             ("FILMLESS_AUTH__REQUIRED", "true"),
             ("FILMLESS_AUDIT__SYSLOG", &syslog_url),
@@ -230,8 +234,35 @@ fn roles_decide_what_each_user_may_do_and_everything_is_audited() {
         403
     );
 
-    // The RIS queries by C-FIND.
+    // The RIS queries by C-FIND, moves the study to a workstation, and
+    // gets it itself.
     c_find_patient(server.dicom_port, &ct.patient.id, &["StudyInstanceUID"]);
+    let study_key = format!("StudyInstanceUID={}", ct.study_instance_uid);
+    let port = server.dicom_port.to_string();
+    std::fs::create_dir_all(dir.path().join("got")).unwrap();
+    let got = dir.path().join("got");
+    let got = got.to_str().unwrap();
+    for (tool, extra) in [("movescu", ["-aem", "WS1"]), ("getscu", ["-od", got])] {
+        let out = dcmtk(tool)
+            .args(["-S", "-aet", "RIS", "-aec", "FILMLESS"])
+            .args(extra)
+            .args(["-k", "QueryRetrieveLevel=STUDY", "-k", &study_key])
+            .args(["127.0.0.1", &port])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let count = |d: &str| std::fs::read_dir(dir.path().join(d)).unwrap().count();
+    assert_eq!(
+        count("ws1"),
+        count("got"),
+        "the workstation and the RIS got the study"
+    );
+    assert!(count("got") >= 2);
 
     // root deletes.
     let (status, _, _) = http(
@@ -275,6 +306,16 @@ fn roles_decide_what_each_user_may_do_and_everything_is_audited() {
     assert!(has("alice", "wado-rs", "success"), "{events:#?}");
     assert!(has("bob", "stow-rs", "success"), "{events:#?}");
     assert!(has("RIS", "c-find", "success"), "{events:#?}");
+    assert!(has("RIS", "c-move", "success"), "{events:#?}");
+    assert!(has("RIS", "c-get", "success"), "{events:#?}");
+    let c_move = events.iter().find(|e| e["action"] == "c-move").unwrap();
+    assert!(
+        c_move["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("instances selected, sent to WS1"),
+        "{c_move:#?}"
+    );
     assert!(has("root", "delete", "success"), "{events:#?}");
     let c_store = events.iter().find(|e| e["action"] == "c-store").unwrap();
     assert_eq!(c_store["count"], 2, "two instances in one second: one row");

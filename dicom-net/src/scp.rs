@@ -118,6 +118,8 @@ pub struct QueryRequest {
     pub sop_class_uid: String,
     /// The identifier.
     pub identifier: InMemDicomObject,
+    /// (0000,0600) of a C-MOVE-RQ: the AE title the instances go to.
+    pub move_destination: Option<String>,
 }
 
 /// The services behind the provider.
@@ -707,6 +709,7 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
         let request = QueryRequest {
             sop_class_uid: model.to_owned(),
             identifier,
+            move_destination: None,
         };
         let (tx, mut rx) = mpsc::channel::<InMemDicomObject>(16);
         let services = self.services.clone();
@@ -795,6 +798,7 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
         let request = QueryRequest {
             sop_class_uid: model.to_owned(),
             identifier,
+            move_destination: destination.as_ref().map(|(ae, _)| ae.clone()),
         };
         let items = match self.services.retrieve(&self.info, request).await {
             Ok(items) => items,
