@@ -158,6 +158,21 @@ pub fn has_long_length(vr: [u8; 2]) -> bool {
     )
 }
 
+/// Whether data sets in transfer syntax `ts` are deflated as a whole
+/// (PS3.5 §A.5): Deflated Explicit VR Little Endian, and the JPIP
+/// Referenced Deflate syntaxes — every syntax dicom-rs decodes with a data
+/// set codec. Their data sets are explicit VR little endian once inflated.
+pub fn is_deflated(ts: &str) -> bool {
+    TransferSyntaxRegistry
+        .get(ts.trim_end_matches(['\0', ' ']))
+        .is_some_and(|t| {
+            matches!(
+                t.codec(),
+                dicom_encoding::transfer_syntax::Codec::Dataset(_)
+            )
+        })
+}
+
 /// Decode a bare data set that came from a peer, in transfer syntax `ts`:
 /// checked with [`check_lengths`] first, and inflated here (within
 /// [`MAX_INFLATED`]) when deflated, so that dicom-rs never reserves more
@@ -166,7 +181,7 @@ pub fn read_dataset(data: &[u8], ts: &TransferSyntax) -> Result<InMemDicomObject
     let decode = |data: &[u8], ts| {
         InMemDicomObject::read_dataset_with_ts(data, ts).map_err(|e| Error::Decode(e.to_string()))
     };
-    if ts.uid().trim_end_matches(['\0', ' ']) == DEFLATED_EXPLICIT_VR_LE {
+    if is_deflated(ts.uid()) {
         let inflated = inflate(data)?;
         check_lengths(&inflated, Encoding::ExplicitLe)?;
         let explicit = TransferSyntaxRegistry
@@ -188,6 +203,7 @@ pub fn read_part10(part10: &[u8]) -> Result<dicom_object::DefaultDicomObject, Er
         0
     };
     let mut rest = &part10[start..];
+    check_meta(rest)?;
     // Reads exactly the meta group (its group length says how much).
     let meta = dicom_object::meta::FileMetaTable::from_reader(&mut rest)
         .map_err(|e| Error::Decode(e.to_string()))?;
@@ -200,6 +216,37 @@ pub fn read_part10(part10: &[u8]) -> Result<dicom_object::DefaultDicomObject, Er
             ))
         })?;
     Ok(read_dataset(rest, ts)?.with_exact_meta(meta))
+}
+
+/// Check the File Meta Information after "DICM" at the start of `data`:
+/// dicom-object reserves what each of its elements declares, too. Its
+/// extent is what (0002,0000) File Meta Information Group Length says.
+fn check_meta(data: &[u8]) -> Result<(), Error> {
+    let structure = |what: &str| Error::Structure {
+        what: what.into(),
+        offset: 0,
+    };
+    if data.get(0..4) != Some(b"DICM") {
+        return Err(structure("no 'DICM' prefix"));
+    }
+    let group = &data[4..];
+    match group.get(0..8) {
+        Some([0x02, 0x00, 0x00, 0x00, b'U', b'L', 0x04, 0x00]) => {}
+        _ => {
+            return Err(structure(
+                "File Meta Information does not start with its group length (0002,0000)",
+            ))
+        }
+    }
+    let length = group
+        .get(8..12)
+        .map(|l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
+        .ok_or_else(|| structure("File Meta Information is truncated"))?;
+    let end = 12usize.saturating_add(length);
+    let meta = group
+        .get(..end)
+        .ok_or_else(|| structure("File Meta Information is shorter than its group length"))?;
+    check_lengths(meta, Encoding::ExplicitLe)
 }
 
 /// Inflate a deflated data set (PS3.5 §A.5: raw deflate, RFC 1951, no
@@ -331,8 +378,24 @@ pub fn check_lengths(data: &[u8], encoding: Encoding) -> Result<(), Error> {
                     pos += 8;
                 }
                 SEQUENCE_DELIMITER => {
-                    open.pop();
+                    let empty_pixel = matches!(
+                        open.pop(),
+                        Some(Open::Sequence {
+                            pixel: true,
+                            table_next: true,
+                            ..
+                        })
+                    );
                     pos += 8;
+                    // dicom-rs closes an empty pixel sequence without
+                    // checking whether its container ends there, and would
+                    // read past the container's end.
+                    if empty_pixel && open.last().and_then(|o| o.end()) == Some(pos) {
+                        return Err(Error::Structure {
+                            what: "encapsulated Pixel Data without items ends an item".into(),
+                            offset: pos - 8,
+                        });
+                    }
                 }
                 (g, e) => {
                     return Err(Error::Structure {
@@ -375,9 +438,23 @@ pub fn check_lengths(data: &[u8], encoding: Encoding) -> Result<(), Error> {
                 offset: pos,
             });
         }
+        // Tags whose dictionary VR is "US or SS" are read as SS, whatever
+        // VR the bytes declare, once the decoder has met a signed Pixel
+        // Representation (dicom-parser's pixel-representation override):
+        // they must then be whole 16-bit numbers, and never a sequence.
+        let xs = vr.is_some() && is_xs(tag);
+        if xs && vr == Some(VR::SQ) && length != UNDEFINED {
+            return Err(Error::Structure {
+                what: format!(
+                    "({:04X},{:04X}) is US or SS in the standard, not a sequence",
+                    tag.0, tag.1
+                ),
+                offset: pos,
+            });
+        }
         let is_sequence = vr == Some(VR::SQ) || length == UNDEFINED;
         if !is_sequence {
-            let size = vr.map_or(1, binary_size);
+            let size = if xs { 2 } else { vr.map_or(1, binary_size) };
             let end = overrun(length, value_start)?;
             let read = value_start + length as usize / size * size;
             if length as usize % size != 0 && open.is_empty() && data.len() - read < 8 {
@@ -424,6 +501,13 @@ pub fn check_lengths(data: &[u8], encoding: Encoding) -> Result<(), Error> {
         });
         pos = value_start;
     }
+}
+
+/// Whether the standard gives `tag` the VR "US or SS".
+fn is_xs(tag: (u16, u16)) -> bool {
+    StandardDataDictionary
+        .by_tag(Tag(tag.0, tag.1))
+        .is_some_and(|e| e.vr() == dicom_core::dictionary::VirtualVr::Xs)
 }
 
 /// Size of one number in a value of binary VR `vr` (PS3.5 Table 6.2-1); 1
@@ -735,6 +819,87 @@ mod tests {
         header(&mut data, ITEM_DELIMITER, 0);
         header(&mut data, SEQUENCE_DELIMITER, 0);
         check_lengths(&data, Encoding::ExplicitLe).unwrap();
+    }
+
+    #[test]
+    fn us_or_ss_tags_are_whole_16_bit_numbers_whatever_vr_is_declared() {
+        // After a signed Pixel Representation dicom-rs reads (0028,0120)
+        // Pixel Padding Value as SS even when declared OB: 3 bytes would
+        // put it out of step, and the next "header" would declare 3.75 GiB.
+        let mut data = Vec::new();
+        element(&mut data, (0x0028, 0x0103), b"US", &[1, 0]);
+        element(&mut data, (0x0028, 0x0120), b"OB", &[0x43, 0x43, 0x43]);
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x4F, b'D', b'A', 0, 0]);
+        data.extend_from_slice(&[0x08, 0x00, 0xF0, 0x00, b'U', b'N', 0, 0, 0, 0, 0, 0]);
+        let err = check_lengths(&data, Encoding::ExplicitLe).unwrap_err();
+        assert!(err.to_string().contains("not a multiple of 2"), "{err}");
+        // Nor may such a tag be a defined-length sequence.
+        let mut data = Vec::new();
+        element(&mut data, (0x0028, 0x0120), b"SQ", &[]);
+        let err = check_lengths(&data, Encoding::ExplicitLe).unwrap_err();
+        assert!(err.to_string().contains("not a sequence"), "{err}");
+    }
+
+    #[test]
+    fn empty_encapsulated_pixel_data_may_not_end_an_item() {
+        let mut data = vec![0x08, 0x00, 0x18, 0x22, b'S', b'Q', 0, 0];
+        data.extend_from_slice(&UNDEFINED.to_le_bytes());
+        header(&mut data, ITEM, 20);
+        data.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0]);
+        data.extend_from_slice(&UNDEFINED.to_le_bytes());
+        header(&mut data, SEQUENCE_DELIMITER, 0);
+        // To dicom-rs, still inside the item, this is a UN of 0xF0000000.
+        header(&mut data, SEQUENCE_DELIMITER, 0xF000_0000);
+        let err = check_lengths(&data, Encoding::ExplicitLe).unwrap_err();
+        assert!(
+            err.to_string().contains("without items ends an item"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_deflated_syntax_is_inflated_here() {
+        assert!(is_deflated(DEFLATED_EXPLICIT_VR_LE));
+        assert!(is_deflated("1.2.840.10008.1.2.4.95"));
+        assert!(!is_deflated(EXPLICIT_VR_LE));
+        assert!(!is_deflated("1.2.840.10008.1.2.4.50"));
+        // A JPIP Referenced Deflate data set that is no deflate stream is
+        // refused by the inflater, not read as explicit VR.
+        let jpip = TransferSyntaxRegistry
+            .get("1.2.840.10008.1.2.4.95")
+            .unwrap();
+        let mut data = Vec::new();
+        element(&mut data, (0x0010, 0x0010), b"PN", b"DOE^JOHN");
+        assert!(matches!(read_dataset(&data, jpip), Err(Error::Deflate(_))));
+    }
+
+    #[test]
+    fn file_meta_lengths_are_checked_too() {
+        let mut part10 = vec![0u8; 128];
+        part10.extend_from_slice(b"DICM");
+        part10.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+        part10.extend_from_slice(&12u32.to_le_bytes());
+        part10.extend_from_slice(&[0x02, 0x00, 0x02, 0x00, b'U', b'N', 0, 0]);
+        part10.extend_from_slice(&0xF000_0000u32.to_le_bytes());
+        let err = read_part10(&part10).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Overrun {
+                    tag: (0x0002, 0x0002),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Without the group length: refused, not guessed.
+        let mut no_length = vec![0u8; 128];
+        no_length.extend_from_slice(b"DICM");
+        no_length.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', 2, 0, b'1', 0]);
+        assert!(matches!(
+            read_part10(&no_length),
+            Err(Error::Structure { .. })
+        ));
     }
 
     #[test]

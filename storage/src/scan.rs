@@ -22,7 +22,6 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 /// Transfer syntax UIDs the scanner treats specially.
 pub(crate) const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 pub(crate) const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
-pub(crate) const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 
 /// The File Meta Information fields ingest needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,7 +63,7 @@ impl Layout {
     /// Whether the data set is deflated (PS3.5 §A.5): byte offsets inside it
     /// are meaningless and the whole file is its header.
     pub fn is_deflated(&self) -> bool {
-        self.meta.transfer_syntax == DEFLATED_EXPLICIT_VR_LE
+        dicom_check::is_deflated(&self.meta.transfer_syntax)
     }
 }
 
@@ -108,7 +107,7 @@ impl HeaderScanner {
         }
         let (meta, dataset_start) = self.meta.clone().expect("meta parsed above");
 
-        if meta.transfer_syntax == DEFLATED_EXPLICIT_VR_LE {
+        if dicom_check::is_deflated(&meta.transfer_syntax) {
             if !eof {
                 return Ok(Scan::NeedMore);
             }
