@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{http, import, pydicom_samples, write_files, ServerProcess};
 
@@ -55,7 +54,7 @@ fn dicomweb_client_calls_succeed() {
         "1.2.777.777.77.7.7777.7777",
         "1.9.999.999.99.9.9999.9999.20030818153516",
     );
-    let out = Command::new("python3")
+    let out = common::python()
         .arg(script)
         .arg(format!("http://{}/dicom-web", server.http))
         .args([
@@ -415,7 +414,7 @@ fn malformed_requests_get_4xx_with_a_reason_and_the_server_keeps_serving() {
     let zip_path = tempfile::tempdir().unwrap();
     let zip_file = zip_path.path().join("study.zip");
     std::fs::write(&zip_file, &zip).unwrap();
-    let out = std::process::Command::new("python3")
+    let out = common::python()
         .args(["-c", "import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(len(z.namelist()))"])
         .arg(&zip_file)
         .output()

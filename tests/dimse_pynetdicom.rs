@@ -4,13 +4,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{free_port, write_files, ServerProcess};
 
 fn pynetdicom(port: u16, args: &[&str]) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pynetdicom_checks.py");
-    let out = Command::new("python3")
+    let out = common::python()
         .arg(script)
         .args(["--port", &port.to_string()])
         .args(args)

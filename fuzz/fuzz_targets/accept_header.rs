@@ -3,12 +3,6 @@
 use libfuzzer_sys::fuzz_target;
 
 #[global_allocator]
-static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
+static ALLOC: fuzz_harness::Capped = fuzz_harness::Capped;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(s) = std::str::from_utf8(data) {
-        for r in filmless::dicomweb::accept::parse(s.split('\n')) {
-            let _ = r.matches("application/dicom");
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| fuzz_harness::accept_header(data));

@@ -7,21 +7,6 @@
 use libfuzzer_sys::fuzz_target;
 
 #[global_allocator]
-static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
+static ALLOC: fuzz_harness::Capped = fuzz_harness::Capped;
 
-const SYNTAXES: [&str; 4] = [
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.1.99",
-];
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&pick, rest)) = data.split_first() else {
-        return;
-    };
-    let ts = SYNTAXES[usize::from(pick) % SYNTAXES.len()];
-    if let Ok(identifier) = dicom_net::dataset::decode(rest, ts) {
-        let _ = storage::query::Query::from_identifier(&identifier);
-    }
-});
+fuzz_target!(|data: &[u8]| fuzz_harness::identifier(data));

@@ -4,8 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 #[global_allocator]
-static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
+static ALLOC: fuzz_harness::Capped = fuzz_harness::Capped;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = storage::Prepared::parse(bytes::Bytes::copy_from_slice(data));
-});
+fuzz_target!(|data: &[u8]| fuzz_harness::ingest(data));

@@ -3,10 +3,6 @@
 use libfuzzer_sys::fuzz_target;
 
 #[global_allocator]
-static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
+static ALLOC: fuzz_harness::Capped = fuzz_harness::Capped;
 
-fuzz_target!(|data: &[u8]| {
-    for strict in [true, false] {
-        let _ = dicom_ul::pdu::read_pdu(data, 131_072, strict);
-    }
-});
+fuzz_target!(|data: &[u8]| fuzz_harness::pdu(data));

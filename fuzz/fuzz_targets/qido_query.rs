@@ -4,22 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 #[global_allocator]
-static ALLOC: filmless_fuzz::Capped = filmless_fuzz::Capped;
-use storage::query::{Query, QueryLevel};
-use storage::Backend;
+static ALLOC: fuzz_harness::Capped = fuzz_harness::Capped;
 
-fuzz_target!(|data: &[u8]| {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(data)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    for level in [
-        QueryLevel::Study,
-        QueryLevel::Series,
-        QueryLevel::Instance,
-    ] {
-        if let Ok(q) = Query::from_qido(level, &params) {
-            let _ = q.query.select_sql(Backend::Sqlite);
-            let _ = q.query.select_sql(Backend::Postgres);
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| fuzz_harness::qido_query(data));

@@ -65,9 +65,6 @@ macro_rules! write_tx {
     }};
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
-
 /// Which database the index lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -226,11 +223,9 @@ impl Index {
             })
             .connect_with(connect)
             .await?;
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        crate::migrations::migrator(backend)
+            .await
+            .map_err(|source| Error::Migration { source })?
             .run(&pool)
             .await
             .map_err(|source| Error::Migration { source })?;

@@ -24,6 +24,7 @@ pub mod blob;
 mod check;
 mod error;
 pub mod index;
+mod migrations;
 pub mod part10;
 pub mod query;
 pub mod record;

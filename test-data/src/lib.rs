@@ -16,6 +16,8 @@
 //! a chest on X-ray), so compression, windowing and rendering see something
 //! like real images, not constant buffers.
 
+pub mod tools;
+
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::meta::FileMetaTableBuilder;

@@ -255,19 +255,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A DCMTK tool from Debian's package (pynetdicom installs scripts with
-/// the same names, so never rely on PATH).
-pub fn dcmtk(tool: &str) -> Command {
-    let path = format!("/usr/bin/{tool}");
-    assert!(
-        Path::new(&path).exists(),
-        "{path} missing: install DCMTK (scripts/setup-test-deps does)"
-    );
-    let mut c = Command::new(path);
-    // Debian's DCMTK leaves Nagle on unless told.
-    c.env("TCP_NODELAY", "1");
-    c
-}
+#[allow(unused_imports)] // each test binary uses some of them
+pub use filmless_test_data::tools::{dcmtk, python};
 
 /// A child process killed when dropped (peers started by tests).
 pub struct Peer(pub std::process::Child);

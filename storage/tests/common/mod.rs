@@ -122,19 +122,21 @@ pub fn moto() -> &'static Moto {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let script = r#"timeout 1800 moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & m=$!
+        let moto_server = filmless_test_data::tools::venv_bin("moto_server");
+        let script = r#"timeout 1800 "$3" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & m=$!
 while kill -0 "$2" 2>/dev/null && kill -0 "$m" 2>/dev/null; do sleep 1; done
 kill "$m" 2>/dev/null"#;
         let child = Command::new("sh")
             .args(["-c", script, "sh", &port.to_string(), &std::process::id().to_string()])
+            .arg(&moto_server)
             .stdin(Stdio::null())
             .spawn()
-            .expect("spawn moto_server (pip install 'moto[server]')");
+            .expect("spawn moto_server");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not start on port {port}; is it installed? (pip install 'moto[server]')"
+                "moto_server did not start on port {port}; is it installed? (scripts/setup-test-deps)"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
