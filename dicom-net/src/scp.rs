@@ -298,11 +298,18 @@ pub async fn serve<S: Services>(
                                  (dicom.max_associations_per_peer)"
                             );
                         }
-                        // On a TLS port the peer's first bytes are a TLS
-                        // handshake, not an A-ASSOCIATE-RQ: close at once.
-                        if config.tls.is_none() {
-                            let _ = tokio::time::timeout(artim, reject_busy(socket)).await;
-                        }
+                        // On a TLS port the refusal goes inside TLS, as a
+                        // DICOM TLS peer expects it (PS3.15 B.1).
+                        let _ = tokio::time::timeout(artim, async {
+                            match &config.tls {
+                                None => reject_busy(socket).await,
+                                Some(tls) => {
+                                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+                                    reject_busy(acceptor.accept(socket).await?).await
+                                }
+                            }
+                        })
+                        .await;
                     }
                     .instrument(span),
                 );
@@ -364,9 +371,15 @@ impl Drop for PeerSlot {
 }
 
 /// Read the A-ASSOCIATE-RQ and answer A-ASSOCIATE-RJ (transient, local
-/// limit exceeded, PS3.8 §9.3.4).
-async fn reject_busy(mut socket: TcpStream) -> Result<()> {
-    use tokio::io::AsyncWriteExt;
+/// limit exceeded, PS3.8 §9.3.4), then wait for the requestor to close the
+/// connection (state Sta13, bounded by the caller's ARTIM timeout): closing
+/// first can reach the peer before it has read the A-ASSOCIATE-RJ, and it
+/// then reports a dropped connection instead of the refusal.
+async fn reject_busy<S>(mut socket: S) -> Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = bytes::BytesMut::new();
     dicom_ul::association::read_pdu_from_wire_async(&mut socket, &mut buf, 65_536, false).await?;
     let mut out = Vec::new();
@@ -381,7 +394,9 @@ async fn reject_busy(mut socket: TcpStream) -> Result<()> {
     )
     .map_err(|e| Error::Protocol(e.to_string()))?;
     socket.write_all(&out).await?;
-    socket.shutdown().await?;
+    socket.flush().await?;
+    let mut sink = [0u8; 512];
+    while socket.read(&mut sink).await? > 0 {}
     Ok(())
 }
 
