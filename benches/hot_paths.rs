@@ -79,61 +79,90 @@ fn queries(c: &mut Criterion) {
 /// DIMSE services that accept every store and keep nothing.
 struct Sink;
 
-impl dicom_net::scp::Services for Sink {
-    fn check_association(
-        &self,
-        _: &str,
-        _: &str,
-        _: std::net::SocketAddr,
-    ) -> Result<(), dicom_ul::pdu::AssociationRJServiceUserReason> {
-        Ok(())
-    }
+mod sink {
+    use dicom_net::service::*;
 
-    fn may(&self, _: &dicom_net::scp::AssociationInfo, _: dicom_net::scp::Operation) -> bool {
-        true
-    }
-
-    async fn store(
-        &self,
-        _: &dicom_net::scp::AssociationInfo,
-        _: dicom_net::scp::StoreRequest,
-        mut data: dicom_net::scp::DataStream,
-    ) -> dicom_net::scp::Response {
-        let mut n = 0;
-        while let Some(b) = data.recv().await {
-            n += b.len();
+    impl Associations for super::Sink {
+        fn check_association(
+            &self,
+            _: &AssociationRequest<'_>,
+        ) -> Result<(), dicom_ul::pdu::AssociationRJServiceUserReason> {
+            Ok(())
         }
-        std::hint::black_box(n);
-        dicom_net::scp::Response::success()
     }
 
-    async fn find(
-        &self,
-        _: &dicom_net::scp::AssociationInfo,
-        _: dicom_net::scp::QueryRequest,
-        _: tokio::sync::mpsc::Sender<dicom_object::InMemDicomObject>,
-    ) -> dicom_net::scp::Response {
-        dicom_net::scp::Response::success()
+    impl Echo for super::Sink {
+        async fn echo(&self, _: &AssociationInfo) -> Response {
+            Response::success()
+        }
     }
 
-    async fn retrieve(
-        &self,
-        _: &dicom_net::scp::AssociationInfo,
-        _: dicom_net::scp::QueryRequest,
-    ) -> Result<Vec<dicom_net::retrieve::RetrieveItem>, dicom_net::scp::Response> {
-        Ok(Vec::new())
+    impl Store for super::Sink {
+        async fn store(
+            &self,
+            _: &AssociationInfo,
+            _: StoreRequest,
+            mut data: DataStream,
+        ) -> Response {
+            let mut n = 0;
+            while let Some(b) = data.recv().await {
+                n += b.len();
+            }
+            std::hint::black_box(n);
+            Response::success()
+        }
     }
 
-    async fn load(&self, _: &dicom_net::retrieve::RetrieveItem) -> Result<bytes::Bytes, String> {
-        Err("nothing stored".into())
+    impl Find for super::Sink {
+        async fn find(
+            &self,
+            _: &AssociationInfo,
+            _: QueryRequest,
+            _: tokio::sync::mpsc::Sender<dicom_object::InMemDicomObject>,
+        ) -> Response {
+            Response::success()
+        }
     }
 
-    async fn move_destination(
-        &self,
-        _: &dicom_net::scp::AssociationInfo,
-        _: &str,
-    ) -> Option<std::net::SocketAddr> {
-        None
+    impl Retrieve for super::Sink {
+        async fn load(
+            &self,
+            _: &AssociationInfo,
+            _: &RetrieveItem,
+        ) -> Result<bytes::Bytes, String> {
+            Err("nothing stored".into())
+        }
+    }
+
+    impl Move for super::Sink {
+        async fn move_destination(
+            &self,
+            _: &AssociationInfo,
+            _: &str,
+        ) -> Result<std::net::SocketAddr, Response> {
+            Err(Response::with(
+                dicom_net::Status::MOVE_DESTINATION_UNKNOWN,
+                "none",
+            ))
+        }
+
+        async fn select_move(
+            &self,
+            _: &AssociationInfo,
+            _: QueryRequest,
+        ) -> Result<Vec<RetrieveItem>, Response> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl Get for super::Sink {
+        async fn select_get(
+            &self,
+            _: &AssociationInfo,
+            _: QueryRequest,
+        ) -> Result<Vec<RetrieveItem>, Response> {
+            Ok(Vec::new())
+        }
     }
 }
 

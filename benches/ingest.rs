@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use storage::TenantId;
 use storage::{BlobStore, CompressionKind, Prepared, Uid};
 
 fn ct_slice() -> Bytes {
@@ -28,7 +29,10 @@ fn prepare(c: &mut Criterion) {
         g.bench_function(format!("blob put {}", compression.as_str()), |b| {
             b.iter(|| {
                 runtime
-                    .block_on(store.put(store.instance_key(&uid, &uid, &uid), slice.clone()))
+                    .block_on(store.put(
+                        store.instance_key(&TenantId::IMPLICIT, &uid, &uid, &uid),
+                        slice.clone(),
+                    ))
                     .expect("put")
             })
         });

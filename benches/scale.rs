@@ -23,6 +23,7 @@
 mod common;
 
 use std::time::{Duration, Instant};
+use storage::TenantId;
 
 use bytes::Bytes;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -194,10 +195,11 @@ async fn run_backend(backend: &str, checkpoints: &[u64]) -> Vec<Row> {
                     chunk_table: Vec::new(),
                 })
                 .collect();
+            let implicit = TenantId::implicit();
             let news: Vec<_> = prepared
                 .iter()
                 .zip(&blobs)
-                .map(|(p, b)| p.new_instance(b))
+                .map(|(p, b)| p.new_instance(&implicit, b))
                 .collect();
             for chunk in news.chunks(2_000) {
                 loaded += archive
@@ -247,7 +249,10 @@ async fn ingest(archive: &Archive, backend: &str, at: u64, round: u64) -> Row {
         let archive = archive.clone();
         tasks.spawn(async move {
             for f in mine {
-                archive.store_bytes(f).await.expect("store");
+                archive
+                    .store_bytes(&TenantId::IMPLICIT, f)
+                    .await
+                    .expect("store");
             }
         });
     }

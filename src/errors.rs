@@ -1,49 +1,41 @@
-//! Archive errors to protocol statuses, in one place (meilisearch's
-//! ErrorCode idea): each storage error kind maps to a DIMSE status here,
-//! and to an HTTP status when DICOMweb arrives. Internal details never
-//! reach a peer: only the error's public message, and for internal errors
-//! not even that.
+//! Service errors to protocol statuses, in one place (meilisearch's
+//! ErrorCode idea): each error kind maps to a DIMSE status here, and to an
+//! HTTP status. Internal details never reach a peer: only the error's
+//! public message, and for internal errors not even that.
 
-use dicom_net::scp::Response;
+use dicom_net::service::Response;
 use dicom_net::Status;
-use storage::{Error, ErrorKind};
 
-/// What a peer may be told about an error.
-pub fn public_message(e: &Error) -> String {
-    match (e.kind(), e) {
-        (ErrorKind::Internal | ErrorKind::Unavailable, _) => {
-            "the archive could not complete the operation".to_owned()
-        }
-        // The object store's message carries paths and keys.
-        (_, Error::ObjectStore { .. }) => "the stored object is missing".to_owned(),
-        _ => e.to_string(),
-    }
-}
+use crate::service::{Error, ErrorKind};
 
-/// The DIMSE response for an archive error (PS3.4 B.2.3 for C-STORE,
+/// The DIMSE response for a service error (PS3.4 B.2.3 for C-STORE,
 /// C.4.1.1.4 for C-FIND).
 pub fn dimse_response(e: &Error) -> Response {
     let status = match (e.kind(), e) {
-        (ErrorKind::Invalid, Error::InvalidUid { .. }) => Status::DOES_NOT_MATCH_SOP_CLASS,
-        (ErrorKind::Invalid, Error::HeaderTooLarge { .. }) => Status::OUT_OF_RESOURCES,
+        (ErrorKind::Forbidden, _) => Status::NOT_AUTHORIZED,
+        (_, Error::Storage(storage::Error::InvalidUid { .. })) | (_, Error::Mismatch(_)) => {
+            Status::DOES_NOT_MATCH_SOP_CLASS
+        }
+        (_, Error::Storage(storage::Error::HeaderTooLarge { .. })) => Status::OUT_OF_RESOURCES,
         (ErrorKind::Invalid, _) => Status::CANNOT_UNDERSTAND,
         (ErrorKind::AlreadyExists, _) => Status(0x0111), // Duplicate SOP Instance
-        (ErrorKind::NotFound, _) => Status::PROCESSING_FAILURE,
         (ErrorKind::Unavailable, _) => Status::OUT_OF_RESOURCES,
         _ => Status::PROCESSING_FAILURE,
     };
     if matches!(e.kind(), ErrorKind::Internal | ErrorKind::Unavailable) {
         tracing::error!(error = %e, "archive error");
     }
-    Response::with(status, public_message(e))
+    Response::with(status, e.public_message())
 }
 
-/// The HTTP status for an archive error kind.
+/// The HTTP status for a service error kind.
 pub fn http_status(kind: ErrorKind) -> axum::http::StatusCode {
     use axum::http::StatusCode;
     match kind {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         ErrorKind::AlreadyExists => StatusCode::CONFLICT,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,31 +1,30 @@
 //! Filmless: a medical imaging archive (PACS) and DICOM gateway.
 //!
-//! The root package wires the archive (`storage`) to the protocols and is
-//! the only place that knows both:
+//! The root package wires the archive (`storage`) to the protocols through
+//! one service layer:
+//! - [`service`]: every operation once (store, search, retrieve, render,
+//!   delete, status, the audit trail, users), each deciding access from a
+//!   request context, confined to the caller's tenant, and audited;
+//! - [`dimse`], [`dicomweb`], [`cli`]: thin adapters from DIMSE, DICOMweb
+//!   and the command line to the service;
+//! - [`http`]: the router, authentication into a context, the server's
+//!   pages, the viewer's files, HTTPS;
+//! - [`audit`]: the audit trail's writer (database and syslog);
 //! - [`config`]: one configuration from file, environment and flags;
-//! - [`cli`]: the `filmless` commands;
-//! - [`server`]: `filmless serve`, listeners and graceful shutdown;
-//! - [`dicomweb`]: QIDO-RS, WADO-RS, STOW-RS under `/dicom-web`;
-//! - [`dimse`]: the DIMSE services (store, find, move, get) over the archive;
-//! - [`errors`]: archive errors to protocol statuses, in one place;
-//! - [`import`]: `filmless import`, bulk import through the archive's ingest;
-//! - [`scu`]: `filmless echo` and `filmless send`;
+//! - [`errors`]: service errors to DIMSE and HTTP statuses, in one place;
+//! - [`server`]: opening the archive, `filmless serve`, graceful shutdown;
 //! - [`logging`]: structured logs.
 //!
 //! `main.rs` only parses the command line and calls [`cli::run`], so tests
 //! and benches start the real server in-process.
 
-pub mod admin;
 pub mod audit;
-pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dicomweb;
 pub mod dimse;
 pub mod errors;
-pub mod import;
+pub mod http;
 pub mod logging;
-pub mod oidc;
-pub mod scu;
 pub mod server;
-pub mod tls;
+pub mod service;

@@ -141,7 +141,7 @@ async fn kill_repeatedly(database_url: Option<String>) {
     let archive = storage::Archive::open(&config).await.expect("open");
     for a in &acked {
         let stored = archive
-            .read_instance(&a.sop)
+            .read_instance(&storage::TenantId::IMPLICIT, &a.sop)
             .await
             .unwrap_or_else(|e| panic!("acknowledged instance {} lost: {e}", a.sop));
         let got = if a.whole_file {

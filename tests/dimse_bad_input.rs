@@ -397,8 +397,19 @@ fn data_sets_that_cannot_be_stored_get_failure_statuses() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let archive = common::open_archive(data.path()).await;
-        assert_eq!(archive.index().counts().await.unwrap().instances, 2);
-        let stored = archive.read_instance("1.2.3.70").await.unwrap();
+        assert_eq!(
+            archive
+                .index()
+                .counts(storage::TenantScope::All)
+                .await
+                .unwrap()
+                .instances,
+            2
+        );
+        let stored = archive
+            .read_instance(&storage::TenantId::IMPLICIT, "1.2.3.70")
+            .await
+            .unwrap();
         let (start, _) = dicom_net::retrieve::data_set_start(&stored).unwrap();
         assert_eq!(&stored[start..], &odd_sent[..]);
     });

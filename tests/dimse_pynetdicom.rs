@@ -73,7 +73,11 @@ fn eight_concurrent_associations_store_one_study_without_duplicates() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let archive = common::open_archive(data.path()).await;
-        let counts = archive.index().counts().await.unwrap();
+        let counts = archive
+            .index()
+            .counts(storage::TenantScope::All)
+            .await
+            .unwrap();
         assert_eq!(
             (
                 counts.patients,
@@ -85,7 +89,7 @@ fn eight_concurrent_associations_store_one_study_without_duplicates() {
         );
         let s = archive
             .index()
-            .study_summary(&plan.study_instance_uid)
+            .study_summary(&storage::TenantId::IMPLICIT, &plan.study_instance_uid)
             .await
             .unwrap()
             .unwrap();

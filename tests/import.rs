@@ -98,13 +98,24 @@ fn pydicom_samples_are_stored_or_rejected_with_a_reason() {
     rt.block_on(async {
         let archive = open_archive(data.path()).await;
         assert_eq!(
-            archive.index().counts().await.unwrap().instances as u64,
+            archive
+                .index()
+                .counts(storage::TenantScope::All)
+                .await
+                .unwrap()
+                .instances as u64,
             stored
         );
         // A Part 10 file comes back byte-identical.
         let ct = std::fs::read(samples.join("CT_small.dcm")).unwrap();
         let sop = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
-        assert_eq!(archive.read_instance(sop).await.unwrap(), ct);
+        assert_eq!(
+            archive
+                .read_instance(&storage::TenantId::IMPLICIT, sop)
+                .await
+                .unwrap(),
+            ct
+        );
     });
 }
 
@@ -133,14 +144,14 @@ fn a_500_slice_ct_round_trips_byte_identical() {
         let archive = open_archive(data.path()).await;
         let s = archive
             .index()
-            .study_summary(&plan.study_instance_uid)
+            .study_summary(&storage::TenantId::IMPLICIT, &plan.study_instance_uid)
             .await
             .unwrap()
             .unwrap();
         assert_eq!((s.series, s.instances), (1, 500));
         for (instance, path) in instances.iter().zip(&paths) {
             let back = archive
-                .read_instance(&instance.sop_instance_uid)
+                .read_instance(&storage::TenantId::IMPLICIT, &instance.sop_instance_uid)
                 .await
                 .unwrap();
             assert!(
@@ -291,20 +302,20 @@ fn check_finds_orphans_and_missing_blobs_and_repair_reindexes() {
     let (orphan_sop, missing_key, damaged_key) = rt.block_on(async {
         let archive = open_archive(data.path()).await;
         let a = archive
-            .instance(&instances[0].sop_instance_uid)
+            .instance(&storage::TenantId::IMPLICIT, &instances[0].sop_instance_uid)
             .await
             .unwrap();
         archive
             .index()
-            .delete_instance(&a.sop_instance_uid)
+            .delete_instance(&storage::TenantId::IMPLICIT, &a.sop_instance_uid)
             .await
             .unwrap();
         let b = archive
-            .instance(&instances[1].sop_instance_uid)
+            .instance(&storage::TenantId::IMPLICIT, &instances[1].sop_instance_uid)
             .await
             .unwrap();
         let c = archive
-            .instance(&instances[2].sop_instance_uid)
+            .instance(&storage::TenantId::IMPLICIT, &instances[2].sop_instance_uid)
             .await
             .unwrap();
         archive.index().close().await;
@@ -336,7 +347,10 @@ fn check_finds_orphans_and_missing_blobs_and_repair_reindexes() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-indexed 1, removed 0"));
     rt.block_on(async {
         let archive = open_archive(data.path()).await;
-        let back = archive.read_instance(&orphan_sop).await.unwrap();
+        let back = archive
+            .read_instance(&storage::TenantId::IMPLICIT, &orphan_sop)
+            .await
+            .unwrap();
         assert_eq!(back, instances[0].bytes);
     });
     let out = check(&[]);

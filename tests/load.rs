@@ -64,7 +64,15 @@ async fn shutdown_finishes_open_associations_and_refuses_new_ones() {
     let exit = server.terminate(Duration::from_secs(30));
     assert!(exit.success(), "{exit:?}");
     let archive = common::open_archive(dir.path()).await;
-    assert_eq!(archive.index().counts().await.unwrap().instances, 3);
+    assert_eq!(
+        archive
+            .index()
+            .counts(storage::TenantScope::All)
+            .await
+            .unwrap()
+            .instances,
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +213,12 @@ async fn bounded_load_without_errors_or_memory_growth() {
     assert!(last < 300 * 1024, "memory: {samples:?}");
     let archive = common::open_archive(dir.path()).await;
     assert_eq!(
-        archive.index().counts().await.unwrap().instances as u64,
+        archive
+            .index()
+            .counts(storage::TenantScope::All)
+            .await
+            .unwrap()
+            .instances as u64,
         stored
     );
 }

@@ -504,7 +504,11 @@ fn uploads_over_the_limit_get_413_and_the_server_goes_on() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let n = rt.block_on(async {
         let a = common::open_archive(dir.path()).await;
-        a.index().counts().await.unwrap().instances
+        a.index()
+            .counts(storage::TenantScope::All)
+            .await
+            .unwrap()
+            .instances
     });
     assert_eq!(n, 1, "only the instance within the limit was stored");
 }
@@ -973,7 +977,11 @@ fn dicom_tls_on_its_own_port_with_optional_client_certificates() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let n = rt.block_on(async {
         let a = common::open_archive(&data).await;
-        a.index().counts().await.unwrap().instances
+        a.index()
+            .counts(storage::TenantScope::All)
+            .await
+            .unwrap()
+            .instances
     });
     assert_eq!(n, 2, "stored over TLS");
 

@@ -92,10 +92,28 @@ fn the_viewer_is_served_at_root_or_the_home_page_says_how_to_install_it() {
         &[],
         &[("FILMLESS_HTTP__VIEWER_DIR", viewer.to_str().unwrap())],
     );
-    for path in ["/", "/viewer?StudyInstanceUIDs=1.2.3", "/studylist"] {
+    for path in [
+        "/",
+        "/viewer?StudyInstanceUIDs=1.2.3",
+        "/viewer/dicomweb?StudyInstanceUIDs=1.2.3",
+        "/segmentation",
+    ] {
         let page = get(&server.http, path);
         assert!(page.starts_with("HTTP/1.1 200"), "{path}: {page}");
         assert!(page.contains("OHIF Viewer"), "{path}");
+    }
+    // Only the viewer's own routes get its page: anything else is 404, so
+    // mistakes show (a mistyped URL, monitoring asking for /metrics).
+    for path in [
+        "/studylist",
+        "/metrics",
+        "/admin",
+        "/dicom-web/workitems",
+        "/missing.js",
+    ] {
+        let page = get(&server.http, path);
+        assert!(page.starts_with("HTTP/1.1 404"), "{path}: {page}");
+        assert!(!page.contains("OHIF Viewer"), "{path}");
     }
     let config = get(&server.http, "/app-config.js");
     assert!(

@@ -38,13 +38,17 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 /// recursive decoder.
 pub const MAX_DEPTH: usize = 64;
 
-/// Transfer syntax UIDs whose data set encoding differs from explicit VR
-/// little endian.
-const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
-const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
-const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
+// Transfer syntaxes whose data set encoding differs from explicit VR
+// little endian.
+use dicom_dictionary_std::uids::{
+    EXPLICIT_VR_LITTLE_ENDIAN as EXPLICIT_VR_LE, IMPLICIT_VR_LITTLE_ENDIAN as IMPLICIT_VR_LE,
+};
+/// Explicit VR Big Endian: retired from the standard (so deprecated in
+/// dicom-dictionary-std) but still sent by old devices, and received here.
+pub const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 /// Deflated Explicit VR Little Endian (PS3.5 §A.5).
-pub const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
+pub const DEFLATED_EXPLICIT_VR_LE: &str =
+    dicom_dictionary_std::uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN;
 
 /// Most bytes a deflated data set may inflate to. Deflate compresses up to
 /// about 1000:1, so a few hundred kilobytes could otherwise become
@@ -193,20 +197,66 @@ pub fn read_dataset(data: &[u8], ts: &TransferSyntax) -> Result<InMemDicomObject
     decode(data, ts)
 }
 
-/// Decode a whole Part 10 file (with or without its 128-byte preamble),
-/// its data set checked as [`read_dataset`] checks it. The File Meta
-/// Information must carry its group length, as PS3.10 §7.1 requires.
-pub fn read_part10(part10: &[u8]) -> Result<dicom_object::DefaultDicomObject, Error> {
-    let start = if part10.get(128..132) == Some(b"DICM") {
+/// What the File Meta Information of a Part 10 file says, and where its
+/// data set starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part10Meta {
+    /// (0002,0002) Media Storage SOP Class UID.
+    pub sop_class_uid: String,
+    /// (0002,0003) Media Storage SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// (0002,0010) Transfer Syntax UID.
+    pub transfer_syntax: String,
+    /// Offset of the data set in the file.
+    pub data_set_start: usize,
+}
+
+/// Whether `data` starts as a Part 10 file: "DICM" after a 128-byte
+/// preamble, or at the very start (files written without one).
+pub fn is_part10(data: &[u8]) -> bool {
+    data.get(128..132) == Some(b"DICM") || data.get(0..4) == Some(b"DICM")
+}
+
+/// Read the File Meta Information of a Part 10 file (with or without its
+/// 128-byte preamble), checked first as [`read_part10`] checks it: the one
+/// reader of Part 10 headers for every caller.
+pub fn part10_meta(part10: &[u8]) -> Result<Part10Meta, Error> {
+    let (meta, start) = read_meta(part10)?;
+    Ok(Part10Meta {
+        sop_class_uid: meta
+            .media_storage_sop_class_uid()
+            .trim_end_matches('\0')
+            .to_owned(),
+        sop_instance_uid: meta
+            .media_storage_sop_instance_uid()
+            .trim_end_matches('\0')
+            .to_owned(),
+        transfer_syntax: meta.transfer_syntax().trim_end_matches('\0').to_owned(),
+        data_set_start: start,
+    })
+}
+
+/// The File Meta Information table and where the data set starts.
+fn read_meta(part10: &[u8]) -> Result<(dicom_object::meta::FileMetaTable, usize), Error> {
+    let preamble = if part10.get(128..132) == Some(b"DICM") {
         128
     } else {
         0
     };
-    let mut rest = &part10[start..];
+    let mut rest = &part10[preamble..];
     check_meta(rest)?;
+    let before = rest.len();
     // Reads exactly the meta group (its group length says how much).
     let meta = dicom_object::meta::FileMetaTable::from_reader(&mut rest)
         .map_err(|e| Error::Decode(e.to_string()))?;
+    Ok((meta, preamble + before - rest.len()))
+}
+
+/// Decode a whole Part 10 file (with or without its 128-byte preamble),
+/// its data set checked as [`read_dataset`] checks it. The File Meta
+/// Information must carry its group length, as PS3.10 §7.1 requires.
+pub fn read_part10(part10: &[u8]) -> Result<dicom_object::DefaultDicomObject, Error> {
+    let (meta, start) = read_meta(part10)?;
     let ts = TransferSyntaxRegistry
         .get(meta.transfer_syntax())
         .ok_or_else(|| {
@@ -215,7 +265,7 @@ pub fn read_part10(part10: &[u8]) -> Result<dicom_object::DefaultDicomObject, Er
                 meta.transfer_syntax()
             ))
         })?;
-    Ok(read_dataset(rest, ts)?.with_exact_meta(meta))
+    Ok(read_dataset(&part10[start..], ts)?.with_exact_meta(meta))
 }
 
 /// Check the File Meta Information after "DICM" at the start of `data`:

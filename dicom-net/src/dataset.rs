@@ -8,12 +8,11 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::error::{Error, Result};
 
-/// Implicit VR Little Endian.
-pub const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
-/// Explicit VR Little Endian.
-pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
-/// Explicit VR Big Endian (retired).
-pub const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
+/// The native transfer syntaxes, by their short names here.
+pub use dicom_check::EXPLICIT_VR_BE;
+pub use dicom_dictionary_std::uids::{
+    EXPLICIT_VR_LITTLE_ENDIAN as EXPLICIT_VR_LE, IMPLICIT_VR_LITTLE_ENDIAN as IMPLICIT_VR_LE,
+};
 
 fn syntax(ts: &str) -> Result<&'static dicom_encoding::TransferSyntax> {
     TransferSyntaxRegistry

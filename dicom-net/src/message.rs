@@ -20,7 +20,7 @@ use dicom_ul::Pdu;
 use futures::FutureExt;
 use tokio::net::TcpStream;
 
-use crate::command::Command;
+use crate::command::{Command, CommandField};
 use crate::error::{Error, Result};
 
 /// Largest command set accepted (real ones are a few hundred bytes).
@@ -315,5 +315,27 @@ fn pdu_name(pdu: &Pdu) -> &'static str {
         Pdu::ReleaseRQ => "A-RELEASE-RQ",
         Pdu::ReleaseRP => "A-RELEASE-RP",
         Pdu::AbortRQ { .. } => "A-ABORT",
+    }
+}
+
+/// Whether a C-CANCEL-RQ for `message_id` is waiting. Any other message now
+/// breaks the protocol (PS3.7 §9.3: one operation at a time here).
+pub(crate) fn cancelled<A, W>(chan: &mut Channel<A, W>, message_id: Option<u16>) -> Result<bool>
+where
+    W: Wire,
+    A: dicom_ul::association::AsyncAssociation<W> + Association + Send,
+{
+    match chan.next_now() {
+        None => Ok(false),
+        Some(Ok(Event::Command { command, .. }))
+            if command.field == Some(CommandField::CCancelRq) =>
+        {
+            Ok(command.responding_to == message_id || command.responding_to.is_none())
+        }
+        Some(Ok(Event::Release)) => Err(Error::Protocol("A-RELEASE-RQ during an operation".into())),
+        Some(Ok(_)) => Err(Error::Protocol(
+            "a second operation before the first one ended".into(),
+        )),
+        Some(Err(e)) => Err(e),
     }
 }

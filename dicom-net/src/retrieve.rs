@@ -22,21 +22,10 @@ use dicom_ul::association::AsyncServerAssociation;
 use crate::command::{Command, CommandField, SubOperations};
 use crate::dataset::{self, is_native, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use crate::error::{Error, Result};
-use crate::message::{Channel, Event, Wire};
-use crate::scp::{cancelled, Response, Services};
+use crate::message::{cancelled, Channel, Event, Wire};
 use crate::scu::{AcceptedContext, ScuAssociation, ScuOptions};
+use crate::service::{AssociationInfo, Response, Retrieve, RetrieveItem};
 use crate::status::{Status, StatusClass};
-
-/// One instance a retrieve sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetrieveItem {
-    /// SOP Class UID.
-    pub sop_class_uid: String,
-    /// SOP Instance UID.
-    pub sop_instance_uid: String,
-    /// Transfer syntax as stored.
-    pub transfer_syntax: String,
-}
 
 /// Where sub-operations go.
 #[derive(Debug, Clone)]
@@ -76,14 +65,14 @@ fn count(n: usize) -> u16 {
 }
 
 /// Run the sub-operations of a C-MOVE or C-GET.
-pub(crate) async fn run<S: Services, W: Wire>(
+pub(crate) async fn run<S: Retrieve, W: Wire>(
     chan: &mut Channel<AsyncServerAssociation<W>, W>,
     next_message_id: &mut u16,
     pc: u8,
     request: &Command,
     destination: Destination,
     items: Vec<RetrieveItem>,
-    services: &S,
+    services: (&S, &AssociationInfo),
 ) -> Result<Outcome> {
     let total = items.len();
     let mut counts = SubOperations {
@@ -316,10 +305,10 @@ pub fn choose(
 type Prepared = std::result::Result<(AcceptedContext, Bytes), String>;
 
 /// Choose the context for `item` and load its data set for it.
-async fn prepare_for<S: Services>(
+async fn prepare_for<S: Retrieve>(
     item: &RetrieveItem,
     accepted: &[AcceptedContext],
-    services: &S,
+    services: (&S, &AssociationInfo),
 ) -> Prepared {
     let ctx = choose(item, accepted)?;
     let data = prepare(item, &ctx, services).await?;
@@ -327,12 +316,12 @@ async fn prepare_for<S: Services>(
 }
 
 /// Load an instance and cut it to the data set in the context's syntax.
-async fn prepare<S: Services>(
+async fn prepare<S: Retrieve>(
     item: &RetrieveItem,
     ctx: &AcceptedContext,
-    services: &S,
+    (services, association): (&S, &AssociationInfo),
 ) -> std::result::Result<Bytes, String> {
-    let bytes = services.load(item).await?;
+    let bytes = services.load(association, item).await?;
     let (start, ts) =
         data_set_start(&bytes).map_err(|e| format!("stored instance unreadable: {e}"))?;
     if ts == ctx.transfer_syntax {
@@ -417,18 +406,8 @@ async fn send_one_here<W: Wire>(
 
 /// Where the data set starts in a Part 10 file, and its transfer syntax.
 pub fn data_set_start(bytes: &[u8]) -> Result<(usize, String)> {
-    let preamble = if bytes.get(128..132) == Some(b"DICM") {
-        128
-    } else {
-        0
-    };
-    let mut cursor = std::io::Cursor::new(&bytes[preamble..]);
-    let meta = dicom_object::meta::FileMetaTable::from_reader(&mut cursor)
-        .map_err(|e| Error::DataSet(e.to_string()))?;
-    Ok((
-        preamble + cursor.position() as usize,
-        meta.transfer_syntax().to_owned(),
-    ))
+    let meta = dicom_check::part10_meta(bytes).map_err(|e| Error::DataSet(e.to_string()))?;
+    Ok((meta.data_set_start, meta.transfer_syntax))
 }
 
 #[cfg(test)]

@@ -1,21 +1,18 @@
 //! The DIMSE service class provider: one accept loop, a bounded number of
 //! associations, one task each.
 //!
-//! What the services do is not here: [`Services`] is implemented by the
-//! root package over the archive (Orthanc's IStoreRequestHandler /
-//! IFindRequestHandler / IMoveRequestHandler split). This module owns the
+//! What the services do is not here: the traits of [`crate::service`] are
+//! implemented by the root package over the archive. This module owns the
 //! protocol: negotiation, message flow, pending responses, C-CANCEL,
 //! sub-operations, timeouts, and never letting one broken association
 //! disturb the others.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use dicom_core::Tag;
 use dicom_object::InMemDicomObject;
 use dicom_ul::association::server::{AccessControl, Negotiation};
 use dicom_ul::association::{Association, AsyncServerAssociation};
@@ -34,145 +31,13 @@ use tracing::Instrument;
 use crate::command::{Command, CommandField};
 use crate::dataset;
 use crate::error::{Error, Result};
-use crate::message::{Channel, Event, Wire};
-use crate::retrieve::{self, Destination, RetrieveItem};
+use crate::message::{cancelled, Channel, Event, Wire};
+use crate::retrieve::{self, Destination};
+use crate::service::{
+    AssociationInfo, AssociationRequest, Provider, QueryRequest, Response, StoreRequest,
+};
 use crate::status::Status;
-
-/// What a peer asks to do; services answer whether it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// C-ECHO.
-    Echo,
-    /// C-STORE.
-    Store,
-    /// C-FIND.
-    Find,
-    /// C-MOVE.
-    Move,
-    /// C-GET.
-    Get,
-}
-
-/// Who is on the other end of an association.
-#[derive(Debug, Clone)]
-pub struct AssociationInfo {
-    /// A number for logs.
-    pub id: u64,
-    /// The peer's (calling) AE title.
-    pub calling_ae: String,
-    /// The AE title it called.
-    pub called_ae: String,
-    /// Its address.
-    pub peer: SocketAddr,
-}
-
-/// The final response of an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// Status.
-    pub status: Status,
-    /// (0000,0902) Error Comment: why, in words fit for the peer.
-    pub comment: Option<String>,
-    /// (0000,0901) Offending Element.
-    pub offending: Vec<Tag>,
-}
-
-impl Response {
-    /// Success.
-    pub fn success() -> Self {
-        Response {
-            status: Status::SUCCESS,
-            comment: None,
-            offending: Vec::new(),
-        }
-    }
-
-    /// A status with a comment.
-    pub fn with(status: Status, comment: impl Into<String>) -> Self {
-        Response {
-            status,
-            comment: Some(comment.into()),
-            offending: Vec::new(),
-        }
-    }
-}
-
-/// A C-STORE request.
-#[derive(Debug, Clone)]
-pub struct StoreRequest {
-    /// (0000,0002).
-    pub sop_class_uid: String,
-    /// (0000,1000).
-    pub sop_instance_uid: String,
-    /// The presentation context's transfer syntax: the data set's encoding.
-    pub transfer_syntax: String,
-}
-
-/// The data set of a C-STORE, fragment by fragment as it arrives.
-pub type DataStream = mpsc::Receiver<Bytes>;
-
-/// A C-FIND, C-MOVE or C-GET request.
-#[derive(Debug, Clone)]
-pub struct QueryRequest {
-    /// (0000,0002): the information model.
-    pub sop_class_uid: String,
-    /// The identifier.
-    pub identifier: InMemDicomObject,
-    /// (0000,0600) of a C-MOVE-RQ: the AE title the instances go to.
-    pub move_destination: Option<String>,
-}
-
-/// The services behind the provider.
-pub trait Services: Send + Sync + 'static {
-    /// Accept or reject an association request.
-    fn check_association(
-        &self,
-        calling_ae: &str,
-        called_ae: &str,
-        peer: SocketAddr,
-    ) -> std::result::Result<(), AssociationRJServiceUserReason>;
-
-    /// Whether this peer may do this.
-    fn may(&self, association: &AssociationInfo, operation: Operation) -> bool;
-
-    /// Store the data set arriving on `data` (a bare data set in
-    /// `request.transfer_syntax`). Must consume `data` or drop it.
-    fn store(
-        &self,
-        association: &AssociationInfo,
-        request: StoreRequest,
-        data: DataStream,
-    ) -> impl Future<Output = Response> + Send;
-
-    /// Send each match to `matches`; stop when it is closed (C-CANCEL).
-    fn find(
-        &self,
-        association: &AssociationInfo,
-        request: QueryRequest,
-        matches: mpsc::Sender<InMemDicomObject>,
-    ) -> impl Future<Output = Response> + Send;
-
-    /// The instances a C-MOVE or C-GET identifier selects.
-    fn retrieve(
-        &self,
-        association: &AssociationInfo,
-        request: QueryRequest,
-    ) -> impl Future<Output = std::result::Result<Vec<RetrieveItem>, Response>> + Send;
-
-    /// The Part 10 bytes of an instance to send.
-    fn load(
-        &self,
-        item: &RetrieveItem,
-    ) -> impl Future<Output = std::result::Result<Bytes, String>> + Send;
-
-    /// Where a C-MOVE destination AE title is, if it is known (may resolve
-    /// a host name, so it is async).
-    fn move_destination(
-        &self,
-        association: &AssociationInfo,
-        ae_title: &str,
-    ) -> impl Future<Output = Option<SocketAddr>> + Send;
-}
+use crate::tls::{CapturedCertificate, TlsServer};
 
 /// Provider settings.
 #[derive(Debug, Clone)]
@@ -195,7 +60,7 @@ pub struct ScpConfig {
     pub shutdown_grace: Duration,
     /// DICOM TLS (PS3.15 B.1, BCP 195): when set, every connection on this
     /// listener must complete a TLS handshake first.
-    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    pub tls: Option<Arc<TlsServer>>,
     /// Largest C-FIND/C-MOVE/C-GET identifier accepted, in bytes.
     pub max_identifier_bytes: usize,
     /// The association counts, shared by every listener served with clones
@@ -229,7 +94,7 @@ impl Default for ScpConfig {
 
 /// Accept associations on `listener` until `shutdown`, then give those in
 /// flight [`ScpConfig::shutdown_grace`] to finish.
-pub async fn serve<S: Services>(
+pub async fn serve<S: Provider>(
     listener: TcpListener,
     config: ScpConfig,
     services: Arc<S>,
@@ -304,7 +169,10 @@ pub async fn serve<S: Services>(
                             match &config.tls {
                                 None => reject_busy(socket).await,
                                 Some(tls) => {
-                                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+                                    let (tls, _) = tls
+                                        .for_connection()
+                                        .map_err(|e| Error::Protocol(e.to_string()))?;
+                                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                                     reject_busy(acceptor.accept(socket).await?).await
                                 }
                             }
@@ -403,9 +271,11 @@ where
 struct Access<S> {
     services: Arc<S>,
     peer: SocketAddr,
+    /// The TLS client certificate slot of this connection (TLS ports).
+    certificate: Option<CapturedCertificate>,
 }
 
-impl<S: Services> AccessControl for Access<S> {
+impl<S: Provider> AccessControl for Access<S> {
     fn check_access(
         &self,
         _this_ae_title: &str,
@@ -413,8 +283,19 @@ impl<S: Services> AccessControl for Access<S> {
         called_ae_title: &str,
         _user_identity: Option<&UserIdentity>,
     ) -> std::result::Result<(), AssociationRJServiceUserReason> {
-        self.services
-            .check_association(calling_ae_title.trim(), called_ae_title.trim(), self.peer)
+        // The handshake is over when the A-ASSOCIATE-RQ is read: the slot
+        // holds the client's certificate if it presented one.
+        let certificate = self
+            .certificate
+            .as_ref()
+            .and_then(|c| c.lock().ok().and_then(|c| c.clone()));
+        self.services.check_association(&AssociationRequest {
+            calling_ae: calling_ae_title.trim(),
+            called_ae: called_ae_title.trim(),
+            peer: self.peer,
+            tls: self.certificate.is_some(),
+            client_certificate: certificate.as_deref(),
+        })
     }
 }
 
@@ -436,17 +317,27 @@ impl Negotiation for Roles {
     }
 }
 
-async fn run_association<S: Services>(
+async fn run_association<S: Provider>(
     socket: TcpStream,
     peer: SocketAddr,
     id: u64,
     config: &ScpConfig,
     services: Arc<S>,
 ) {
+    let tls = match config.tls.as_ref().map(|t| t.for_connection()) {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "association not established: TLS configuration");
+            return;
+        }
+    };
+    let certificate = tls.as_ref().map(|(_, c)| c.clone());
     let mut options = ServerAssociationOptions::new()
         .ae_access_control(Access {
             services: services.clone(),
             peer,
+            certificate: certificate.clone(),
         })
         .with_negotiation(Roles)
         .ae_title(config.ae_title.clone())
@@ -458,21 +349,24 @@ async fn run_association<S: Services>(
             "association not established: no A-ASSOCIATE-RQ within the ARTIM timeout"
         ),
     };
-    match &config.tls {
+    match tls {
         None => {
             match tokio::time::timeout(config.artim_timeout, options.establish_async(socket)).await
             {
-                Ok(Ok(a)) => run_session(a, peer, id, config, services).await,
+                Ok(Ok(a)) => run_session(a, peer, id, config, services, None).await,
                 Ok(Err(e)) => not_established(Some(e)),
                 Err(_) => not_established(None),
             }
         }
-        Some(tls) => {
-            options = options.tls_config(tls.clone());
+        Some((tls, certificate)) => {
+            options = options.tls_config(tls);
             match tokio::time::timeout(config.artim_timeout, options.establish_tls_async(socket))
                 .await
             {
-                Ok(Ok(a)) => run_session(a, peer, id, config, services).await,
+                Ok(Ok(a)) => {
+                    let certificate = certificate.lock().ok().and_then(|c| c.clone());
+                    run_session(a, peer, id, config, services, certificate.map(Arc::new)).await
+                }
                 Ok(Err(e)) => not_established(Some(e)),
                 Err(_) => not_established(None),
             }
@@ -480,18 +374,20 @@ async fn run_association<S: Services>(
     }
 }
 
-async fn run_session<S: Services, W: Wire>(
+async fn run_session<S: Provider, W: Wire>(
     assoc: AsyncServerAssociation<W>,
     peer: SocketAddr,
     id: u64,
     config: &ScpConfig,
     services: Arc<S>,
+    client_certificate: Option<Arc<Vec<u8>>>,
 ) {
     let info = AssociationInfo {
         id,
         calling_ae: assoc.peer_ae_title().trim().to_owned(),
         called_ae: assoc.called_ae_title().trim().to_owned(),
         peer,
+        client_certificate,
     };
     tracing::Span::current().record("calling_ae", info.calling_ae.as_str());
     let accepted = assoc
@@ -545,7 +441,7 @@ fn context_of<W: Wire>(
         .map(|c| (c.abstract_syntax.clone(), c.transfer_syntax.clone()))
 }
 
-impl<S: Services, W: Wire> Session<'_, S, W> {
+impl<S: Provider, W: Wire> Session<'_, S, W> {
     /// Serve messages until the peer releases (Ok) or something breaks.
     async fn run(&mut self) -> Result<()> {
         loop {
@@ -564,14 +460,8 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
             match command.field()? {
                 CommandField::CEchoRq => {
                     self.drain_data_set(&command).await?;
-                    let status = if self.services.may(&self.info, Operation::Echo) {
-                        Status::SUCCESS
-                    } else {
-                        Status::NOT_AUTHORIZED
-                    };
-                    self.chan
-                        .send(pc, &command.response(status, false), None)
-                        .await?;
+                    let response = self.services.echo(&self.info).await;
+                    self.respond(pc, &command, response).await?;
                 }
                 CommandField::CStoreRq => self.store(pc, &command, ts).await?,
                 CommandField::CFindRq => self.find(pc, &command, &abstract_syntax, &ts).await?,
@@ -658,11 +548,6 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
             );
             return self.respond(pc, command, r).await;
         };
-        if !self.services.may(&self.info, Operation::Store) {
-            self.drain_data_set(command).await?;
-            let r = Response::with(Status::NOT_AUTHORIZED, "this AE title may not store here");
-            return self.respond(pc, command, r).await;
-        }
         let request = StoreRequest {
             sop_class_uid: class.clone(),
             sop_instance_uid: instance.clone(),
@@ -700,10 +585,6 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
 
     async fn find(&mut self, pc: u8, command: &Command, model: &str, ts: &str) -> Result<()> {
         let identifier = self.read_data_set(command).await?;
-        if !self.services.may(&self.info, Operation::Find) {
-            let r = Response::with(Status::NOT_AUTHORIZED, "this AE title may not query here");
-            return self.respond(pc, command, r).await;
-        }
         let identifier = match identifier.map(|b| dataset::decode(&b, ts)) {
             Some(Ok(obj)) => obj,
             Some(Err(e)) => {
@@ -759,18 +640,6 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
     async fn retrieve(&mut self, pc: u8, command: &Command, model: &str, ts: &str) -> Result<()> {
         let is_move = command.field == Some(CommandField::CMoveRq);
         let identifier = self.read_data_set(command).await?;
-        let operation = if is_move {
-            Operation::Move
-        } else {
-            Operation::Get
-        };
-        if !self.services.may(&self.info, operation) {
-            let r = Response::with(
-                Status::NOT_AUTHORIZED,
-                "this AE title may not retrieve from here",
-            );
-            return self.respond(pc, command, r).await;
-        }
         let identifier = match identifier.map(|b| dataset::decode(&b, ts)) {
             Some(Ok(obj)) => obj,
             _ => {
@@ -794,18 +663,8 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
                 return self.respond(pc, command, r).await;
             };
             match self.services.move_destination(&self.info, ae).await {
-                Some(addr) => Some((ae.to_owned(), addr)),
-                None => {
-                    tracing::warn!(
-                        destination = ae,
-                        "C-MOVE to an unknown AE title (add it to [[dicom.peers]])"
-                    );
-                    let r = Response::with(
-                        Status::MOVE_DESTINATION_UNKNOWN,
-                        format!("move destination {ae} is not a configured peer"),
-                    );
-                    return self.respond(pc, command, r).await;
-                }
+                Ok(addr) => Some((ae.to_owned(), addr)),
+                Err(r) => return self.respond(pc, command, r).await,
             }
         } else {
             None
@@ -815,13 +674,20 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
             identifier,
             move_destination: destination.as_ref().map(|(ae, _)| ae.clone()),
         };
-        let items = match self.services.retrieve(&self.info, request).await {
+        let selected = if is_move {
+            self.services.select_move(&self.info, request).await
+        } else {
+            self.services.select_get(&self.info, request).await
+        };
+        let items = match selected {
             Ok(items) => items,
             Err(r) => return self.respond(pc, command, r).await,
         };
         let target = match destination {
             Some((ae, addr)) => Destination::Remote {
-                calling_ae: self.config.ae_title.clone(),
+                // Sub-operations come from the AE title the requester
+                // called (a tenant's own, where there are tenants).
+                calling_ae: self.info.called_ae.clone(),
                 called_ae: ae,
                 addr,
                 originator: (
@@ -840,7 +706,7 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
             command,
             target,
             items,
-            &*self.services,
+            (&*self.services, &self.info),
         )
         .await?;
         tracing::info!(
@@ -858,27 +724,5 @@ impl<S: Services, W: Wire> Session<'_, S, W> {
             None => None,
         };
         self.chan.send(pc, &rsp, data.as_deref()).await
-    }
-}
-
-/// Whether a C-CANCEL-RQ for `message_id` is waiting. Any other message now
-/// breaks the protocol (PS3.7 §9.3: one operation at a time here).
-pub(crate) fn cancelled<A, W>(chan: &mut Channel<A, W>, message_id: Option<u16>) -> Result<bool>
-where
-    W: Wire,
-    A: dicom_ul::association::AsyncAssociation<W> + Association + Send,
-{
-    match chan.next_now() {
-        None => Ok(false),
-        Some(Ok(Event::Command { command, .. }))
-            if command.field == Some(CommandField::CCancelRq) =>
-        {
-            Ok(command.responding_to == message_id || command.responding_to.is_none())
-        }
-        Some(Ok(Event::Release)) => Err(Error::Protocol("A-RELEASE-RQ during an operation".into())),
-        Some(Ok(_)) => Err(Error::Protocol(
-            "a second operation before the first one ended".into(),
-        )),
-        Some(Err(e)) => Err(e),
     }
 }

@@ -14,7 +14,7 @@ use crate::command::{Command, CommandField};
 use crate::dataset::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use crate::error::{Error, Result};
 use crate::message::{Channel, Event};
-use crate::scp::Response;
+use crate::service::Response;
 
 /// Verification SOP Class.
 pub const VERIFICATION: &str = "1.2.840.10008.1.1";

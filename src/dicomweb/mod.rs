@@ -1,40 +1,78 @@
-//! DICOMweb (PS3.18) under `/dicom-web`: one module per service, each with
-//! its `router()`, sharing [`crate::server::AppState`].
+//! DICOMweb (PS3.18) under `/dicom-web`, over the service layer: every
+//! route is declared once below, each handler in the module of its
+//! service, every one of them behind authentication.
 //!
 //! - [`qido`]: QIDO-RS search, parsed into the archive's one query model;
-//! - [`wado`]: WADO-RS instances, metadata (from the index, never from
-//!   blobs), frames (ranged reads), bulk data;
-//! - [`stow`]: STOW-RS, multipart bodies streamed into the archive (its
-//!   handlers hang on the `/studies` routes of [`qido`] and [`wado`]);
-//! - [`rendered`]: rendered images and cached thumbnails;
-//! - [`accept`]: Accept header parsing;
-//! - [`json`]: index rows as DICOM JSON (PS3.18 Annex F).
+//! - [`wado`]: WADO-RS instances, metadata, frames, bulk data, DELETE;
+//! - [`stow`]: STOW-RS, multipart bodies streamed into the store;
+//! - [`rendered`]: rendered images and thumbnails;
+//! - [`zip`]: a study or series as one ZIP file;
+//! - [`extract`]: paths, query parameters and Accept, parsed once;
+//! - [`multipart`]: the one multipart/related writer;
+//! - [`accept`]: Accept header parsing; [`json`]: DICOM JSON (Annex F).
 //!
 //! Errors are JSON objects with a reason; CORS headers go on every
 //! response, errors included.
 
 pub mod accept;
+pub mod extract;
 pub mod json;
+pub mod multipart;
 pub mod qido;
 pub mod rendered;
 pub mod stow;
 pub mod wado;
 pub mod zip;
 
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
-use storage::Uid;
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::server::AppState;
+use crate::http::routes;
+use crate::http::state::AppState;
 
-/// Every DICOMweb route, to be nested under `/dicom-web`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(qido::router())
-        .merge(wado::router())
-        .merge(rendered::router())
+routes! {
+    "/studies" => { get: qido::studies, post: stow::store_studies, delete: qido::no_delete_all }
+    "/series" => { get: qido::all_series }
+    "/instances" => { get: qido::all_instances }
+    "/studies/{study}" => {
+        get: wado::retrieve_study, post: stow::store_study, delete: wado::delete_study
+    }
+    "/studies/{study}/metadata" => { get: wado::study_metadata }
+    "/studies/{study}/series" => { get: qido::study_series }
+    "/studies/{study}/instances" => { get: qido::study_instances }
+    "/studies/{study}/rendered" => { get: rendered::study_rendered }
+    "/studies/{study}/thumbnail" => { get: rendered::study_thumbnail }
+    "/studies/{study}/series/{series}" => {
+        get: wado::retrieve_series, delete: wado::delete_series
+    }
+    "/studies/{study}/series/{series}/metadata" => { get: wado::series_metadata }
+    "/studies/{study}/series/{series}/instances" => { get: qido::series_instances }
+    "/studies/{study}/series/{series}/rendered" => { get: rendered::series_rendered }
+    "/studies/{study}/series/{series}/thumbnail" => { get: rendered::series_thumbnail }
+    "/studies/{study}/series/{series}/instances/{instance}" => {
+        get: wado::retrieve_instance, delete: wado::delete_instance
+    }
+    "/studies/{study}/series/{series}/instances/{instance}/metadata" => {
+        get: wado::instance_metadata
+    }
+    "/studies/{study}/series/{series}/instances/{instance}/rendered" => {
+        get: rendered::instance_rendered
+    }
+    "/studies/{study}/series/{series}/instances/{instance}/thumbnail" => {
+        get: rendered::instance_thumbnail
+    }
+    "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}" => {
+        get: wado::frames
+    }
+    "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered" => {
+        get: rendered::frame_rendered
+    }
+    "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/thumbnail" => {
+        get: rendered::frame_thumbnail
+    }
+    "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{*path}" => {
+        get: wado::bulkdata
+    }
 }
 
 /// CORS (PS3.18 §8.9: browsers on another origin). `http.cors_origins`
@@ -62,77 +100,9 @@ pub fn cors(config: &crate::config::Config) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::RANGE,
+            header::HeaderName::from_static(crate::http::auth::TENANT_HEADER),
         ])
         .expose_headers([header::CONTENT_TYPE, header::WARNING])
-}
-
-/// An error answered as JSON with a reason.
-#[derive(Debug)]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Why, fit for any client (no internals, no patient data).
-    pub reason: String,
-}
-
-impl ApiError {
-    /// 400 Bad Request.
-    pub fn bad_request(reason: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            reason: reason.into(),
-        }
-    }
-
-    /// 404 Not Found.
-    pub fn not_found(reason: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            reason: reason.into(),
-        }
-    }
-
-    /// 406 Not Acceptable.
-    pub fn not_acceptable(reason: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_ACCEPTABLE,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl From<storage::Error> for ApiError {
-    fn from(e: storage::Error) -> Self {
-        ApiError {
-            status: crate::errors::http_status(e.kind()),
-            reason: crate::errors::public_message(&e),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::warn!(status = %self.status, reason = %self.reason, "request failed");
-        }
-        let body = serde_json::json!({ "error": self.reason, "status": self.status.as_u16() });
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response()
-    }
-}
-
-/// Result of a DICOMweb handler.
-pub type ApiResult<T> = Result<T, ApiError>;
-
-/// Validate a UID from the path.
-pub fn uid(attribute: &'static str, value: &str) -> ApiResult<String> {
-    Uid::parse(attribute, value)
-        .map(|u| u.to_string())
-        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// The base URL of this server's DICOMweb service: `http.public_url` when
@@ -169,32 +139,8 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}/dicom-web")
 }
 
-/// The Accept values of a request: `accept=` query parameters win over the
-/// header (PS3.18 §8.3.3.1).
-pub fn accepts(headers: &HeaderMap, params: &[(String, String)]) -> Vec<accept::MediaRange> {
-    let from_query: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "accept")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    if !from_query.is_empty() {
-        return accept::parse(from_query);
-    }
-    accept::parse(
-        headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    )
-}
-
 /// A `Warning` header value (PS3.18 §8.4.3).
 pub fn warning(text: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("299 filmless: \"{text}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("299 filmless"))
-}
-
-/// Parse a whole Part 10 file (with or without its 128-byte preamble).
-pub(crate) fn open_part10(part10: &[u8]) -> Result<dicom_object::DefaultDicomObject, String> {
-    dicom_check::read_part10(part10).map_err(|e| format!("unreadable instance: {e}"))
 }

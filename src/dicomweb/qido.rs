@@ -1,138 +1,125 @@
 //! QIDO-RS (PS3.18 §10.6): search for studies, series and instances.
 //!
 //! Query strings parse into the archive's one query model (the same as
-//! C-FIND); results come from the index, never from blobs.
+//! C-FIND); the service runs the search within the caller's tenant.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use dicom_dictionary_std::tags;
 use storage::query::{attribute, Query, QueryLevel};
 
-use super::{accepts, base_url, json, uid, warning, ApiError, ApiResult};
-use crate::server::AppState;
+use super::extract::{Params, SeriesPath, StudyPath};
+use super::{base_url, json, warning};
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
+use crate::service::Target;
 
-/// The QIDO-RS routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/studies",
-            get(studies)
-                .post(super::stow::store_studies)
-                .delete(no_delete_all),
-        )
-        .route("/series", get(all_series))
-        .route("/instances", get(all_instances))
-        .route("/studies/{study}/series", get(study_series))
-        .route("/studies/{study}/instances", get(study_instances))
-        .route(
-            "/studies/{study}/series/{series}/instances",
-            get(series_instances),
-        )
+/// `GET /studies`.
+pub async fn studies(
+    state: State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    search(state, caller, headers, QueryLevel::Study, params, None).await
 }
 
-async fn no_delete_all() -> ApiError {
+/// `GET /series`.
+pub async fn all_series(
+    state: State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    search(state, caller, headers, QueryLevel::Series, params, None).await
+}
+
+/// `GET /instances`.
+pub async fn all_instances(
+    state: State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    search(state, caller, headers, QueryLevel::Instance, params, None).await
+}
+
+/// `GET /studies/{study}/series`.
+pub async fn study_series(
+    state: State<AppState>,
+    caller: Caller,
+    StudyPath(study): StudyPath,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    search(
+        state,
+        caller,
+        headers,
+        QueryLevel::Series,
+        params,
+        Some(study),
+    )
+    .await
+}
+
+/// `GET /studies/{study}/instances`.
+pub async fn study_instances(
+    state: State<AppState>,
+    caller: Caller,
+    StudyPath(study): StudyPath,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    search(
+        state,
+        caller,
+        headers,
+        QueryLevel::Instance,
+        params,
+        Some(study),
+    )
+    .await
+}
+
+/// `GET /studies/{study}/series/{series}/instances`.
+pub async fn series_instances(
+    state: State<AppState>,
+    caller: Caller,
+    SeriesPath(series): SeriesPath,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    search(
+        state,
+        caller,
+        headers,
+        QueryLevel::Instance,
+        params,
+        Some(series),
+    )
+    .await
+}
+
+/// `DELETE /studies`: refused, a delete names what it deletes.
+pub async fn no_delete_all(_caller: Caller) -> ApiError {
     ApiError {
         status: StatusCode::METHOD_NOT_ALLOWED,
         reason: "DELETE applies to one study, series or instance".into(),
     }
 }
 
-/// Parse `a=b&c=d` (percent-decoded, `+` as space).
-pub fn params(raw: Option<String>) -> Vec<(String, String)> {
-    raw.map(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-async fn studies(state: State<AppState>, headers: HeaderMap, q: RawQuery) -> ApiResult<Response> {
-    search(state, headers, QueryLevel::Study, params(q.0), &[]).await
-}
-
-async fn all_series(
-    state: State<AppState>,
-    headers: HeaderMap,
-    q: RawQuery,
-) -> ApiResult<Response> {
-    search(state, headers, QueryLevel::Series, params(q.0), &[]).await
-}
-
-async fn all_instances(
-    state: State<AppState>,
-    headers: HeaderMap,
-    q: RawQuery,
-) -> ApiResult<Response> {
-    search(state, headers, QueryLevel::Instance, params(q.0), &[]).await
-}
-
-async fn study_series(
-    state: State<AppState>,
-    Path(study): Path<String>,
-    headers: HeaderMap,
-    q: RawQuery,
-) -> ApiResult<Response> {
-    let study = uid("StudyInstanceUID", &study)?;
-    search(
-        state,
-        headers,
-        QueryLevel::Series,
-        params(q.0),
-        &[(tags::STUDY_INSTANCE_UID, study)],
-    )
-    .await
-}
-
-async fn study_instances(
-    state: State<AppState>,
-    Path(study): Path<String>,
-    headers: HeaderMap,
-    q: RawQuery,
-) -> ApiResult<Response> {
-    let study = uid("StudyInstanceUID", &study)?;
-    search(
-        state,
-        headers,
-        QueryLevel::Instance,
-        params(q.0),
-        &[(tags::STUDY_INSTANCE_UID, study)],
-    )
-    .await
-}
-
-async fn series_instances(
-    state: State<AppState>,
-    Path((study, series)): Path<(String, String)>,
-    headers: HeaderMap,
-    q: RawQuery,
-) -> ApiResult<Response> {
-    let study = uid("StudyInstanceUID", &study)?;
-    let series = uid("SeriesInstanceUID", &series)?;
-    search(
-        state,
-        headers,
-        QueryLevel::Instance,
-        params(q.0),
-        &[
-            (tags::STUDY_INSTANCE_UID, study),
-            (tags::SERIES_INSTANCE_UID, series),
-        ],
-    )
-    .await
-}
-
 async fn search(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     level: QueryLevel,
-    params: Vec<(String, String)>,
-    path: &[(dicom_core::Tag, String)],
+    params: Params,
+    within: Option<Target>,
 ) -> ApiResult<Response> {
-    let accept = accepts(&headers, &params);
+    let accept = &params.accept;
     if !accept.is_empty()
         && !accept
             .iter()
@@ -143,34 +130,36 @@ async fn search(
         ));
     }
     let qido =
-        Query::from_qido(level, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Query::from_qido(level, &params.pairs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut query = qido.query;
+    let path: Vec<(dicom_core::Tag, String)> = match &within {
+        None => Vec::new(),
+        Some(Target::Study(st)) => vec![(tags::STUDY_INSTANCE_UID, st.to_string())],
+        Some(Target::Series(st, se)) | Some(Target::Instance(st, se, _)) => vec![
+            (tags::STUDY_INSTANCE_UID, st.to_string()),
+            (tags::SERIES_INSTANCE_UID, se.to_string()),
+        ],
+    };
     for (tag, value) in path {
-        let a = attribute(*tag).ok_or_else(|| ApiError::bad_request("unindexed path attribute"))?;
+        let a = attribute(tag).ok_or_else(|| ApiError::bad_request("unindexed path attribute"))?;
         query
-            .add(a, value)
+            .add(a, &value)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
-    query.case_insensitive_names = state.config.dicom.case_insensitive_names;
     // One more than asked tells whether results were cut.
     let limit = query.limit;
     if let Some(l) = limit {
         query.limit = Some(l.saturating_add(1));
     }
-    let mut matches = state.archive.index().query(&query).await?;
+    let mut matches = state
+        .service
+        .search(&caller.ctx, query, &caller.detail)
+        .await?;
     let truncated = limit.is_some_and(|l| matches.len() as u64 > l);
     if let Some(l) = limit {
         matches.truncate(l as usize);
     }
     let base = base_url(&state, &headers);
-    let mut seen: Vec<(String, String)> = Vec::new();
-    for m in &matches {
-        let study = m.get(tags::STUDY_INSTANCE_UID).unwrap_or("");
-        if !study.is_empty() && !seen.iter().any(|(_, s)| s == study) {
-            let patient = m.get(tags::PATIENT_ID).unwrap_or("").to_owned();
-            seen.push((patient, study.to_owned()));
-        }
-    }
     let results: Vec<serde_json::Value> = matches
         .iter()
         .map(|m| {
@@ -209,9 +198,6 @@ async fn search(
             warning("There are additional results that can be requested"),
         );
     }
-    response
-        .extensions_mut()
-        .insert(crate::audit::AuditStudies(seen));
     if qido.fuzzy {
         response.headers_mut().append(
             header::WARNING,

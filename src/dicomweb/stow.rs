@@ -1,38 +1,45 @@
 //! STOW-RS (PS3.18 §10.5): `POST /studies` and `/studies/{study}` with a
 //! `multipart/related; type="application/dicom"` body.
 //!
-//! Each part streams into the archive's ingest (the same as C-STORE): a
-//! body of hundreds of MB is never held whole. The response lists what was
-//! stored and what failed, with the failure reasons of PS3.18 Table 10.5.3-1.
+//! Each part streams into the service's store (the same as C-STORE), in
+//! the caller's tenant: a body of hundreds of MB is never held whole. The
+//! response lists what was stored and what failed, with the failure reasons
+//! of PS3.18 Table 10.5.3-1.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 
-use super::{base_url, uid, ApiError, ApiResult};
-use crate::server::AppState;
+use super::base_url;
+use super::extract::StudyPath;
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::state::AppState;
+use crate::service::ErrorKind;
 
 /// `POST /studies`.
 pub async fn store_studies(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    stow(state, headers, body, None).await
+    stow(state, caller, headers, body, None).await
 }
 
 /// `POST /studies/{study}`: every instance must belong to that study.
 pub async fn store_study(
     State(state): State<AppState>,
-    Path(study): Path<String>,
+    caller: Caller,
+    StudyPath(study): StudyPath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let study = uid("StudyInstanceUID", &study)?;
-    stow(state, headers, body, Some(study)).await
+    let study = study.study().to_string();
+    stow(state, caller, headers, body, Some(study)).await
 }
 
 /// The boundary of a `multipart/related; type="application/dicom"` body.
@@ -75,6 +82,7 @@ fn item(class: &str, instance: &str) -> serde_json::Map<String, Value> {
 
 async fn stow(
     state: AppState,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
     study: Option<String>,
@@ -86,7 +94,6 @@ async fn stow(
     let mut referenced: Vec<Value> = Vec::new();
     let mut failed: Vec<Value> = Vec::new();
     let mut studies: Vec<String> = Vec::new();
-    let mut audited: Vec<(String, String)> = Vec::new();
     let mut parts = 0usize;
     loop {
         let field = match multipart.next_field().await {
@@ -118,22 +125,12 @@ async fn stow(
             continue;
         }
         let data = field.map_err(std::io::Error::other);
-        match state.archive.store_stream(Box::pin(data)).await {
+        match state
+            .service
+            .store(&caller.ctx, Box::pin(data), study.as_deref())
+            .await
+        {
             Ok(stored) => {
-                if let Some(want) = &study {
-                    if &stored.study_instance_uid != want {
-                        if stored.outcome == storage::StoreOutcome::Stored {
-                            let _ = state
-                                .archive
-                                .delete_instance(&stored.sop_instance_uid)
-                                .await;
-                        }
-                        let mut f = item(&stored.sop_class_uid, &stored.sop_instance_uid);
-                        f.insert("00081197".into(), json!({"vr": "US", "Value": [0xA900u16]}));
-                        failed.push(Value::Object(f));
-                        continue;
-                    }
-                }
                 let url = format!(
                     "{base}/studies/{}/series/{}/instances/{}",
                     stored.study_instance_uid, stored.series_instance_uid, stored.sop_instance_uid
@@ -142,10 +139,11 @@ async fn stow(
                 r.insert("00081190".into(), json!({"vr": "UR", "Value": [url]}));
                 referenced.push(Value::Object(r));
                 if !studies.contains(&stored.study_instance_uid) {
-                    audited.push((stored.patient_id, stored.study_instance_uid.clone()));
                     studies.push(stored.study_instance_uid);
                 }
             }
+            // Who may not store may not store any part.
+            Err(e) if e.kind() == ErrorKind::Forbidden => return Err(e.into()),
             Err(e) => {
                 let reason = crate::errors::dimse_response(&e).status.0;
                 tracing::info!(error = %e, "STOW-RS part refused");
@@ -176,14 +174,10 @@ async fn stow(
         (false, false) => StatusCode::ACCEPTED,
         _ => StatusCode::CONFLICT,
     };
-    let mut response = (
+    Ok((
         status,
         [(header::CONTENT_TYPE, "application/dicom+json")],
         Value::Object(out).to_string(),
     )
-        .into_response();
-    response
-        .extensions_mut()
-        .insert(crate::audit::AuditStudies(audited));
-    Ok(response)
+        .into_response())
 }

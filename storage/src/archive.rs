@@ -24,6 +24,7 @@ use crate::scan::{
     encapsulated_frames, native_frames, scan_complete, strip_item_headers, FragmentScanner,
     FrameRange, HeaderScanner, Layout, Scan,
 };
+use crate::tenant::TenantId;
 
 /// What to do when an instance arrives whose SOP Instance UID is stored
 /// already with different content.
@@ -196,10 +197,11 @@ impl Prepared {
     }
 
     /// The index rows this file becomes once its bytes are stored as
-    /// `blob` (used by ingest, and by bulk loaders through
+    /// `blob` for `tenant` (used by ingest, and by bulk loaders through
     /// [`Index::insert_batch`](crate::Index::insert_batch)).
-    pub fn new_instance<'a>(&'a self, blob: &'a BlobRef) -> NewInstance<'a> {
+    pub fn new_instance<'a>(&'a self, tenant: &'a TenantId, blob: &'a BlobRef) -> NewInstance<'a> {
         NewInstance {
+            tenant,
             record: &self.header.record,
             blob,
             sha256: &self.sha256,
@@ -270,15 +272,15 @@ impl Archive {
         &self.inner.blobs
     }
 
-    /// Store a complete Part 10 file held in memory.
-    pub async fn store_bytes(&self, bytes: Bytes) -> Result<Stored> {
+    /// Store a complete Part 10 file held in memory, for `tenant`.
+    pub async fn store_bytes(&self, tenant: &TenantId, bytes: Bytes) -> Result<Stored> {
         let prepared = tokio::task::spawn_blocking(move || Prepared::parse(bytes)).await??;
-        self.store_prepared(prepared).await
+        self.store_prepared(tenant, prepared).await
     }
 
     /// Store a file already parsed by [`Prepared::parse`] (which bulk import
     /// runs on a rayon pool, off the async runtime).
-    pub async fn store_prepared(&self, prepared: Prepared) -> Result<Stored> {
+    pub async fn store_prepared(&self, tenant: &TenantId, prepared: Prepared) -> Result<Stored> {
         let Prepared {
             header,
             bytes,
@@ -289,7 +291,7 @@ impl Archive {
         let size = bytes.len() as u64;
         let sop = header.record.instance.sop_instance_uid.as_str().to_owned();
         let mut replace = false;
-        if let Some(existing) = self.inner.index.instance(&sop).await? {
+        if let Some(existing) = self.inner.index.instance(tenant, &sop).await? {
             match self.on_duplicate(&header, &existing, &sha256, size)? {
                 Some(done) => return Ok(done),
                 None => replace = true,
@@ -297,19 +299,27 @@ impl Archive {
         }
         let r = &header.record;
         let key = self.inner.blobs.instance_key(
+            tenant,
             &r.study.study_instance_uid,
             &r.series.series_instance_uid,
             &r.instance.sop_instance_uid,
         );
         let blob = self.inner.blobs.put(key, bytes).await?;
-        self.commit(&header, blob, &sha256, &frames, encapsulated, size, replace)
-            .await
+        let new = NewInstance {
+            tenant,
+            record: &header.record,
+            blob: &blob,
+            sha256: &sha256,
+            frames: &frames,
+            frames_encapsulated: encapsulated,
+        };
+        self.commit(&header, new, size, replace).await
     }
 
-    /// Store a Part 10 file arriving as a stream of byte chunks. Only the
-    /// header is held in memory; pixel data flows through to the object
-    /// store chunk by chunk.
-    pub async fn store_stream<S>(&self, stream: S) -> Result<Stored>
+    /// Store a Part 10 file arriving as a stream of byte chunks, for
+    /// `tenant`. Only the header is held in memory; pixel data flows
+    /// through to the object store chunk by chunk.
+    pub async fn store_stream<S>(&self, tenant: &TenantId, stream: S) -> Result<Stored>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
     {
@@ -353,13 +363,14 @@ impl Archive {
             .sop_instance_uid
             .as_str()
             .to_owned();
-        let existing = self.inner.index.instance(&sop).await?;
+        let existing = self.inner.index.instance(tenant, &sop).await?;
         // When the stored copy wins whatever the new bytes are, do not upload
         // them: hash only, to tell an identical resend from a conflict.
         let upload = existing.is_none() || self.inner.policy == DuplicatePolicy::Overwrite;
         let mut writer = upload.then(|| {
             let r = &prepared.record;
             self.inner.blobs.writer(self.inner.blobs.instance_key(
+                tenant,
                 &r.study.study_instance_uid,
                 &r.series.series_instance_uid,
                 &r.instance.sop_instance_uid,
@@ -391,16 +402,15 @@ impl Archive {
         let blob = writer.finish().await?;
         let (frames, encapsulated) =
             frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
-        self.commit(
-            &prepared,
-            blob,
-            &sha256,
-            &frames,
-            encapsulated,
-            size,
-            existing.is_some(),
-        )
-        .await
+        let new = NewInstance {
+            tenant,
+            record: &prepared.record,
+            blob: &blob,
+            sha256: &sha256,
+            frames: &frames,
+            frames_encapsulated: encapsulated,
+        };
+        self.commit(&prepared, new, size, existing.is_some()).await
     }
 
     /// Hash, scan and (when `writer` is given) upload the whole file:
@@ -466,24 +476,14 @@ impl Archive {
     }
 
     /// Commit the index rows for a written blob; remove the blob if that fails.
-    #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
         prepared: &Header,
-        blob: BlobRef,
-        sha256: &str,
-        frames: &[FrameRange],
-        frames_encapsulated: bool,
+        new: NewInstance<'_>,
         size: u64,
         replace: bool,
     ) -> Result<Stored> {
-        let new = NewInstance {
-            record: &prepared.record,
-            blob: &blob,
-            sha256,
-            frames,
-            frames_encapsulated,
-        };
+        let (blob, sha256) = (new.blob, new.sha256);
         let result: Result<Stored> = async {
             if replace {
                 let old = self.inner.index.replace_instance(&new).await?;
@@ -537,11 +537,15 @@ impl Archive {
         }
     }
 
-    /// The stored instance with this SOP Instance UID.
-    pub async fn instance(&self, sop_instance_uid: &str) -> Result<StoredInstance> {
+    /// The stored instance with this SOP Instance UID in `tenant`.
+    pub async fn instance(
+        &self,
+        tenant: &TenantId,
+        sop_instance_uid: &str,
+    ) -> Result<StoredInstance> {
         self.inner
             .index
-            .instance(sop_instance_uid)
+            .instance(tenant, sop_instance_uid)
             .await?
             .ok_or_else(|| Error::NotFound {
                 level: "instance",
@@ -550,8 +554,8 @@ impl Archive {
     }
 
     /// The original bytes of an instance, exactly as received.
-    pub async fn read_instance(&self, sop_instance_uid: &str) -> Result<Bytes> {
-        let instance = self.instance(sop_instance_uid).await?;
+    pub async fn read_instance(&self, tenant: &TenantId, sop_instance_uid: &str) -> Result<Bytes> {
+        let instance = self.instance(tenant, sop_instance_uid).await?;
         self.inner.blobs.read(&instance.blob).await
     }
 
@@ -579,21 +583,37 @@ impl Archive {
     }
 
     /// Delete an instance: index rows, then its blob.
-    pub async fn delete_instance(&self, sop_instance_uid: &str) -> Result<()> {
-        let key = self.inner.index.delete_instance(sop_instance_uid).await?;
+    pub async fn delete_instance(&self, tenant: &TenantId, sop_instance_uid: &str) -> Result<()> {
+        let key = self
+            .inner
+            .index
+            .delete_instance(tenant, sop_instance_uid)
+            .await?;
         self.delete_blobs(&[key]).await
     }
 
     /// Delete a series: index rows, then blobs. Returns the number of instances.
-    pub async fn delete_series(&self, series_instance_uid: &str) -> Result<usize> {
-        let keys = self.inner.index.delete_series(series_instance_uid).await?;
+    pub async fn delete_series(
+        &self,
+        tenant: &TenantId,
+        series_instance_uid: &str,
+    ) -> Result<usize> {
+        let keys = self
+            .inner
+            .index
+            .delete_series(tenant, series_instance_uid)
+            .await?;
         self.delete_blobs(&keys).await?;
         Ok(keys.len())
     }
 
     /// Delete a study: index rows, then blobs. Returns the number of instances.
-    pub async fn delete_study(&self, study_instance_uid: &str) -> Result<usize> {
-        let keys = self.inner.index.delete_study(study_instance_uid).await?;
+    pub async fn delete_study(&self, tenant: &TenantId, study_instance_uid: &str) -> Result<usize> {
+        let keys = self
+            .inner
+            .index
+            .delete_study(tenant, study_instance_uid)
+            .await?;
         self.delete_blobs(&keys).await?;
         Ok(keys.len())
     }

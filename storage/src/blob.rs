@@ -40,7 +40,11 @@ use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::tenant::TenantId;
 use crate::uid::Uid;
+
+/// Where the instances of tenants other than the implicit one live.
+const TENANT_PREFIX: &str = "tenants/";
 
 /// Original bytes per compressed chunk.
 pub const CHUNK_SIZE: usize = 256 * 1024;
@@ -219,14 +223,32 @@ impl BlobStore {
         self.compression
     }
 
-    /// The key for a new blob of an instance (a fresh generation each call).
-    pub fn instance_key(&self, study: &Uid, series: &Uid, sop: &Uid) -> String {
+    /// The key for a new blob of an instance (a fresh generation each
+    /// call): `STUDY/SERIES/SOP.GEN.EXT` in the implicit tenant, under
+    /// `tenants/ID/` in another (a tenant ID is never a UID, so the two
+    /// cannot collide).
+    pub fn instance_key(&self, tenant: &TenantId, study: &Uid, series: &Uid, sop: &Uid) -> String {
         let generation: u64 = rand::random();
         let ext = match self.compression {
             CompressionKind::Zstd => "fzst",
             CompressionKind::None => "dcm",
         };
-        format!("{study}/{series}/{sop}.{generation:016x}.{ext}")
+        let prefix = if tenant.is_implicit() {
+            String::new()
+        } else {
+            format!("{TENANT_PREFIX}{}/", tenant.as_str())
+        };
+        format!("{prefix}{study}/{series}/{sop}.{generation:016x}.{ext}")
+    }
+
+    /// The tenant an instance key was made for (`filmless check --repair`
+    /// re-indexes an orphan into it); `None` when the key is not one of
+    /// ours.
+    pub fn tenant_of_key(key: &str) -> Option<TenantId> {
+        match key.strip_prefix(TENANT_PREFIX) {
+            Some(rest) => TenantId::parse(rest.split('/').next()?).ok(),
+            None => Some(TenantId::implicit()),
+        }
     }
 
     /// Start writing a blob under `key`.

@@ -36,6 +36,30 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// The report for people: the counts, then every problem on a line.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{} instances, {} blobs: {} missing, {} orphaned, {} damaged; re-indexed {}, removed {}\n",
+            self.instances,
+            self.blobs,
+            self.missing.len(),
+            self.orphans.len(),
+            self.corrupt.len(),
+            self.reindexed,
+            self.removed
+        );
+        for (sop, key) in &self.missing {
+            out.push_str(&format!("missing blob: instance {sop} (object {key})\n"));
+        }
+        for key in &self.orphans {
+            out.push_str(&format!("orphaned blob: {key}\n"));
+        }
+        for (sop, why) in &self.corrupt {
+            out.push_str(&format!("damaged: instance {sop}: {why}\n"));
+        }
+        out
+    }
+
     /// Whether anything is still wrong.
     pub fn clean(&self) -> bool {
         self.missing.is_empty()
@@ -96,8 +120,13 @@ impl Archive {
         report.orphans.sort();
         if repair {
             for key in report.orphans.clone() {
+                // Back into the tenant its key was made for.
+                let Some(tenant) = crate::BlobStore::tenant_of_key(&key) else {
+                    tracing::warn!(key = %key, "orphaned object kept: its key names no tenant");
+                    continue;
+                };
                 let restored = match self.blobs().read_unindexed(&key).await {
-                    Ok(bytes) => self.store_bytes(bytes).await.map(|s| s.outcome),
+                    Ok(bytes) => self.store_bytes(&tenant, bytes).await.map(|s| s.outcome),
                     Err(e) => Err(e),
                 };
                 match restored {

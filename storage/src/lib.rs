@@ -4,7 +4,9 @@
 //! - [`blob`]: the object store (local files, S3, memory), compression at
 //!   rest, and the only place object keys are built.
 //! - [`index`]: patient / study / series / instance rows on SQLite or
-//!   PostgreSQL, migrations from `migrations/`.
+//!   PostgreSQL, local users and the audit trail; migrations from
+//!   `migrations/`.
+//! - [`tenant`]: tenant IDs; every archive row belongs to one.
 //! - [`archive`]: ingest (store), read and delete; the only code that keeps
 //!   "every index row has a blob".
 //! - `check`: the index against the object store (`filmless check`).
@@ -13,13 +15,13 @@
 //! - [`query`]: the one query model (C-FIND and QIDO-RS) and its SQL.
 //! - [`part10`]: File Meta Information for bare data sets.
 //! - [`uid`]: validated UIDs.
-//! - [`audit`]: local users and the append-only audit trail.
+//! - `backend`: which database the index lives in.
 //!
 //! This crate knows nothing of DIMSE or HTTP; the root package wires it to
 //! both.
 
 pub mod archive;
-pub mod audit;
+mod backend;
 pub mod blob;
 mod check;
 mod error;
@@ -29,12 +31,16 @@ pub mod part10;
 pub mod query;
 pub mod record;
 pub mod scan;
+pub mod tenant;
 pub mod uid;
 
 pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, Prepared, StoreOutcome, Stored};
-pub use audit::{AuditEvent, AuditFilter, UserRow};
+pub use backend::Backend;
 pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};
 pub use check::CheckReport;
 pub use error::{Error, ErrorKind, Result};
-pub use index::{Backend, Index, IndexOptions, NewInstance, StoredInstance};
+pub use index::{
+    AuditEvent, AuditFilter, Counts, Index, IndexOptions, NewInstance, StoredInstance, UserRow,
+};
+pub use tenant::{TenantId, TenantScope};
 pub use uid::Uid;

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
-use crate::index::Backend;
+use crate::backend::Backend;
 
 macro_rules! embedded {
     ($dir:literal: $($file:literal),* $(,)?) => {
@@ -26,9 +26,17 @@ macro_rules! embedded {
 }
 
 /// (file name, SQL) of every SQLite migration, oldest first.
-const SQLITE: &[(&str, &str)] = embedded!("sqlite": "0001_archive.sql", "0002_users_audit.sql");
+const SQLITE: &[(&str, &str)] = embedded!("sqlite":
+    "0001_archive.sql",
+    "0002_users_audit.sql",
+    "0003_tenants.sql",
+);
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
-const POSTGRES: &[(&str, &str)] = embedded!("postgres": "0001_archive.sql", "0002_users_audit.sql");
+const POSTGRES: &[(&str, &str)] = embedded!("postgres":
+    "0001_archive.sql",
+    "0002_users_audit.sql",
+    "0003_tenants.sql",
+);
 
 /// A list of embedded migration files, as a source for sqlx's migrator.
 #[derive(Debug)]

@@ -17,7 +17,7 @@ pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.2110949639262864093274405122245
 /// Filmless's Implementation Version Name (0002,0013), at most 16 characters.
 pub const IMPLEMENTATION_VERSION_NAME: &str = concat!("FILMLESS_", env!("CARGO_PKG_VERSION"));
 
-const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+use dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN as EXPLICIT_VR_LE;
 
 /// The preamble, `DICM` and File Meta Information for a data set.
 /// `source_ae` is the sender's AE title, recorded in (0002,0016).

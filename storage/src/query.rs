@@ -15,9 +15,10 @@ use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::index::Backend;
 use crate::record::normalize_person_name;
+use crate::tenant::TenantId;
 
 /// (0008,0052) Query/Retrieve Level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -330,6 +331,9 @@ pub struct Query {
     pub limit: Option<u64>,
     /// Skip this many first.
     pub offset: u64,
+    /// Only this tenant's rows; `None` searches every tenant (the
+    /// platform). Set by the server from who asks, never from the query.
+    pub tenant: Option<TenantId>,
 }
 
 impl Query {
@@ -341,6 +345,7 @@ impl Query {
             case_insensitive_names: true,
             limit: None,
             offset: 0,
+            tenant: None,
         }
     }
 
@@ -600,6 +605,14 @@ impl Query {
             };
             conditions.push(condition);
         }
+        if let Some(t) = &self.tenant {
+            let alias = match self.level {
+                QueryLevel::Patient => "p",
+                _ => "st",
+            };
+            let p = param(&mut binds, Bind::Text(t.as_str().to_owned()));
+            conditions.push(format!("{alias}.tenant_id = {p}"));
+        }
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
@@ -621,13 +634,22 @@ impl Query {
     }
 
     /// The SQL selecting the level's attributes (the value columns of this
-    /// level and the ones above, in [`Query::returned`] order).
+    /// level and the ones above, in [`Query::returned`] order), then the
+    /// tenant.
     pub fn select_sql(&self, backend: Backend) -> (String, Vec<Bind>) {
-        let columns: Vec<String> = self
+        let mut columns: Vec<String> = self
             .returned()
             .iter()
             .map(|a| value_column(a, backend))
             .collect();
+        // Last: the tenant of each result.
+        columns.push(
+            match self.level {
+                QueryLevel::Patient => "p.tenant_id",
+                _ => "st.tenant_id",
+            }
+            .to_owned(),
+        );
         self.sql(&columns.join(", "), backend)
     }
 
@@ -743,6 +765,8 @@ pub enum Bind {
 pub struct Match {
     /// Values in [`Query::returned`] order.
     pub values: Vec<(&'static Attribute, Option<String>)>,
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
 }
 
 impl Match {
@@ -799,6 +823,18 @@ mod tests {
         assert!(sql.contains("p.patient_name_norm LIKE $5 ESCAPE"), "{sql}");
         assert_eq!(binds[4], Bind::Text("NGUYEN%".into()));
         assert!(!sql.contains("series_description ="), "{sql}");
+        assert!(!sql.contains("tenant_id ="), "no tenant: every tenant");
+        let mut q = q;
+        q.tenant = Some(TenantId::parse("h1").unwrap());
+        let (sql, binds) = q.select_sql(Backend::Sqlite);
+        assert!(sql.contains("st.tenant_id = $6"), "{sql}");
+        assert_eq!(binds[5], Bind::Text("h1".into()));
+        let mut p = Query::new(QueryLevel::Patient);
+        p.tenant = Some(TenantId::implicit());
+        assert!(p
+            .select_sql(Backend::Postgres)
+            .0
+            .contains("p.tenant_id = $1"));
     }
 
     #[test]

@@ -20,8 +20,8 @@ const SEQUENCE_DELIMITER: (u16, u16) = (0xFFFE, 0xE0DD);
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 
 /// Transfer syntax UIDs the scanner treats specially.
-pub(crate) const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
-pub(crate) const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
+pub(crate) use dicom_check::EXPLICIT_VR_BE;
+pub(crate) use dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN as IMPLICIT_VR_LE;
 
 /// The File Meta Information fields ingest needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,6 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use storage::TenantId;
 use storage::{BlobStore, CompressionKind, ErrorKind, Uid};
 
 struct Backend {
@@ -37,7 +38,12 @@ fn data(len: usize, seed: u64) -> Bytes {
 
 fn key(store: &BlobStore, n: u32) -> String {
     let u = |s: &str| Uid::parse("UID", s).unwrap();
-    store.instance_key(&u("1.2.3"), &u("1.2.3.4"), &u(&format!("1.2.3.4.{n}")))
+    store.instance_key(
+        &TenantId::IMPLICIT,
+        &u("1.2.3"),
+        &u("1.2.3.4"),
+        &u(&format!("1.2.3.4.{n}")),
+    )
 }
 
 async fn round_trips_exactly(store: &BlobStore) {

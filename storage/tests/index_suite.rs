@@ -13,6 +13,7 @@ use storage::{
     Archive, BlobRef, BlobStore, CompressionKind, DuplicatePolicy, ErrorKind, Prepared,
     StoreOutcome,
 };
+use storage::{TenantId, TenantScope};
 
 async fn archive(db: &ScratchDb, policy: DuplicatePolicy) -> Archive {
     let blobs = BlobStore::open(
@@ -45,13 +46,16 @@ async fn identity_rows_and_aggregates(db: ScratchDb) {
         let plan = c.study(s);
         for i in c.instances(&plan) {
             assert_eq!(
-                a.store_bytes(Bytes::from(i.bytes)).await.unwrap().outcome,
+                a.store_bytes(&TenantId::IMPLICIT, Bytes::from(i.bytes))
+                    .await
+                    .unwrap()
+                    .outcome,
                 StoreOutcome::Stored
             );
             total += 1;
         }
     }
-    let counts = a.index().counts().await.unwrap();
+    let counts = a.index().counts(TenantScope::All).await.unwrap();
     assert_eq!(counts.instances, total);
     assert_eq!(counts.studies, 4);
     assert_eq!(counts.series, 5);
@@ -63,7 +67,7 @@ async fn identity_rows_and_aggregates(db: ScratchDb) {
     let mr = c.study(3);
     let summary = a
         .index()
-        .study_summary(&mr.study_instance_uid)
+        .study_summary(&TenantId::IMPLICIT, &mr.study_instance_uid)
         .await
         .unwrap()
         .unwrap();
@@ -72,13 +76,20 @@ async fn identity_rows_and_aggregates(db: ScratchDb) {
     assert!(summary.size > 0);
     let (series_uid, _) = &mr.series[1];
     assert_eq!(
-        a.index().series_instance_count(series_uid).await.unwrap(),
+        a.index()
+            .series_instance_count(&TenantId::IMPLICIT, series_uid)
+            .await
+            .unwrap(),
         Some(4)
     );
 
     // Instances of a series come back in instance-number order.
     let ct = c.study(0);
-    let listed = a.index().series_instances(&ct.series[0].0).await.unwrap();
+    let listed = a
+        .index()
+        .series_instances(&TenantId::IMPLICIT, &ct.series[0].0)
+        .await
+        .unwrap();
     let expected: Vec<String> = c.instances(&ct).map(|i| i.sop_instance_uid).collect();
     assert_eq!(
         listed
@@ -94,7 +105,7 @@ async fn identity_rows_and_aggregates(db: ScratchDb) {
     // WADO-RS metadata comes from the index, bulk data as URIs.
     let json: serde_json::Value = serde_json::from_str(
         &a.index()
-            .instance_json(&expected[0])
+            .instance_json(&TenantId::IMPLICIT, &expected[0])
             .await
             .unwrap()
             .unwrap(),
@@ -111,38 +122,42 @@ async fn deletes_keep_aggregates_right(db: ScratchDb) {
     let mr = c.study(3);
     let instances: Vec<_> = c.instances(&mr).collect();
     for i in &instances {
-        a.store_bytes(Bytes::from(i.bytes.clone())).await.unwrap();
+        a.store_bytes(&TenantId::IMPLICIT, Bytes::from(i.bytes.clone()))
+            .await
+            .unwrap();
     }
     let ct = c.study(0);
     for i in c.instances(&ct) {
-        a.store_bytes(Bytes::from(i.bytes)).await.unwrap();
+        a.store_bytes(&TenantId::IMPLICIT, Bytes::from(i.bytes))
+            .await
+            .unwrap();
     }
 
     // One instance of the MR's first series.
-    a.delete_instance(&instances[0].sop_instance_uid)
+    a.delete_instance(&TenantId::IMPLICIT, &instances[0].sop_instance_uid)
         .await
         .unwrap();
     let s = a
         .index()
-        .study_summary(&mr.study_instance_uid)
+        .study_summary(&TenantId::IMPLICIT, &mr.study_instance_uid)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((s.series, s.instances), (2, 7));
     assert_eq!(
         a.index()
-            .series_instance_count(&mr.series[0].0)
+            .series_instance_count(&TenantId::IMPLICIT, &mr.series[0].0)
             .await
             .unwrap(),
         Some(3)
     );
     let err = a
-        .read_instance(&instances[0].sop_instance_uid)
+        .read_instance(&TenantId::IMPLICIT, &instances[0].sop_instance_uid)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(
-        a.delete_instance(&instances[0].sop_instance_uid)
+        a.delete_instance(&TenantId::IMPLICIT, &instances[0].sop_instance_uid)
             .await
             .unwrap_err()
             .kind(),
@@ -151,36 +166,48 @@ async fn deletes_keep_aggregates_right(db: ScratchDb) {
 
     // The rest of that series, one by one: the series row goes with the last.
     for i in &instances[1..4] {
-        a.delete_instance(&i.sop_instance_uid).await.unwrap();
+        a.delete_instance(&TenantId::IMPLICIT, &i.sop_instance_uid)
+            .await
+            .unwrap();
     }
     assert_eq!(
         a.index()
-            .series_instance_count(&mr.series[0].0)
+            .series_instance_count(&TenantId::IMPLICIT, &mr.series[0].0)
             .await
             .unwrap(),
         None
     );
     let s = a
         .index()
-        .study_summary(&mr.study_instance_uid)
+        .study_summary(&TenantId::IMPLICIT, &mr.study_instance_uid)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((s.series, s.instances), (1, 4));
 
     // A whole series, then a whole study.
-    assert_eq!(a.delete_series(&mr.series[1].0).await.unwrap(), 4);
+    assert_eq!(
+        a.delete_series(&TenantId::IMPLICIT, &mr.series[1].0)
+            .await
+            .unwrap(),
+        4
+    );
     assert!(
         a.index()
-            .study_summary(&mr.study_instance_uid)
+            .study_summary(&TenantId::IMPLICIT, &mr.study_instance_uid)
             .await
             .unwrap()
             .is_none(),
         "empty study removed"
     );
-    assert_eq!(a.delete_study(&ct.study_instance_uid).await.unwrap(), 6);
     assert_eq!(
-        a.index().counts().await.unwrap(),
+        a.delete_study(&TenantId::IMPLICIT, &ct.study_instance_uid)
+            .await
+            .unwrap(),
+        6
+    );
+    assert_eq!(
+        a.index().counts(TenantScope::All).await.unwrap(),
         Default::default(),
         "empty patients removed too"
     );
@@ -189,7 +216,7 @@ async fn deletes_keep_aggregates_right(db: ScratchDb) {
         .unwrap();
     assert!(blobs.is_empty(), "blobs deleted with their rows: {blobs:?}");
     assert_eq!(
-        a.delete_study(&ct.study_instance_uid)
+        a.delete_study(&TenantId::IMPLICIT, &ct.study_instance_uid)
             .await
             .unwrap_err()
             .kind(),
@@ -214,37 +241,40 @@ async fn duplicates_follow_policy(db: ScratchDb) {
 
     let keep = archive(&db, DuplicatePolicy::KeepFirst).await;
     assert_eq!(
-        keep.store_bytes(Bytes::from(original.bytes.clone()))
+        keep.store_bytes(&TenantId::IMPLICIT, Bytes::from(original.bytes.clone()))
             .await
             .unwrap()
             .outcome,
         StoreOutcome::Stored
     );
     assert_eq!(
-        keep.store_bytes(Bytes::from(original.bytes.clone()))
+        keep.store_bytes(&TenantId::IMPLICIT, Bytes::from(original.bytes.clone()))
             .await
             .unwrap()
             .outcome,
         StoreOutcome::AlreadyPresent
     );
     assert_eq!(
-        keep.store_bytes(Bytes::from(changed.clone()))
+        keep.store_bytes(&TenantId::IMPLICIT, Bytes::from(changed.clone()))
             .await
             .unwrap()
             .outcome,
         StoreOutcome::KeptExisting
     );
-    assert_eq!(keep.read_instance(&sop).await.unwrap(), original.bytes);
+    assert_eq!(
+        keep.read_instance(&TenantId::IMPLICIT, &sop).await.unwrap(),
+        original.bytes
+    );
 
     let reject = archive(&db, DuplicatePolicy::Reject).await;
     let err = reject
-        .store_bytes(Bytes::from(changed.clone()))
+        .store_bytes(&TenantId::IMPLICIT, Bytes::from(changed.clone()))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
     assert_eq!(
         reject
-            .store_bytes(Bytes::from(original.bytes.clone()))
+            .store_bytes(&TenantId::IMPLICIT, Bytes::from(original.bytes.clone()))
             .await
             .unwrap()
             .outcome,
@@ -254,14 +284,20 @@ async fn duplicates_follow_policy(db: ScratchDb) {
     let overwrite = archive(&db, DuplicatePolicy::Overwrite).await;
     assert_eq!(
         overwrite
-            .store_bytes(Bytes::from(changed.clone()))
+            .store_bytes(&TenantId::IMPLICIT, Bytes::from(changed.clone()))
             .await
             .unwrap()
             .outcome,
         StoreOutcome::Replaced
     );
-    assert_eq!(overwrite.read_instance(&sop).await.unwrap(), changed);
-    let counts = overwrite.index().counts().await.unwrap();
+    assert_eq!(
+        overwrite
+            .read_instance(&TenantId::IMPLICIT, &sop)
+            .await
+            .unwrap(),
+        changed
+    );
+    let counts = overwrite.index().counts(TenantScope::All).await.unwrap();
     assert_eq!(
         (counts.instances, counts.series, counts.studies),
         (1, 1, 1),
@@ -269,7 +305,7 @@ async fn duplicates_follow_policy(db: ScratchDb) {
     );
     let s = overwrite
         .index()
-        .study_summary(&plan.study_instance_uid)
+        .study_summary(&TenantId::IMPLICIT, &plan.study_instance_uid)
         .await
         .unwrap()
         .unwrap();
@@ -299,7 +335,7 @@ async fn concurrent_ingest_never_duplicates(db: ScratchDb) {
         .map(|(n, i)| {
             let archive = if n % 2 == 0 { a.clone() } else { b.clone() };
             let bytes = Bytes::from(i.bytes.clone());
-            tokio::spawn(async move { archive.store_bytes(bytes).await })
+            tokio::spawn(async move { archive.store_bytes(&TenantId::IMPLICIT, bytes).await })
         });
     let results = join_all(tasks).await;
     let mut stored = 0;
@@ -311,7 +347,7 @@ async fn concurrent_ingest_never_duplicates(db: ScratchDb) {
         }
     }
     assert_eq!(stored, 24);
-    let counts = a.index().counts().await.unwrap();
+    let counts = a.index().counts(TenantScope::All).await.unwrap();
     assert_eq!(
         (
             counts.patients,
@@ -323,7 +359,7 @@ async fn concurrent_ingest_never_duplicates(db: ScratchDb) {
     );
     let s = a
         .index()
-        .study_summary(&plan.study_instance_uid)
+        .study_summary(&TenantId::IMPLICIT, &plan.study_instance_uid)
         .await
         .unwrap()
         .unwrap();
@@ -331,9 +367,15 @@ async fn concurrent_ingest_never_duplicates(db: ScratchDb) {
     // Both archives store into one memory store each: every row's blob is
     // in one of them.
     for i in &instances {
-        let bytes = match a.read_instance(&i.sop_instance_uid).await {
+        let bytes = match a
+            .read_instance(&TenantId::IMPLICIT, &i.sop_instance_uid)
+            .await
+        {
             Ok(b) => b,
-            Err(_) => b.read_instance(&i.sop_instance_uid).await.unwrap(),
+            Err(_) => b
+                .read_instance(&TenantId::IMPLICIT, &i.sop_instance_uid)
+                .await
+                .unwrap(),
         };
         assert_eq!(bytes, i.bytes);
     }
@@ -346,14 +388,17 @@ async fn invalid_instances_leave_nothing(db: ScratchDb) {
     let good = c.instances(&plan).next().unwrap().bytes;
     // Truncated pixel data.
     let err = a
-        .store_bytes(Bytes::from(good[..good.len() - 100].to_vec()))
+        .store_bytes(
+            &TenantId::IMPLICIT,
+            Bytes::from(good[..good.len() - 100].to_vec()),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
     assert!(err.to_string().contains("truncated"), "{err}");
     // Not DICOM at all.
     let err = a
-        .store_bytes(Bytes::from_static(&[0u8; 300]))
+        .store_bytes(&TenantId::IMPLICIT, Bytes::from_static(&[0u8; 300]))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid);
@@ -366,7 +411,10 @@ async fn invalid_instances_leave_nothing(db: ScratchDb) {
         .rposition(|w| w == sop.as_bytes())
         .unwrap();
     evil[at..at + sop.len()].copy_from_slice(&bad_uid.as_bytes()[..sop.len()]);
-    let err = a.store_bytes(Bytes::from(evil)).await.unwrap_err();
+    let err = a
+        .store_bytes(&TenantId::IMPLICIT, Bytes::from(evil))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid);
     assert!(err.to_string().contains("SOPInstanceUID"), "{err}");
     // A defined-length sequence whose item holds a value declaring 2 GB:
@@ -384,14 +432,20 @@ async fn invalid_instances_leave_nothing(db: ScratchDb) {
     seq.extend_from_slice(&item);
     let mut bomb = good.clone();
     bomb.splice(start..start, seq);
-    let err = a.store_bytes(Bytes::from(bomb)).await.unwrap_err();
+    let err = a
+        .store_bytes(&TenantId::IMPLICIT, Bytes::from(bomb))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid);
     assert!(
         err.to_string()
             .contains("(0040,A160) at offset 20 declares 2147483632 bytes but only 2 remain"),
         "{err}"
     );
-    assert_eq!(a.index().counts().await.unwrap(), Default::default());
+    assert_eq!(
+        a.index().counts(TenantScope::All).await.unwrap(),
+        Default::default()
+    );
     let blobs: Vec<(String, u64)> = futures::TryStreamExt::try_collect(a.blobs().list())
         .await
         .unwrap();
@@ -408,11 +462,22 @@ async fn streamed_ingest_matches_in_memory(db: ScratchDb) {
             .chunks(777)
             .map(|p| Ok(Bytes::copy_from_slice(p)))
             .collect();
-        let stored = a.store_stream(futures::stream::iter(pieces)).await.unwrap();
+        let stored = a
+            .store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces))
+            .await
+            .unwrap();
         assert_eq!(stored.outcome, StoreOutcome::Stored);
-        assert_eq!(a.read_instance(&i.sop_instance_uid).await.unwrap(), i.bytes);
+        assert_eq!(
+            a.read_instance(&TenantId::IMPLICIT, &i.sop_instance_uid)
+                .await
+                .unwrap(),
+            i.bytes
+        );
         // Frame 1 is exactly the native pixel data, one ranged read.
-        let inst = a.instance(&i.sop_instance_uid).await.unwrap();
+        let inst = a
+            .instance(&TenantId::IMPLICIT, &i.sop_instance_uid)
+            .await
+            .unwrap();
         let frame = a.read_frame(&inst, 1).await.unwrap();
         assert_eq!(frame.len(), 64 * 64 * 2);
         assert_eq!(&frame[..], &i.bytes[i.bytes.len() - frame.len()..]);
@@ -422,9 +487,10 @@ async fn streamed_ingest_matches_in_memory(db: ScratchDb) {
         );
         // Sent again streamed: identical, so already present.
         let again = a
-            .store_stream(futures::stream::iter(vec![Ok(Bytes::from(
-                i.bytes.clone(),
-            ))]))
+            .store_stream(
+                &TenantId::IMPLICIT,
+                futures::stream::iter(vec![Ok(Bytes::from(i.bytes.clone()))]),
+            )
             .await
             .unwrap();
         assert_eq!(again.outcome, StoreOutcome::AlreadyPresent);
@@ -445,7 +511,9 @@ async fn queries_match_per_ps3_4(db: ScratchDb) {
     let plans: Vec<_> = (0..10).map(|s| c.study(s)).collect();
     for p in &plans {
         for i in c.instances(p) {
-            a.store_bytes(Bytes::from(i.bytes)).await.unwrap();
+            a.store_bytes(&TenantId::IMPLICIT, Bytes::from(i.bytes))
+                .await
+                .unwrap();
         }
     }
     let q = |level, filters: &[(dicom_core::Tag, &str)]| {
@@ -629,9 +697,10 @@ async fn deflated_and_tiny_streams(db: ScratchDb) {
     // Streamed in one piece and in small pieces: the input ends during the
     // header scan, and must not be polled past its end.
     let stored = a
-        .store_stream(futures::stream::iter(vec![Ok(Bytes::from(
-            deflated.clone(),
-        ))]))
+        .store_stream(
+            &TenantId::IMPLICIT,
+            futures::stream::iter(vec![Ok(Bytes::from(deflated.clone()))]),
+        )
         .await
         .unwrap();
     assert_eq!(stored.transfer_syntax_uid, "1.2.840.10008.1.2.1.99");
@@ -639,10 +708,15 @@ async fn deflated_and_tiny_streams(db: ScratchDb) {
         .chunks(100)
         .map(|p| Ok(Bytes::copy_from_slice(p)))
         .collect();
-    let again = a.store_stream(futures::stream::iter(pieces)).await.unwrap();
+    let again = a
+        .store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces))
+        .await
+        .unwrap();
     assert_eq!(again.outcome, StoreOutcome::AlreadyPresent);
     assert_eq!(
-        a.read_instance(&stored.sop_instance_uid).await.unwrap(),
+        a.read_instance(&TenantId::IMPLICIT, &stored.sop_instance_uid)
+            .await
+            .unwrap(),
         deflated
     );
 }
@@ -655,7 +729,9 @@ async fn batches_match_single_inserts(db: ScratchDb) {
     let (ct, cr, mr) = (c.study(0), c.study(1), c.study(3));
     let ct_files: Vec<_> = c.instances(&ct).collect();
     for i in &ct_files[..2] {
-        a.store_bytes(Bytes::from(i.bytes.clone())).await.unwrap();
+        a.store_bytes(&TenantId::IMPLICIT, Bytes::from(i.bytes.clone()))
+            .await
+            .unwrap();
     }
     let prepared: Vec<Prepared> = ct_files
         .iter()
@@ -674,21 +750,28 @@ async fn batches_match_single_inserts(db: ScratchDb) {
             chunk_table: Vec::new(),
         })
         .collect();
+    let implicit = TenantId::implicit();
     let batch: Vec<_> = prepared
         .iter()
         .zip(&blobs)
-        .map(|(p, b)| p.new_instance(b))
+        .map(|(p, b)| p.new_instance(&implicit, b))
         .collect();
     assert_eq!(a.index().insert_batch(&batch).await.unwrap(), 4 + 8 + 1);
     assert_eq!(a.index().insert_batch(&batch).await.unwrap(), 0);
-    let counts = a.index().counts().await.unwrap();
+    let counts = a.index().counts(TenantScope::All).await.unwrap();
     assert_eq!(
         (counts.studies, counts.series, counts.instances),
         (3, 4, 15)
     );
     let summary = |uid: String| {
         let a = a.clone();
-        async move { a.index().study_summary(&uid).await.unwrap().unwrap() }
+        async move {
+            a.index()
+                .study_summary(&TenantId::IMPLICIT, &uid)
+                .await
+                .unwrap()
+                .unwrap()
+        }
     };
     let s = summary(ct.study_instance_uid.clone()).await;
     assert_eq!((s.series, s.instances), (1, 6));
@@ -698,13 +781,226 @@ async fn batches_match_single_inserts(db: ScratchDb) {
     assert_eq!((s.series, s.instances), (2, 8));
     assert_eq!(
         a.index()
-            .series_instance_count(&mr.series[1].0)
+            .series_instance_count(&TenantId::IMPLICIT, &mr.series[1].0)
             .await
             .unwrap(),
         Some(4)
     );
     let s = summary(cr.study_instance_uid.clone()).await;
     assert_eq!((s.series, s.instances), (1, 1));
+}
+
+/// The same study, series and SOP Instance UIDs stored by two tenants:
+/// two separate copies, each seen only through its tenant; queries,
+/// counts and deletes in one leave the other alone.
+async fn tenants_never_mix(db: ScratchDb) {
+    use storage::query::{attribute, Query, QueryLevel};
+    let a = archive(&db, DuplicatePolicy::Reject).await;
+    let c = corpus();
+    let plan = c.study(0);
+    let files: Vec<_> = c.instances(&plan).collect();
+    let (h1, h2) = (
+        TenantId::parse("h1").unwrap(),
+        TenantId::parse("h2").unwrap(),
+    );
+    for f in &files {
+        for t in [&h1, &h2] {
+            let stored = a
+                .store_bytes(t, Bytes::from(f.bytes.clone()))
+                .await
+                .unwrap();
+            assert_eq!(stored.outcome, StoreOutcome::Stored, "new in {t}");
+        }
+    }
+    // Another copy with other content in h2 only: h1's stays as it was
+    // (the duplicate policy is per tenant too).
+    let changed = changed_copy(&files[0].bytes);
+    assert_eq!(
+        a.store_bytes(&h2, Bytes::from(changed))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::AlreadyExists
+    );
+    let sop = &files[0].sop_instance_uid;
+    let i1 = a.index().instance(&h1, sop).await.unwrap().unwrap();
+    let i2 = a.index().instance(&h2, sop).await.unwrap().unwrap();
+    assert_ne!(i1.id, i2.id);
+    assert_ne!(i1.blob.key, i2.blob.key, "two objects");
+    assert_eq!((i1.tenant.as_str(), i2.tenant.as_str()), ("h1", "h2"));
+    assert!(i2.blob.key.starts_with("tenants/h2/"), "{}", i2.blob.key);
+    assert_eq!(BlobStore::tenant_of_key(&i2.blob.key), Some(h2.clone()));
+    assert!(a
+        .index()
+        .instance(&TenantId::implicit(), sop)
+        .await
+        .unwrap()
+        .is_none());
+    let n = files.len() as i64;
+    for t in [&h1, &h2] {
+        let c = a.index().counts(TenantScope::One(t)).await.unwrap();
+        assert_eq!((c.patients, c.studies, c.instances), (1, 1, n));
+        let s = a
+            .index()
+            .study_summary(t, &plan.study_instance_uid)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.instances, n, "counters per tenant");
+    }
+    assert_eq!(a.index().counts(TenantScope::All).await.unwrap().studies, 2);
+    assert_eq!(
+        a.index()
+            .tenants_of_study(&plan.study_instance_uid)
+            .await
+            .unwrap(),
+        vec![h1.clone(), h2.clone()]
+    );
+    // The one query model, confined to a tenant.
+    let mut q = Query::new(QueryLevel::Instance);
+    q.add(
+        attribute(dicom_dictionary_std::tags::STUDY_INSTANCE_UID).unwrap(),
+        &plan.study_instance_uid,
+    )
+    .unwrap();
+    q.tenant = Some(h1.clone());
+    assert_eq!(a.index().query(&q).await.unwrap().len(), files.len());
+    assert!(a
+        .index()
+        .query_instances(&q)
+        .await
+        .unwrap()
+        .iter()
+        .all(|i| i.tenant == h1));
+    q.tenant = None;
+    assert_eq!(a.index().query(&q).await.unwrap().len(), 2 * files.len());
+    q.tenant = Some(TenantId::parse("h3").unwrap());
+    assert!(a.index().query(&q).await.unwrap().is_empty());
+    // Deleting h1's study leaves h2's whole.
+    assert_eq!(
+        a.delete_study(&h1, &plan.study_instance_uid).await.unwrap(),
+        files.len()
+    );
+    assert!(a.index().instance(&h1, sop).await.unwrap().is_none());
+    assert_eq!(a.read_instance(&h2, sop).await.unwrap(), files[0].bytes);
+    assert_eq!(
+        a.index()
+            .counts(TenantScope::One(&h2))
+            .await
+            .unwrap()
+            .instances,
+        n
+    );
+    assert_eq!(
+        a.delete_study(&h1, &plan.study_instance_uid)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+/// An archive indexed before tenants existed upgrades in place: its rows
+/// land in the implicit tenant, and nothing else changes.
+async fn upgrade_to_tenants_in_place(db: ScratchDb) {
+    // The schema as it was (migrations 1 and 2), run by sqlx from a folder.
+    let dir = tempfile::tempdir().unwrap();
+    let dialect = if db.url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(dialect);
+    for f in ["0001_archive.sql", "0002_users_audit.sql"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    {
+        sqlx::any::install_default_drivers();
+        let url = if dialect == "sqlite" {
+            format!("{}?mode=rwc", db.url)
+        } else {
+            db.url.clone()
+        };
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(dir.path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO patient (patient_id, patient_name, created_at) VALUES ('P1', 'OLD^PATIENT', 0)",
+            "INSERT INTO study (patient_ref, study_instance_uid, created_at, updated_at, \
+             number_of_study_related_series, number_of_study_related_instances) \
+             SELECT id, '1.2.3', 0, 0, 1, 1 FROM patient",
+            "INSERT INTO series (study_ref, series_instance_uid, modality, created_at, \
+             number_of_series_related_instances) SELECT id, '1.2.3.4', 'CT', 0, 1 FROM study",
+            "INSERT INTO app_user (name, password_hash, roles, created_at) VALUES ('alice', 'x', 'viewer', 0)",
+            "INSERT INTO audit_event (at, actor, actor_kind, source, action, outcome) \
+             VALUES (0, 'alice', 'user', '127.0.0.1', 'qido-rs', 'success')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO instance (series_ref, sop_instance_uid, sop_class_uid, transfer_syntax_uid, \
+             blob_key, compression, original_size, stored_size, sha256, chunk_table, frames, \
+             frames_encapsulated, dicom_json, created_at) SELECT id, '1.2.3.4.5', \
+             '1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.1.2.1', '1.2.3/1.2.3.4/1.2.3.4.5.0.dcm', \
+             'none', 10, 10, 'ab', $1, $2, 0, '{}', 0 FROM series",
+        )
+        .bind(Vec::<u8>::new())
+        .bind(Vec::<u8>::new())
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let index = db.index().await;
+    let i = index
+        .instance(&TenantId::implicit(), "1.2.3.4.5")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (i.study_instance_uid.as_str(), i.tenant.is_implicit()),
+        ("1.2.3", true)
+    );
+    assert_eq!(
+        index
+            .counts(TenantScope::One(&TenantId::implicit()))
+            .await
+            .unwrap()
+            .instances,
+        1
+    );
+    assert_eq!(index.user("alice").await.unwrap().unwrap().tenant, "");
+    let events = index.audit(&Default::default()).await.unwrap();
+    assert_eq!((events.len(), events[0].tenant.as_str()), (1, ""));
+    // The old unique keys are gone: the same UIDs fit in another tenant.
+    let blobs = BlobStore::open(
+        "memory://",
+        &Default::default(),
+        CompressionKind::None,
+        1,
+        4,
+    )
+    .unwrap();
+    let a = Archive::from_parts(blobs, index, DuplicatePolicy::Reject, 1 << 24);
+    let plan = corpus().study(1);
+    let f = corpus().instances(&plan).next().unwrap();
+    let h1 = TenantId::parse("h1").unwrap();
+    a.store_bytes(&TenantId::implicit(), Bytes::from(f.bytes.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.store_bytes(&h1, Bytes::from(f.bytes))
+            .await
+            .unwrap()
+            .outcome,
+        StoreOutcome::Stored
+    );
 }
 
 macro_rules! index_suite {
@@ -757,6 +1053,16 @@ macro_rules! index_suite {
                 async fn streamed_ingest() {
                     streamed_ingest_matches_in_memory($db).await;
                 }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn tenants() {
+                    tenants_never_mix($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn upgrade_to_tenants() {
+                    upgrade_to_tenants_in_place($db).await;
+                }
             }
         )*
     };
@@ -777,6 +1083,7 @@ async fn repair_never_removes_the_only_copy() {
     let instance = c.instances(&c.study(1)).next().unwrap();
     let uid = |s: &str| storage::Uid::parse("UID", s).unwrap();
     let key = a.blobs().instance_key(
+        &TenantId::IMPLICIT,
         &uid("1.2.3"),
         &uid("1.2.3.4"),
         &uid(&instance.sop_instance_uid),
@@ -785,9 +1092,12 @@ async fn repair_never_removes_the_only_copy() {
         .put(key.clone(), Bytes::from(instance.bytes.clone()))
         .await
         .unwrap();
-    let garbage = a
-        .blobs()
-        .instance_key(&uid("1.2.3"), &uid("1.2.3.4"), &uid("1.2.3.4.5"));
+    let garbage = a.blobs().instance_key(
+        &TenantId::IMPLICIT,
+        &uid("1.2.3"),
+        &uid("1.2.3.4"),
+        &uid("1.2.3.4.5"),
+    );
     a.blobs()
         .put(
             garbage.clone(),
@@ -830,7 +1140,9 @@ async fn repair_never_removes_the_only_copy() {
     assert_eq!((report.orphans.len(), report.reindexed), (1, 1));
     assert!(report.clean());
     assert_eq!(
-        a.read_instance(&instance.sop_instance_uid).await.unwrap(),
+        a.read_instance(&TenantId::IMPLICIT, &instance.sop_instance_uid)
+            .await
+            .unwrap(),
         instance.bytes
     );
 }

@@ -1,5 +1,5 @@
 //! `filmless import`: bulk import of files and folders through the same
-//! ingest path as C-STORE and STOW-RS.
+//! store operation as C-STORE and STOW-RS (audited as `import`).
 //!
 //! Files are read, scanned, parsed, validated and hashed on a rayon pool;
 //! the results flow through a bounded channel to a few concurrent archive
@@ -15,7 +15,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use storage::{Archive, Prepared, StoreOutcome};
+use storage::{Prepared, StoreOutcome};
+
+use crate::service::{Context, Service};
 
 /// Files larger than this stream from disk instead of being read whole.
 pub const STREAM_THRESHOLD: u64 = 32 * 1024 * 1024;
@@ -85,7 +87,8 @@ enum Item {
 
 /// Import every file under `paths` (files or folders, recursively).
 pub async fn import(
-    archive: &Archive,
+    service: &Service,
+    ctx: &Context,
     paths: &[PathBuf],
     show_progress: bool,
 ) -> anyhow::Result<ImportReport> {
@@ -116,14 +119,14 @@ pub async fn import(
             match item {
                 Item::Ready(path, prepared) => {
                     let size = prepared.size();
-                    let r = archive.store_prepared(*prepared).await;
+                    let r = service.store_prepared(ctx, *prepared).await;
                     (
                         path,
                         r.map(|s| (s.outcome, size)).map_err(|e| e.to_string()),
                     )
                 }
                 Item::Large(path) => {
-                    let r = store_file_streaming(archive, &path).await;
+                    let r = store_file_streaming(service, ctx, &path).await;
                     (path, r.map_err(|e| e.to_string()))
                 }
                 Item::Failed(path, reason) => (path, Err(reason)),
@@ -164,10 +167,10 @@ pub async fn import(
 
 /// Run a whole import and print its summary; `Ok(false)` if anything was
 /// rejected.
-pub async fn run(archive: &Archive, paths: &[PathBuf]) -> anyhow::Result<bool> {
+pub async fn run(service: &Service, ctx: &Context, paths: &[PathBuf]) -> anyhow::Result<bool> {
     let started = Instant::now();
     let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = import(archive, paths, show).await?;
+    let report = import(service, ctx, paths, show).await?;
     print!("{}", report.summary(started.elapsed()));
     Ok(report.rejected.is_empty())
 }
@@ -216,7 +219,7 @@ fn prepare(path: PathBuf) -> Item {
         Ok(d) => d,
         Err(e) => return Item::Failed(path, format!("cannot read: {e}")),
     };
-    let data = if is_part10(&data) {
+    let data = if dicom_check::is_part10(&data) {
         data
     } else {
         match storage::part10::wrap_bare_dataset(&data) {
@@ -230,20 +233,17 @@ fn prepare(path: PathBuf) -> Item {
     }
 }
 
-fn is_part10(data: &[u8]) -> bool {
-    data.get(128..132) == Some(b"DICM") || data.get(0..4) == Some(b"DICM")
-}
-
 async fn store_file_streaming(
-    archive: &Archive,
+    service: &Service,
+    ctx: &Context,
     path: &Path,
 ) -> Result<(StoreOutcome, u64), String> {
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| format!("cannot read: {e}"))?;
     let stream = tokio_util::io::ReaderStream::with_capacity(file, 1024 * 1024);
-    let stored = archive
-        .store_stream(stream)
+    let stored = service
+        .store(ctx, stream, None)
         .await
         .map_err(|e| e.to_string())?;
     Ok((stored.outcome, stored.size))

@@ -1,16 +1,21 @@
-//! `filmless echo` and `filmless send`: C-ECHO and C-STORE as a user.
+//! `filmless echo` and `filmless send`: C-ECHO and C-STORE as a user, of
+//! files or of a stored study (read through the service, audited as
+//! `export`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{bail, Context as _};
 use bytes::Bytes;
-use dicom_net::retrieve::{choose, data_set_start, proposals, RetrieveItem};
+use dicom_net::retrieve::{choose, data_set_start, proposals};
 use dicom_net::scu::{ScuAssociation, ScuOptions};
-use dicom_net::StatusClass;
+use dicom_net::service::RetrieveItem;
+use dicom_net::{AeTitle, StatusClass};
 use indicatif::{ProgressBar, ProgressStyle};
-use storage::Archive;
+use storage::{StoredInstance, Uid};
+
+use crate::service::{Context, Service, Target as StudyTarget};
 
 /// A peer given as `AET@HOST:PORT`.
 #[derive(Debug, Clone)]
@@ -26,16 +31,14 @@ impl std::str::FromStr for Target {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (ae, rest) = s.split_once('@').ok_or("expected AET@HOST:PORT")?;
-        if ae.is_empty() || ae.len() > 16 {
-            return Err(format!("AE title {ae:?} must be 1 to 16 characters"));
-        }
+        let ae = AeTitle::parse(ae)?;
         let addr = rest
             .to_socket_addrs()
             .map_err(|e| format!("{rest}: {e}"))?
             .next()
             .ok_or_else(|| format!("{rest}: no address"))?;
         Ok(Target {
-            ae_title: ae.to_owned(),
+            ae_title: ae.to_string(),
             addr,
         })
     }
@@ -72,7 +75,7 @@ pub async fn echo(target: &Target, calling_ae: &str) -> anyhow::Result<()> {
 /// Where an instance to send comes from.
 enum Source {
     File(PathBuf),
-    Archive,
+    Archive(Box<StoredInstance>),
 }
 
 /// Send files (folders recursively) or a stored study. Returns whether
@@ -81,7 +84,7 @@ pub async fn send(
     target: &Target,
     calling_ae: &str,
     paths: &[PathBuf],
-    study: Option<(&Archive, &str)>,
+    study: Option<(&Service, &Context, &str)>,
 ) -> anyhow::Result<bool> {
     let mut items: Vec<(RetrieveItem, Source)> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
@@ -104,22 +107,19 @@ pub async fn send(
             }
         }
     }
-    if let Some((archive, uid)) = study {
-        let mut q = storage::query::Query::new(storage::query::QueryLevel::Study);
-        let attr = storage::query::attribute(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
-            .context("StudyInstanceUID is indexed")?;
-        q.add(attr, uid)?;
-        let stored = archive.index().query_instances(&q).await?;
-        if stored.is_empty() {
-            bail!("study {uid} is not in the archive");
-        }
+    if let Some((service, ctx, uid)) = study {
+        let study = StudyTarget::Study(Uid::parse("StudyInstanceUID", uid)?);
+        let stored = service
+            .instances(ctx, &study, &format!("send --study {uid}"))
+            .await
+            .with_context(|| format!("study {uid}"))?;
         for i in stored {
             let item = RetrieveItem {
-                sop_class_uid: i.sop_class_uid,
-                sop_instance_uid: i.sop_instance_uid,
-                transfer_syntax: i.transfer_syntax_uid,
+                sop_class_uid: i.sop_class_uid.clone(),
+                sop_instance_uid: i.sop_instance_uid.clone(),
+                transfer_syntax: i.transfer_syntax_uid.clone(),
             };
-            items.push((item, Source::Archive));
+            items.push((item, Source::Archive(Box::new(i))));
         }
     }
     if items.is_empty() {
@@ -151,8 +151,8 @@ pub async fn send(
             let ctx = choose(item, &accepted).map_err(anyhow::Error::msg)?;
             let part10: Bytes = match source {
                 Source::File(p) => Bytes::from(std::fs::read(p)?),
-                Source::Archive => match study {
-                    Some((archive, _)) => archive.read_instance(&item.sop_instance_uid).await?,
+                Source::Archive(i) => match study {
+                    Some((service, _, _)) => service.read(i).await?,
                     None => bail!("no archive"),
                 },
             };
@@ -205,16 +205,11 @@ fn file_item(path: &std::path::Path) -> anyhow::Result<RetrieveItem> {
     std::fs::File::open(path)?
         .take(64 * 1024)
         .read_to_end(&mut head)?;
-    let preamble = if head.get(128..132) == Some(b"DICM") {
-        128
-    } else {
-        0
-    };
-    let meta = dicom_object::meta::FileMetaTable::from_reader(&head[preamble..])
+    let meta = dicom_check::part10_meta(&head)
         .map_err(|e| anyhow::anyhow!("not a DICOM Part 10 file: {e}"))?;
     Ok(RetrieveItem {
-        sop_class_uid: meta.media_storage_sop_class_uid().to_owned(),
-        sop_instance_uid: meta.media_storage_sop_instance_uid().to_owned(),
-        transfer_syntax: meta.transfer_syntax().to_owned(),
+        sop_class_uid: meta.sop_class_uid,
+        sop_instance_uid: meta.sop_instance_uid,
+        transfer_syntax: meta.transfer_syntax,
     })
 }

@@ -1,4 +1,5 @@
-//! HTTPS: the HTTP listener behind TLS (rustls, TLS 1.2 and 1.3 with
+//! TLS: the HTTP listener behind TLS (HTTPS), and the DICOM TLS settings
+//! read from PEM files. HTTPS (rustls, TLS 1.2 and 1.3 with
 //! rustls's default cipher suites, which meet BCP 195).
 //!
 //! Handshakes run in tasks of their own, so a client that stalls in its
@@ -24,36 +25,27 @@ const MAX_HANDSHAKES: usize = 256;
 /// A server TLS configuration from PEM files: the certificate chain
 /// (leaf first) and its private key.
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
-    let mut config = build(cert, key, None)?;
+    let (certs, key) = read_pair(cert, key)?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the certificate and the key do not match")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
-/// The DICOM TLS configuration: as [`server_config`], and when `client_ca`
+/// The DICOM TLS settings: our certificate and key, and when `client_ca`
 /// is given, peers must present a certificate that chains to it.
 pub fn dicom_config(
     cert: &Path,
     key: &Path,
     client_ca: Option<&Path>,
-) -> anyhow::Result<Arc<ServerConfig>> {
-    Ok(Arc::new(build(cert, key, client_ca)?))
-}
-
-fn build(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<ServerConfig> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading the certificate {}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("parsing the certificate {}", cert.display()))?;
-    if certs.is_empty() {
-        anyhow::bail!("no certificate in {}", cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("reading the private key {}", key.display()))?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
+) -> anyhow::Result<Arc<dicom_net::tls::TlsServer>> {
+    let (certs, key) = read_pair(cert, key)?;
+    let roots = match client_ca {
+        None => None,
         Some(ca) => {
             let mut roots = tokio_rustls::rustls::RootCertStore::empty();
             for c in CertificateDer::pem_file_iter(ca)
@@ -63,19 +55,30 @@ fn build(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<Se
                     .add(c.with_context(|| format!("parsing the client CA {}", ca.display()))?)
                     .context("a client CA certificate is not usable")?;
             }
-            let verifier =
-                tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider,
-                )
-                .build()
-                .context("building the client certificate verifier")?;
-            builder.with_client_cert_verifier(verifier)
+            Some(roots)
         }
     };
-    builder
-        .with_single_cert(certs, key)
-        .context("the certificate and the key do not match")
+    Ok(Arc::new(
+        dicom_net::tls::TlsServer::new(certs, key, roots)
+            .context("the DICOM TLS certificate, key or client CA")?,
+    ))
+}
+
+/// A certificate chain and its key from PEM files.
+fn read_pair(
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading the certificate {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing the certificate {}", cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("no certificate in {}", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key {}", key.display()))?;
+    Ok((certs, key))
 }
 
 /// A listener yielding connections whose TLS handshake has completed.

@@ -1,26 +1,12 @@
-//! Rows beside the archive's: local users and the audit trail.
-//!
-//! The audit trail is append-only (the database refuses UPDATE and
-//! DELETE on it); what to record and when is the server's business.
+//! The audit trail: append-only (the database refuses UPDATE and DELETE
+//! on it); what to record and when is the server's business.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::connection::Index;
 use crate::error::Result;
-use crate::index::Index;
-
-/// A local user (HTTP Basic).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserRow {
-    /// Login name.
-    pub name: String,
-    /// PHC string (argon2id).
-    pub password_hash: String,
-    /// Role names, comma-separated.
-    pub roles: String,
-    /// Unix milliseconds.
-    pub created_at: i64,
-}
+use crate::tenant::TenantId;
 
 /// One access to patient data, or a refused login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +32,10 @@ pub struct AuditEvent {
     pub detail: String,
     /// Accesses this row stands for (identical ones within a second).
     pub count: i64,
+    /// The tenant whose data it was (or whose user acted); '' for the
+    /// implicit one.
+    #[serde(default)]
+    pub tenant: String,
 }
 
 /// Which audit events to return.
@@ -61,54 +51,11 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// At most this many, oldest first.
     pub limit: Option<i64>,
+    /// Only this tenant's.
+    pub tenant: Option<String>,
 }
 
 impl Index {
-    /// The user with this name.
-    pub async fn user(&self, name: &str) -> Result<Option<UserRow>> {
-        let row = sqlx::query(
-            "SELECT name, password_hash, roles, created_at FROM app_user WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|r| user_row(&r)).transpose()?)
-    }
-
-    /// Every user, by name.
-    pub async fn users(&self) -> Result<Vec<UserRow>> {
-        let rows = sqlx::query(
-            "SELECT name, password_hash, roles, created_at FROM app_user ORDER BY name",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(user_row).collect::<sqlx::Result<_>>()?)
-    }
-
-    /// Add a user or replace its password and roles.
-    pub async fn put_user(&self, user: &UserRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO app_user (name, password_hash, roles, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, roles = excluded.roles",
-        )
-        .bind(&user.name)
-        .bind(&user.password_hash)
-        .bind(&user.roles)
-        .bind(user.created_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Remove a user; false when there was none.
-    pub async fn remove_user(&self, name: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM app_user WHERE name = $1")
-            .bind(name)
-            .execute(self.pool())
-            .await?;
-        Ok(r.rows_affected() > 0)
-    }
-
     /// Append audit events, in one transaction.
     pub async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
         if events.is_empty() {
@@ -118,7 +65,8 @@ impl Index {
         for e in events {
             sqlx::query(
                 "INSERT INTO audit_event (at, actor, actor_kind, source, action, outcome, patient_id, \
-                 study_instance_uid, detail, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 study_instance_uid, detail, count, tenant_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(e.at)
             .bind(&e.actor)
@@ -130,6 +78,7 @@ impl Index {
             .bind(&e.study_instance_uid)
             .bind(&e.detail)
             .bind(e.count)
+            .bind(&e.tenant)
             .execute(&mut *tx)
             .await?;
         }
@@ -141,7 +90,7 @@ impl Index {
     pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
         let mut sql = String::from(
             "SELECT at, actor, actor_kind, source, action, outcome, patient_id, study_instance_uid, \
-             detail, count FROM audit_event WHERE 1 = 1",
+             detail, count, tenant_id FROM audit_event WHERE 1 = 1",
         );
         let mut n = 0;
         let mut arg = |sql: &mut String, clause: &str| {
@@ -160,6 +109,9 @@ impl Index {
         if filter.actor.is_some() {
             arg(&mut sql, " AND actor = ?");
         }
+        if filter.tenant.is_some() {
+            arg(&mut sql, " AND tenant_id = ?");
+        }
         sql.push_str(" ORDER BY at, id");
         if filter.limit.is_some() {
             arg(&mut sql, " LIMIT ?");
@@ -176,6 +128,9 @@ impl Index {
         }
         if let Some(a) = &filter.actor {
             q = q.bind(a);
+        }
+        if let Some(t) = &filter.tenant {
+            q = q.bind(t);
         }
         if let Some(l) = filter.limit {
             q = q.bind(l);
@@ -194,20 +149,26 @@ impl Index {
                     study_instance_uid: r.try_get(7)?,
                     detail: r.try_get(8)?,
                     count: r.try_get(9)?,
+                    tenant: r.try_get(10)?,
                 })
             })
             .collect()
     }
 
-    /// The Patient ID of each study UID that is indexed.
-    pub async fn patients_of_studies(&self, studies: &[&str]) -> Result<Vec<(String, String)>> {
+    /// The Patient ID of each study UID that is indexed in `tenant`.
+    pub async fn patients_of_studies(
+        &self,
+        tenant: &TenantId,
+        studies: &[&str],
+    ) -> Result<Vec<(String, String)>> {
         let mut out = Vec::with_capacity(studies.len());
         for s in studies {
             let row = sqlx::query(
                 "SELECT p.patient_id FROM study st JOIN patient p ON p.id = st.patient_ref \
-                 WHERE st.study_instance_uid = $1",
+                 WHERE st.study_instance_uid = $1 AND st.tenant_id = $2",
             )
             .bind(*s)
+            .bind(tenant.as_str())
             .fetch_optional(self.pool())
             .await?;
             if let Some(r) = row {
@@ -216,13 +177,4 @@ impl Index {
         }
         Ok(out)
     }
-}
-
-fn user_row(r: &sqlx::any::AnyRow) -> sqlx::Result<UserRow> {
-    Ok(UserRow {
-        name: r.try_get(0)?,
-        password_hash: r.try_get(1)?,
-        roles: r.try_get(2)?,
-        created_at: r.try_get(3)?,
-    })
 }

@@ -1,11 +1,31 @@
-//! The `filmless` command line.
+//! The `filmless` command line: one subcommand a file beside this one,
+//! each a thin adapter over the service layer. Whoever runs a command on
+//! the data directory acts as the platform (every tenant); `--tenant ID`
+//! confines a command to one hospital.
+//!
+//! - `serve`: the server ([`crate::server`]);
+//! - `import`: bulk import; `echo` and `send`: C-ECHO and C-STORE as a user;
+//! - `check`: the index against the object store;
+//! - `user` and `audit`: local users and the audit trail (`users`).
 
+mod import;
+mod send;
+mod users;
+
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use storage::TenantId;
+
+pub use import::{import, ImportReport, STREAM_THRESHOLD};
+pub use send::Target;
+pub use users::{AuditFormat, UserCommand};
 
 use crate::config::{ArchiveArgs, Config, ServeArgs};
+use crate::service::{Context, Service};
 
 /// Filmless: medical imaging archive (PACS) and DICOM gateway.
 #[derive(Debug, Parser)]
@@ -14,6 +34,16 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--tenant ID`: act within one tenant instead of the whole platform.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TenantArg {
+    /// Work within this tenant (`id` of a `[[tenants]]` entry); without
+    /// it, a command acts for the whole platform (imports go to the
+    /// implicit tenant).
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
 }
 
 /// The commands.
@@ -32,7 +62,7 @@ pub enum Command {
     Echo {
         /// The peer.
         #[arg(value_name = "AET@HOST:PORT")]
-        target: crate::scu::Target,
+        target: Target,
         /// Our AE title.
         #[arg(long, default_value = "FILMLESS", value_name = "AET")]
         calling_ae: String,
@@ -41,7 +71,7 @@ pub enum Command {
     Send {
         /// The peer.
         #[arg(value_name = "AET@HOST:PORT")]
-        target: crate::scu::Target,
+        target: Target,
         /// Our AE title.
         #[arg(long, default_value = "FILMLESS", value_name = "AET")]
         calling_ae: String,
@@ -51,6 +81,9 @@ pub enum Command {
         /// Archive location (with --study).
         #[command(flatten)]
         archive: ArchiveArgs,
+        /// The study's tenant (with --study).
+        #[command(flatten)]
+        tenant: TenantArg,
         /// Files or folders to send.
         #[arg(value_name = "PATH", required_unless_present = "study")]
         paths: Vec<PathBuf>,
@@ -72,16 +105,18 @@ pub enum Command {
         #[arg(long, default_value_t = 600)]
         grace_secs: u64,
     },
-    /// Import files and folders (recursively) into the archive.
-    /// Manage local users (HTTP Basic) and their roles.
+    /// Manage local users (HTTP Basic): their roles and their tenant.
     User {
         #[command(subcommand)]
-        command: crate::admin::UserCommand,
+        command: UserCommand,
     },
     /// Read the audit trail: who did what to which patient's images.
     Audit {
         #[command(flatten)]
         archive: ArchiveArgs,
+        /// Only this tenant's events.
+        #[command(flatten)]
+        tenant: TenantArg,
         /// Only this Patient ID.
         #[arg(long, value_name = "ID")]
         patient: Option<String>,
@@ -99,12 +134,16 @@ pub enum Command {
         limit: Option<i64>,
         /// table for people, jsonl for export.
         #[arg(long, value_enum, default_value = "table")]
-        format: crate::admin::AuditFormat,
+        format: AuditFormat,
     },
+    /// Import files and folders (recursively) into the archive.
     Import {
         /// Archive location.
         #[command(flatten)]
         archive: ArchiveArgs,
+        /// The tenant the images belong to.
+        #[command(flatten)]
+        tenant: TenantArg,
         /// Files or folders to import.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
@@ -116,6 +155,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let ok = |ok: bool| {
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    };
     match cli.command {
         Command::Serve { archive, serve } => {
             let config = Config::load(&archive, Some(&serve))?;
@@ -124,7 +170,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Echo { target, calling_ae } => {
-            runtime.block_on(crate::scu::echo(&target, &calling_ae))?;
+            runtime.block_on(send::echo(&target, &calling_ae))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Send {
@@ -132,71 +178,47 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             calling_ae,
             study,
             archive,
+            tenant,
             paths,
-        } => {
-            let ok = runtime.block_on(async {
+        } => runtime
+            .block_on(async {
                 match &study {
                     Some(uid) => {
-                        let config = Config::load(&archive, None)?;
-                        let archive = storage::Archive::open(&config.storage).await?;
-                        crate::scu::send(&target, &calling_ae, &paths, Some((&archive, uid))).await
+                        with_service(&archive, &tenant, false, |service, ctx| async move {
+                            send::send(&target, &calling_ae, &paths, Some((&service, &ctx, uid)))
+                                .await
+                        })
+                        .await
                     }
-                    None => crate::scu::send(&target, &calling_ae, &paths, None).await,
+                    None => send::send(&target, &calling_ae, &paths, None).await,
                 }
-            })?;
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
             })
-        }
+            .map(ok),
         Command::Check {
             archive,
             repair,
             verify,
             grace_secs,
-        } => {
-            let config = Config::load(&archive, None)?;
-            crate::logging::init(&config.log);
-            let report = runtime.block_on(async {
-                let archive = storage::Archive::open(&config.storage).await?;
-                let r = archive
-                    .check(verify, repair, std::time::Duration::from_secs(grace_secs))
-                    .await;
-                archive.index().close().await;
-                r
-            })?;
-            println!(
-                "{} instances, {} blobs: {} missing, {} orphaned, {} damaged; re-indexed {}, removed {}",
-                report.instances,
-                report.blobs,
-                report.missing.len(),
-                report.orphans.len(),
-                report.corrupt.len(),
-                report.reindexed,
-                report.removed
-            );
-            for (sop, key) in &report.missing {
-                println!("missing blob: instance {sop} (object {key})");
-            }
-            for key in &report.orphans {
-                println!("orphaned blob: {key}");
-            }
-            for (sop, why) in &report.corrupt {
-                println!("damaged: instance {sop}: {why}");
-            }
-            Ok(if report.clean() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => runtime
+            .block_on(with_service(
+                &archive,
+                &TenantArg::default(),
+                true,
+                |service, ctx| async move {
+                    let grace = std::time::Duration::from_secs(grace_secs);
+                    let report = service.check(&ctx, verify, repair, grace).await?;
+                    print!("{}", report.summary());
+                    Ok(report.clean())
+                },
+            ))
+            .map(ok),
         Command::User { command } => {
-            runtime.block_on(crate::admin::user(command))?;
+            runtime.block_on(users::user(command))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
             archive,
+            tenant,
             patient,
             study,
             since,
@@ -207,37 +229,68 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let filter = storage::AuditFilter {
                 patient_id: patient,
                 study_instance_uid: study,
-                since: since
-                    .as_deref()
-                    .map(crate::admin::parse_since)
-                    .transpose()?,
+                since: since.as_deref().map(users::parse_since).transpose()?,
                 actor,
                 limit,
+                tenant: None,
             };
-            let n = runtime.block_on(crate::admin::audit(&archive, filter, format))?;
+            let n = runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                false,
+                |service, ctx| async move { users::audit(&service, &ctx, filter, format).await },
+            ))?;
             if n == 0 {
                 eprintln!("no matching audit events");
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { archive, paths } => {
-            let mut config = Config::load(&archive, None)?;
-            // Import prints its own summary; keep the log to warnings.
-            if std::env::var_os("RUST_LOG").is_none() {
-                config.log.level = "warn".to_owned();
-            }
-            crate::logging::init(&config.log);
-            let clean = runtime.block_on(async {
-                let archive = storage::Archive::open(&config.storage).await?;
-                let clean = crate::import::run(&archive, &paths).await;
-                archive.index().close().await;
-                clean
-            })?;
-            Ok(if clean {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        Command::Import {
+            archive,
+            tenant,
+            paths,
+        } => runtime
+            .block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move { import::run(&service, &ctx, &paths).await },
+            ))
+            .map(ok),
     }
+}
+
+/// Open the archive, run `f` with the service and the CLI's context (the
+/// platform, or `--tenant`), then write the last audit events and close.
+/// `quiet`: keep the log to warnings (commands with their own summary).
+async fn with_service<T, F, Fut>(
+    archive: &ArchiveArgs,
+    tenant: &TenantArg,
+    quiet: bool,
+    f: F,
+) -> anyhow::Result<T>
+where
+    F: FnOnce(Service, Context) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut config = Config::load(archive, None)?;
+    if quiet && std::env::var_os("RUST_LOG").is_none() {
+        config.log.level = "warn".to_owned();
+    }
+    crate::logging::init(&config.log);
+    let opened = crate::server::open(&config).await?;
+    let tenant = match &tenant.tenant {
+        None => None,
+        Some(t) => {
+            let id = TenantId::parse(t).map_err(anyhow::Error::msg)?;
+            if !opened.service.peers().is_tenant(&id) {
+                anyhow::bail!("--tenant {t}: not in [[tenants]]");
+            }
+            Some(id)
+        }
+    };
+    let ctx = Context::cli(tenant);
+    let result = f(opened.service.clone(), ctx).await;
+    opened.close().await.context("closing the archive")?;
+    result
 }

@@ -1,7 +1,7 @@
 //! OIDC bearer tokens: a JWT from the hospital's identity provider,
 //! validated against the issuer's JWKS (signature, `iss`, `aud`, `exp`,
 //! `nbf`), its roles taken from a claim and mapped by `[auth.oidc]
-//! role_map`.
+//! role_map`, its tenant from `[auth.oidc] tenant_claim`.
 
 use std::time::{Duration, Instant};
 
@@ -9,8 +9,11 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::auth::{Principal, Role};
+use storage::TenantId;
+
+use super::auth::Identity;
 use crate::config::OidcConfig;
+use crate::service::{ActorKind, Role};
 
 /// The validator, with the issuer's keys.
 pub struct Oidc {
@@ -93,8 +96,8 @@ impl Oidc {
         find(&keys.0).and_then(|jwk| DecodingKey::from_jwk(&jwk).ok())
     }
 
-    /// The principal behind a bearer token, or why it is refused.
-    pub async fn validate(&self, token: &str) -> Result<Principal, &'static str> {
+    /// The identity behind a bearer token, or why it is refused.
+    pub async fn validate(&self, token: &str) -> Result<Identity, &'static str> {
         let header = decode_header(token).map_err(|_| "malformed bearer token")?;
         let key = self
             .key(header.kid.as_deref())
@@ -150,10 +153,18 @@ impl Oidc {
                 }
             }
         }
-        Ok(Principal {
+        let tenant = match claim(&claims, &self.config.tenant_claim) {
+            None | Some(Value::Null) => TenantId::implicit(),
+            Some(Value::String(t)) => {
+                TenantId::parse(t).map_err(|_| "token with a malformed tenant claim")?
+            }
+            Some(_) => return Err("token with a malformed tenant claim"),
+        };
+        Ok(Identity {
             name,
-            kind: "oidc",
+            kind: ActorKind::Oidc,
             roles,
+            tenant,
         })
     }
 }

@@ -10,15 +10,24 @@
 //! --help`); any other key is reachable as `FILMLESS_<SECTION>__<KEY>`,
 //! e.g. `FILMLESS_STORAGE__COMPRESSION=none`.
 
+mod dicom;
+mod http;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use dicom_net::AeTitle;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-use storage::ArchiveConfig;
+use storage::{ArchiveConfig, TenantId};
+
+use crate::service::Role;
+
+pub use dicom::{DicomConfig, Peer, Permission, TenantConfig, UnknownPeers};
+pub use http::{AuditConfig, AuthConfig, HttpConfig, LogConfig, LogFormat, OidcConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,238 +47,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The audit trail.
     pub audit: AuditConfig,
-}
-
-/// `[auth]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    /// Require credentials (HTTP Basic of a local user) for DICOMweb and
-    /// `/status`. Must be true unless HTTP listens on loopback only.
-    pub required: bool,
-    /// Seconds a verified password is remembered (argon2 is slow by
-    /// design); also how long a removed user may go on.
-    pub cache_secs: u64,
-    /// Bearer tokens from an OpenID Connect provider.
-    pub oidc: OidcConfig,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            required: false,
-            cache_secs: 60,
-            oidc: OidcConfig::default(),
-        }
-    }
-}
-
-/// `[auth.oidc]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OidcConfig {
-    /// The `iss` tokens must carry; empty: OIDC off.
-    pub issuer: String,
-    /// The `aud` tokens must carry (the client ID of the viewer).
-    pub audience: String,
-    /// Where the issuer publishes its keys (JWKS).
-    pub jwks_url: String,
-    /// Or a JWKS file (for networks that cannot reach the issuer's URL).
-    pub jwks_file: String,
-    /// Seconds before the keys are fetched again (also at once for an
-    /// unknown key ID, at most once a minute).
-    pub jwks_refresh_secs: u64,
-    /// The claim holding the user's name (falls back to `sub`).
-    pub username_claim: String,
-    /// The claim holding roles or groups: an array or a space-separated
-    /// string; a dotted path reaches into objects (`realm_access.roles`).
-    pub roles_claim: String,
-    /// Claim value → role (`viewer`, `uploader`, `admin`, or a comma list).
-    /// Values that are role names themselves need no entry.
-    pub role_map: std::collections::BTreeMap<String, String>,
-}
-
-impl Default for OidcConfig {
-    fn default() -> Self {
-        OidcConfig {
-            issuer: String::new(),
-            audience: String::new(),
-            jwks_url: String::new(),
-            jwks_file: String::new(),
-            jwks_refresh_secs: 3600,
-            username_claim: "preferred_username".to_owned(),
-            roles_claim: "roles".to_owned(),
-            role_map: Default::default(),
-        }
-    }
-}
-
-/// `[audit]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuditConfig {
-    /// Also send each audit event as RFC 5424 syslog to `udp://HOST:PORT`;
-    /// empty: the index database only.
-    pub syslog: String,
-}
-
-/// `[dicom]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DicomConfig {
-    /// Our AE title.
-    pub ae_title: String,
-    /// Address and port of the DICOM listener.
-    pub bind: SocketAddr,
-    /// Associations at once; more are rejected (transient, local limit).
-    pub max_associations: usize,
-    /// Associations at once from one IP address; 0: no limit of its own.
-    pub max_associations_per_peer: usize,
-    /// Largest PDU we receive, in bytes.
-    pub max_pdu_length: u32,
-    /// Seconds a peer has to complete association negotiation (ARTIM).
-    pub artim_timeout_secs: u64,
-    /// Seconds an association may stay silent before it is aborted.
-    pub idle_timeout_secs: u64,
-    /// Refuse associations that call another AE title than ours.
-    pub check_called_ae_title: bool,
-    /// What callers that are not in `peers` may do.
-    pub unknown_peers: UnknownPeers,
-    /// C-FIND matches person names case-insensitively.
-    pub case_insensitive_names: bool,
-    /// Known peers: C-MOVE destinations and callers with permissions.
-    pub peers: Vec<Peer>,
-    /// DICOM TLS listener (e.g. `0.0.0.0:2762`); empty: none.
-    pub tls_bind: String,
-    /// Its certificate chain (PEM, leaf first).
-    pub tls_cert: String,
-    /// Its private key (PEM).
-    pub tls_key: String,
-    /// CA certificates (PEM) that client certificates must chain to; empty:
-    /// clients need no certificate.
-    pub tls_client_ca: String,
-}
-
-/// What an unknown calling AE title may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UnknownPeers {
-    /// Echo and store, not query or retrieve (the default: a new modality
-    /// can send at once; patient data leaves only to known peers).
-    Store,
-    /// Refuse the association.
-    Reject,
-    /// Everything a known peer may do.
-    All,
-}
-
-/// What a peer may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Permission {
-    /// C-ECHO and C-STORE to us.
-    Store,
-    /// C-FIND.
-    Find,
-    /// C-MOVE.
-    Move,
-    /// C-GET.
-    Get,
-}
-
-/// `[[dicom.peers]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Peer {
-    /// Its AE title.
-    pub ae_title: String,
-    /// Host name or address (where C-MOVE sends to).
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// What it may do (default: everything).
-    #[serde(default = "all_permissions")]
-    pub permissions: Vec<Permission>,
-    /// Accept this AE title only from `host`'s address.
-    #[serde(default)]
-    pub check_host: bool,
-}
-
-fn all_permissions() -> Vec<Permission> {
-    vec![
-        Permission::Store,
-        Permission::Find,
-        Permission::Move,
-        Permission::Get,
-    ]
-}
-
-impl std::str::FromStr for Peer {
-    type Err = String;
-
-    /// `AET@HOST:PORT`, allowed everything.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ae, rest) = s.split_once('@').ok_or("expected AET@HOST:PORT")?;
-        let (host, port) = rest.rsplit_once(':').ok_or("expected AET@HOST:PORT")?;
-        let port = port.parse().map_err(|_| format!("bad port {port:?}"))?;
-        if ae.is_empty() || host.is_empty() {
-            return Err("expected AET@HOST:PORT".into());
-        }
-        Ok(Peer {
-            ae_title: ae.to_owned(),
-            host: host.trim_matches(['[', ']']).to_owned(),
-            port,
-            permissions: all_permissions(),
-            check_host: false,
-        })
-    }
-}
-
-/// `[http]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Address and port of the HTTP listener.
-    pub bind: SocketAddr,
-    /// The URL clients reach this server at (e.g. behind a reverse proxy:
-    /// `https://pacs.hospital.vn`); empty: taken from each request.
-    pub public_url: String,
-    /// The viewer's static files (OHIF), served at `/`; empty: the
-    /// `viewer-web/dist` folder beside the binary's source, if present.
-    pub viewer_dir: String,
-    /// Largest request body (a STOW-RS upload), in bytes; larger ones get
-    /// 413.
-    pub max_upload_bytes: u64,
-    /// Seconds a request may take until its response starts.
-    pub request_timeout_secs: u64,
-    /// Origins allowed by CORS (`*`: any); empty: any when auth is
-    /// required, none while access is anonymous.
-    pub cors_origins: Vec<String>,
-    /// HTTPS: the certificate chain (PEM, leaf first); with `tls_key`.
-    pub tls_cert: String,
-    /// HTTPS: the certificate's private key (PEM).
-    pub tls_key: String,
-}
-
-/// `[log]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// A tracing filter, e.g. `info` or `info,filmless_storage=debug`.
-    /// `RUST_LOG` overrides it.
-    pub level: String,
-    /// `text` for people, `json` for log collectors.
-    pub format: LogFormat,
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
+    /// The hospitals one deployment serves; none: one implicit tenant.
+    pub tenants: Vec<TenantConfig>,
 }
 
 impl Default for Config {
@@ -287,52 +66,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: AuthConfig::default(),
             audit: AuditConfig::default(),
-        }
-    }
-}
-
-impl Default for DicomConfig {
-    fn default() -> Self {
-        DicomConfig {
-            ae_title: "FILMLESS".to_owned(),
-            bind: SocketAddr::from(([0, 0, 0, 0], 11112)),
-            max_associations: 64,
-            max_associations_per_peer: 16,
-            max_pdu_length: 131_072,
-            artim_timeout_secs: 30,
-            idle_timeout_secs: 300,
-            check_called_ae_title: true,
-            unknown_peers: UnknownPeers::Store,
-            case_insensitive_names: true,
-            peers: Vec::new(),
-            tls_bind: String::new(),
-            tls_cert: String::new(),
-            tls_key: String::new(),
-            tls_client_ca: String::new(),
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: String::new(),
-            viewer_dir: String::new(),
-            max_upload_bytes: 4 * 1024 * 1024 * 1024,
-            request_timeout_secs: 600,
-            cors_origins: Vec::new(),
-            tls_cert: String::new(),
-            tls_key: String::new(),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: "info".to_owned(),
-            format: LogFormat::Text,
+            tenants: Vec::new(),
         }
     }
 }
@@ -411,7 +145,10 @@ impl Config {
                 config.http.bind = b;
             }
             for p in &s.peers {
-                config.dicom.peers.retain(|q| q.ae_title != p.ae_title);
+                config
+                    .dicom
+                    .peers
+                    .retain(|q| q.ae_title != p.ae_title || q.tenant != p.tenant);
                 config.dicom.peers.push(p.clone());
             }
         }
@@ -435,25 +172,8 @@ impl Config {
 
     /// Check values that parse but make no sense.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let ae = self.dicom.ae_title.trim();
-        if ae.is_empty()
-            || ae.len() > 16
-            || !ae.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\')
-        {
-            bail!(
-                "dicom.ae_title {:?} is not a valid AE title (1 to 16 printable ASCII characters, no backslash)",
-                self.dicom.ae_title
-            );
-        }
-        for p in &self.dicom.peers {
-            let ae = p.ae_title.trim();
-            if ae.is_empty() || ae.len() > 16 {
-                bail!(
-                    "dicom.peers: AE title {:?} must be 1 to 16 characters",
-                    p.ae_title
-                );
-            }
-        }
+        AeTitle::parse(&self.dicom.ae_title).map_err(|e| anyhow::anyhow!("dicom.ae_title: {e}"))?;
+        self.validate_tenants()?;
         let d = &self.dicom;
         if d.max_associations == 0
             || d.max_pdu_length < 4096
@@ -481,6 +201,10 @@ impl Config {
                 bail!("dicom.tls_bind needs dicom.tls_cert and dicom.tls_key");
             }
         }
+        for p in &self.http.trusted_proxies {
+            crate::http::proxy::parse_net(p)
+                .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
+        }
         if self.http.tls_cert.is_empty() != self.http.tls_key.is_empty() {
             bail!("http.tls_cert and http.tls_key go together");
         }
@@ -504,8 +228,8 @@ impl Config {
                 }
             }
             for (k, v) in &o.role_map {
-                crate::auth::Role::parse_list(v)
-                    .with_context(|| format!("auth.oidc.role_map {k:?}"))?;
+                Role::parse_list(v)
+                    .map_err(|e| anyhow::anyhow!("auth.oidc.role_map {k:?}: {e}"))?;
             }
         }
         if !self.audit.syslog.is_empty() && !self.audit.syslog.starts_with("udp://") {
@@ -535,6 +259,64 @@ impl Config {
         }
         if s.database_max_connections == 0 || s.max_object_store_requests == 0 {
             bail!("storage.database_max_connections and storage.max_object_store_requests must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// `[[tenants]]` and the peers bound to them.
+    fn validate_tenants(&self) -> anyhow::Result<()> {
+        let ours = AeTitle::parse(&self.dicom.ae_title).map_err(anyhow::Error::msg)?;
+        let mut ids = std::collections::HashSet::new();
+        let mut titles = std::collections::HashSet::from([ours.clone()]);
+        for t in &self.tenants {
+            let id = TenantId::parse(&t.id).map_err(|e| anyhow::anyhow!("tenants: {e}"))?;
+            if id.is_implicit() {
+                bail!("tenants: every tenant needs an id");
+            }
+            if !ids.insert(t.id.clone()) {
+                bail!("tenants: id {:?} is given twice", t.id);
+            }
+            let ae = AeTitle::parse(&t.ae_title)
+                .map_err(|e| anyhow::anyhow!("tenants {:?}: ae_title: {e}", t.id))?;
+            if !titles.insert(ae) {
+                bail!(
+                    "tenants {:?}: ae_title {:?} is dicom.ae_title or another tenant's; each hospital \
+                     needs an AE title of its own",
+                    t.id,
+                    t.ae_title
+                );
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.dicom.peers {
+            let ae =
+                AeTitle::parse(&p.ae_title).map_err(|e| anyhow::anyhow!("dicom.peers: {e}"))?;
+            if !p.tenant.is_empty() && !ids.contains(&p.tenant) {
+                bail!(
+                    "dicom.peers {}: tenant {:?} is not in [[tenants]]",
+                    p.ae_title,
+                    p.tenant
+                );
+            }
+            if !seen.insert((ae, p.tenant.clone())) {
+                bail!(
+                    "dicom.peers: {} is listed twice for the same tenant",
+                    p.ae_title
+                );
+            }
+            if !p.tls_subject.is_empty() {
+                crate::service::peers::Subject::parse(&p.tls_subject)
+                    .map_err(|e| anyhow::anyhow!("dicom.peers {}: tls_subject: {e}", p.ae_title))?;
+                if self.dicom.tls_bind.is_empty() || self.dicom.tls_client_ca.is_empty() {
+                    bail!(
+                        "dicom.peers {}: tls_subject needs the DICOM TLS listener with client \
+                         certificates (dicom.tls_bind, dicom.tls_client_ca)",
+                        p.ae_title
+                    );
+                }
+            }
         }
         Ok(())
     }

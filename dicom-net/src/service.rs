@@ -1,0 +1,208 @@
+//! What the provider asks of the application: one trait per DIMSE service
+//! (Orthanc's IStoreRequestHandler / IFindRequestHandler /
+//! IMoveRequestHandler split), the requests they get and the responses they
+//! give.
+//!
+//! - [`Associations`]: accept or reject an association;
+//! - [`Echo`]: C-ECHO (Verification);
+//! - [`Store`]: C-STORE, the data set streamed;
+//! - [`Find`]: C-FIND, matches sent as they come;
+//! - [`Move`] and [`Get`]: which instances a C-MOVE or C-GET selects; both
+//!   load them through [`Retrieve`];
+//! - [`Provider`]: all of them, what [`crate::scp::serve`] runs.
+//!
+//! Who may do what is the application's decision, made in these calls:
+//! the provider only carries the answer (a status, or A-ASSOCIATE-RJ).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dicom_core::Tag;
+use dicom_object::InMemDicomObject;
+use dicom_ul::pdu::AssociationRJServiceUserReason;
+use tokio::sync::mpsc;
+
+use crate::status::Status;
+
+/// Who is on the other end of an association.
+#[derive(Debug, Clone)]
+pub struct AssociationInfo {
+    /// A number for logs.
+    pub id: u64,
+    /// The peer's (calling) AE title.
+    pub calling_ae: String,
+    /// The AE title it called.
+    pub called_ae: String,
+    /// Its address.
+    pub peer: SocketAddr,
+    /// Its TLS client certificate (DER), when it presented one.
+    pub client_certificate: Option<Arc<Vec<u8>>>,
+}
+
+/// An association asking to be accepted.
+#[derive(Debug, Clone, Copy)]
+pub struct AssociationRequest<'a> {
+    /// The peer's (calling) AE title.
+    pub calling_ae: &'a str,
+    /// The AE title it called.
+    pub called_ae: &'a str,
+    /// Its address.
+    pub peer: SocketAddr,
+    /// Whether it came over DICOM TLS.
+    pub tls: bool,
+    /// Its verified TLS client certificate (DER), when it presented one.
+    pub client_certificate: Option<&'a [u8]>,
+}
+
+/// The final response of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status.
+    pub status: Status,
+    /// (0000,0902) Error Comment: why, in words fit for the peer.
+    pub comment: Option<String>,
+    /// (0000,0901) Offending Element.
+    pub offending: Vec<Tag>,
+}
+
+impl Response {
+    /// Success.
+    pub fn success() -> Self {
+        Response {
+            status: Status::SUCCESS,
+            comment: None,
+            offending: Vec::new(),
+        }
+    }
+
+    /// A status with a comment.
+    pub fn with(status: Status, comment: impl Into<String>) -> Self {
+        Response {
+            status,
+            comment: Some(comment.into()),
+            offending: Vec::new(),
+        }
+    }
+}
+
+/// A C-STORE request.
+#[derive(Debug, Clone)]
+pub struct StoreRequest {
+    /// (0000,0002).
+    pub sop_class_uid: String,
+    /// (0000,1000).
+    pub sop_instance_uid: String,
+    /// The presentation context's transfer syntax: the data set's encoding.
+    pub transfer_syntax: String,
+}
+
+/// The data set of a C-STORE, fragment by fragment as it arrives.
+pub type DataStream = mpsc::Receiver<Bytes>;
+
+/// A C-FIND, C-MOVE or C-GET request.
+#[derive(Debug, Clone)]
+pub struct QueryRequest {
+    /// (0000,0002): the information model.
+    pub sop_class_uid: String,
+    /// The identifier.
+    pub identifier: InMemDicomObject,
+    /// (0000,0600) of a C-MOVE-RQ: the AE title the instances go to.
+    pub move_destination: Option<String>,
+}
+
+/// One instance a retrieve sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrieveItem {
+    /// SOP Class UID.
+    pub sop_class_uid: String,
+    /// SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// Transfer syntax as stored.
+    pub transfer_syntax: String,
+}
+
+/// Accepting associations.
+pub trait Associations: Send + Sync + 'static {
+    /// Accept or reject an association request (A-ASSOCIATE-RJ with the
+    /// reason given).
+    fn check_association(
+        &self,
+        request: &AssociationRequest<'_>,
+    ) -> std::result::Result<(), AssociationRJServiceUserReason>;
+}
+
+/// C-ECHO (Verification SOP Class, PS3.4 Annex A).
+pub trait Echo: Send + Sync + 'static {
+    /// Answer a C-ECHO-RQ.
+    fn echo(&self, association: &AssociationInfo) -> impl Future<Output = Response> + Send;
+}
+
+/// C-STORE (Storage Service Class, PS3.4 Annex B).
+pub trait Store: Send + Sync + 'static {
+    /// Store the data set arriving on `data` (a bare data set in
+    /// `request.transfer_syntax`). May stop reading early (drop `data`):
+    /// the provider reads the rest to stay in step.
+    fn store(
+        &self,
+        association: &AssociationInfo,
+        request: StoreRequest,
+        data: DataStream,
+    ) -> impl Future<Output = Response> + Send;
+}
+
+/// C-FIND (Query/Retrieve, PS3.4 C.4.1).
+pub trait Find: Send + Sync + 'static {
+    /// Send each match to `matches`; stop when it is closed (C-CANCEL).
+    fn find(
+        &self,
+        association: &AssociationInfo,
+        request: QueryRequest,
+        matches: mpsc::Sender<InMemDicomObject>,
+    ) -> impl Future<Output = Response> + Send;
+}
+
+/// Loading what a C-MOVE or C-GET sends.
+pub trait Retrieve: Send + Sync + 'static {
+    /// The Part 10 bytes of an instance to send.
+    fn load(
+        &self,
+        association: &AssociationInfo,
+        item: &RetrieveItem,
+    ) -> impl Future<Output = std::result::Result<Bytes, String>> + Send;
+}
+
+/// C-MOVE (PS3.4 C.4.2): instances sent over a new association.
+pub trait Move: Retrieve {
+    /// Where a move destination AE title is, or the response refusing the
+    /// move (the caller may not move, or may not send there: Move
+    /// Destination Unknown). It may resolve a host name, so it is async.
+    fn move_destination(
+        &self,
+        association: &AssociationInfo,
+        ae_title: &str,
+    ) -> impl Future<Output = std::result::Result<SocketAddr, Response>> + Send;
+
+    /// The instances a C-MOVE identifier selects.
+    fn select_move(
+        &self,
+        association: &AssociationInfo,
+        request: QueryRequest,
+    ) -> impl Future<Output = std::result::Result<Vec<RetrieveItem>, Response>> + Send;
+}
+
+/// C-GET (PS3.4 C.4.3): instances sent on the requesting association.
+pub trait Get: Retrieve {
+    /// The instances a C-GET identifier selects.
+    fn select_get(
+        &self,
+        association: &AssociationInfo,
+        request: QueryRequest,
+    ) -> impl Future<Output = std::result::Result<Vec<RetrieveItem>, Response>> + Send;
+}
+
+/// Every service the provider serves.
+pub trait Provider: Associations + Echo + Store + Find + Move + Get {}
+
+impl<T: Associations + Echo + Store + Find + Move + Get> Provider for T {}

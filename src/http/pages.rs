@@ -1,0 +1,73 @@
+//! The server's own pages: `/status` (the archive's counts, for whoever
+//! may see them, within their tenant), `/healthz` (public, no data), and
+//! `/` when no viewer is installed.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::auth::Caller;
+use super::error::ApiResult;
+use super::state::AppState;
+
+/// `/status`: what this server is and holds (the caller's tenant).
+pub async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let c = state.service.counts(&caller.ctx).await?;
+    let tenant = match caller.ctx.tenant() {
+        None => "every tenant".to_owned(),
+        Some(t) => match state.service.peers().tenant(t) {
+            Some(t) => html_escape(&t.name),
+            None => "this archive".to_owned(),
+        },
+    };
+    Ok(Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Filmless</title></head><body>\
+         <h1>Filmless {version}</h1>\
+         <p>Medical imaging archive. AE title <code>{ae}</code>. Counts for {tenant}.</p>\
+         <table><tr><th>patients</th><td>{p}</td></tr><tr><th>studies</th><td>{st}</td></tr>\
+         <tr><th>series</th><td>{se}</td></tr><tr><th>instances</th><td>{i}</td></tr></table>\
+         <p>{viewer}</p><p>DICOMweb: <code>/dicom-web</code></p></body></html>",
+        viewer = if super::viewer::viewer_dir(&state.config).is_some() {
+            "Viewer: <a href=\"/\">open the study list</a>."
+        } else {
+            "The browser viewer is not installed: run <code>viewer-web/setup.sh</code> (needs npm), \
+             then restart."
+        },
+        version = env!("CARGO_PKG_VERSION"),
+        ae = html_escape(&state.config.dicom.ae_title),
+        p = c.patients,
+        st = c.studies,
+        se = c.series,
+        i = c.instances,
+    ))
+    .into_response())
+}
+
+/// `/healthz`: liveness and readiness, 200 only when the index answers.
+/// Public, and carries no data.
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.service.ready().await {
+        Ok(()) => ([(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "index unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "index unavailable\n").into_response()
+        }
+    }
+}
+
+/// `/` when no viewer is installed: how to install one. Public, so it
+/// shows nothing of the archive (the counts are at `/status`).
+pub async fn no_viewer() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Filmless</title></head><body>\
+         <h1>Filmless</h1><p>The browser viewer is not installed: run <code>viewer-web/setup.sh</code> \
+         (needs npm), then restart.</p><p><a href=\"/status\">Archive status</a>. DICOMweb: \
+         <code>/dicom-web</code></p></body></html>",
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

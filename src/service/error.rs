@@ -1,0 +1,111 @@
+//! The service layer's one error type. Each error has a kind; the adapters
+//! map kinds to DIMSE and HTTP statuses in one place (`crate::errors`).
+//!
+//! Messages are fit for any client: no internals, no patient data. A study
+//! of another tenant is `NotFound`, exactly as one that does not exist.
+
+use std::borrow::Cow;
+
+/// What kind of failure, from the caller's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// It does not exist (or is not the caller's to see).
+    NotFound,
+    /// The caller may not do this.
+    Forbidden,
+    /// It exists, and policy forbids replacing it.
+    AlreadyExists,
+    /// The caller sent something unusable.
+    Invalid,
+    /// It exists but cannot be given in any form the caller accepts.
+    NotAcceptable,
+    /// A backend is out of reach or out of resources; retry.
+    Unavailable,
+    /// A bug or a broken invariant on our side.
+    Internal,
+}
+
+/// An operation's failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Refused by the access rules.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Nothing there for this caller.
+    #[error("{0}")]
+    NotFound(Cow<'static, str>),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(Cow<'static, str>),
+    /// Cannot be given as asked.
+    #[error("{0}")]
+    NotAcceptable(Cow<'static, str>),
+    /// Valid, but not what the request said it would be (an instance of
+    /// another study than the STOW-RS path names).
+    #[error("{0}")]
+    Mismatch(String),
+    /// From the archive.
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    /// Something that should not happen.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Not found, with a reason.
+    pub fn not_found(reason: impl Into<Cow<'static, str>>) -> Self {
+        Error::NotFound(reason.into())
+    }
+
+    /// Bad input, with a reason.
+    pub fn invalid(reason: impl Into<Cow<'static, str>>) -> Self {
+        Error::Invalid(reason.into())
+    }
+
+    /// Not acceptable, with a reason.
+    pub fn not_acceptable(reason: impl Into<Cow<'static, str>>) -> Self {
+        Error::NotAcceptable(reason.into())
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Invalid(_) | Error::Mismatch(_) => ErrorKind::Invalid,
+            Error::NotAcceptable(_) => ErrorKind::NotAcceptable,
+            Error::Internal(_) => ErrorKind::Internal,
+            Error::Storage(e) => match e.kind() {
+                storage::ErrorKind::NotFound => ErrorKind::NotFound,
+                storage::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+                storage::ErrorKind::Invalid => ErrorKind::Invalid,
+                storage::ErrorKind::Unavailable => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
+            },
+        }
+    }
+
+    /// What a client may be told.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Storage(e) => match (e.kind(), e) {
+                (storage::ErrorKind::Internal | storage::ErrorKind::Unavailable, _) => {
+                    "the archive could not complete the operation".to_owned()
+                }
+                // The object store's message carries paths and keys.
+                (_, storage::Error::ObjectStore { .. }) => {
+                    "the stored object is missing".to_owned()
+                }
+                _ => e.to_string(),
+            },
+            Error::Internal(_) => "the archive could not complete the operation".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// An operation's result.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,194 @@
+//! The archive's operations, each once: store, search, retrieve, render,
+//! delete, status, the audit trail, users. DIMSE, DICOMweb and the CLI are
+//! thin adapters over this layer.
+//!
+//! Every operation takes a [`Context`] (who, which tenant, which rights,
+//! from where, by which protocol), decides access from it, confines itself
+//! to the caller's tenant, writes the audit event, and returns a typed
+//! result or an [`Error`] whose kind the adapters turn into a DIMSE or HTTP
+//! status. A study of another tenant is not found, exactly as one that does
+//! not exist.
+//!
+//! One file per operation:
+//! - [`context`]: the request context, roles and rights;
+//! - [`peers`]: DICOM peers and tenants (the DIMSE side's access policy);
+//! - `store`, `search`, `retrieve`, `render`, `delete`, `status`,
+//!   `trail` (the audit trail), `users`;
+//! - [`error`]: the error type.
+
+pub mod context;
+mod delete;
+pub mod error;
+pub mod peers;
+pub mod render;
+mod retrieve;
+mod search;
+mod status;
+mod store;
+mod trail;
+mod transcode;
+mod users;
+
+use std::sync::Arc;
+
+use storage::{Archive, TenantId};
+
+pub use context::{Actor, ActorKind, Context, Protocol, Right, Role, Scope};
+pub use error::{Error, ErrorKind, Result};
+pub use render::RenderParams;
+pub use retrieve::{InstancePath, Target};
+pub use users::NewUser;
+
+use crate::audit::{Access, Action, Audit};
+use peers::Peers;
+
+/// The archive's operations over one archive.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    archive: Archive,
+    audit: Audit,
+    peers: Peers,
+    case_insensitive_names: bool,
+    thumbnails: render::Thumbnails,
+}
+
+/// What the service is built from.
+pub struct Parts {
+    /// The archive.
+    pub archive: Archive,
+    /// The audit recorder.
+    pub audit: Audit,
+    /// The DICOM peers and tenants.
+    pub peers: Peers,
+    /// Person names match case- and accent-insensitively.
+    pub case_insensitive_names: bool,
+}
+
+impl Service {
+    /// The service over `parts`.
+    pub fn new(parts: Parts) -> Self {
+        Service {
+            inner: Arc::new(Inner {
+                archive: parts.archive,
+                audit: parts.audit,
+                peers: parts.peers,
+                case_insensitive_names: parts.case_insensitive_names,
+                thumbnails: render::Thumbnails::default(),
+            }),
+        }
+    }
+
+    /// The DICOM peers and tenants.
+    pub fn peers(&self) -> &Peers {
+        &self.inner.peers
+    }
+
+    /// The audit recorder (for what happens before a context exists: a
+    /// refused login).
+    pub fn audit(&self) -> &Audit {
+        &self.inner.audit
+    }
+
+    /// Whether the index answers (health checks; no patient data).
+    pub async fn ready(&self) -> Result<()> {
+        self.inner.archive.index().ping().await?;
+        Ok(())
+    }
+
+    fn archive(&self) -> &Archive {
+        &self.inner.archive
+    }
+
+    /// Refuse unless `ctx` holds `right`; a refusal is audited as `action`.
+    async fn require(
+        &self,
+        ctx: &Context,
+        right: Right,
+        action: Action,
+        detail: &str,
+    ) -> Result<()> {
+        if ctx.may(right) {
+            return Ok(());
+        }
+        let why = ctx.refusal(right);
+        let fix = match ctx.actor.kind {
+            ActorKind::Ae => "add it to [[dicom.peers]] with the permission, for its tenant",
+            _ => "give the user the role (filmless user add)",
+        };
+        tracing::warn!(
+            actor = %ctx.actor,
+            ?right,
+            "refused: {} may not do this ({why}); {fix}",
+            ctx.actor.name
+        );
+        self.record(
+            ctx,
+            action,
+            Some(format!("forbidden: {why}")),
+            None,
+            (String::new(), String::new()),
+            detail,
+        )
+        .await;
+        Err(Error::Forbidden(why))
+    }
+
+    /// Write an audit event for `ctx`. `tenant` is the data's tenant (the
+    /// caller's own unless a platform request resolved another).
+    async fn record(
+        &self,
+        ctx: &Context,
+        action: Action,
+        failure: Option<String>,
+        tenant: Option<&TenantId>,
+        (patient_id, study_instance_uid): (String, String),
+        detail: &str,
+    ) {
+        let tenant = tenant
+            .or(ctx.tenant())
+            .cloned()
+            .unwrap_or_else(TenantId::implicit);
+        self.inner
+            .audit
+            .record(Access {
+                actor: ctx.actor.clone(),
+                source: ctx.source.clone(),
+                action,
+                failure,
+                tenant,
+                patient_id,
+                study_instance_uid,
+                detail: detail.to_owned(),
+            })
+            .await;
+    }
+
+    /// The tenant a study of `ctx` is in: the caller's own, or for the
+    /// platform the oldest tenant holding a study with this UID. `None`:
+    /// no such study for this caller.
+    async fn tenant_of_study(&self, ctx: &Context, study: &str) -> Result<Option<TenantId>> {
+        match ctx.tenant() {
+            Some(t) => Ok(Some(t.clone())),
+            None => Ok(self
+                .archive()
+                .index()
+                .tenants_of_study(study)
+                .await?
+                .into_iter()
+                .next()),
+        }
+    }
+}
+
+/// The audit action of an operation over a protocol.
+fn action(ctx: &Context, dimse: Action, http: Action, cli: Action) -> Action {
+    match ctx.protocol {
+        Protocol::Dimse => dimse,
+        Protocol::Http => http,
+        Protocol::Cli => cli,
+    }
+}

@@ -1,0 +1,227 @@
+//! Retrieve: the instances of a study, series or instance (WADO-RS,
+//! rendered images, ZIP downloads, `filmless send --study`), their stored
+//! metadata, and the selections of C-MOVE and C-GET; all confined to the
+//! caller's tenant.
+//!
+//! Reading an instance's bytes takes the [`StoredInstance`] that an
+//! authorized call returned: access is decided once, where the instance is
+//! named.
+
+use bytes::Bytes;
+use storage::index::InstanceJson;
+use storage::query::Query;
+use storage::{StoredInstance, TenantId, Uid};
+
+use super::{action, Context, Error, Result, Right, Service};
+use crate::audit::Action;
+
+/// What a retrieve names, as a WADO-RS path does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A whole study.
+    Study(Uid),
+    /// A series of a study.
+    Series(Uid, Uid),
+    /// An instance of a series of a study.
+    Instance(Uid, Uid, Uid),
+}
+
+/// An instance path: study, series, instance.
+pub type InstancePath = (Uid, Uid, Uid);
+
+impl Target {
+    /// The study it is in.
+    pub fn study(&self) -> &Uid {
+        match self {
+            Target::Study(s) | Target::Series(s, _) | Target::Instance(s, _, _) => s,
+        }
+    }
+
+    /// The error for a target that is not there.
+    pub(super) fn not_found(&self) -> Error {
+        Error::not_found(match self {
+            Target::Study(st) => format!("study {st} not found"),
+            Target::Series(st, se) => format!("series {se} not found in study {st}"),
+            Target::Instance(_, se, i) => format!("instance {i} not found in series {se}"),
+        })
+    }
+}
+
+impl Service {
+    /// The instances `target` names, in study order, for `ctx`. `detail`
+    /// (the request) goes to the audit trail.
+    pub async fn instances(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        detail: &str,
+    ) -> Result<Vec<StoredInstance>> {
+        let act = action(ctx, Action::CGet, Action::WadoRs, Action::Export);
+        self.require(ctx, Right::Retrieve, act, detail).await?;
+        let Some(tenant) = self.tenant_of_study(ctx, target.study().as_str()).await? else {
+            return Err(target.not_found());
+        };
+        let found = self.archive_instances(&tenant, target).await?;
+        if found.is_empty() {
+            return Err(target.not_found());
+        }
+        self.record(
+            ctx,
+            act,
+            None,
+            Some(&tenant),
+            (String::new(), target.study().to_string()),
+            detail,
+        )
+        .await;
+        Ok(found)
+    }
+
+    /// The instances `target` names in `tenant`, without access checks
+    /// (the caller has decided).
+    pub(super) async fn archive_instances(
+        &self,
+        tenant: &TenantId,
+        target: &Target,
+    ) -> Result<Vec<StoredInstance>> {
+        let index = self.archive().index();
+        Ok(match target {
+            Target::Study(st) => index.study_instances(tenant, st.as_str()).await?,
+            Target::Series(st, se) => index
+                .series_instances(tenant, se.as_str())
+                .await?
+                .into_iter()
+                .filter(|i| i.study_instance_uid == st.as_str())
+                .collect(),
+            Target::Instance(st, se, sop) => index
+                .instance(tenant, sop.as_str())
+                .await?
+                .filter(|i| {
+                    i.study_instance_uid == st.as_str() && i.series_instance_uid == se.as_str()
+                })
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    /// The stored DICOM JSON of what `target` names, in study order.
+    pub async fn metadata(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        detail: &str,
+    ) -> Result<Vec<InstanceJson>> {
+        let act = action(ctx, Action::CGet, Action::WadoRs, Action::Export);
+        self.require(ctx, Right::Retrieve, act, detail).await?;
+        let Some(tenant) = self.tenant_of_study(ctx, target.study().as_str()).await? else {
+            return Err(target.not_found());
+        };
+        let (study, series, sop) = match target {
+            Target::Study(st) => (st, None, None),
+            Target::Series(st, se) => (st, Some(se.as_str()), None),
+            Target::Instance(st, se, i) => (st, Some(se.as_str()), Some(i.as_str())),
+        };
+        let mut rows = self
+            .archive()
+            .index()
+            .metadata(&tenant, study.as_str(), series)
+            .await?;
+        if let Some(sop) = sop {
+            rows.retain(|r| r.sop_instance_uid == sop);
+        }
+        if rows.is_empty() {
+            return Err(target.not_found());
+        }
+        self.record(
+            ctx,
+            act,
+            None,
+            Some(&tenant),
+            (String::new(), study.to_string()),
+            detail,
+        )
+        .await;
+        Ok(rows)
+    }
+
+    /// The original bytes of an instance, as received.
+    pub async fn read(&self, instance: &StoredInstance) -> Result<Bytes> {
+        Ok(self.archive().blobs().read(&instance.blob).await?)
+    }
+
+    /// Frame `number` (1-based) of an instance: native pixel data, or an
+    /// encapsulated frame's fragments; one ranged read.
+    pub async fn read_frame(&self, instance: &StoredInstance, number: usize) -> Result<Bytes> {
+        Ok(self.archive().read_frame(instance, number).await?)
+    }
+
+    /// The instances a C-MOVE (`destination` given) or C-GET identifier
+    /// selects, with one audit row per study.
+    pub async fn select(
+        &self,
+        ctx: &Context,
+        mut query: Query,
+        destination: Option<&str>,
+    ) -> Result<Vec<StoredInstance>> {
+        let (right, act) = match destination {
+            Some(_) => (Right::Move, Action::CMove),
+            None => (Right::Retrieve, Action::CGet),
+        };
+        self.require(ctx, right, act, "retrieve").await?;
+        if query.filters.is_empty() {
+            return Err(Error::invalid(
+                "a retrieve needs at least one unique key (PatientID, StudyInstanceUID, \
+                 SeriesInstanceUID or SOPInstanceUID)",
+            ));
+        }
+        query.tenant = ctx.tenant().cloned();
+        let instances = self.archive().index().query_instances(&query).await?;
+        let mut studies: Vec<(&TenantId, &str, usize)> = Vec::new();
+        for i in &instances {
+            match studies
+                .iter_mut()
+                .find(|(t, s, _)| *t == &i.tenant && *s == i.study_instance_uid)
+            {
+                Some((_, _, n)) => *n += 1,
+                None => studies.push((&i.tenant, &i.study_instance_uid, 1)),
+            }
+        }
+        for (tenant, study, n) in studies {
+            let detail = match destination {
+                Some(ae) => format!("{n} instances selected, sent to {ae}"),
+                None => format!("{n} instances selected"),
+            };
+            self.record(
+                ctx,
+                act,
+                None,
+                Some(tenant),
+                (String::new(), study.to_owned()),
+                &detail,
+            )
+            .await;
+        }
+        Ok(instances)
+    }
+
+    /// Where a C-MOVE of `ctx` may send to `ae_title`: `None` when that is
+    /// not a peer of the caller's tenant.
+    pub async fn move_destination(
+        &self,
+        ctx: &Context,
+        ae_title: &str,
+    ) -> Result<Option<std::net::SocketAddr>> {
+        self.require(ctx, Right::Move, Action::CMove, "retrieve")
+            .await?;
+        Ok(self.peers().move_destination(ctx, ae_title).await)
+    }
+
+    /// An instance a C-MOVE or C-GET of `ctx` selected, read to send.
+    pub async fn load(&self, ctx: &Context, sop_instance_uid: &str) -> Result<Bytes> {
+        let tenant = ctx.tenant().cloned().unwrap_or_else(TenantId::implicit);
+        Ok(self
+            .archive()
+            .read_instance(&tenant, sop_instance_uid)
+            .await?)
+    }
+}

@@ -1,0 +1,117 @@
+//! Store: C-STORE, STOW-RS and `filmless import`, one path into the
+//! archive's ingest, in the caller's tenant.
+
+use bytes::Bytes;
+use futures::Stream;
+use storage::{Prepared, StoreOutcome, Stored, TenantId};
+
+use super::{action, Context, Error, Result, Right, Service};
+use crate::audit::Action;
+
+impl Service {
+    /// Store one instance arriving as a stream of Part 10 bytes. With
+    /// `only_study` (STOW-RS to `/studies/{uid}`), an instance of another
+    /// study is refused and not kept.
+    pub async fn store<S>(
+        &self,
+        ctx: &Context,
+        stream: S,
+        only_study: Option<&str>,
+    ) -> Result<Stored>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
+    {
+        let act = action(ctx, Action::CStore, Action::StowRs, Action::Import);
+        self.require(ctx, Right::Store, act, "store").await?;
+        let tenant = storing_tenant(ctx);
+        let result = self.archive().store_stream(&tenant, stream).await;
+        self.stored(ctx, act, &tenant, result, only_study).await
+    }
+
+    /// Store a file parsed already (bulk import parses on a rayon pool).
+    pub async fn store_prepared(&self, ctx: &Context, prepared: Prepared) -> Result<Stored> {
+        let act = action(ctx, Action::CStore, Action::StowRs, Action::Import);
+        self.require(ctx, Right::Store, act, "store").await?;
+        let tenant = storing_tenant(ctx);
+        let result = self.archive().store_prepared(&tenant, prepared).await;
+        self.stored(ctx, act, &tenant, result, None).await
+    }
+
+    /// Audit a store's outcome; undo one that landed in the wrong study.
+    async fn stored(
+        &self,
+        ctx: &Context,
+        act: Action,
+        tenant: &TenantId,
+        result: storage::Result<Stored>,
+        only_study: Option<&str>,
+    ) -> Result<Stored> {
+        let stored = match result {
+            Ok(s) => s,
+            Err(e) => {
+                let e = Error::from(e);
+                self.record(
+                    ctx,
+                    act,
+                    Some(e.public_message()),
+                    Some(tenant),
+                    (String::new(), String::new()),
+                    "store",
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        let detail = format!("SOP Instance {}", stored.sop_instance_uid);
+        if let Some(want) = only_study.filter(|w| *w != stored.study_instance_uid) {
+            if stored.outcome == StoreOutcome::Stored {
+                if let Err(e) = self
+                    .archive()
+                    .delete_instance(tenant, &stored.sop_instance_uid)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not undo a store into the wrong study");
+                }
+            }
+            let why = format!(
+                "instance {} belongs to study {}, not to study {want}",
+                stored.sop_instance_uid, stored.study_instance_uid
+            );
+            self.record(
+                ctx,
+                act,
+                Some(why.clone()),
+                Some(tenant),
+                (stored.patient_id, stored.study_instance_uid),
+                &detail,
+            )
+            .await;
+            return Err(Error::Mismatch(why));
+        }
+        if stored.outcome == StoreOutcome::KeptExisting {
+            tracing::warn!(
+                sop_instance_uid = %stored.sop_instance_uid,
+                "received other content for a stored SOP Instance UID; kept the stored instance \
+                 (storage.duplicate_policy = \"keep-first\")"
+            );
+        }
+        tracing::debug!(sop_instance_uid = %stored.sop_instance_uid, outcome = ?stored.outcome, "stored");
+        self.record(
+            ctx,
+            act,
+            None,
+            Some(tenant),
+            (stored.patient_id.clone(), stored.study_instance_uid.clone()),
+            &detail,
+        )
+        .await;
+        Ok(stored)
+    }
+}
+
+/// Where a caller's stores go: its tenant; the platform's go to the
+/// implicit tenant (a platform operator stores for a hospital with
+/// `--tenant`).
+fn storing_tenant(ctx: &Context) -> TenantId {
+    ctx.tenant().cloned().unwrap_or_else(TenantId::implicit)
+}

@@ -1,0 +1,117 @@
+//! Local users (HTTP Basic): add, change, remove, list. Each belongs to one
+//! tenant; only the platform gives the platform-admin role or reaches
+//! another tenant's users.
+
+use storage::{TenantId, UserRow};
+
+use super::{Context, Error, Result, Right, Role, Service};
+use crate::audit::Action;
+
+/// A user to add or change.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name.
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// The tenant (hospital) the user works for.
+    pub tenant: TenantId,
+    /// The password, in clear; hashed here.
+    pub password: String,
+}
+
+impl Service {
+    /// Add a user, or change an existing one's password, roles and tenant.
+    pub async fn put_user(&self, ctx: &Context, user: NewUser) -> Result<()> {
+        self.require(ctx, Right::Users, Action::Users, "users")
+            .await?;
+        if user.name.is_empty() || user.name.contains(':') || user.name.chars().count() > 128 {
+            return Err(Error::invalid(
+                "a user name is 1 to 128 characters without ':'",
+            ));
+        }
+        if user.password.chars().count() < 8 {
+            return Err(Error::invalid(
+                "the password must have at least 8 characters",
+            ));
+        }
+        if !self.peers().is_tenant(&user.tenant) {
+            return Err(Error::invalid(format!(
+                "tenant {} is not in [[tenants]]",
+                user.tenant
+            )));
+        }
+        self.confine_users(ctx, &user.tenant, &user.roles)?;
+        let index = self.archive().index();
+        if let Some(existing) = index.user(&user.name).await? {
+            self.confine_users(ctx, &TenantId::parse(&existing.tenant)?, &[])?;
+        }
+        let existing = index.user(&user.name).await?;
+        let password = user.password;
+        let hash = tokio::task::spawn_blocking(move || crate::http::auth::hash_password(&password))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let detail = format!(
+            "user {}: {} in tenant {}",
+            user.name,
+            Role::join(&user.roles),
+            user.tenant
+        );
+        index
+            .put_user(&UserRow {
+                name: user.name,
+                password_hash: hash,
+                roles: Role::join(&user.roles),
+                tenant: user.tenant.as_str().to_owned(),
+                created_at: existing.map_or_else(crate::audit::now_millis, |u| u.created_at),
+            })
+            .await?;
+        self.record(ctx, Action::Users, None, None, Default::default(), &detail)
+            .await;
+        Ok(())
+    }
+
+    /// Remove a user; false when there was none.
+    pub async fn remove_user(&self, ctx: &Context, name: &str) -> Result<bool> {
+        self.require(ctx, Right::Users, Action::Users, "users")
+            .await?;
+        let index = self.archive().index();
+        match index.user(name).await? {
+            None => Ok(false),
+            Some(u) => {
+                self.confine_users(ctx, &TenantId::parse(&u.tenant)?, &[])?;
+                let removed = index.remove_user(name).await?;
+                let detail = format!("user {name} removed");
+                self.record(ctx, Action::Users, None, None, Default::default(), &detail)
+                    .await;
+                Ok(removed)
+            }
+        }
+    }
+
+    /// The users the caller may see, by name (password hashes included:
+    /// callers never show them).
+    pub async fn users(&self, ctx: &Context) -> Result<Vec<UserRow>> {
+        self.require(ctx, Right::Users, Action::Users, "users")
+            .await?;
+        let all = self.archive().index().users().await?;
+        Ok(all
+            .into_iter()
+            .filter(|u| ctx.tenant().is_none_or(|t| t.as_str() == u.tenant))
+            .collect())
+    }
+
+    /// A tenant administrator manages its own tenant's users and cannot
+    /// make platform administrators.
+    fn confine_users(&self, ctx: &Context, tenant: &TenantId, roles: &[Role]) -> Result<()> {
+        match ctx.tenant() {
+            None => Ok(()),
+            Some(own) if own != tenant => Err(Error::not_found("no such user in this tenant")),
+            Some(_) if roles.contains(&Role::PlatformAdmin) => Err(Error::Forbidden(
+                "only the platform gives the platform-admin role".into(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The connection to the index database: pool, migrations, and write
+//! transactions.
+//!
+//! SQLite allows one writer: writes take a process-wide lock and begin with
+//! `BEGIN IMMEDIATE`, so a second process (an import beside the server)
+//! waits on the busy timeout instead of failing on a lock upgrade.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+
+/// Run a block in a write transaction, retrying a few times when the
+/// database reports a lock conflict, serialization failure or deadlock.
+/// The block sees `$conn: &mut AnyConnection` and evaluates to a [`Tx`].
+macro_rules! write_tx {
+    ($index:expr, |$conn:ident| $body:block) => {{
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            let result: $crate::Result<_> = async {
+                let (_guard, mut tx) = $index.begin_write().await?;
+                let $conn: &mut sqlx::AnyConnection = &mut tx;
+                let outcome: $crate::Result<$crate::index::connection::Tx<_>> = async { $body }.await;
+                match outcome? {
+                    $crate::index::connection::Tx::Commit(v) => {
+                        tx.commit().await?;
+                        Ok(v)
+                    }
+                    $crate::index::connection::Tx::Rollback(v) => {
+                        tx.rollback().await?;
+                        Ok(v)
+                    }
+                }
+            }
+            .await;
+            match result {
+                Err(e) if e.kind() == $crate::ErrorKind::Unavailable && attempt < 5 => {
+                    tracing::debug!(error = %e, attempt, "retrying index transaction");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+pub(crate) use write_tx;
+
+/// What a write transaction ends with.
+pub(crate) enum Tx<T> {
+    Commit(T),
+    Rollback(T),
+}
+
+/// Connection settings for the index.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// `sqlite://path` or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// SQLite `synchronous` pragma: FULL survives power loss; NORMAL only crashes.
+    pub sqlite_synchronous_full: bool,
+}
+
+/// The metadata index.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pool: AnyPool,
+    backend: Backend,
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Index {
+    /// Connect, create the database if it is SQLite, and run migrations.
+    pub async fn connect(options: &IndexOptions) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = options.url.as_str();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::Config(format!(
+                "database URL must start with sqlite:// or postgres://, got {:?}",
+                url.split(':').next().unwrap_or("")
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let connect = AnyConnectOptions::from_str(&url)
+            .map_err(|e| Error::Config(format!("database URL: {e}")))?;
+        let synchronous = if options.sqlite_synchronous_full {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            format!(
+                                "PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; \
+                                 PRAGMA synchronous = {synchronous}; PRAGMA journal_mode = WAL; \
+                                 PRAGMA case_sensitive_like = ON;"
+                            )
+                            .as_str(),
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        crate::migrations::migrator(backend)
+            .await
+            .map_err(|source| Error::Migration { source })?
+            .run(&pool)
+            .await
+            .map_err(|source| Error::Migration { source })?;
+        Ok(Index {
+            pool,
+            backend,
+            writer: Arc::default(),
+        })
+    }
+
+    /// The database behind this index.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool, for the query layer.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Close the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begin a write transaction: on SQLite, under the writer lock and
+    /// with `BEGIN IMMEDIATE`.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<(
+        Option<tokio::sync::MutexGuard<'_, ()>>,
+        sqlx::Transaction<'static, sqlx::Any>,
+    )> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let guard = self.writer.lock().await;
+                (Some(guard), self.pool.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            Backend::Postgres => (None, self.pool.begin().await?),
+        })
+    }
+
+    /// Whether the database answers (one trivial query).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+}

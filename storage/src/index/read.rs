@@ -1,0 +1,267 @@
+//! Reading the archive's rows: instances by UID, studies and series whole,
+//! stored metadata, aggregates, and the query model's results.
+//!
+//! Every read of a study, series or instance names the tenant it reads in:
+//! the same UID may exist in two tenants. Searches and counts take a
+//! [`TenantScope`], which may be every tenant (the platform).
+
+use sqlx::Row;
+
+use super::connection::Index;
+use super::rows::{
+    bind_all, stored_instance, Counts, InstanceJson, StoredInstance, StudySummary,
+    INSTANCE_COLUMNS, INSTANCE_JOIN,
+};
+use crate::error::Result;
+use crate::query::{Match, Query};
+use crate::tenant::{TenantId, TenantScope};
+
+impl Index {
+    /// The stored instance with this SOP Instance UID in `tenant`.
+    pub async fn instance(
+        &self,
+        tenant: &TenantId,
+        sop_instance_uid: &str,
+    ) -> Result<Option<StoredInstance>> {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} \
+             WHERE i.sop_instance_uid = $1 AND i.tenant_id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(sop_instance_uid)
+            .bind(tenant.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| stored_instance(&r)).transpose()
+    }
+
+    /// A page of stored instances of every tenant in row order, after row
+    /// id `after` (`filmless check`).
+    pub async fn instances_after(&self, after: i64, limit: i64) -> Result<Vec<StoredInstance>> {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} WHERE i.id > $1 ORDER BY i.id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(stored_instance).collect()
+    }
+
+    /// The instances of a series, by instance number.
+    pub async fn series_instances(
+        &self,
+        tenant: &TenantId,
+        series_instance_uid: &str,
+    ) -> Result<Vec<StoredInstance>> {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} \
+             WHERE se.series_instance_uid = $1 AND se.tenant_id = $2 \
+             ORDER BY i.instance_number, i.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(series_instance_uid)
+            .bind(tenant.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(stored_instance).collect()
+    }
+
+    /// The instances of a study.
+    pub async fn study_instances(
+        &self,
+        tenant: &TenantId,
+        study_instance_uid: &str,
+    ) -> Result<Vec<StoredInstance>> {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM {INSTANCE_JOIN} \
+             WHERE st.study_instance_uid = $1 AND st.tenant_id = $2 \
+             ORDER BY se.series_number, se.id, i.instance_number, i.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(study_instance_uid)
+            .bind(tenant.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(stored_instance).collect()
+    }
+
+    /// The tenants that hold a study with this UID, oldest first.
+    pub async fn tenants_of_study(&self, study_instance_uid: &str) -> Result<Vec<TenantId>> {
+        let rows =
+            sqlx::query("SELECT tenant_id FROM study WHERE study_instance_uid = $1 ORDER BY id")
+                .bind(study_instance_uid)
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| TenantId::parse(&r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    /// The stored DICOM JSON of an instance.
+    pub async fn instance_json(
+        &self,
+        tenant: &TenantId,
+        sop_instance_uid: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT dicom_json FROM instance WHERE sop_instance_uid = $1 AND tenant_id = $2",
+        )
+        .bind(sop_instance_uid)
+        .bind(tenant.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// The stored DICOM JSON of every instance of a series (or of a whole
+    /// study when `series_instance_uid` is `None`), in instance order.
+    pub async fn metadata(
+        &self,
+        tenant: &TenantId,
+        study_instance_uid: &str,
+        series_instance_uid: Option<&str>,
+    ) -> Result<Vec<InstanceJson>> {
+        const SELECT: &str = "SELECT se.series_instance_uid, i.sop_instance_uid, i.dicom_json \
+             FROM instance i JOIN series se ON se.id = i.series_ref JOIN study st ON st.id = se.study_ref \
+             WHERE st.study_instance_uid = $1 AND st.tenant_id = $2";
+        let rows = match series_instance_uid {
+            Some(series) => {
+                sqlx::query(&format!(
+                    "{SELECT} AND se.series_instance_uid = $3 ORDER BY i.instance_number, i.id"
+                ))
+                .bind(study_instance_uid)
+                .bind(tenant.as_str())
+                .bind(series)
+                .fetch_all(self.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "{SELECT} ORDER BY se.series_number, se.id, i.instance_number, i.id"
+                ))
+                .bind(study_instance_uid)
+                .bind(tenant.as_str())
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(InstanceJson {
+                    series_instance_uid: r.try_get(0)?,
+                    sop_instance_uid: r.try_get(1)?,
+                    dicom_json: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Aggregates of a study.
+    pub async fn study_summary(
+        &self,
+        tenant: &TenantId,
+        study_instance_uid: &str,
+    ) -> Result<Option<StudySummary>> {
+        let row = sqlx::query(
+            "SELECT id, number_of_study_related_series, number_of_study_related_instances, study_size \
+             FROM study WHERE study_instance_uid = $1 AND tenant_id = $2",
+        )
+        .bind(study_instance_uid)
+        .bind(tenant.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.try_get(0)?;
+        let modalities = sqlx::query(
+            "SELECT DISTINCT modality FROM series WHERE study_ref = $1 AND modality <> '' ORDER BY modality",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<std::result::Result<_, _>>()?;
+        Ok(Some(StudySummary {
+            series: row.try_get(1)?,
+            instances: row.try_get(2)?,
+            size: row.try_get(3)?,
+            modalities,
+        }))
+    }
+
+    /// Number of series-related instances of a series.
+    pub async fn series_instance_count(
+        &self,
+        tenant: &TenantId,
+        series_instance_uid: &str,
+    ) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT number_of_series_related_instances FROM series \
+             WHERE series_instance_uid = $1 AND tenant_id = $2",
+        )
+        .bind(series_instance_uid)
+        .bind(tenant.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+    }
+
+    /// Run a query: one [`Match`] per patient, study, series or instance,
+    /// within the query's tenant scope.
+    pub async fn query(&self, query: &Query) -> Result<Vec<Match>> {
+        let (sql, binds) = query.select_sql(self.backend());
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(self.pool())
+            .await?;
+        let returned = query.returned();
+        rows.iter()
+            .map(|row| {
+                let values = returned
+                    .iter()
+                    .enumerate()
+                    .map(|(n, a)| Ok((*a, row.try_get::<Option<String>, _>(n)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let tenant = TenantId::parse(&row.try_get::<String, _>(returned.len())?)?;
+                Ok(Match { values, tenant })
+            })
+            .collect()
+    }
+
+    /// The instances a query selects, whatever its level (C-MOVE, C-GET).
+    pub async fn query_instances(&self, query: &Query) -> Result<Vec<StoredInstance>> {
+        let (sql, binds) = query.instances_sql(INSTANCE_COLUMNS, self.backend());
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(stored_instance).collect()
+    }
+
+    /// Rows per level, in one tenant or all.
+    pub async fn counts(&self, scope: TenantScope<'_>) -> Result<Counts> {
+        let sql = match scope {
+            TenantScope::All => {
+                "SELECT (SELECT COUNT(*) FROM patient), (SELECT COUNT(*) FROM study), \
+                 (SELECT COUNT(*) FROM series), (SELECT COUNT(*) FROM instance)"
+            }
+            TenantScope::One(_) => {
+                "SELECT (SELECT COUNT(*) FROM patient WHERE tenant_id = $1), \
+                 (SELECT COUNT(*) FROM study WHERE tenant_id = $1), \
+                 (SELECT COUNT(*) FROM series WHERE tenant_id = $1), \
+                 (SELECT COUNT(*) FROM instance WHERE tenant_id = $1)"
+            }
+        };
+        let mut q = sqlx::query(sql);
+        if let TenantScope::One(t) = scope {
+            q = q.bind(t.as_str());
+        }
+        let row = q.fetch_one(self.pool()).await?;
+        Ok(Counts {
+            patients: row.try_get(0)?,
+            studies: row.try_get(1)?,
+            series: row.try_get(2)?,
+            instances: row.try_get(3)?,
+        })
+    }
+}
