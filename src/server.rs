@@ -144,7 +144,7 @@ impl Server {
                     .context("loading the OIDC keys")?,
             )
         };
-        let auth = Arc::new(crate::http::auth::Authenticator::new(
+        let auth = Arc::new(crate::http::authenticator::Authenticator::new(
             opened.archive.index().clone(),
             config.auth.required,
             Duration::from_secs(config.auth.cache_secs),

@@ -24,8 +24,6 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use storage::{ArchiveConfig, TenantId};
 
-use crate::service::Role;
-
 pub use dicom::{DicomConfig, Peer, Permission, TenantConfig, UnknownPeers};
 pub use http::{AuditConfig, AuthConfig, HttpConfig, LogConfig, LogFormat, OidcConfig};
 
@@ -227,10 +225,6 @@ impl Config {
                     bail!("auth.oidc.jwks_url must be https:// (plain http only on loopback): keys fetched in clear can be forged");
                 }
             }
-            for (k, v) in &o.role_map {
-                Role::parse_list(v)
-                    .map_err(|e| anyhow::anyhow!("auth.oidc.role_map {k:?}: {e}"))?;
-            }
         }
         if !self.audit.syslog.is_empty() && !self.audit.syslog.starts_with("udp://") {
             bail!("audit.syslog must be udp://HOST:PORT or empty");
@@ -307,8 +301,9 @@ impl Config {
                 );
             }
             if !p.tls_subject.is_empty() {
-                crate::service::peers::Subject::parse(&p.tls_subject)
-                    .map_err(|e| anyhow::anyhow!("dicom.peers {}: tls_subject: {e}", p.ae_title))?;
+                // The subject itself is checked where it is used
+                // (service::peers), as the role names of role_map are
+                // (http::oidc), both at start-up.
                 if self.dicom.tls_bind.is_empty() || self.dicom.tls_client_ca.is_empty() {
                     bail!(
                         "dicom.peers {}: tls_subject needs the DICOM TLS listener with client \

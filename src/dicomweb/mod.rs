@@ -27,7 +27,7 @@ pub mod zip;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::http::routes;
+use crate::http::routes::routes;
 use crate::http::state::AppState;
 
 routes! {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use storage::TenantId;
 
-use super::auth::Identity;
+use super::identity::Identity;
 use crate::config::OidcConfig;
 use crate::service::{ActorKind, Role};
 
@@ -27,6 +27,9 @@ impl Oidc {
     /// Load the keys (a file must be readable; a URL that does not answer
     /// now is tried again at the first token).
     pub async fn new(config: OidcConfig) -> anyhow::Result<Self> {
+        for (k, v) in &config.role_map {
+            Role::parse_list(v).map_err(|e| anyhow::anyhow!("auth.oidc.role_map {k:?}: {e}"))?;
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;

@@ -1,6 +1,5 @@
 //! The server's own pages: `/status` (the archive's counts, for whoever
-//! may see them, within their tenant), `/healthz` (public, no data), and
-//! `/` when no viewer is installed.
+//! may see them, within their tenant) and `/healthz` (public, no data).
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -53,17 +52,6 @@ pub async fn health(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "index unavailable\n").into_response()
         }
     }
-}
-
-/// `/` when no viewer is installed: how to install one. Public, so it
-/// shows nothing of the archive (the counts are at `/status`).
-pub async fn no_viewer() -> Html<&'static str> {
-    Html(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Filmless</title></head><body>\
-         <h1>Filmless</h1><p>The browser viewer is not installed: run <code>viewer-web/setup.sh</code> \
-         (needs npm), then restart.</p><p><a href=\"/status\">Archive status</a>. DICOMweb: \
-         <code>/dicom-web</code></p></body></html>",
-    )
 }
 
 fn html_escape(s: &str) -> String {

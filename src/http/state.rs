@@ -15,7 +15,7 @@ pub struct AppState {
     /// The port HTTP listens on.
     pub http_port: u16,
     /// Credentials and roles.
-    pub auth: Arc<super::auth::Authenticator>,
+    pub auth: Arc<super::authenticator::Authenticator>,
     /// Which peers may say who the client is.
     pub proxies: Arc<super::proxy::TrustedProxies>,
 }

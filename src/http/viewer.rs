@@ -7,7 +7,7 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use tower::ServiceExt;
 
 use super::error::ApiError;
@@ -62,7 +62,7 @@ pub fn is_client_route(path: &str) -> bool {
 pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     let Some(dir) = viewer_dir(&state.config) else {
         if req.uri().path() == "/" {
-            return super::pages::no_viewer().await.into_response();
+            return no_viewer().into_response();
         }
         return not_found();
     };
@@ -77,6 +77,17 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
         Ok(r) if r.status() != StatusCode::NOT_FOUND => r.map(Body::new),
         _ => not_found(),
     }
+}
+
+/// `/` when no viewer is installed: how to install one. Public, so it
+/// shows nothing of the archive (the counts are at `/status`).
+fn no_viewer() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Filmless</title></head><body>\
+         <h1>Filmless</h1><p>The browser viewer is not installed: run <code>viewer-web/setup.sh</code> \
+         (needs npm), then restart.</p><p><a href=\"/status\">Archive status</a>. DICOMweb: \
+         <code>/dicom-web</code></p></body></html>",
+    )
 }
 
 fn not_found() -> Response {

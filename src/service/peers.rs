@@ -82,7 +82,9 @@ impl Peers {
                     tls_subject: if p.tls_subject.is_empty() {
                         None
                     } else {
-                        Some(Subject::parse(&p.tls_subject).map_err(anyhow::Error::msg)?)
+                        Some(Subject::parse(&p.tls_subject).map_err(|e| {
+                            anyhow::anyhow!("dicom.peers {}: tls_subject: {e}", p.ae_title)
+                        })?)
                     },
                 })
             })

@@ -48,10 +48,12 @@ impl Service {
         }
         let existing = index.user(&user.name).await?;
         let password = user.password;
-        let hash = tokio::task::spawn_blocking(move || crate::http::auth::hash_password(&password))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let hash = tokio::task::spawn_blocking(move || {
+            crate::http::authenticator::hash_password(&password)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(e.to_string()))?;
         let detail = format!(
             "user {}: {} in tenant {}",
             user.name,

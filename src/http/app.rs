@@ -1,0 +1,75 @@
+//! The whole HTTP application: public routes, protected routes behind
+//! authentication, the viewer as the fallback, and the layers around them
+//! (body limit, timeout, compression, CORS).
+
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use tower_http::compression::Predicate as _;
+
+use super::state::AppState;
+use super::{auth, pages, viewer};
+
+/// Every route that needs an identity: method and path (`{name}` for a
+/// path parameter).
+pub fn protected_routes() -> Vec<(String, String)> {
+    let mut out = vec![("GET".to_owned(), "/status".to_owned())];
+    for (path, methods) in crate::dicomweb::ROUTES {
+        for m in *methods {
+            out.push((m.to_ascii_uppercase(), format!("/dicom-web{path}")));
+        }
+    }
+    out
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    // gzip for JSON (metadata, search results); images and DICOM files go
+    // as they are.
+    let compression = tower_http::compression::CompressionLayer::new().compress_when(
+        tower_http::compression::predicate::SizeAbove::new(1024)
+            .and(ContentTypeIs("application/dicom+json")),
+    );
+    if let Some(dir) = viewer::viewer_dir(&state.config) {
+        tracing::info!(viewer = %dir.display(), "serving the OHIF viewer");
+    } else {
+        tracing::info!("no viewer installed (viewer-web/setup.sh installs it)");
+    }
+    let protected = Router::new()
+        .route("/status", get(pages::status))
+        .nest("/dicom-web", crate::dicomweb::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ));
+    let public = Router::new().route("/healthz", get(pages::health));
+    public
+        .merge(protected)
+        .fallback(viewer::fallback)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            usize::try_from(state.config.http.max_upload_bytes).unwrap_or(usize::MAX),
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.config.http.request_timeout_secs),
+        ))
+        .layer(compression)
+        .layer(crate::dicomweb::cors(&state.config))
+        .with_state(state)
+}
+
+/// A compression predicate: this content type only.
+#[derive(Clone, Copy)]
+struct ContentTypeIs(&'static str);
+
+impl tower_http::compression::Predicate for ContentTypeIs {
+    fn should_compress<B: axum::body::HttpBody>(&self, response: &axum::http::Response<B>) -> bool {
+        response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(self.0))
+    }
+}
