@@ -394,3 +394,123 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A PostgreSQL database for one server process, dropped with it. The
+/// server is `FILMLESS_TEST_POSTGRES_URL` (default
+/// `postgres://postgres@127.0.0.1:5432/test`).
+pub struct ScratchPg {
+    /// `postgres://…/NAME`.
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+impl ScratchPg {
+    /// Create a fresh database.
+    pub fn new() -> Self {
+        use sqlx::{Connection, Executor};
+        let admin = std::env::var("FILMLESS_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let name = format!(
+            "filmless_it_{}_{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin} ({e})"));
+            conn.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create scratch database");
+            conn.close().await.ok();
+        });
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        ScratchPg {
+            url: format!("{base}/{name}"),
+            name,
+            admin,
+        }
+    }
+}
+
+impl Drop for ScratchPg {
+    fn drop(&mut self) {
+        use sqlx::{Connection, Executor};
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Add a local user with `filmless user add` (password on stdin).
+pub fn add_user(config: &Path, name: &str, roles: &str, tenant: Option<&str>, password: &str) {
+    use std::io::Write;
+    let mut cmd = filmless();
+    cmd.args([
+        "user",
+        "add",
+        name,
+        "--roles",
+        roles,
+        "--password-stdin",
+        "--config",
+    ])
+    .arg(config);
+    if let Some(t) = tenant {
+        cmd.args(["--tenant", t]);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `Authorization: Basic …` for a user.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// A multipart/related STOW-RS body of one instance, boundary `XYZ`.
+pub fn stow_body(bytes: &[u8]) -> Vec<u8> {
+    let mut body = b"--XYZ\r\nContent-Type: application/dicom\r\n\r\n".to_vec();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(b"\r\n--XYZ--\r\n");
+    body
+}
+
+/// The Content-Type of [`stow_body`].
+pub const STOW_TYPE: &str = "multipart/related; type=\"application/dicom\"; boundary=XYZ";

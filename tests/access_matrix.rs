@@ -1,0 +1,407 @@
+//! Who may do what, everywhere: every HTTP route and every DIMSE service,
+//! each tried as {anonymous, viewer, uploader, admin, another tenant's
+//! admin}, on SQLite and on PostgreSQL. The expectation table below must
+//! name exactly the routes the server has (`filmless::http::
+//! protected_routes`), so a route added without deciding its access fails
+//! here.
+//!
+//! Two tenants: `h1` (AE title H1PACS) holds study S, stored by its
+//! modality; `h2` (H2PACS) holds another study. A study of another tenant
+//! answers exactly as one that does not exist.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{
+    add_user, basic, dcmtk, free_port, http, python, stow_body, write_files, ScratchPg,
+    ServerProcess, STOW_TYPE,
+};
+use filmless_test_data::{Corpus, Instance, Options};
+
+/// The identities, in the order of every expectation row.
+const WHO: [&str; 5] = ["anonymous", "viewer", "uploader", "admin", "other tenant"];
+
+/// Expected statuses, in [`WHO`] order.
+const SEARCH: [u16; 5] = [401, 200, 403, 200, 200];
+const READ: [u16; 5] = [401, 200, 403, 200, 404];
+const STORE: [u16; 5] = [401, 403, 200, 200, 200];
+/// STOW-RS to study S: the other tenant sends its own instance, of another
+/// study, so it is refused for the path (409, A900), not stored in S.
+const STORE_TO_S: [u16; 5] = [401, 403, 200, 200, 409];
+const DELETE: [u16; 5] = [401, 403, 403, 204, 404];
+const STATUS: [u16; 5] = [401, 200, 403, 200, 200];
+const NO_DELETE_ALL: [u16; 5] = [401, 405, 405, 405, 405];
+
+/// Every protected route: method, path template, expected statuses, and
+/// whether the answer is a search (the other tenant's answer must be empty).
+fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
+    let i = "/dicom-web/studies/{study}/series/{series}/instances/{instance}";
+    let leak = |p: &str| -> &'static str { Box::leak(format!("{i}{p}").into_boxed_str()) };
+    vec![
+        ("GET", "/status", STATUS, false),
+        ("GET", "/dicom-web/studies", SEARCH, true),
+        ("POST", "/dicom-web/studies", STORE, false),
+        ("DELETE", "/dicom-web/studies", NO_DELETE_ALL, false),
+        ("GET", "/dicom-web/series", SEARCH, true),
+        ("GET", "/dicom-web/instances", SEARCH, true),
+        ("GET", "/dicom-web/studies/{study}", READ, false),
+        ("POST", "/dicom-web/studies/{study}", STORE_TO_S, false),
+        ("DELETE", "/dicom-web/studies/{study}", DELETE, false),
+        ("GET", "/dicom-web/studies/{study}/metadata", READ, false),
+        ("GET", "/dicom-web/studies/{study}/series", SEARCH, true),
+        ("GET", "/dicom-web/studies/{study}/instances", SEARCH, true),
+        ("GET", "/dicom-web/studies/{study}/rendered", READ, false),
+        ("GET", "/dicom-web/studies/{study}/thumbnail", READ, false),
+        (
+            "GET",
+            "/dicom-web/studies/{study}/series/{series}",
+            READ,
+            false,
+        ),
+        (
+            "DELETE",
+            "/dicom-web/studies/{study}/series/{series}",
+            DELETE,
+            false,
+        ),
+        (
+            "GET",
+            "/dicom-web/studies/{study}/series/{series}/metadata",
+            READ,
+            false,
+        ),
+        (
+            "GET",
+            "/dicom-web/studies/{study}/series/{series}/instances",
+            SEARCH,
+            true,
+        ),
+        (
+            "GET",
+            "/dicom-web/studies/{study}/series/{series}/rendered",
+            READ,
+            false,
+        ),
+        (
+            "GET",
+            "/dicom-web/studies/{study}/series/{series}/thumbnail",
+            READ,
+            false,
+        ),
+        ("GET", leak(""), READ, false),
+        ("DELETE", leak(""), DELETE, false),
+        ("GET", leak("/metadata"), READ, false),
+        ("GET", leak("/rendered"), READ, false),
+        ("GET", leak("/thumbnail"), READ, false),
+        ("GET", leak("/frames/{frames}"), READ, false),
+        ("GET", leak("/frames/{frames}/rendered"), READ, false),
+        ("GET", leak("/frames/{frames}/thumbnail"), READ, false),
+        ("GET", leak("/bulkdata/{*path}"), READ, false),
+    ]
+}
+
+/// Study S (MR: two series) for h1, its UID, and one other study for h2.
+fn studies() -> (Vec<Instance>, String, Vec<Instance>) {
+    let corpus = Corpus::new(
+        42,
+        Options {
+            patients: 2,
+            ..Options::small(6)
+        },
+    );
+    let plan = corpus.study(3);
+    let s = corpus.instances(&plan).collect::<Vec<_>>();
+    let t = corpus.instances(&corpus.study(1)).collect::<Vec<_>>();
+    (s, plan.study_instance_uid, t)
+}
+
+fn config(dir: &Path, database_url: Option<&str>, dest_port: u16) -> std::path::PathBuf {
+    let storage = match database_url {
+        Some(url) => format!("[storage]\ndatabase_url = \"{url}\"\n"),
+        None => String::new(),
+    };
+    let peer = |ae: &str, port: u16, tenant: &str, permissions: &str| {
+        format!(
+            "[[dicom.peers]]\nae_title = \"{ae}\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+             tenant = \"{tenant}\"\npermissions = [{permissions}]\n"
+        )
+    };
+    let text = format!(
+        "data_dir = \"{}\"\n{storage}[auth]\nrequired = true\n\n{}{}{}{}{}{}\
+         [[tenants]]\nid = \"h1\"\nname = \"Hospital One\"\nae_title = \"H1PACS\"\n\
+         [[tenants]]\nid = \"h2\"\nname = \"Hospital Two\"\nae_title = \"H2PACS\"\n",
+        dir.display(),
+        peer("CT1", 104, "h1", "\"store\""),
+        peer("RIS1", 104, "h1", "\"find\", \"get\""),
+        peer("WS1", 104, "h1", "\"store\", \"find\", \"move\", \"get\""),
+        peer("DEST1", dest_port, "h1", ""),
+        peer("RIS2", 104, "h2", "\"store\", \"find\", \"move\", \"get\""),
+        peer("DEST2", dest_port, "h2", ""),
+    );
+    let path = dir.join("filmless.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn store(port: u16, calling: &str, called: &str, files: &[std::path::PathBuf]) {
+    let out = dcmtk("storescu")
+        .args([
+            "-aet",
+            calling,
+            "-aec",
+            called,
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn access_matrix(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let dest_port = free_port();
+    let config = config(dir.path(), database_url, dest_port);
+    for (name, roles, tenant) in [
+        ("viewer1", "viewer", "h1"),
+        ("uploader1", "uploader", "h1"),
+        ("admin1", "admin", "h1"),
+        ("admin2", "admin", "h2"),
+    ] {
+        add_user(&config, name, roles, Some(tenant), "correct-horse");
+    }
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
+    let (s, study, t) = studies();
+    let s_files = write_files(&dir.path().join("s"), &s);
+    let t_files = write_files(&dir.path().join("t"), &t);
+    store(server.dicom_port, "CT1", "H1PACS", &s_files);
+    let n = s.len() as u64;
+
+    // ---- DIMSE: every service as every kind of peer.
+    let file = |f: &std::path::PathBuf| f.to_str().unwrap().to_owned();
+    let (sf, tf) = (file(&s_files[0]), file(&t_files[0]));
+    let out = python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/access_checks.py"))
+        .args(["--port", &server.dicom_port.to_string()])
+        .args(["--dest-port", &dest_port.to_string()])
+        .args(["--study", &study])
+        .arg(format!("anonymous:STRANGER:H1PACS:DEST1:{sf}"))
+        .arg(format!("viewer:RIS1:H1PACS:DEST1:{sf}"))
+        .arg(format!("uploader:CT1:H1PACS:DEST1:{sf}"))
+        .arg(format!("admin:WS1:H1PACS:DEST1:{sf}"))
+        .arg(format!("other tenant:RIS2:H2PACS:DEST2:{tf}"))
+        .arg(format!("other tenant, our AE title:RIS2:H1PACS:DEST1:{tf}"))
+        .arg(format!(
+            "other tenant, our destination:RIS2:H2PACS:DEST1:{tf}"
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    const OK: u64 = 0;
+    const NOT_AUTHORIZED: u64 = 0x0124;
+    const DESTINATION_UNKNOWN: u64 = 0xA801;
+    // (identity, echo, store, find, found, move, moved, get, got)
+    type Row<'a> = (&'a str, u64, u64, u64, u64, u64, u64, u64, u64);
+    let dimse: [Row; 6] = [
+        (
+            "anonymous",
+            OK,
+            OK,
+            NOT_AUTHORIZED,
+            0,
+            NOT_AUTHORIZED,
+            0,
+            NOT_AUTHORIZED,
+            0,
+        ),
+        (
+            "viewer",
+            OK,
+            NOT_AUTHORIZED,
+            OK,
+            1,
+            NOT_AUTHORIZED,
+            0,
+            OK,
+            n,
+        ),
+        (
+            "uploader",
+            OK,
+            OK,
+            NOT_AUTHORIZED,
+            0,
+            NOT_AUTHORIZED,
+            0,
+            NOT_AUTHORIZED,
+            0,
+        ),
+        ("admin", OK, OK, OK, 1, OK, n, OK, n),
+        ("other tenant", OK, OK, OK, 0, OK, 0, OK, 0),
+        (
+            "other tenant, our destination",
+            OK,
+            OK,
+            OK,
+            0,
+            DESTINATION_UNKNOWN,
+            0,
+            OK,
+            0,
+        ),
+    ];
+    for (who, echo, store, find, found, mv, moved, get, got) in dimse {
+        let x = &r[who];
+        let seen = (
+            x["echo"].as_u64(),
+            x["store"].as_u64(),
+            x["find"].as_u64(),
+            x["found"].as_u64(),
+            x["move"].as_u64(),
+            x["moved"].as_u64(),
+            x["get"].as_u64(),
+            x["got"].as_u64(),
+        );
+        let want = (
+            Some(echo),
+            Some(store),
+            Some(find),
+            Some(found),
+            Some(mv),
+            Some(moved),
+            Some(get),
+            Some(got),
+        );
+        assert_eq!(seen, want, "DIMSE as {who}: {x}");
+    }
+    assert_eq!(
+        r["other tenant, our AE title"]["associated"], false,
+        "a peer of h2 calling h1's AE title is rejected"
+    );
+
+    // ---- HTTP: the table names exactly the server's protected routes.
+    let table = expectations();
+    let named: BTreeSet<(String, String)> = table
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    let routes: BTreeSet<(String, String)> =
+        filmless::http::protected_routes().into_iter().collect();
+    assert_eq!(
+        named, routes,
+        "every protected route needs an expectation here (and only those)"
+    );
+    let public: Vec<&str> = filmless::http::PUBLIC_ROUTES
+        .iter()
+        .map(|(_, p, _)| *p)
+        .collect();
+    assert_eq!(public, ["/healthz", "/ (fallback)"], "the public routes");
+
+    let credentials = [
+        None,
+        Some(basic("viewer1", "correct-horse")),
+        Some(basic("uploader1", "correct-horse")),
+        Some(basic("admin1", "correct-horse")),
+        Some(basic("admin2", "correct-horse")),
+    ];
+    // Deletes go last, narrowest first, so each finds what it deletes.
+    let (series_a, series_b) = (
+        s[0].series_instance_uid.clone(),
+        s.iter()
+            .map(|i| i.series_instance_uid.clone())
+            .find(|se| *se != s[0].series_instance_uid)
+            .expect("two series"),
+    );
+    let fill = |template: &str| {
+        template
+            .replace("{study}", &study)
+            .replace("{series}", &series_a)
+            .replace("{instance}", &s[0].sop_instance_uid)
+            .replace("{frames}", "1")
+            .replace("{*path}", "7FE00010")
+    };
+    let mut order: Vec<_> = table.iter().filter(|r| r.0 != "DELETE").collect();
+    for p in [
+        "/dicom-web/studies",
+        "/dicom-web/studies/{study}/series/{series}/instances/{instance}",
+        "/dicom-web/studies/{study}/series/{series}",
+        "/dicom-web/studies/{study}",
+    ] {
+        order.extend(table.iter().filter(|r| r.0 == "DELETE" && r.1 == p));
+    }
+    assert_eq!(order.len(), table.len());
+    // The other tenant uploads its own study's instance; everyone else one
+    // of study S (stored already: identical, so 200 and nothing changes).
+    let stow = stow_body(&s[1].bytes);
+    let other_stow = stow_body(&t[0].bytes);
+    for &(method, template, want, search) in order {
+        let mut path = fill(template);
+        if template.starts_with("/dicom-web/studies/{study}/series/{series}")
+            && method == "DELETE"
+            && !template.contains("{instance}")
+        {
+            path = path.replace(&series_a, &series_b);
+        }
+        // The admin of the tenant goes last on deletes.
+        let who_order: Vec<usize> = if method == "DELETE" {
+            vec![0, 1, 2, 4, 3]
+        } else {
+            (0..5).collect()
+        };
+        for k in who_order {
+            let mut headers: Vec<(&str, &str)> = Vec::new();
+            if let Some(c) = &credentials[k] {
+                headers.push(("Authorization", c));
+            }
+            let body: &[u8] = if method == "POST" {
+                headers.push(("Content-Type", STOW_TYPE));
+                if k == 4 {
+                    &other_stow
+                } else {
+                    &stow
+                }
+            } else {
+                b""
+            };
+            let (status, _, reply) = http(&server.http, method, &path, &headers, body);
+            let reply = String::from_utf8_lossy(&reply);
+            assert_eq!(
+                status, want[k],
+                "{method} {template} as {}: {reply}",
+                WHO[k]
+            );
+            if search && status == 200 {
+                let sees = reply.contains(&study);
+                assert_eq!(sees, k != 4, "{method} {template} as {}: {reply}", WHO[k]);
+            }
+        }
+    }
+    // The public routes answer anyone.
+    assert_eq!(http(&server.http, "GET", "/healthz", &[], b"").0, 200);
+    assert_eq!(http(&server.http, "GET", "/", &[], b"").0, 200);
+    assert_eq!(http(&server.http, "GET", "/no/such/page", &[], b"").0, 404);
+}
+
+#[test]
+fn every_route_and_service_as_everyone_sqlite() {
+    access_matrix(None);
+}
+
+#[test]
+fn every_route_and_service_as_everyone_postgres() {
+    let db = ScratchPg::new();
+    access_matrix(Some(&db.url));
+}

@@ -1,0 +1,138 @@
+"""pynetdicom as every kind of DICOM peer, for the access matrix of
+tests/access_matrix.rs: for each identity (a calling and a called AE
+title), try every DIMSE service Filmless serves and report what came back.
+
+    access_checks.py --port P --dest-port D --study UID \
+        NAME:CALLING:CALLED:DEST:FILE ...
+
+Each identity: C-ECHO, C-STORE of FILE, C-FIND of the study (Study Root),
+C-MOVE of it to DEST (a storage SCP this script runs on D, answering any
+AE title), C-GET of it. The result is one JSON object per identity: the
+final status of each service (None: association refused), matches found,
+instances moved and got. The Rust test decides what is right.
+"""
+
+import argparse
+import json
+import threading
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role, evt, StoragePresentationContexts
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+
+def ae(title):
+    a = AE(ae_title=title)
+    a.acse_timeout = 30
+    a.dimse_timeout = 60
+    a.network_timeout = 60
+    return a
+
+
+def query(study):
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = study
+    return ds
+
+
+def run_identity(args, calling, called, dest, file, moved):
+    out = {}
+    instance = dcmread(file)
+    sop_class = instance.SOPClassUID
+    a = ae(calling)
+    a.add_requested_context(Verification)
+    a.add_requested_context(sop_class)
+    for model in (
+        StudyRootQueryRetrieveInformationModelFind,
+        StudyRootQueryRetrieveInformationModelMove,
+        StudyRootQueryRetrieveInformationModelGet,
+    ):
+        a.add_requested_context(model)
+    got = []
+
+    def on_store(event):
+        got.append(event.request.AffectedSOPInstanceUID)
+        return 0x0000
+
+    # Both roles: this peer sends C-STOREs and receives C-GET sub-operations.
+    role = build_role(sop_class, scu_role=True, scp_role=True)
+    assoc = a.associate(
+        "127.0.0.1", args.port, ae_title=called, ext_neg=[role], evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+    out["associated"] = assoc.is_established
+    if not assoc.is_established:
+        return out
+    st = assoc.send_c_echo()
+    out["echo"] = getattr(st, "Status", None)
+    st = assoc.send_c_store(instance)
+    out["store"] = getattr(st, "Status", None)
+    matches, final = 0, None
+    for status, identifier in assoc.send_c_find(query(args.study), StudyRootQueryRetrieveInformationModelFind):
+        if status is None:
+            break
+        if status.Status in (0xFF00, 0xFF01):
+            if identifier is not None and identifier.get("StudyInstanceUID") == args.study:
+                matches += 1
+        else:
+            final = status.Status
+    out["find"], out["found"] = final, matches
+    before = len(moved)
+    final, completed = None, None
+    for status, _ in assoc.send_c_move(query(args.study), dest, StudyRootQueryRetrieveInformationModelMove):
+        if status is None:
+            break
+        if status.Status not in (0xFF00, 0xFF01):
+            final = status.Status
+            completed = getattr(status, "NumberOfCompletedSuboperations", None)
+    out["move"], out["moved"] = final, len(moved) - before
+    final = None
+    for status, _ in assoc.send_c_get(query(args.study), StudyRootQueryRetrieveInformationModelGet):
+        if status is None:
+            break
+        if status.Status not in (0xFF00, 0xFF01):
+            final = status.Status
+    out["get"], out["got"] = final, len(set(got))
+    assoc.release()
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dest-port", type=int, required=True)
+    p.add_argument("--study", required=True)
+    p.add_argument("identities", nargs="+")
+    args = p.parse_args()
+    moved = []
+    lock = threading.Lock()
+
+    def on_move_store(event):
+        with lock:
+            moved.append(event.request.AffectedSOPInstanceUID)
+        return 0x0000
+
+    scp = ae("DEST")
+    scp.require_called_aet = False
+    scp.supported_contexts = StoragePresentationContexts
+    server = scp.start_server(
+        ("127.0.0.1", args.dest_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_move_store)]
+    )
+    results = {}
+    try:
+        for spec in args.identities:
+            name, calling, called, dest, file = spec.split(":", 4)
+            results[name] = run_identity(args, calling, called, dest, file, moved)
+    finally:
+        server.shutdown()
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
