@@ -1025,6 +1025,24 @@ fn dicom_tls_on_its_own_port_with_optional_client_certificates() {
         !echo(tls_port, &anonymous),
         "the one association allowed is taken on the plain port"
     );
+    // Refused as the plain port refuses: A-ASSOCIATE-RJ, transient, local
+    // limit exceeded (inside TLS), not a closed socket.
+    let out = dcmtk("echoscu")
+        .args(["-v"])
+        .args(anonymous)
+        .args(["-aet", "CT01", "-aec", "FILMLESS", "127.0.0.1"])
+        .arg(tls_port.to_string())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("Rejected Transient") && said.contains("Local Limit Exceeded"),
+        "{said}"
+    );
     rt.block_on(held.release()).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !echo(tls_port, &anonymous) {
@@ -1075,4 +1093,115 @@ fn anonymous_access_is_for_this_machine_only() {
     // localhost by name is this machine.
     let reply = raw("localhost");
     assert!(reply.starts_with("HTTP/1.1 20"), "{reply}");
+}
+
+/// A peer bound to a client certificate: accepted over TLS with a
+/// certificate of that subject, refused (A-ASSOCIATE-RJ) with another
+/// subject's or over the plain port.
+#[test]
+fn an_ae_title_bound_to_a_certificate_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, cert, key, client_cert, client_key] = pki(dir.path());
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dicom]\ntls_bind = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
+             tls_client_ca = \"{}\"\nunknown_peers = \"reject\"\n\
+             [[dicom.peers]]\nae_title = \"CT01\"\nhost = \"127.0.0.1\"\nport = 104\n\
+             tls_subject = \"CN=client\"\n\
+             [[dicom.peers]]\nae_title = \"CT02\"\nhost = \"127.0.0.1\"\nport = 104\n\
+             tls_subject = \"CN=ct02.hospital\"\n",
+            cert.display(),
+            key.display(),
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let server = ServerProcess::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+        &[],
+    );
+    let tls_port = server.dicom_tls_port.unwrap();
+    let with_cert = [
+        "+tls",
+        client_key.to_str().unwrap(),
+        client_cert.to_str().unwrap(),
+        "+cf",
+        ca.to_str().unwrap(),
+    ];
+    let echo = |calling: &str, port: u16, tls: &[&str]| {
+        let out = dcmtk("echoscu")
+            .arg("-v")
+            .args(tls)
+            .args(["-aet", calling, "-aec", "FILMLESS", "127.0.0.1"])
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, said) = echo("CT01", tls_port, &with_cert);
+    assert!(
+        ok,
+        "its own certificate: {said}\n{:?}",
+        server.log.lock().unwrap()
+    );
+    let (ok, said) = echo("CT02", tls_port, &with_cert);
+    assert!(!ok && said.contains("Association Rejected"), "{said}");
+    assert!(server.logged("bound to the certificate subject"));
+    let (ok, said) = echo("CT01", server.dicom_port, &[]);
+    assert!(
+        !ok && said.contains("Association Rejected"),
+        "without TLS: {said}"
+    );
+    assert!(server.logged("it came without TLS"));
+}
+
+/// Behind a reverse proxy: X-Forwarded-For names the client in the audit
+/// trail when the proxy is trusted, and is ignored from anyone else.
+#[test]
+fn the_audit_trail_names_the_client_behind_a_trusted_proxy() {
+    for (trusted, source) in [(true, "203.0.113.9"), (false, "127.0.0.1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("filmless.toml");
+        let proxies = if trusted { "[\"127.0.0.0/8\"]" } else { "[]" };
+        std::fs::write(&config, format!("[http]\ntrusted_proxies = {proxies}\n")).unwrap();
+        let mut server = ServerProcess::start(
+            &dir.path().join("data"),
+            &["--config", config.to_str().unwrap()],
+            &[],
+        );
+        let (status, _, _) = http(
+            &server.http,
+            "GET",
+            "/dicom-web/studies",
+            &[("X-Forwarded-For", "198.51.100.1, 203.0.113.9")],
+            b"",
+        );
+        assert_eq!(status, 200);
+        assert!(server.terminate(Duration::from_secs(30)).success());
+        let out = filmless()
+            .args(["audit", "--format", "jsonl", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let qido: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["action"] == "qido-rs")
+            .collect();
+        assert_eq!(qido.len(), 1, "{text}");
+        assert_eq!(qido[0]["source"], source, "trusted = {trusted}: {text}");
+    }
 }

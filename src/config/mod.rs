@@ -403,4 +403,37 @@ mod tests {
         };
         assert!(Config::load(&missing, None).is_err());
     }
+
+    #[test]
+    fn tenants_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        let args = ArchiveArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(&args, None).map_err(|e| format!("{e:#}"))
+        };
+        let tenant = |id: &str, ae: &str| {
+            format!("[[tenants]]\nid = \"{id}\"\nname = \"H\"\nae_title = \"{ae}\"\n")
+        };
+        let ok = load(&format!("{}{}", tenant("h1", "H1"), tenant("h2", "H2"))).unwrap();
+        assert_eq!(ok.tenants.len(), 2);
+        let err = load(&format!("{}{}", tenant("h1", "H1"), tenant("h1", "H2"))).unwrap_err();
+        assert!(err.contains("given twice"), "{err}");
+        let err = load(&format!("{}{}", tenant("h1", "H1"), tenant("h2", "H1"))).unwrap_err();
+        assert!(err.contains("AE title of its own"), "{err}");
+        let err = load(&tenant("h1", "FILMLESS")).unwrap_err();
+        assert!(err.contains("AE title of its own"), "{err}");
+        let err = load(&tenant("H 1", "H1")).unwrap_err();
+        assert!(err.contains("tenant ID"), "{err}");
+        let peer =
+            "[[dicom.peers]]\nae_title = \"CT\"\nhost = \"h\"\nport = 104\ntenant = \"h9\"\n";
+        let err = load(&format!("{}{peer}", tenant("h1", "H1"))).unwrap_err();
+        assert!(err.contains("not in [[tenants]]"), "{err}");
+        let err = load("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n").unwrap_err();
+        assert!(err.contains("trusted_proxies"), "{err}");
+    }
 }

@@ -329,10 +329,10 @@ impl Subject {
         let registry = x509_parser::objects::oid_registry();
         let mut out = Vec::new();
         for attr in cert.subject().iter_attributes() {
-            let name = registry
-                .get(attr.attr_type())
-                .map(|e| e.sn().to_owned())
-                .unwrap_or_else(|| attr.attr_type().to_id_string());
+            // CN, O, OU, C… as RFC 4514 writes them.
+            let name = x509_parser::objects::oid2abbrev(attr.attr_type(), registry)
+                .map(str::to_owned)
+                .unwrap_or_else(|_| attr.attr_type().to_id_string());
             let value = attr
                 .as_str()
                 .map_err(|_| format!("attribute {name} is not a string"))?;
