@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use storage::{Prepared, StoreOutcome};
 
@@ -94,17 +93,7 @@ pub async fn import(
 ) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
     let files = collect_files(paths, &mut report.rejected);
-    let progress = if show_progress {
-        ProgressBar::new(files.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = super::progress(files.len(), "files", show_progress);
 
     let (tx, rx) = tokio::sync::mpsc::channel::<Item>(CONCURRENT_STORES * 2);
     let reader = std::thread::spawn(move || {
@@ -169,8 +158,7 @@ pub async fn import(
 /// rejected.
 pub async fn run(service: &Service, ctx: &Context, paths: &[PathBuf]) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = import(service, ctx, paths, show).await?;
+    let report = import(service, ctx, paths, true).await?;
     print!("{}", report.summary(started.elapsed()));
     Ok(report.rejected.is_empty())
 }

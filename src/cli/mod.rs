@@ -294,3 +294,20 @@ where
     opened.close().await.context("closing the archive")?;
     result
 }
+
+/// A progress bar of `len` steps on the terminal (hidden when stderr is
+/// not one, or when `show` is false), with `what` counted.
+fn progress(len: usize, what: &str, show: bool) -> indicatif::ProgressBar {
+    let bar = if show && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(len as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {what}  {{per_sec}}  ETA {{eta}}  {{msg}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}

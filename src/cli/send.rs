@@ -12,7 +12,6 @@ use dicom_net::retrieve::{choose, data_set_start, proposals};
 use dicom_net::scu::{ScuAssociation, ScuOptions};
 use dicom_net::service::RetrieveItem;
 use dicom_net::{AeTitle, StatusClass};
-use indicatif::{ProgressBar, ProgressStyle};
 use storage::{StoredInstance, Uid};
 
 use crate::service::{Context, Service, Target as StudyTarget};
@@ -133,17 +132,7 @@ pub async fn send(
         .await
         .with_context(|| format!("association with {}@{}", target.ae_title, target.addr))?;
     let accepted = assoc.accepted();
-    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        ProgressBar::new(items.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len}  {per_sec}  ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = super::progress(items.len(), "instances", true);
     let started = Instant::now();
     let (mut sent, mut bytes) = (0u64, 0u64);
     for (item, source) in &items {

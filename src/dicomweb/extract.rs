@@ -3,6 +3,8 @@
 //! Accept ranges (`accept=` parameters override the header, PS3.18
 //! §8.3.3.1). A malformed UID is a 400 with the reason.
 
+use std::collections::HashMap;
+
 use axum::extract::{FromRequestParts, Path, RawQuery};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -16,63 +18,64 @@ fn uid(attribute: &'static str, value: &str) -> Result<Uid, ApiError> {
     Uid::parse(attribute, value).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-async fn path<T, S>(parts: &mut Parts, state: &S) -> Result<T, ApiError>
-where
-    T: serde::de::DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    Path::<T>::from_request_parts(parts, state)
-        .await
-        .map(|p| p.0)
-        .map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
-/// `/studies/{study}`.
-pub struct StudyPath(pub Target);
-/// `/studies/{study}/series/{series}`.
-pub struct SeriesPath(pub Target);
-/// `/studies/{study}/series/{series}/instances/{instance}`.
-pub struct InstancePath(pub Target);
+/// The study, series or instance a path names: `/studies/{study}`,
+/// `…/series/{series}`, `…/instances/{instance}` (whichever the route has).
+pub struct TargetPath(pub Target);
+/// The same, or nothing for routes without a study (`/series`).
+pub struct OptionalTarget(pub Option<Target>);
 /// `…/instances/{instance}/frames/{frames}`: the instance and the list.
 pub struct FramesPath(pub Target, pub String);
 /// `…/instances/{instance}/bulkdata/{*path}`: the instance and the path.
 pub struct BulkDataPath(pub Target, pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for StudyPath {
+/// The path parameters, by name.
+async fn params<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<HashMap<String, String>, ApiError> {
+    Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map(|p| p.0)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// The target the named parameters give, if any.
+fn target(p: &HashMap<String, String>) -> Result<Option<Target>, ApiError> {
+    let get = |k: &str, attribute| p.get(k).map(|v| uid(attribute, v)).transpose();
+    let study = get("study", "StudyInstanceUID")?;
+    let series = get("series", "SeriesInstanceUID")?;
+    let instance = get("instance", "SOPInstanceUID")?;
+    Ok(match (study, series, instance) {
+        (None, _, _) => None,
+        (Some(st), None, _) => Some(Target::Study(st)),
+        (Some(st), Some(se), None) => Some(Target::Series(st, se)),
+        (Some(st), Some(se), Some(i)) => Some(Target::Instance(st, se, i)),
+    })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalTarget {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let study: String = path(parts, state).await?;
-        Ok(StudyPath(Target::Study(uid("StudyInstanceUID", &study)?)))
+        use axum::extract::rejection::PathRejection;
+        let p = match Path::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(p) => p.0,
+            // A route without parameters (`/series`): no target.
+            Err(PathRejection::MissingPathParams(_)) => HashMap::new(),
+            Err(e) => return Err(ApiError::bad_request(e.body_text())),
+        };
+        Ok(OptionalTarget(target(&p)?))
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for SeriesPath {
+impl<S: Send + Sync> FromRequestParts<S> for TargetPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let (study, series): (String, String) = path(parts, state).await?;
-        Ok(SeriesPath(Target::Series(
-            uid("StudyInstanceUID", &study)?,
-            uid("SeriesInstanceUID", &series)?,
-        )))
-    }
-}
-
-fn instance(study: &str, series: &str, sop: &str) -> Result<Target, ApiError> {
-    Ok(Target::Instance(
-        uid("StudyInstanceUID", study)?,
-        uid("SeriesInstanceUID", series)?,
-        uid("SOPInstanceUID", sop)?,
-    ))
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for InstancePath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let (st, se, i): (String, String, String) = path(parts, state).await?;
-        Ok(InstancePath(instance(&st, &se, &i)?))
+        let p = params(parts, state).await?;
+        target(&p)?
+            .map(TargetPath)
+            .ok_or_else(|| ApiError::bad_request("no study in the path"))
     }
 }
 
@@ -80,8 +83,13 @@ impl<S: Send + Sync> FromRequestParts<S> for FramesPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let (st, se, i, frames): (String, String, String, String) = path(parts, state).await?;
-        Ok(FramesPath(instance(&st, &se, &i)?, frames))
+        let p = params(parts, state).await?;
+        match (target(&p)?, p.get("frames")) {
+            (Some(t @ Target::Instance(..)), Some(f)) => Ok(FramesPath(t, f.clone())),
+            _ => Err(ApiError::bad_request(
+                "no instance and frame list in the path",
+            )),
+        }
     }
 }
 
@@ -89,8 +97,13 @@ impl<S: Send + Sync> FromRequestParts<S> for BulkDataPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let (st, se, i, rest): (String, String, String, String) = path(parts, state).await?;
-        Ok(BulkDataPath(instance(&st, &se, &i)?, rest))
+        let p = params(parts, state).await?;
+        match (target(&p)?, p.get("path")) {
+            (Some(t @ Target::Instance(..)), Some(rest)) => Ok(BulkDataPath(t, rest.clone())),
+            _ => Err(ApiError::bad_request(
+                "no instance and bulk data path in the path",
+            )),
+        }
     }
 }
 

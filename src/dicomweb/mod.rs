@@ -32,34 +32,28 @@ use crate::http::state::AppState;
 
 routes! {
     "/studies" => { get: qido::studies, post: stow::store_studies, delete: qido::no_delete_all }
-    "/series" => { get: qido::all_series }
-    "/instances" => { get: qido::all_instances }
-    "/studies/{study}" => {
-        get: wado::retrieve_study, post: stow::store_study, delete: wado::delete_study
-    }
-    "/studies/{study}/metadata" => { get: wado::study_metadata }
-    "/studies/{study}/series" => { get: qido::study_series }
-    "/studies/{study}/instances" => { get: qido::study_instances }
-    "/studies/{study}/rendered" => { get: rendered::study_rendered }
-    "/studies/{study}/thumbnail" => { get: rendered::study_thumbnail }
-    "/studies/{study}/series/{series}" => {
-        get: wado::retrieve_series, delete: wado::delete_series
-    }
-    "/studies/{study}/series/{series}/metadata" => { get: wado::series_metadata }
-    "/studies/{study}/series/{series}/instances" => { get: qido::series_instances }
-    "/studies/{study}/series/{series}/rendered" => { get: rendered::series_rendered }
-    "/studies/{study}/series/{series}/thumbnail" => { get: rendered::series_thumbnail }
+    "/series" => { get: qido::series }
+    "/instances" => { get: qido::instances }
+    "/studies/{study}" => { get: wado::retrieve, post: stow::store_study, delete: wado::delete }
+    "/studies/{study}/metadata" => { get: wado::metadata }
+    "/studies/{study}/series" => { get: qido::series }
+    "/studies/{study}/instances" => { get: qido::instances }
+    "/studies/{study}/rendered" => { get: rendered::rendered }
+    "/studies/{study}/thumbnail" => { get: rendered::thumbnail }
+    "/studies/{study}/series/{series}" => { get: wado::retrieve, delete: wado::delete }
+    "/studies/{study}/series/{series}/metadata" => { get: wado::metadata }
+    "/studies/{study}/series/{series}/instances" => { get: qido::instances }
+    "/studies/{study}/series/{series}/rendered" => { get: rendered::rendered }
+    "/studies/{study}/series/{series}/thumbnail" => { get: rendered::thumbnail }
     "/studies/{study}/series/{series}/instances/{instance}" => {
-        get: wado::retrieve_instance, delete: wado::delete_instance
+        get: wado::retrieve, delete: wado::delete
     }
-    "/studies/{study}/series/{series}/instances/{instance}/metadata" => {
-        get: wado::instance_metadata
-    }
+    "/studies/{study}/series/{series}/instances/{instance}/metadata" => { get: wado::metadata }
     "/studies/{study}/series/{series}/instances/{instance}/rendered" => {
-        get: rendered::instance_rendered
+        get: rendered::rendered
     }
     "/studies/{study}/series/{series}/instances/{instance}/thumbnail" => {
-        get: rendered::instance_thumbnail
+        get: rendered::thumbnail
     }
     "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}" => {
         get: wado::frames

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use dicom_dictionary_std::tags;
 use storage::query::{attribute, Query, QueryLevel};
 
-use super::extract::{Params, SeriesPath, StudyPath};
+use super::extract::{OptionalTarget, Params};
 use super::{base_url, json, warning};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
@@ -26,81 +26,27 @@ pub async fn studies(
     search(state, caller, headers, QueryLevel::Study, params, None).await
 }
 
-/// `GET /series`.
-pub async fn all_series(
+/// `GET /series` and `GET /studies/{study}/series`.
+pub async fn series(
     state: State<AppState>,
     caller: Caller,
+    OptionalTarget(within): OptionalTarget,
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
-    search(state, caller, headers, QueryLevel::Series, params, None).await
+    search(state, caller, headers, QueryLevel::Series, params, within).await
 }
 
-/// `GET /instances`.
-pub async fn all_instances(
-    state: State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    params: Params,
-) -> ApiResult<Response> {
-    search(state, caller, headers, QueryLevel::Instance, params, None).await
-}
-
-/// `GET /studies/{study}/series`.
-pub async fn study_series(
-    state: State<AppState>,
-    caller: Caller,
-    StudyPath(study): StudyPath,
-    headers: HeaderMap,
-    params: Params,
-) -> ApiResult<Response> {
-    search(
-        state,
-        caller,
-        headers,
-        QueryLevel::Series,
-        params,
-        Some(study),
-    )
-    .await
-}
-
-/// `GET /studies/{study}/instances`.
-pub async fn study_instances(
-    state: State<AppState>,
-    caller: Caller,
-    StudyPath(study): StudyPath,
-    headers: HeaderMap,
-    params: Params,
-) -> ApiResult<Response> {
-    search(
-        state,
-        caller,
-        headers,
-        QueryLevel::Instance,
-        params,
-        Some(study),
-    )
-    .await
-}
-
+/// `GET /instances`, `GET /studies/{study}/instances` and
 /// `GET /studies/{study}/series/{series}/instances`.
-pub async fn series_instances(
+pub async fn instances(
     state: State<AppState>,
     caller: Caller,
-    SeriesPath(series): SeriesPath,
+    OptionalTarget(within): OptionalTarget,
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
-    search(
-        state,
-        caller,
-        headers,
-        QueryLevel::Instance,
-        params,
-        Some(series),
-    )
-    .await
+    search(state, caller, headers, QueryLevel::Instance, params, within).await
 }
 
 /// `DELETE /studies`: refused, a delete names what it deletes.

@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::extract::{FramesPath, InstancePath, Params, SeriesPath, StudyPath};
+use super::extract::{FramesPath, Params, TargetPath};
 use super::multipart::Multipart;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
@@ -111,7 +111,7 @@ fn image(bytes: Bytes, p: &RenderParams) -> Response {
 
 /// One image of an instance or frame; one part per image of a series or
 /// study (multipart/related).
-async fn rendered(
+async fn render(
     state: &AppState,
     caller: &Caller,
     target: Target,
@@ -134,7 +134,7 @@ async fn rendered(
     })
 }
 
-async fn thumbnail(
+async fn thumb(
     state: &AppState,
     caller: &Caller,
     target: Target,
@@ -149,34 +149,14 @@ async fn thumbnail(
     Ok(image(bytes, &p))
 }
 
-/// `GET /studies/{study}/rendered`.
-pub async fn study_rendered(
+/// `GET …/rendered` of a study, series or instance.
+pub async fn rendered(
     State(s): State<AppState>,
     c: Caller,
-    StudyPath(t): StudyPath,
+    TargetPath(t): TargetPath,
     p: Params,
 ) -> ApiResult<Response> {
-    rendered(&s, &c, t, Frame::Default, &p).await
-}
-
-/// `GET /studies/{study}/series/{series}/rendered`.
-pub async fn series_rendered(
-    State(s): State<AppState>,
-    c: Caller,
-    SeriesPath(t): SeriesPath,
-    p: Params,
-) -> ApiResult<Response> {
-    rendered(&s, &c, t, Frame::Default, &p).await
-}
-
-/// `GET …/instances/{instance}/rendered`.
-pub async fn instance_rendered(
-    State(s): State<AppState>,
-    c: Caller,
-    InstancePath(t): InstancePath,
-    p: Params,
-) -> ApiResult<Response> {
-    rendered(&s, &c, t, Frame::Default, &p).await
+    render(&s, &c, t, Frame::Default, &p).await
 }
 
 /// `GET …/frames/{frames}/rendered`.
@@ -187,37 +167,17 @@ pub async fn frame_rendered(
     p: Params,
 ) -> ApiResult<Response> {
     let frame = frame_number(&list)?;
-    rendered(&s, &c, t, frame, &p).await
+    render(&s, &c, t, frame, &p).await
 }
 
-/// `GET /studies/{study}/thumbnail`.
-pub async fn study_thumbnail(
+/// `GET …/thumbnail` of a study, series or instance.
+pub async fn thumbnail(
     State(s): State<AppState>,
     c: Caller,
-    StudyPath(t): StudyPath,
+    TargetPath(t): TargetPath,
     p: Params,
 ) -> ApiResult<Response> {
-    thumbnail(&s, &c, t, Frame::Default, &p).await
-}
-
-/// `GET /studies/{study}/series/{series}/thumbnail`.
-pub async fn series_thumbnail(
-    State(s): State<AppState>,
-    c: Caller,
-    SeriesPath(t): SeriesPath,
-    p: Params,
-) -> ApiResult<Response> {
-    thumbnail(&s, &c, t, Frame::Default, &p).await
-}
-
-/// `GET …/instances/{instance}/thumbnail`.
-pub async fn instance_thumbnail(
-    State(s): State<AppState>,
-    c: Caller,
-    InstancePath(t): InstancePath,
-    p: Params,
-) -> ApiResult<Response> {
-    thumbnail(&s, &c, t, Frame::Default, &p).await
+    thumb(&s, &c, t, Frame::Default, &p).await
 }
 
 /// `GET …/frames/{frames}/thumbnail`.
@@ -228,7 +188,7 @@ pub async fn frame_thumbnail(
     p: Params,
 ) -> ApiResult<Response> {
     let frame = frame_number(&list)?;
-    thumbnail(&s, &c, t, frame, &p).await
+    thumb(&s, &c, t, frame, &p).await
 }
 
 #[cfg(test)]

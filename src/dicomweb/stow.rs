@@ -14,7 +14,7 @@ use futures::TryStreamExt;
 use serde_json::{json, Value};
 
 use super::base_url;
-use super::extract::StudyPath;
+use super::extract::TargetPath;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
@@ -34,7 +34,7 @@ pub async fn store_studies(
 pub async fn store_study(
     State(state): State<AppState>,
     caller: Caller,
-    StudyPath(study): StudyPath,
+    TargetPath(study): TargetPath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {

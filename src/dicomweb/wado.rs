@@ -19,51 +19,19 @@ use storage::StoredInstance;
 
 use super::accept::MediaRange;
 use super::base_url;
-use super::extract::{
-    frame_numbers, BulkDataPath, FramesPath, InstancePath, Params, SeriesPath, StudyPath,
-};
+use super::extract::{frame_numbers, BulkDataPath, FramesPath, Params, TargetPath};
 use super::multipart::Multipart;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
-use crate::service::Target;
 
 // ---- metadata ----
 
-/// `GET /studies/{study}/metadata`.
-pub async fn study_metadata(
-    state: State<AppState>,
-    caller: Caller,
-    StudyPath(t): StudyPath,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    metadata(state, caller, t, headers).await
-}
-
-/// `GET /studies/{study}/series/{series}/metadata`.
-pub async fn series_metadata(
-    state: State<AppState>,
-    caller: Caller,
-    SeriesPath(t): SeriesPath,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    metadata(state, caller, t, headers).await
-}
-
-/// `GET /studies/{study}/series/{series}/instances/{instance}/metadata`.
-pub async fn instance_metadata(
-    state: State<AppState>,
-    caller: Caller,
-    InstancePath(t): InstancePath,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    metadata(state, caller, t, headers).await
-}
-
-async fn metadata(
+/// `GET …/metadata` of a study, series or instance.
+pub async fn metadata(
     State(state): State<AppState>,
     caller: Caller,
-    target: Target,
+    TargetPath(target): TargetPath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let rows = state
@@ -117,36 +85,6 @@ async fn metadata(
 
 // ---- instances ----
 
-/// `GET /studies/{study}`.
-pub async fn retrieve_study(
-    state: State<AppState>,
-    caller: Caller,
-    StudyPath(t): StudyPath,
-    params: Params,
-) -> ApiResult<Response> {
-    retrieve(state, caller, t, params).await
-}
-
-/// `GET /studies/{study}/series/{series}`.
-pub async fn retrieve_series(
-    state: State<AppState>,
-    caller: Caller,
-    SeriesPath(t): SeriesPath,
-    params: Params,
-) -> ApiResult<Response> {
-    retrieve(state, caller, t, params).await
-}
-
-/// `GET /studies/{study}/series/{series}/instances/{instance}`.
-pub async fn retrieve_instance(
-    state: State<AppState>,
-    caller: Caller,
-    InstancePath(t): InstancePath,
-    params: Params,
-) -> ApiResult<Response> {
-    retrieve(state, caller, t, params).await
-}
-
 /// What to send an instance as.
 #[derive(Debug, Clone, PartialEq)]
 enum Syntax {
@@ -195,10 +133,11 @@ fn choose_syntax(accept: &[MediaRange], stored: &str) -> Option<Syntax> {
     None
 }
 
-async fn retrieve(
+/// `GET` of a study, series or instance: its instances.
+pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
-    target: Target,
+    TargetPath(target): TargetPath,
     params: Params,
 ) -> ApiResult<Response> {
     let instances = state
@@ -443,37 +382,11 @@ pub async fn bulkdata(
 
 // ---- delete ----
 
-/// `DELETE /studies/{study}`.
-pub async fn delete_study(
-    state: State<AppState>,
-    caller: Caller,
-    StudyPath(t): StudyPath,
-) -> ApiResult<StatusCode> {
-    delete(state, caller, t).await
-}
-
-/// `DELETE /studies/{study}/series/{series}`.
-pub async fn delete_series(
-    state: State<AppState>,
-    caller: Caller,
-    SeriesPath(t): SeriesPath,
-) -> ApiResult<StatusCode> {
-    delete(state, caller, t).await
-}
-
-/// `DELETE /studies/{study}/series/{series}/instances/{instance}`.
-pub async fn delete_instance(
-    state: State<AppState>,
-    caller: Caller,
-    InstancePath(t): InstancePath,
-) -> ApiResult<StatusCode> {
-    delete(state, caller, t).await
-}
-
-async fn delete(
+/// `DELETE` of a study, series or instance.
+pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    target: Target,
+    TargetPath(target): TargetPath,
 ) -> ApiResult<StatusCode> {
     state
         .service

@@ -56,11 +56,7 @@ impl Service {
         target: &Target,
         detail: &str,
     ) -> Result<Vec<StoredInstance>> {
-        let act = action(ctx, Action::CGet, Action::WadoRs, Action::Export);
-        self.require(ctx, Right::Retrieve, act, detail).await?;
-        let Some(tenant) = self.tenant_of_study(ctx, target.study().as_str()).await? else {
-            return Err(target.not_found());
-        };
+        let (act, tenant) = self.may_read(ctx, target, detail).await?;
         let found = self.archive_instances(&tenant, target).await?;
         if found.is_empty() {
             return Err(target.not_found());
@@ -75,6 +71,22 @@ impl Service {
         )
         .await;
         Ok(found)
+    }
+
+    /// Whether `ctx` may read `target`, and in which tenant it is; the
+    /// audit action reads are recorded under.
+    async fn may_read(
+        &self,
+        ctx: &Context,
+        target: &Target,
+        detail: &str,
+    ) -> Result<(Action, TenantId)> {
+        let act = action(ctx, Action::CGet, Action::WadoRs, Action::Export);
+        self.require(ctx, Right::Retrieve, act, detail).await?;
+        match self.tenant_of_study(ctx, target.study().as_str()).await? {
+            Some(tenant) => Ok((act, tenant)),
+            None => Err(target.not_found()),
+        }
     }
 
     /// The instances `target` names in `tenant`, without access checks
@@ -111,11 +123,7 @@ impl Service {
         target: &Target,
         detail: &str,
     ) -> Result<Vec<InstanceJson>> {
-        let act = action(ctx, Action::CGet, Action::WadoRs, Action::Export);
-        self.require(ctx, Right::Retrieve, act, detail).await?;
-        let Some(tenant) = self.tenant_of_study(ctx, target.study().as_str()).await? else {
-            return Err(target.not_found());
-        };
+        let (act, tenant) = self.may_read(ctx, target, detail).await?;
         let (study, series, sop) = match target {
             Target::Study(st) => (st, None, None),
             Target::Series(st, se) => (st, Some(se.as_str()), None),
