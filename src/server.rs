@@ -145,7 +145,7 @@ impl Server {
             )
         };
         let auth = Arc::new(crate::http::authenticator::Authenticator::new(
-            opened.archive.index().clone(),
+            opened.service.clone(),
             config.auth.required,
             Duration::from_secs(config.auth.cache_secs),
             oidc,

@@ -584,7 +584,8 @@ fn oidc_bearer_tokens_are_validated_and_mapped_to_roles() {
         format!(
             "[auth]\nrequired = true\n\n[auth.oidc]\nissuer = \"https://sso.test/realms/pacs\"\n\
              audience = \"ohif\"\njwks_url = \"{jwks_url}\"\nroles_claim = \"realm_access.roles\"\n\n\
-             [auth.oidc.role_map]\n\"pacs-radiologist\" = \"viewer\"\n\"pacs-gateway\" = \"uploader\"\n"
+             [auth.oidc.role_map]\n\"pacs-radiologist\" = \"viewer\"\n\"pacs-gateway\" = \"uploader\"\n\n\
+             [[tenants]]\nid = \"bv-quan1\"\nname = \"District 1\"\nae_title = \"Q1PACS\"\n"
         ),
     )
     .unwrap();
@@ -681,6 +682,15 @@ fn oidc_bearer_tokens_are_validated_and_mapped_to_roles() {
         claims("gw", "pacs-gateway", iss, "ohif", now + 300),
     );
     assert_eq!(get(&gateway).0, 403, "uploader may not search");
+    // The tenant claim: a configured tenant works, another is refused.
+    let with_tenant = |tenant: &str| {
+        let mut c = claims("dr.minh", "pacs-radiologist", iss, "ohif", now + 300);
+        c["tenant"] = serde_json::json!(tenant);
+        token(&pem, "k1", c)
+    };
+    assert_eq!(get(&with_tenant("bv-quan1")).0, 200);
+    assert_eq!(get(&with_tenant("bv-quan9")).0, 401, "unknown tenant");
+    assert_eq!(get(&with_tenant("Not A Tenant")).0, 401, "malformed tenant");
     assert!(server.terminate(Duration::from_secs(30)).success());
     let out = filmless()
         .args(["audit", "--format", "jsonl", "--data-dir"])
@@ -693,6 +703,14 @@ fn oidc_bearer_tokens_are_validated_and_mapped_to_roles() {
         "{trail}"
     );
     assert!(trail.contains("token expired"), "{trail}");
+    assert!(
+        trail.contains("\"actor\":\"dr.minh\"") && trail.contains("\"tenant\":\"bv-quan1\""),
+        "{trail}"
+    );
+    assert!(
+        trail.contains("its tenant is not in [[tenants]]"),
+        "{trail}"
+    );
     assert!(
         trail.contains("bad token signature") || trail.contains("unknown key"),
         "{trail}"

@@ -374,6 +374,35 @@ fn two_hospitals(database_url: Option<&str>) {
             .any(|e| e["actor"] == user && e["action"] == "wado-rs"));
         assert!(events.iter().any(|e| e["action"] == "c-get"));
     }
+    // The platform administrator's searches are audited as such, in each
+    // tenant whose study they saw.
+    let out = filmless()
+        .args([
+            "audit", "--format", "jsonl", "--actor", "operator", "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tenants: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["action"] == "qido-rs")
+        .map(|e| e["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants, ["h1", "h2"].into(), "{events:#?}");
+    assert!(events.iter().all(|e| e["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("as platform administrator")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["count"] == 2 || e["detail"].as_str().unwrap().contains("h2")),
+        "the narrowed request is recorded too: {events:#?}"
+    );
 }
 
 #[test]

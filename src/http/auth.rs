@@ -88,6 +88,14 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         None => format!("{} {}", req.method(), req.uri().path()),
     };
     let identity = match state.auth.authenticate(req.headers()).await {
+        // A user or token of a tenant this deployment does not have (a
+        // removed hospital, a token for another platform) may do nothing.
+        Ok(p) if !state.service.peers().is_tenant(&p.tenant) => {
+            Err(Refusal::Invalid(p.name, "its tenant is not in [[tenants]]"))
+        }
+        other => other,
+    };
+    let identity = match identity {
         Ok(p) => p,
         Err(refusal) => {
             let reason = match &refusal {

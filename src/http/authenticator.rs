@@ -13,7 +13,7 @@ use argon2::Argon2;
 use axum::http::{header, HeaderMap};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use storage::{Index, TenantId};
+use storage::TenantId;
 
 use super::identity::Identity;
 use crate::service::{ActorKind, Role};
@@ -42,7 +42,7 @@ fn verify_password(hash: &str, password: &str) -> bool {
 pub struct Authenticator {
     required: bool,
     ttl: Duration,
-    index: Index,
+    service: crate::service::Service,
     verified: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
     /// Salt of the cache keys, new in each process.
     salt: [u8; 32],
@@ -65,7 +65,7 @@ impl Authenticator {
     /// With `required = false` everyone is anonymous with every role.
     /// `oidc` adds bearer tokens beside local users.
     pub fn new(
-        index: Index,
+        service: crate::service::Service,
         required: bool,
         ttl: Duration,
         oidc: Option<super::oidc::Oidc>,
@@ -73,7 +73,7 @@ impl Authenticator {
         Authenticator {
             required,
             ttl,
-            index,
+            service,
             verified: Mutex::new(HashMap::new()),
             salt: rand::random(),
             checks: tokio::sync::Semaphore::new(
@@ -158,7 +158,7 @@ impl Authenticator {
         }
         // A flood of logins waits here instead of exhausting memory and CPU.
         let _permit = self.checks.acquire().await.ok();
-        let row = match self.index.user(user).await {
+        let row = match self.service.login_user(user).await {
             Ok(Some(row)) => row,
             Ok(None) => {
                 // Spend the time a wrong password would, so that probing

@@ -203,6 +203,16 @@ pub struct Context {
 }
 
 impl Context {
+    /// Whether a platform administrator acts (also when the request names
+    /// one tenant): audited as such.
+    pub fn is_platform_admin(&self) -> bool {
+        self.roles
+            .as_ref()
+            .is_some_and(|r| r.contains(&Role::PlatformAdmin))
+    }
+}
+
+impl Context {
     /// A person with roles, within `tenant`; a platform administrator's
     /// scope is every tenant.
     pub fn person(

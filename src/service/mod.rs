@@ -152,6 +152,12 @@ impl Service {
             .or(ctx.tenant())
             .cloned()
             .unwrap_or_else(TenantId::implicit);
+        // A platform administrator's accesses say so.
+        let detail = if ctx.is_platform_admin() {
+            format!("as platform administrator: {detail}")
+        } else {
+            detail.to_owned()
+        };
         self.inner
             .audit
             .record(Access {
@@ -162,7 +168,7 @@ impl Service {
                 tenant,
                 patient_id,
                 study_instance_uid,
-                detail: detail.to_owned(),
+                detail,
             })
             .await;
     }

@@ -92,6 +92,13 @@ impl Service {
         }
     }
 
+    /// The user logging in with this name, to check the password against:
+    /// authentication comes before any context, so this is the one read
+    /// that takes none (it discloses nothing to the client).
+    pub async fn login_user(&self, name: &str) -> Result<Option<UserRow>> {
+        Ok(self.archive().index().user(name).await?)
+    }
+
     /// The users the caller may see, by name (password hashes included:
     /// callers never show them).
     pub async fn users(&self, ctx: &Context) -> Result<Vec<UserRow>> {
