@@ -114,11 +114,12 @@ impl std::str::FromStr for Peer {
         let (ae, rest) = s.split_once('@').ok_or("expected AET@HOST:PORT")?;
         let (host, port) = rest.rsplit_once(':').ok_or("expected AET@HOST:PORT")?;
         let port = port.parse().map_err(|_| format!("bad port {port:?}"))?;
-        if ae.is_empty() || host.is_empty() {
+        let ae = dicom_net::AeTitle::parse(ae)?;
+        if host.is_empty() {
             return Err("expected AET@HOST:PORT".into());
         }
         Ok(Peer {
-            ae_title: ae.to_owned(),
+            ae_title: ae.to_string(),
             host: host.trim_matches(['[', ']']).to_owned(),
             port,
             permissions: all_permissions(),
