@@ -139,7 +139,7 @@ impl Server {
             None
         } else {
             Some(
-                crate::http::oidc::Oidc::new(config.auth.oidc.clone())
+                crate::http::oidc::Oidc::new(config.auth.oidc.clone(), !config.tenants.is_empty())
                     .await
                     .context("loading the OIDC keys")?,
             )

@@ -129,7 +129,7 @@ fn config(dir: &Path, database_url: Option<&str>, dest_port: u16) -> std::path::
         )
     };
     let text = format!(
-        "data_dir = \"{}\"\n{storage}[auth]\nrequired = true\n\n{}{}{}{}{}{}\
+        "data_dir = \"{}\"\n{storage}[auth]\nrequired = true\n[dicom]\nunknown_peers = \"reject\"\n\n{}{}{}{}{}{}\
          [[tenants]]\nid = \"h1\"\nname = \"Hospital One\"\nae_title = \"H1PACS\"\n\
          [[tenants]]\nid = \"h2\"\nname = \"Hospital Two\"\nae_title = \"H2PACS\"\n",
         dir.display(),
@@ -215,18 +215,9 @@ fn access_matrix(database_url: Option<&str>) {
     const DESTINATION_UNKNOWN: u64 = 0xA801;
     // (identity, echo, store, find, found, move, moved, get, got)
     type Row<'a> = (&'a str, u64, u64, u64, u64, u64, u64, u64, u64);
-    let dimse: [Row; 6] = [
-        (
-            "anonymous",
-            OK,
-            OK,
-            NOT_AUTHORIZED,
-            0,
-            NOT_AUTHORIZED,
-            0,
-            NOT_AUTHORIZED,
-            0,
-        ),
+    // The anonymous peer (an AE title not listed) never gets an association:
+    // with tenants, unknown peers must be rejected (checked below).
+    let dimse: [Row; 5] = [
         (
             "viewer",
             OK,
@@ -290,6 +281,11 @@ fn access_matrix(database_url: Option<&str>) {
     assert_eq!(
         r["other tenant, our AE title"]["associated"], false,
         "a peer of h2 calling h1's AE title is rejected"
+    );
+    assert_eq!(
+        r["anonymous"]["associated"], false,
+        "with tenants, an AE title not listed is rejected: {}",
+        r["anonymous"]
     );
 
     // ---- HTTP: the table names exactly the server's protected routes.
@@ -395,13 +391,73 @@ fn access_matrix(database_url: Option<&str>) {
     assert_eq!(http(&server.http, "GET", "/no/such/page", &[], b"").0, 404);
 }
 
+/// One hospital, no tenants, the default `dicom.unknown_peers = "store"`:
+/// an AE title not listed may echo and store, and nothing else.
+fn anonymous_peer_without_tenants(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let dest_port = free_port();
+    let storage = match database_url {
+        Some(url) => format!("[storage]\ndatabase_url = \"{url}\"\n"),
+        None => String::new(),
+    };
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n{storage}[[dicom.peers]]\nae_title = \"DEST1\"\n\
+             host = \"127.0.0.1\"\nport = {dest_port}\npermissions = []\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
+    let (s, study, _) = studies();
+    let files = write_files(&dir.path().join("s"), &s[..1]);
+    store(server.dicom_port, "WS1", "FILMLESS", &files);
+    let out = python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/access_checks.py"))
+        .args(["--port", &server.dicom_port.to_string()])
+        .args(["--dest-port", &dest_port.to_string()])
+        .args(["--study", &study])
+        .arg(format!(
+            "anonymous:STRANGER:FILMLESS:DEST1:{}",
+            files[0].to_str().unwrap()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let x = &r["anonymous"];
+    const NOT_AUTHORIZED: u64 = 0x0124;
+    for (service, want) in [
+        ("echo", 0),
+        ("store", 0),
+        ("find", NOT_AUTHORIZED),
+        ("found", 0),
+        ("move", NOT_AUTHORIZED),
+        ("moved", 0),
+        ("get", NOT_AUTHORIZED),
+        ("got", 0),
+    ] {
+        assert_eq!(x[service].as_u64(), Some(want), "{service}: {x}");
+    }
+}
+
 #[test]
 fn every_route_and_service_as_everyone_sqlite() {
     access_matrix(None);
+    anonymous_peer_without_tenants(None);
 }
 
 #[test]
 fn every_route_and_service_as_everyone_postgres() {
     let db = ScratchPg::new();
     access_matrix(Some(&db.url));
+    let db = ScratchPg::new();
+    anonymous_peer_without_tenants(Some(&db.url));
 }

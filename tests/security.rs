@@ -585,6 +585,7 @@ fn oidc_bearer_tokens_are_validated_and_mapped_to_roles() {
             "[auth]\nrequired = true\n\n[auth.oidc]\nissuer = \"https://sso.test/realms/pacs\"\n\
              audience = \"ohif\"\njwks_url = \"{jwks_url}\"\nroles_claim = \"realm_access.roles\"\n\n\
              [auth.oidc.role_map]\n\"pacs-radiologist\" = \"viewer\"\n\"pacs-gateway\" = \"uploader\"\n\n\
+             [dicom]\nunknown_peers = \"reject\"\n\
              [[tenants]]\nid = \"bv-quan1\"\nname = \"District 1\"\nae_title = \"Q1PACS\"\n"
         ),
     )
@@ -598,6 +599,7 @@ fn oidc_bearer_tokens_are_validated_and_mapped_to_roles() {
         serde_json::json!({
             "iss": iss, "aud": aud, "exp": exp, "iat": now, "sub": format!("id-{user}"),
             "preferred_username": user, "realm_access": { "roles": [role, "offline_access"] },
+            "tenant": "bv-quan1",
         })
     };
     let iss = "https://sso.test/realms/pacs";
@@ -691,6 +693,17 @@ fn oidc_bearer_tokens_are_validated_and_mapped_to_roles() {
     assert_eq!(get(&with_tenant("bv-quan1")).0, 200);
     assert_eq!(get(&with_tenant("bv-quan9")).0, 401, "unknown tenant");
     assert_eq!(get(&with_tenant("Not A Tenant")).0, 401, "malformed tenant");
+    let mut no_tenant = claims("dr.minh", "pacs-radiologist", iss, "ohif", now + 300);
+    no_tenant.as_object_mut().unwrap().remove("tenant");
+    assert_eq!(get(&token(&pem, "k1", no_tenant)).0, 401, "no tenant claim");
+    // platform-admin only when role_map gives it, never as a raw value.
+    let mut raw = claims("mallory", "platform-admin", iss, "ohif", now + 300);
+    raw.as_object_mut().unwrap().remove("tenant");
+    assert_eq!(
+        get(&token(&pem, "k1", raw)).0,
+        401,
+        "no tenant, no platform role"
+    );
     assert!(server.terminate(Duration::from_secs(30)).success());
     let out = filmless()
         .args(["audit", "--format", "jsonl", "--data-dir"])

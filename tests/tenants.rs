@@ -37,7 +37,7 @@ fn config(dir: &Path, database_url: Option<&str>, ws: [u16; 2]) -> PathBuf {
         .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
         .unwrap_or_default();
     let mut text = format!(
-        "data_dir = \"{}\"\n{storage}[auth]\nrequired = true\n",
+        "data_dir = \"{}\"\n{storage}[auth]\nrequired = true\n[dicom]\nunknown_peers = \"reject\"\n",
         dir.display()
     );
     for (k, (tenant, port)) in [("h1", ws[0]), ("h2", ws[1])].iter().enumerate() {
@@ -397,6 +397,13 @@ fn two_hospitals(database_url: Option<&str>) {
         .as_str()
         .unwrap()
         .starts_with("as platform administrator")));
+    assert!(
+        events.iter().any(|e| e["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("as platform administrator, within tenant h2")),
+        "the narrowed request has its own row: {events:#?}"
+    );
 }
 
 #[test]

@@ -92,6 +92,9 @@ impl Action {
     }
 }
 
+/// How the details of a platform administrator's accesses begin.
+pub const PLATFORM_DETAIL: &str = "as platform administrator";
+
 /// One access, as recorded by the service layer.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -214,7 +217,38 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-type Key = (Actor, String, Action, Option<String>, TenantId, String);
+/// What makes two events the same access: who, from where, what, how it
+/// ended, whose data (tenant, study, patient), and for the accesses that
+/// are not repeated in bulk (moves, deletes, user changes, a platform
+/// administrator's requests) what exactly was asked.
+type Key = (
+    Actor,
+    String,
+    Action,
+    Option<String>,
+    TenantId,
+    String,
+    String,
+    Option<String>,
+);
+
+impl Action {
+    /// Whether repeats within a second fold into one row: the reads and
+    /// stores a viewer or a modality makes by the hundred.
+    fn folds(self) -> bool {
+        matches!(
+            self,
+            Action::QidoRs
+                | Action::WadoRs
+                | Action::StowRs
+                | Action::CStore
+                | Action::CFind
+                | Action::Import
+                | Action::Export
+                | Action::Login
+        )
+    }
+}
 
 async fn write_loop(index: Index, syslog: Option<Syslog>, mut rx: mpsc::Receiver<(i64, Access)>) {
     while let Some(first) = rx.recv().await {
@@ -230,6 +264,7 @@ async fn write_loop(index: Index, syslog: Option<Syslog>, mut rx: mpsc::Receiver
         let mut order: Vec<Key> = Vec::new();
         let mut folded: HashMap<Key, AuditEvent> = HashMap::new();
         for (at, a) in batch {
+            let exact = !a.action.folds() || a.detail.starts_with(PLATFORM_DETAIL);
             let key = (
                 a.actor.clone(),
                 a.source.clone(),
@@ -237,14 +272,11 @@ async fn write_loop(index: Index, syslog: Option<Syslog>, mut rx: mpsc::Receiver
                 a.failure.clone(),
                 a.tenant.clone(),
                 a.study_instance_uid.clone(),
+                a.patient_id.clone(),
+                exact.then(|| a.detail.clone()),
             );
             match folded.get_mut(&key) {
-                Some(e) => {
-                    e.count += 1;
-                    if e.patient_id.is_empty() {
-                        e.patient_id = a.patient_id;
-                    }
-                }
+                Some(e) => e.count += 1,
                 None => {
                     let mut detail = a.detail;
                     if detail.len() > 512 {

@@ -261,6 +261,20 @@ impl Config {
 impl Config {
     /// `[[tenants]]` and the peers bound to them.
     fn validate_tenants(&self) -> anyhow::Result<()> {
+        if !self.tenants.is_empty() {
+            // Anonymous access is the platform, and an unknown AE title
+            // could store into any hospital under a name of its choosing:
+            // with several hospitals on one archive, everyone is named.
+            if !self.auth.required {
+                bail!("[[tenants]] need auth.required = true: anonymous access would see every hospital");
+            }
+            if self.dicom.unknown_peers != UnknownPeers::Reject {
+                bail!(
+                    "[[tenants]] need dicom.unknown_peers = \"reject\": every modality and RIS of \
+                     each hospital is listed in [[dicom.peers]] with its tenant"
+                );
+            }
+        }
         let ours = AeTitle::parse(&self.dicom.ae_title).map_err(anyhow::Error::msg)?;
         let mut ids = std::collections::HashSet::new();
         let mut titles = std::collections::HashSet::from([ours.clone()]);
@@ -419,6 +433,12 @@ mod tests {
         let tenant = |id: &str, ae: &str| {
             format!("[[tenants]]\nid = \"{id}\"\nname = \"H\"\nae_title = \"{ae}\"\n")
         };
+        let err = load(&tenant("h1", "H1")).unwrap_err();
+        assert!(err.contains("auth.required"), "{err}");
+        let base = "[auth]\nrequired = true\n[dicom]\nunknown_peers = \"reject\"\n";
+        let err = load(&format!("[auth]\nrequired = true\n{}", tenant("h1", "H1"))).unwrap_err();
+        assert!(err.contains("unknown_peers"), "{err}");
+        let load = |text: &str| load(&format!("{base}{text}"));
         let ok = load(&format!("{}{}", tenant("h1", "H1"), tenant("h2", "H2"))).unwrap();
         assert_eq!(ok.tenants.len(), 2);
         let err = load(&format!("{}{}", tenant("h1", "H1"), tenant("h1", "H2"))).unwrap_err();
@@ -435,5 +455,8 @@ mod tests {
         assert!(err.contains("not in [[tenants]]"), "{err}");
         let err = load("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n").unwrap_err();
         assert!(err.contains("trusted_proxies"), "{err}");
+        let bad_ae = "[[dicom.peers]]\nae_title = \"A\\\\B\"\nhost = \"h\"\nport = 1\n";
+        let err = load(&format!("{}{bad_ae}", tenant("h1", "H1"))).unwrap_err();
+        assert!(err.contains("backslash"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::StreamExt;
 
 use super::extract::{FramesPath, Params, TargetPath};
 use super::multipart::Multipart;
@@ -123,14 +124,19 @@ async fn render(
         .service
         .rendered(&caller.ctx, &target, frame, &p, &caller.detail)
         .await?;
+    let media = p.media_type();
     Ok(match target {
-        Target::Instance(..) => image(images.pop().unwrap_or_default(), &p),
-        _ => Multipart::new(p.media_type()).whole(
-            images
-                .into_iter()
-                .map(|b| (p.media_type().to_owned(), b))
-                .collect(),
-        ),
+        Target::Instance(..) => {
+            let one = images
+                .next()
+                .await
+                .ok_or_else(|| ApiError::not_found("no image there"))??;
+            image(one, &p)
+        }
+        _ => Multipart::new(media).streamed(images.map(move |r| {
+            r.map(|b| (media.to_owned(), b))
+                .map_err(|e| std::io::Error::other(e.public_message()))
+        })),
     })
 }
 

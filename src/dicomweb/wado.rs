@@ -38,27 +38,37 @@ pub async fn metadata(
         .service
         .metadata(&caller.ctx, &target, &caller.detail)
         .await?;
-    let study = target.study();
+    let study = target.study().to_string();
     let base = base_url(&state, &headers);
-    let mut body =
-        String::with_capacity(rows.iter().map(|r| r.dicom_json.len() + 64).sum::<usize>() + 2);
-    body.push('[');
-    for (n, r) in rows.iter().enumerate() {
-        if n > 0 {
-            body.push(',');
+    // Megabytes of JSON for a large study, and a hash of them: off the
+    // async runtime.
+    let (body, etag) = tokio::task::spawn_blocking(move || {
+        let mut body =
+            String::with_capacity(rows.iter().map(|r| r.dicom_json.len() + 64).sum::<usize>() + 2);
+        body.push('[');
+        for (n, r) in rows.iter().enumerate() {
+            if n > 0 {
+                body.push(',');
+            }
+            // Bulk data URIs are kept relative to the instance; make them absolute.
+            let prefix = format!(
+                "\"BulkDataURI\":\"{base}/studies/{study}/series/{}/instances/{}/bulkdata/",
+                r.series_instance_uid, r.sop_instance_uid
+            );
+            body.push_str(&r.dicom_json.replace("\"BulkDataURI\":\"bulkdata/", &prefix));
         }
-        // Bulk data URIs are kept relative to the instance; make them absolute.
-        let prefix = format!(
-            "\"BulkDataURI\":\"{base}/studies/{study}/series/{}/instances/{}/bulkdata/",
-            r.series_instance_uid, r.sop_instance_uid
+        body.push(']');
+        let etag = format!(
+            "\"{}\"",
+            hex::encode(&Sha256::digest(body.as_bytes())[..12])
         );
-        body.push_str(&r.dicom_json.replace("\"BulkDataURI\":\"bulkdata/", &prefix));
-    }
-    body.push(']');
-    let etag = format!(
-        "\"{}\"",
-        hex::encode(&Sha256::digest(body.as_bytes())[..12])
-    );
+        (body, etag)
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        reason: format!("metadata: {e}"),
+    })?;
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

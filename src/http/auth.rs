@@ -101,6 +101,12 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
             let reason = match &refusal {
                 Refusal::Missing => "credentials required",
                 Refusal::Invalid(user, why) => {
+                    // The refusal goes to the trail of the user's tenant
+                    // (an unknown name: the implicit tenant's).
+                    let tenant = match state.service.login_user(user).await {
+                        Ok(Some(u)) => TenantId::parse(&u.tenant).unwrap_or_default(),
+                        _ => TenantId::implicit(),
+                    };
                     let user = printable(user);
                     tracing::warn!(user = %user, %source, "login refused: {why}");
                     state
@@ -114,7 +120,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
                             source,
                             action: Action::Login,
                             failure: Some((*why).to_owned()),
-                            tenant: TenantId::implicit(),
+                            tenant,
                             patient_id: String::new(),
                             study_instance_uid: String::new(),
                             detail: format!("{} {}", req.method(), req.uri().path()),

@@ -184,11 +184,17 @@ impl Authenticator {
         if !ok {
             return Err(Refusal::Invalid(user.to_owned(), "wrong password"));
         }
+        let Ok(tenant) = TenantId::parse(&row.tenant) else {
+            return Err(Refusal::Invalid(
+                user.to_owned(),
+                "the user's tenant is malformed",
+            ));
+        };
         let identity = Identity {
             name: row.name,
             kind: ActorKind::User,
             roles: Role::parse_list(&row.roles).unwrap_or_default(),
-            tenant: TenantId::parse(&row.tenant).unwrap_or_default(),
+            tenant,
         };
         let mut cache = self.verified.lock().expect("cache");
         if cache.len() > 10_000 {

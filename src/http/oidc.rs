@@ -18,6 +18,9 @@ use crate::service::{ActorKind, Role};
 /// The validator, with the issuer's keys.
 pub struct Oidc {
     config: OidcConfig,
+    /// Whether `[[tenants]]` are configured: then a token must name one
+    /// (or carry the platform-admin role).
+    tenants: bool,
     keys: tokio::sync::RwLock<(JwkSet, Option<Instant>)>,
     last_fetch: std::sync::Mutex<Option<Instant>>,
     client: reqwest::Client,
@@ -26,7 +29,7 @@ pub struct Oidc {
 impl Oidc {
     /// Load the keys (a file must be readable; a URL that does not answer
     /// now is tried again at the first token).
-    pub async fn new(config: OidcConfig) -> anyhow::Result<Self> {
+    pub async fn new(config: OidcConfig, tenants: bool) -> anyhow::Result<Self> {
         for (k, v) in &config.role_map {
             Role::parse_list(v).map_err(|e| anyhow::anyhow!("auth.oidc.role_map {k:?}: {e}"))?;
         }
@@ -35,6 +38,7 @@ impl Oidc {
             .build()?;
         let oidc = Oidc {
             config,
+            tenants,
             keys: tokio::sync::RwLock::new((JwkSet { keys: Vec::new() }, None)),
             last_fetch: std::sync::Mutex::new(Some(Instant::now())),
             client,
@@ -87,10 +91,18 @@ impl Oidc {
             }
         }
         let mut keys = self.keys.write().await;
-        if keys
-            .1
-            .is_none_or(|at| at.elapsed() > Duration::from_secs(60))
-        {
+        // At most one fetch a minute, whether it works or not: while the
+        // issuer is down, tokens with unknown keys do not queue behind one
+        // 10-second fetch after another.
+        let due = {
+            let mut last = self.last_fetch.lock().expect("last fetch");
+            let due = last.is_none_or(|at| at.elapsed() > Duration::from_secs(60));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
             match self.fetch().await {
                 Ok(set) => *keys = (set, Some(Instant::now())),
                 Err(e) => tracing::warn!(error = %e, "cannot refresh the OIDC keys"),
@@ -142,12 +154,14 @@ impl Oidc {
         };
         let mut roles = Vec::new();
         for v in values {
-            let mapped = self
-                .config
-                .role_map
-                .get(&v)
-                .map(String::as_str)
-                .unwrap_or(v.as_str());
+            // A value that is a role name counts as that role, except
+            // platform-admin, which reaches every hospital: only an explicit
+            // role_map entry gives it.
+            let mapped = match self.config.role_map.get(&v) {
+                Some(m) => m.as_str(),
+                None if v == Role::PlatformAdmin.as_str() => continue,
+                None => v.as_str(),
+            };
             if let Ok(rs) = Role::parse_list(mapped) {
                 for r in rs {
                     if !roles.contains(&r) {
@@ -157,6 +171,9 @@ impl Oidc {
             }
         }
         let tenant = match claim(&claims, &self.config.tenant_claim) {
+            None | Some(Value::Null) if self.tenants && !roles.contains(&Role::PlatformAdmin) => {
+                return Err("token without a tenant claim");
+            }
             None | Some(Value::Null) => TenantId::implicit(),
             Some(Value::String(t)) => {
                 TenantId::parse(t).map_err(|_| "token with a malformed tenant claim")?

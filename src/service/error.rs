@@ -14,7 +14,8 @@ pub enum ErrorKind {
     NotFound,
     /// The caller may not do this.
     Forbidden,
-    /// It exists, and policy forbids replacing it.
+    /// It exists, and policy forbids replacing it; or what it names is not
+    /// one thing (a study UID several tenants hold, asked by the platform).
     AlreadyExists,
     /// The caller sent something unusable.
     Invalid,
@@ -46,6 +47,10 @@ pub enum Error {
     /// another study than the STOW-RS path names).
     #[error("{0}")]
     Mismatch(String),
+    /// A platform request names a study that several tenants hold: it must
+    /// name the tenant.
+    #[error("{0}")]
+    Ambiguous(String),
     /// From the archive.
     #[error(transparent)]
     Storage(#[from] storage::Error),
@@ -76,6 +81,7 @@ impl Error {
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Invalid(_) | Error::Mismatch(_) => ErrorKind::Invalid,
+            Error::Ambiguous(_) => ErrorKind::AlreadyExists,
             Error::NotAcceptable(_) => ErrorKind::NotAcceptable,
             Error::Internal(_) => ErrorKind::Internal,
             Error::Storage(e) => match e.kind() {

@@ -39,7 +39,7 @@ pub use render::RenderParams;
 pub use retrieve::{InstancePath, Target};
 pub use users::NewUser;
 
-use crate::audit::{Access, Action, Audit};
+use crate::audit::{Access, Action, Audit, PLATFORM_DETAIL};
 use peers::Peers;
 
 /// The archive's operations over one archive.
@@ -152,11 +152,14 @@ impl Service {
             .or(ctx.tenant())
             .cloned()
             .unwrap_or_else(TenantId::implicit);
-        // A platform administrator's accesses say so.
-        let detail = if ctx.is_platform_admin() {
-            format!("as platform administrator: {detail}")
-        } else {
-            detail.to_owned()
+        // A platform administrator's accesses say so, and which tenant a
+        // request of theirs was narrowed to.
+        let detail = match (ctx.is_platform_admin(), &ctx.scope) {
+            (false, _) => detail.to_owned(),
+            (true, Scope::Platform) => format!("{PLATFORM_DETAIL}: {detail}"),
+            (true, Scope::Tenant(t)) => {
+                format!("{PLATFORM_DETAIL}, within tenant {t}: {detail}")
+            }
         };
         self.inner
             .audit
@@ -174,18 +177,21 @@ impl Service {
     }
 
     /// The tenant a study of `ctx` is in: the caller's own, or for the
-    /// platform the oldest tenant holding a study with this UID. `None`:
-    /// no such study for this caller.
+    /// platform the one tenant holding a study with this UID. `None`: no
+    /// such study for this caller. A UID several tenants hold is ambiguous
+    /// for the platform: it must name the tenant (`X-Filmless-Tenant`,
+    /// `--tenant`), so nothing acts on one hospital's study in place of
+    /// another's.
     async fn tenant_of_study(&self, ctx: &Context, study: &str) -> Result<Option<TenantId>> {
-        match ctx.tenant() {
-            Some(t) => Ok(Some(t.clone())),
-            None => Ok(self
-                .archive()
-                .index()
-                .tenants_of_study(study)
-                .await?
-                .into_iter()
-                .next()),
+        if let Some(t) = ctx.tenant() {
+            return Ok(Some(t.clone()));
+        }
+        let mut holders = self.archive().index().tenants_of_study(study).await?;
+        match holders.len() {
+            0 | 1 => Ok(holders.pop()),
+            n => Err(Error::Ambiguous(format!(
+                "study {study} is held by {n} tenants: name one (X-Filmless-Tenant, or --tenant)"
+            ))),
         }
     }
 }

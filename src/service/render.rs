@@ -9,6 +9,8 @@
 
 use bytes::Bytes;
 use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption, WindowLevel};
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use storage::StoredInstance;
 
 use super::retrieve::Target;
@@ -70,7 +72,8 @@ impl Thumbnails {
 
 impl Service {
     /// Rendered images of what `target` names: one per instance with pixel
-    /// data (the given frame of an instance).
+    /// data (the given frame of an instance), rendered as the stream is
+    /// read, two at a time, so a series of hundreds is never held whole.
     pub async fn rendered(
         &self,
         ctx: &Context,
@@ -78,14 +81,20 @@ impl Service {
         frame: Frame,
         params: &RenderParams,
         detail: &str,
-    ) -> Result<Vec<Bytes>> {
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
         let images = self.images(ctx, target, detail).await?;
-        let mut out = Vec::with_capacity(images.len());
-        for i in &images {
-            let n = frame_index(i, frame, false)?;
-            out.push(self.render_instance(i, n, params).await?);
-        }
-        Ok(out)
+        let frames = images
+            .into_iter()
+            .map(|i| frame_index(&i, frame, false).map(|n| (i, n)))
+            .collect::<Result<Vec<_>>>()?;
+        let (service, params) = (self.clone(), params.clone());
+        Ok(futures::stream::iter(frames)
+            .map(move |(i, n)| {
+                let (service, params) = (service.clone(), params.clone());
+                async move { service.render_instance(&i, n, &params).await }
+            })
+            .buffered(2)
+            .boxed())
     }
 
     /// A thumbnail of what `target` names: for a study, the middle image of

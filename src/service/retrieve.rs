@@ -7,6 +7,8 @@
 //! authorized call returned: access is decided once, where the instance is
 //! named.
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use storage::index::InstanceJson;
 use storage::query::Query;
@@ -184,17 +186,18 @@ impl Service {
         }
         query.tenant = ctx.tenant().cloned();
         let instances = self.archive().index().query_instances(&query).await?;
-        let mut studies: Vec<(&TenantId, &str, usize)> = Vec::new();
+        let mut counts: HashMap<(&TenantId, &str), usize> = HashMap::new();
+        let mut studies: Vec<(&TenantId, &str)> = Vec::new();
         for i in &instances {
-            match studies
-                .iter_mut()
-                .find(|(t, s, _)| *t == &i.tenant && *s == i.study_instance_uid)
-            {
-                Some((_, _, n)) => *n += 1,
-                None => studies.push((&i.tenant, &i.study_instance_uid, 1)),
+            let key = (&i.tenant, i.study_instance_uid.as_str());
+            let n = counts.entry(key).or_insert(0);
+            if *n == 0 {
+                studies.push(key);
             }
+            *n += 1;
         }
-        for (tenant, study, n) in studies {
+        for (tenant, study) in studies {
+            let n = counts[&(tenant, study)];
             let detail = match destination {
                 Some(ae) => format!("{n} instances selected, sent to {ae}"),
                 None => format!("{n} instances selected"),
@@ -224,12 +227,16 @@ impl Service {
         Ok(self.peers().move_destination(ctx, ae_title).await)
     }
 
-    /// An instance a C-MOVE or C-GET of `ctx` selected, read to send.
+    /// An instance a C-MOVE or C-GET of `ctx` selected, read to send (the
+    /// selection was audited).
     pub async fn load(&self, ctx: &Context, sop_instance_uid: &str) -> Result<Bytes> {
-        let tenant = ctx.tenant().cloned().unwrap_or_else(TenantId::implicit);
+        let tenant = match ctx.tenant() {
+            Some(t) if ctx.may(Right::Retrieve) || ctx.may(Right::Move) => t,
+            _ => return Err(Error::Forbidden(ctx.refusal(Right::Retrieve))),
+        };
         Ok(self
             .archive()
-            .read_instance(&tenant, sop_instance_uid)
+            .read_instance(tenant, sop_instance_uid)
             .await?)
     }
 }

@@ -1,6 +1,8 @@
 //! Search: the one query model behind C-FIND and QIDO-RS, confined to the
 //! caller's tenant.
 
+use std::collections::HashSet;
+
 use dicom_dictionary_std::tags;
 use storage::query::{Match, Query};
 use storage::TenantId;
@@ -23,13 +25,15 @@ impl Service {
         query.tenant = ctx.tenant().cloned();
         query.case_insensitive_names = self.inner.case_insensitive_names;
         let matches = self.archive().index().query(&query).await?;
+        // One audit row per study disclosed, per patient where a match
+        // names no study (PATIENT level).
+        let mut seen: HashSet<(&TenantId, &str, &str)> = HashSet::new();
         let mut disclosed: Vec<(&TenantId, &str, &str)> = Vec::new();
         for m in &matches {
             let study = m.get(tags::STUDY_INSTANCE_UID).unwrap_or("");
             let patient = m.get(tags::PATIENT_ID).unwrap_or("");
-            if !disclosed.iter().any(|(t, p, s)| {
-                *t == &m.tenant && *s == study && (!study.is_empty() || *p == patient)
-            }) {
+            let who = if study.is_empty() { patient } else { "" };
+            if seen.insert((&m.tenant, study, who)) {
                 disclosed.push((&m.tenant, patient, study));
             }
         }

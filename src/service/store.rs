@@ -11,7 +11,7 @@ use crate::audit::Action;
 impl Service {
     /// Store one instance arriving as a stream of Part 10 bytes. With
     /// `only_study` (STOW-RS to `/studies/{uid}`), an instance of another
-    /// study is refused and not kept.
+    /// study is refused before anything of it is written.
     pub async fn store<S>(
         &self,
         ctx: &Context,
@@ -24,8 +24,11 @@ impl Service {
         let act = action(ctx, Action::CStore, Action::StowRs, Action::Import);
         self.require(ctx, Right::Store, act, "store").await?;
         let tenant = storing_tenant(ctx);
-        let result = self.archive().store_stream(&tenant, stream).await;
-        self.stored(ctx, act, &tenant, result, only_study).await
+        let result = self
+            .archive()
+            .store_stream(&tenant, stream, only_study)
+            .await;
+        self.stored(ctx, act, &tenant, result).await
     }
 
     /// Store a file parsed already (bulk import parses on a rayon pool).
@@ -34,22 +37,24 @@ impl Service {
         self.require(ctx, Right::Store, act, "store").await?;
         let tenant = storing_tenant(ctx);
         let result = self.archive().store_prepared(&tenant, prepared).await;
-        self.stored(ctx, act, &tenant, result, None).await
+        self.stored(ctx, act, &tenant, result).await
     }
 
-    /// Audit a store's outcome; undo one that landed in the wrong study.
+    /// Audit a store's outcome.
     async fn stored(
         &self,
         ctx: &Context,
         act: Action,
         tenant: &TenantId,
         result: storage::Result<Stored>,
-        only_study: Option<&str>,
     ) -> Result<Stored> {
         let stored = match result {
             Ok(s) => s,
             Err(e) => {
-                let e = Error::from(e);
+                let e = match e {
+                    wrong @ storage::Error::WrongStudy { .. } => Error::Mismatch(wrong.to_string()),
+                    other => Error::from(other),
+                };
                 self.record(
                     ctx,
                     act,
@@ -63,31 +68,6 @@ impl Service {
             }
         };
         let detail = format!("SOP Instance {}", stored.sop_instance_uid);
-        if let Some(want) = only_study.filter(|w| *w != stored.study_instance_uid) {
-            if stored.outcome == StoreOutcome::Stored {
-                if let Err(e) = self
-                    .archive()
-                    .delete_instance(tenant, &stored.sop_instance_uid)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not undo a store into the wrong study");
-                }
-            }
-            let why = format!(
-                "instance {} belongs to study {}, not to study {want}",
-                stored.sop_instance_uid, stored.study_instance_uid
-            );
-            self.record(
-                ctx,
-                act,
-                Some(why.clone()),
-                Some(tenant),
-                (stored.patient_id, stored.study_instance_uid),
-                &detail,
-            )
-            .await;
-            return Err(Error::Mismatch(why));
-        }
         if stored.outcome == StoreOutcome::KeptExisting {
             tracing::warn!(
                 sop_instance_uid = %stored.sop_instance_uid,

@@ -62,15 +62,22 @@ impl Service {
         );
         index
             .put_user(&UserRow {
-                name: user.name,
+                name: user.name.clone(),
                 password_hash: hash,
                 roles: Role::join(&user.roles),
                 tenant: user.tenant.as_str().to_owned(),
                 created_at: existing.map_or_else(crate::audit::now_millis, |u| u.created_at),
             })
             .await?;
-        self.record(ctx, Action::Users, None, None, Default::default(), &detail)
-            .await;
+        self.record(
+            ctx,
+            Action::Users,
+            None,
+            Some(&user.tenant),
+            Default::default(),
+            &detail,
+        )
+        .await;
         Ok(())
     }
 
@@ -82,11 +89,19 @@ impl Service {
         match index.user(name).await? {
             None => Ok(false),
             Some(u) => {
-                self.confine_users(ctx, &TenantId::parse(&u.tenant)?, &[])?;
+                let tenant = TenantId::parse(&u.tenant)?;
+                self.confine_users(ctx, &tenant, &[])?;
                 let removed = index.remove_user(name).await?;
                 let detail = format!("user {name} removed");
-                self.record(ctx, Action::Users, None, None, Default::default(), &detail)
-                    .await;
+                self.record(
+                    ctx,
+                    Action::Users,
+                    None,
+                    Some(&tenant),
+                    Default::default(),
+                    &detail,
+                )
+                .await;
                 Ok(removed)
             }
         }

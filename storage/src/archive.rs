@@ -318,8 +318,15 @@ impl Archive {
 
     /// Store a Part 10 file arriving as a stream of byte chunks, for
     /// `tenant`. Only the header is held in memory; pixel data flows
-    /// through to the object store chunk by chunk.
-    pub async fn store_stream<S>(&self, tenant: &TenantId, stream: S) -> Result<Stored>
+    /// through to the object store chunk by chunk. With `expect_study`, an
+    /// instance of another study is refused as soon as its header is read,
+    /// before anything is written.
+    pub async fn store_stream<S>(
+        &self,
+        tenant: &TenantId,
+        stream: S,
+        expect_study: Option<&str>,
+    ) -> Result<Stored>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
     {
@@ -363,6 +370,14 @@ impl Archive {
             .sop_instance_uid
             .as_str()
             .to_owned();
+        let study = prepared.record.study.study_instance_uid.as_str();
+        if let Some(expected) = expect_study.filter(|e| *e != study) {
+            return Err(Error::WrongStudy {
+                sop_instance_uid: sop,
+                study_instance_uid: study.to_owned(),
+                expected: expected.to_owned(),
+            });
+        }
         let existing = self.inner.index.instance(tenant, &sop).await?;
         // When the stored copy wins whatever the new bytes are, do not upload
         // them: hash only, to tell an identical resend from a conflict.

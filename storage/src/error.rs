@@ -57,6 +57,18 @@ pub enum Error {
         sop_instance_uid: String,
     },
 
+    /// The instance belongs to another study than the request said (STOW-RS
+    /// to `/studies/{uid}`); refused before anything was written.
+    #[error("instance {sop_instance_uid} belongs to study {study_instance_uid}, not to study {expected}")]
+    WrongStudy {
+        /// The SOP Instance UID.
+        sop_instance_uid: String,
+        /// Its Study Instance UID.
+        study_instance_uid: String,
+        /// The one the request named.
+        expected: String,
+    },
+
     /// No study, series or instance with this UID.
     #[error("{level} {uid} not found")]
     NotFound {
@@ -127,6 +139,7 @@ impl Error {
             Error::InvalidDicom { .. }
             | Error::InvalidUid { .. }
             | Error::HeaderTooLarge { .. }
+            | Error::WrongStudy { .. }
             | Error::Config(_) => ErrorKind::Invalid,
             Error::Conflict { .. } => ErrorKind::AlreadyExists,
             Error::NotFound { .. } => ErrorKind::NotFound,

@@ -463,7 +463,7 @@ async fn streamed_ingest_matches_in_memory(db: ScratchDb) {
             .map(|p| Ok(Bytes::copy_from_slice(p)))
             .collect();
         let stored = a
-            .store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces))
+            .store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces), None)
             .await
             .unwrap();
         assert_eq!(stored.outcome, StoreOutcome::Stored);
@@ -490,6 +490,7 @@ async fn streamed_ingest_matches_in_memory(db: ScratchDb) {
             .store_stream(
                 &TenantId::IMPLICIT,
                 futures::stream::iter(vec![Ok(Bytes::from(i.bytes.clone()))]),
+                None,
             )
             .await
             .unwrap();
@@ -700,6 +701,7 @@ async fn deflated_and_tiny_streams(db: ScratchDb) {
         .store_stream(
             &TenantId::IMPLICIT,
             futures::stream::iter(vec![Ok(Bytes::from(deflated.clone()))]),
+            None,
         )
         .await
         .unwrap();
@@ -709,7 +711,7 @@ async fn deflated_and_tiny_streams(db: ScratchDb) {
         .map(|p| Ok(Bytes::copy_from_slice(p)))
         .collect();
     let again = a
-        .store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces))
+        .store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces), None)
         .await
         .unwrap();
     assert_eq!(again.outcome, StoreOutcome::AlreadyPresent);
@@ -793,6 +795,31 @@ async fn batches_match_single_inserts(db: ScratchDb) {
 /// The same study, series and SOP Instance UIDs stored by two tenants:
 /// two separate copies, each seen only through its tenant; queries,
 /// counts and deletes in one leave the other alone.
+/// A STOW-RS to `/studies/{uid}` of another study's instance: refused once
+/// its header is read, nothing written, not even with `overwrite`.
+async fn wrong_study_is_refused_before_writing(db: ScratchDb) {
+    let a = archive(&db, DuplicatePolicy::Overwrite).await;
+    let c = corpus();
+    let one = c.instances(&c.study(0)).next().unwrap();
+    let err = a
+        .store_stream(
+            &TenantId::IMPLICIT,
+            futures::stream::iter(vec![Ok(Bytes::from(one.bytes.clone()))]),
+            Some("1.2.3.4"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, storage::Error::WrongStudy { .. }), "{err}");
+    assert_eq!(
+        a.index().counts(TenantScope::All).await.unwrap().instances,
+        0
+    );
+    let keys: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(a.blobs().list())
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "no object written: {keys:?}");
+}
+
 async fn tenants_never_mix(db: ScratchDb) {
     use storage::query::{attribute, Query, QueryLevel};
     let a = archive(&db, DuplicatePolicy::Reject).await;
@@ -1052,6 +1079,11 @@ macro_rules! index_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn streamed_ingest() {
                     streamed_ingest_matches_in_memory($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn wrong_study() {
+                    wrong_study_is_refused_before_writing($db).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
