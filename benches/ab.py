@@ -5,13 +5,15 @@
 The machine's speed drifts between days (and between minutes on a shared
 host), so a regression is judged by running both builds on the same corpus,
 one after the other, in turns (old, new, new, old, ...), 1 association and
-4 concurrent, zstd at rest, the same storescu and corpus as benches/run.
-Prints each run and the medians. Build the old binary from a worktree:
+4 concurrent, zstd at rest, the same storescu and corpus as benches/run;
+after the 4-association ingest, WADO-RS of one frame (median of 40
+requests). Prints each run and the medians. Build the old binary from a worktree:
 `git worktree add /tmp/old COMMIT && cd /tmp/old && cargo build --release
 --bin filmless`.
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -52,7 +54,19 @@ def main():
         n = len(files)
         shares = {"1": [files], "4": [files[i::4] for i in range(4)]}
         binaries = [("old", args.old), ("new", args.new)]
-        res = {(k, a): [] for k, _ in binaries for a in shares}
+        res = {(k, a): [] for k, _ in binaries for a in list(shares) + ["frame"]}
+        study = os.listdir(os.path.join(corpus, "ct"))[0]
+        series = os.listdir(os.path.join(corpus, "ct", study))[0]
+        series_path = f"/dicom-web/studies/{study}/series/{series}"
+        frame_type = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*"
+
+        def frame_ms(s):
+            instances = json.loads(S.http_get(s.http_port, series_path + "/instances"))
+            sop = instances[len(instances) // 2]["00080018"]["Value"][0]
+            path = f"{series_path}/instances/{sop}/frames/1"
+            S.http_get(s.http_port, path, frame_type)
+            return statistics.median(S.timed(lambda: S.http_get(s.http_port, path, frame_type)) * 1000
+                                     for _ in range(40))
         for rep in range(args.reps):
             for k, binary in binaries if rep % 2 == 0 else binaries[::-1]:
                 for a, share in shares.items():
@@ -60,6 +74,9 @@ def main():
                     s = start(binary, w)
                     try:
                         res[(k, a)].append(n / S.ingest(s, share))
+                        if a == "4":
+                            res[(k, "frame")].append(frame_ms(s))
+                            print(f"{k} one frame: {res[(k, 'frame')][-1]:.2f} ms", flush=True)
                     finally:
                         s.stop()
                         shutil.rmtree(w, ignore_errors=True)
@@ -68,6 +85,8 @@ def main():
             old, new = statistics.median(res[("old", a)]), statistics.median(res[("new", a)])
             print(f"{a} association(s), {n} instances: old {old:.0f}, new {new:.0f} instances/s (median of {args.reps}), "
                   f"new/old {new / old:.2f}")
+        old, new = statistics.median(res[("old", "frame")]), statistics.median(res[("new", "frame")])
+        print(f"WADO-RS one frame: old {old:.2f}, new {new:.2f} ms (median of {args.reps}), old/new {old / new:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

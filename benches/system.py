@@ -344,8 +344,10 @@ CAUSES = {
     "find": "Measured with pynetdicom as the client (the same for both servers), whose own work per "
             "C-FIND is about 3 ms. Filmless answers the same query in 0.3-0.5 ms measured by its own SCU "
             "(workload 7, one open association).",
-    "frame": "The median is within 0.1 ms of the target and the spread is large: each request opens a "
-             "new HTTP connection from Python's urllib; not yet profiled further.",
+    "frame": "The spread is large: each request opens a new HTTP connection from Python's urllib. "
+             "Missed on 2026-12-02, when every system ran slower than on 2026-11-23 (Orthanc 3.15 -> "
+             "3.85 ms); the build before the service layer measured the same in the same session "
+             "(2.90 against 2.94 ms, benches/ab.py). Not yet profiled further.",
     "series": "Every instance is zstd-decompressed on the way out (4 instances in flight on 2 cores) and "
               "copied into the multipart body; without compression at rest, or with more cores, this "
               "rises.",
