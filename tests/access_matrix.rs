@@ -145,6 +145,31 @@ fn config(dir: &Path, database_url: Option<&str>, dest_port: u16) -> std::path::
     path
 }
 
+/// tests/peers/access_checks.py for each `NAME:CALLING:CALLED:DEST:FILE`:
+/// the final status of every DIMSE service, by identity name.
+fn access_checks(
+    port: u16,
+    dest_port: u16,
+    study: &str,
+    identities: &[String],
+) -> serde_json::Value {
+    let out = python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/access_checks.py"))
+        .args(["--port", &port.to_string()])
+        .args(["--dest-port", &dest_port.to_string()])
+        .args(["--study", study])
+        .args(identities)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 fn store(port: u16, calling: &str, called: &str, files: &[std::path::PathBuf]) {
     let out = dcmtk("storescu")
         .args([
@@ -187,29 +212,20 @@ fn access_matrix(database_url: Option<&str>) {
     // ---- DIMSE: every service as every kind of peer.
     let file = |f: &std::path::PathBuf| f.to_str().unwrap().to_owned();
     let (sf, tf) = (file(&s_files[0]), file(&t_files[0]));
-    let out = python()
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/access_checks.py"))
-        .args(["--port", &server.dicom_port.to_string()])
-        .args(["--dest-port", &dest_port.to_string()])
-        .args(["--study", &study])
-        .arg(format!("anonymous:STRANGER:H1PACS:DEST1:{sf}"))
-        .arg(format!("viewer:RIS1:H1PACS:DEST1:{sf}"))
-        .arg(format!("uploader:CT1:H1PACS:DEST1:{sf}"))
-        .arg(format!("admin:WS1:H1PACS:DEST1:{sf}"))
-        .arg(format!("other tenant:RIS2:H2PACS:DEST2:{tf}"))
-        .arg(format!("other tenant, our AE title:RIS2:H1PACS:DEST1:{tf}"))
-        .arg(format!(
-            "other tenant, our destination:RIS2:H2PACS:DEST1:{tf}"
-        ))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let r = access_checks(
+        server.dicom_port,
+        dest_port,
+        &study,
+        &[
+            format!("anonymous:STRANGER:H1PACS:DEST1:{sf}"),
+            format!("viewer:RIS1:H1PACS:DEST1:{sf}"),
+            format!("uploader:CT1:H1PACS:DEST1:{sf}"),
+            format!("admin:WS1:H1PACS:DEST1:{sf}"),
+            format!("other tenant:RIS2:H2PACS:DEST2:{tf}"),
+            format!("other tenant, our AE title:RIS2:H1PACS:DEST1:{tf}"),
+            format!("other tenant, our destination:RIS2:H2PACS:DEST1:{tf}"),
+        ],
     );
-    let r: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     const OK: u64 = 0;
     const NOT_AUTHORIZED: u64 = 0x0124;
     const DESTINATION_UNKNOWN: u64 = 0xA801;
@@ -414,24 +430,15 @@ fn anonymous_peer_without_tenants(database_url: Option<&str>) {
     let (s, study, _) = studies();
     let files = write_files(&dir.path().join("s"), &s[..1]);
     store(server.dicom_port, "WS1", "FILMLESS", &files);
-    let out = python()
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/access_checks.py"))
-        .args(["--port", &server.dicom_port.to_string()])
-        .args(["--dest-port", &dest_port.to_string()])
-        .args(["--study", &study])
-        .arg(format!(
+    let r = access_checks(
+        server.dicom_port,
+        dest_port,
+        &study,
+        &[format!(
             "anonymous:STRANGER:FILMLESS:DEST1:{}",
             files[0].to_str().unwrap()
-        ))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        )],
     );
-    let r: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let x = &r["anonymous"];
     const NOT_AUTHORIZED: u64 = 0x0124;
     for (service, want) in [

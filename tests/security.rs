@@ -10,55 +10,16 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{dcmtk, filmless, free_port, http, storescp, write_files, ServerProcess};
+use common::{
+    basic, dcmtk, filmless, free_port, http, storescp, stow_body, write_files, ServerProcess,
+    STOW_TYPE,
+};
 use filmless_test_data::{Corpus, Options};
 
+/// A local user in the archive of `dir` (no configuration file).
 fn add_user(dir: &std::path::Path, name: &str, roles: &str, password: &str) {
-    let mut child = filmless()
-        .args([
-            "user",
-            "add",
-            name,
-            "--roles",
-            roles,
-            "--password-stdin",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::add_user_in("--data-dir", dir, name, roles, None, password);
 }
-
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
-fn stow_body(bytes: &[u8]) -> Vec<u8> {
-    let mut body = b"--XYZ\r\nContent-Type: application/dicom\r\n\r\n".to_vec();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(b"\r\n--XYZ--\r\n");
-    body
-}
-
-const STOW_TYPE: &str = "multipart/related; type=\"application/dicom\"; boundary=XYZ";
 
 /// DCMTK storescu as the modality CT01, with extra options (TLS); panics
 /// with its output unless every file was stored.

@@ -63,15 +63,8 @@ impl Service {
         if found.is_empty() {
             return Err(target.not_found());
         }
-        self.record(
-            ctx,
-            act,
-            None,
-            Some(&tenant),
-            (String::new(), target.study().to_string()),
-            detail,
-        )
-        .await;
+        self.record_read(ctx, act, &tenant, target.study().as_str(), detail)
+            .await;
         Ok(found)
     }
 
@@ -142,16 +135,29 @@ impl Service {
         if rows.is_empty() {
             return Err(target.not_found());
         }
+        self.record_read(ctx, act, &tenant, study.as_str(), detail)
+            .await;
+        Ok(rows)
+    }
+
+    /// Audit a read of `study` in `tenant` that succeeded.
+    async fn record_read(
+        &self,
+        ctx: &Context,
+        act: Action,
+        tenant: &TenantId,
+        study: &str,
+        detail: &str,
+    ) {
         self.record(
             ctx,
             act,
             None,
-            Some(&tenant),
-            (String::new(), study.to_string()),
+            Some(tenant),
+            (String::new(), study.to_owned()),
             detail,
         )
         .await;
-        Ok(rows)
     }
 
     /// The original bytes of an instance, as received.
@@ -202,15 +208,7 @@ impl Service {
                 Some(ae) => format!("{n} instances selected, sent to {ae}"),
                 None => format!("{n} instances selected"),
             };
-            self.record(
-                ctx,
-                act,
-                None,
-                Some(tenant),
-                (String::new(), study.to_owned()),
-                &detail,
-            )
-            .await;
+            self.record_read(ctx, act, tenant, study, &detail).await;
         }
         Ok(instances)
     }

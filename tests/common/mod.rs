@@ -460,6 +460,19 @@ impl Drop for ScratchPg {
 
 /// Add a local user with `filmless user add` (password on stdin).
 pub fn add_user(config: &Path, name: &str, roles: &str, tenant: Option<&str>, password: &str) {
+    add_user_in("--config", config, name, roles, tenant, password);
+}
+
+/// [`add_user`] for the archive `place` names: `--config FILE` or
+/// `--data-dir DIR`.
+pub fn add_user_in(
+    flag: &str,
+    place: &Path,
+    name: &str,
+    roles: &str,
+    tenant: Option<&str>,
+    password: &str,
+) {
     use std::io::Write;
     let mut cmd = filmless();
     cmd.args([
@@ -469,9 +482,9 @@ pub fn add_user(config: &Path, name: &str, roles: &str, tenant: Option<&str>, pa
         "--roles",
         roles,
         "--password-stdin",
-        "--config",
+        flag,
     ])
-    .arg(config);
+    .arg(place);
     if let Some(t) = tenant {
         cmd.args(["--tenant", t]);
     }
