@@ -50,6 +50,19 @@ fn serves_until_sigterm_and_reports_the_archive() {
     assert!(server.logged("stopped"));
 }
 
+/// A SIGTERM the moment the server says it is serving (a supervisor
+/// restarting it at once) is a clean stop, never the default kill: the
+/// server listens for signals before it serves.
+#[test]
+fn sigterm_right_after_start_is_a_clean_stop() {
+    for _ in 0..5 {
+        let data = tempfile::tempdir().unwrap();
+        let mut server = common::ServerProcess::start(data.path(), &[], &[]);
+        let exit = server.terminate(Duration::from_secs(20));
+        assert!(exit.success(), "{exit:?}");
+    }
+}
+
 #[test]
 fn a_bad_configuration_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
