@@ -105,7 +105,7 @@ mod sink {
             mut data: DataStream,
         ) -> Response {
             let mut n = 0;
-            while let Some(b) = data.recv().await {
+            while let Some(Ok(b)) = data.recv().await {
                 n += b.len();
             }
             std::hint::black_box(n);

@@ -414,3 +414,92 @@ fn data_sets_that_cannot_be_stored_get_failure_statuses() {
         assert_eq!(&stored[start..], &odd_sent[..]);
     });
 }
+
+/// A C-STORE whose association is aborted in the middle of its data set,
+/// at an element boundary (the part that came is a readable data set with
+/// every UID): nothing of it is kept, and the complete instance sent again
+/// afterwards is stored as new.
+#[test]
+fn a_data_set_cut_off_by_an_abort_is_not_kept() {
+    use dicom_net::command::{Command, CommandField};
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[], &[]);
+    let port = server.dicom_port;
+    let (_, instances) = filmless_test_data::ct_series_sized(43, 1, (64, 64));
+    let one = &instances[0];
+    let (start, _) = dicom_net::retrieve::data_set_start(&one.bytes).unwrap();
+    let data_set = &one.bytes[start..];
+    // Everything before Pixel Data: whole elements, UIDs included.
+    let pixel_data_tag = [0xE0, 0x7F, 0x10, 0x00];
+    let cut = data_set
+        .windows(4)
+        .rposition(|w| w == pixel_data_tag)
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut assoc = ClientAssociationOptions::new()
+            .calling_ae_title("BADPEER")
+            .called_ae_title("FILMLESS")
+            .with_presentation_context(
+                uids::CT_IMAGE_STORAGE,
+                vec![uids::EXPLICIT_VR_LITTLE_ENDIAN],
+            )
+            .establish_async(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let pc = assoc.presentation_contexts()[0].id;
+        let mut command = Command::request(CommandField::CStoreRq, 1, uids::CT_IMAGE_STORAGE, true);
+        command.affected_sop_instance_uid = Some(one.sop_instance_uid.clone());
+        for (value_type, bytes, is_last) in [
+            (PDataValueType::Command, command.encode(), true),
+            (PDataValueType::Data, data_set[..cut].to_vec(), false),
+        ] {
+            assoc
+                .send(&Pdu::PData {
+                    data: vec![PDataValue {
+                        presentation_context_id: pc,
+                        value_type,
+                        is_last,
+                        data: bytes,
+                    }],
+                })
+                .await
+                .unwrap();
+        }
+        assoc.abort().await.unwrap();
+        still_serving(port).await;
+    });
+    // Give the server the moment it takes to see the abort, then send the
+    // whole instance: stored as new, not "already there".
+    std::thread::sleep(Duration::from_millis(500));
+    rt.block_on(async {
+        let proposals = vec![(
+            uids::CT_IMAGE_STORAGE.to_owned(),
+            vec![uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned()],
+        )];
+        let mut assoc = ScuAssociation::connect(&options(port), &proposals)
+            .await
+            .unwrap();
+        let ctx = assoc.accepted().into_iter().next().unwrap();
+        let r = assoc
+            .store(&ctx, &one.sop_instance_uid, data_set, None)
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::SUCCESS, "{r:?}");
+        assoc.release().await.unwrap();
+    });
+    drop(server);
+    rt.block_on(async {
+        let archive = common::open_archive(data.path()).await;
+        let stored = archive
+            .read_instance(&storage::TenantId::IMPLICIT, &one.sop_instance_uid)
+            .await
+            .unwrap();
+        let (start, _) = dicom_net::retrieve::data_set_start(&stored).unwrap();
+        assert_eq!(
+            &stored[start..],
+            data_set,
+            "the whole instance, not the cut one"
+        );
+    });
+}

@@ -555,24 +555,34 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         };
         // Pump fragments to the service while it stores them; a few
         // fragments in flight bound the memory held per association.
-        let (tx, rx) = mpsc::channel::<Bytes>(8);
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(8);
         let services = self.services.clone();
         let info = self.info.clone();
         let handler = services.store(&info, request, rx);
         let chan = &mut self.chan;
         let pump = async move {
             loop {
-                match chan.next().await? {
-                    Event::Data { data, last, .. } => {
+                let broken = match chan.next().await {
+                    Ok(Event::Data { data, last, .. }) => {
                         // A service that stopped early (bad data) dropped the
                         // receiver: keep reading to stay in step.
-                        let _ = tx.send(Bytes::from(data)).await;
+                        let _ = tx.send(Ok(Bytes::from(data))).await;
                         if last {
                             return Ok(());
                         }
+                        continue;
                     }
-                    _ => return Err(Error::Protocol("message ended before its data set".into())),
-                }
+                    Ok(_) => Error::Protocol("message ended before its data set".into()),
+                    Err(e) => e,
+                };
+                // Tell the service the data set is cut short, so it keeps
+                // nothing of it, before the association ends.
+                let _ = tx
+                    .send(Err(std::io::Error::other(format!(
+                        "the transfer broke off: {broken}"
+                    ))))
+                    .await;
+                return Err(broken);
             }
         };
         let (response, pumped): (Response, Result<()>) = tokio::join!(handler, pump);

@@ -98,8 +98,11 @@ pub struct StoreRequest {
     pub transfer_syntax: String,
 }
 
-/// The data set of a C-STORE, fragment by fragment as it arrives.
-pub type DataStream = mpsc::Receiver<Bytes>;
+/// The data set of a C-STORE, fragment by fragment as it arrives. An
+/// `Err` item means the transfer broke off (abort, timeout, protocol
+/// error): what came is not the whole data set and must not be kept. The
+/// stream ending without one means the data set is complete.
+pub type DataStream = mpsc::Receiver<std::io::Result<Bytes>>;
 
 /// A C-FIND, C-MOVE or C-GET request.
 #[derive(Debug, Clone)]

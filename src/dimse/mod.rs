@@ -124,7 +124,7 @@ impl Store for Dimse {
         let chunks = futures::StreamExt::chain(
             futures::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(meta)) }),
             futures::stream::unfold(data, |mut rx| async move {
-                rx.recv().await.map(|b| (Ok(b), rx))
+                rx.recv().await.map(|item| (item, rx))
             }),
         );
         match self.service.store(&ctx, Box::pin(chunks), None).await {
