@@ -209,13 +209,7 @@ impl AuditWriter {
     }
 }
 
-/// Now, in Unix milliseconds.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use storage::now_millis;
 
 /// What makes two events the same access: who, from where, what, how it
 /// ended, whose data (tenant, study, patient), and for the accesses that

@@ -7,35 +7,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::http::{header, HeaderMap};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use storage::TenantId;
 
 use super::identity::Identity;
-use crate::service::{ActorKind, Role};
-
-/// Hash a password for storage (argon2id, random salt, PHC string).
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
-}
-
-fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
+use crate::service::{hash_password, verify_password, ActorKind, Role};
 
 /// Checks credentials, remembering good ones for a while (argon2 costs
 /// tens of milliseconds by design; a viewer sends hundreds of requests).
@@ -202,19 +180,5 @@ impl Authenticator {
         }
         cache.insert(key, (identity.clone(), Instant::now()));
         Ok(identity)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password(&h, "correct horse"));
-        assert!(!verify_password(&h, "Correct horse"));
-        assert!(!verify_password("not a hash", "x"));
     }
 }

@@ -36,8 +36,8 @@ use storage::{Archive, TenantId};
 pub use context::{Actor, ActorKind, Context, Protocol, Right, Role, Scope};
 pub use error::{Error, ErrorKind, Result};
 pub use render::RenderParams;
-pub use retrieve::{InstancePath, Target};
-pub use users::NewUser;
+pub use retrieve::Target;
+pub use users::{hash_password, verify_password, NewUser};
 
 use crate::audit::{Access, Action, Audit, PLATFORM_DETAIL};
 use peers::Peers;

@@ -165,7 +165,11 @@ impl Peers {
             return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
         };
         let Some(known) = self.peer(calling, &tenant) else {
-            if let Some(elsewhere) = self.peers.iter().find(|p| p.ae_title.as_str() == calling) {
+            if let Some(elsewhere) = self
+                .peers
+                .iter()
+                .find(|p| p.ae_title.as_str() == calling.trim())
+            {
                 tracing::warn!(
                     calling_ae = calling,
                     called_ae = called,

@@ -28,9 +28,6 @@ pub enum Target {
     Instance(Uid, Uid, Uid),
 }
 
-/// An instance path: study, series, instance.
-pub type InstancePath = (Uid, Uid, Uid);
-
 impl Target {
     /// The study it is in.
     pub fn study(&self) -> &Uid {

@@ -2,6 +2,9 @@
 //! tenant; only the platform gives the platform-admin role or reaches
 //! another tenant's users.
 
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
 use storage::{TenantId, UserRow};
 
 use super::{Context, Error, Result, Right, Role, Service};
@@ -43,32 +46,32 @@ impl Service {
         }
         self.confine_users(ctx, &user.tenant, &user.roles)?;
         let index = self.archive().index();
-        if let Some(existing) = index.user(&user.name).await? {
-            self.confine_users(ctx, &TenantId::parse(&existing.tenant)?, &[])?;
-        }
         let existing = index.user(&user.name).await?;
+        if let Some(e) = &existing {
+            self.confine_users(ctx, &TenantId::parse(&e.tenant)?, &[])?;
+        }
         let password = user.password;
-        let hash = tokio::task::spawn_blocking(move || {
-            crate::http::authenticator::hash_password(&password)
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let detail = format!(
             "user {}: {} in tenant {}",
             user.name,
             Role::join(&user.roles),
             user.tenant
         );
-        index
-            .put_user(&UserRow {
-                name: user.name.clone(),
-                password_hash: hash,
-                roles: Role::join(&user.roles),
-                tenant: user.tenant.as_str().to_owned(),
-                created_at: existing.map_or_else(crate::audit::now_millis, |u| u.created_at),
-            })
-            .await?;
+        let row = UserRow {
+            name: user.name.clone(),
+            password_hash: hash,
+            roles: Role::join(&user.roles),
+            tenant: user.tenant.as_str().to_owned(),
+            created_at: existing.map_or_else(storage::now_millis, |u| u.created_at),
+        };
+        if !index.put_user(&row, ctx.tenant()).await? {
+            // Another tenant's user of that name appeared meanwhile.
+            return Err(Error::not_found("no such user in this tenant"));
+        }
         self.record(
             ctx,
             Action::Users,
@@ -91,7 +94,7 @@ impl Service {
             Some(u) => {
                 let tenant = TenantId::parse(&u.tenant)?;
                 self.confine_users(ctx, &tenant, &[])?;
-                let removed = index.remove_user(name).await?;
+                let removed = index.remove_user(name, ctx.tenant()).await?;
                 let detail = format!("user {name} removed");
                 self.record(
                     ctx,
@@ -119,11 +122,7 @@ impl Service {
     pub async fn users(&self, ctx: &Context) -> Result<Vec<UserRow>> {
         self.require(ctx, Right::Users, Action::Users, "users")
             .await?;
-        let all = self.archive().index().users().await?;
-        Ok(all
-            .into_iter()
-            .filter(|u| ctx.tenant().is_none_or(|t| t.as_str() == u.tenant))
-            .collect())
+        Ok(self.archive().index().users(ctx.tenant()).await?)
     }
 
     /// A tenant administrator manages its own tenant's users and cannot
@@ -137,5 +136,39 @@ impl Service {
             )),
             Some(_) => Ok(()),
         }
+    }
+}
+
+/// Hash a password for storage (argon2id, random salt, PHC string).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
+}
+
+/// Whether `password` is the one `hash` was made from.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password(&h, "correct horse"));
+        assert!(!verify_password(&h, "Correct horse"));
+        assert!(!verify_password("not a hash", "x"));
     }
 }

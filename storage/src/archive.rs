@@ -52,7 +52,8 @@ pub struct ArchiveConfig {
     pub database_url: String,
     /// Compression at rest.
     pub compression: CompressionKind,
-    /// zstd level (1 fast … 19 small). 1 by default: ingest is CPU-bound.
+    /// zstd level (1 fast … 22 smallest). 1 by default: ingest is
+    /// CPU-bound.
     pub zstd_level: i32,
     /// Same SOP Instance UID, different content.
     pub duplicate_policy: DuplicatePolicy,
@@ -502,8 +503,13 @@ impl Archive {
         let result: Result<Stored> = async {
             if replace {
                 let old = self.inner.index.replace_instance(&new).await?;
+                // The index points at the new blob now: a failure to remove
+                // the old one leaves an orphan (`filmless check` finds it),
+                // never a row without its blob.
                 if let Some(old) = old {
-                    self.inner.blobs.delete(&old).await?;
+                    if let Err(e) = self.inner.blobs.delete(&old).await {
+                        tracing::warn!(key = %old, error = %e, "could not remove the replaced blob");
+                    }
                 }
                 return Ok(stored_identity(
                     &prepared.record,

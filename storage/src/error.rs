@@ -42,6 +42,13 @@ pub enum Error {
         reason: Cow<'static, str>,
     },
 
+    /// A tenant ID that is not one.
+    #[error("tenant ID {value:?}: 1 to 32 of a-z, 0-9 and '-', starting with a letter or digit")]
+    InvalidTenant {
+        /// What was given.
+        value: String,
+    },
+
     /// The header (everything before Pixel Data) is larger than configured.
     #[error("data set header exceeds {limit} bytes")]
     HeaderTooLarge {
@@ -138,6 +145,7 @@ impl Error {
         match self {
             Error::InvalidDicom { .. }
             | Error::InvalidUid { .. }
+            | Error::InvalidTenant { .. }
             | Error::HeaderTooLarge { .. }
             | Error::WrongStudy { .. }
             | Error::Config(_) => ErrorKind::Invalid,

@@ -40,7 +40,8 @@ pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};
 pub use check::CheckReport;
 pub use error::{Error, ErrorKind, Result};
 pub use index::{
-    AuditEvent, AuditFilter, Counts, Index, IndexOptions, NewInstance, StoredInstance, UserRow,
+    now_millis, AuditEvent, AuditFilter, Counts, Index, IndexOptions, NewInstance, StoredInstance,
+    UserRow,
 };
 pub use tenant::{TenantId, TenantScope};
 pub use uid::Uid;

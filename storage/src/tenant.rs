@@ -40,9 +40,9 @@ impl TenantId {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
         if !ok {
-            return Err(Error::invalid(format!(
-                "tenant ID {value:?}: 1 to 32 of a-z, 0-9 and '-', starting with a letter or digit"
-            )));
+            return Err(Error::InvalidTenant {
+                value: value.to_owned(),
+            });
         }
         Ok(TenantId(value.to_owned()))
     }
@@ -76,16 +76,6 @@ pub enum TenantScope<'a> {
     One(&'a TenantId),
     /// Every tenant (the platform).
     All,
-}
-
-impl<'a> TenantScope<'a> {
-    /// The one tenant, if the scope is one.
-    pub fn tenant(self) -> Option<&'a TenantId> {
-        match self {
-            TenantScope::One(t) => Some(t),
-            TenantScope::All => None,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -792,15 +792,18 @@ async fn batches_match_single_inserts(db: ScratchDb) {
     assert_eq!((s.series, s.instances), (1, 1));
 }
 
-/// The same study, series and SOP Instance UIDs stored by two tenants:
-/// two separate copies, each seen only through its tenant; queries,
-/// counts and deletes in one leave the other alone.
 /// A STOW-RS to `/studies/{uid}` of another study's instance: refused once
-/// its header is read, nothing written, not even with `overwrite`.
+/// its header is read, nothing written; with `overwrite`, an instance of
+/// that UID stored before stays as it was.
 async fn wrong_study_is_refused_before_writing(db: ScratchDb) {
     let a = archive(&db, DuplicatePolicy::Overwrite).await;
     let c = corpus();
     let one = c.instances(&c.study(0)).next().unwrap();
+    let objects = || async {
+        futures::TryStreamExt::try_collect::<Vec<_>>(a.blobs().list())
+            .await
+            .unwrap()
+    };
     let err = a
         .store_stream(
             &TenantId::IMPLICIT,
@@ -814,12 +817,36 @@ async fn wrong_study_is_refused_before_writing(db: ScratchDb) {
         a.index().counts(TenantScope::All).await.unwrap().instances,
         0
     );
-    let keys: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(a.blobs().list())
+    let keys = objects().await;
+    assert!(keys.is_empty(), "no object written: {keys:?}");
+    // Stored first; then other content under the same UID, for the wrong
+    // study: overwrite would replace it, the study check comes first.
+    a.store_bytes(&TenantId::IMPLICIT, Bytes::from(one.bytes.clone()))
         .await
         .unwrap();
-    assert!(keys.is_empty(), "no object written: {keys:?}");
+    let err = a
+        .store_stream(
+            &TenantId::IMPLICIT,
+            futures::stream::iter(vec![Ok(Bytes::from(changed_copy(&one.bytes)))]),
+            Some("1.2.3.4"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, storage::Error::WrongStudy { .. }), "{err}");
+    assert_eq!(
+        a.read_instance(&TenantId::IMPLICIT, &one.sop_instance_uid)
+            .await
+            .unwrap(),
+        one.bytes,
+        "the stored instance is unchanged"
+    );
+    assert_eq!(objects().await.len(), 1, "no second object");
 }
 
+/// The same study, series and SOP Instance UIDs stored by two tenants:
+/// two separate copies, each seen only through its tenant; queries,
+/// counts, reads and deletes in one leave the other alone; users of one
+/// tenant are not changed or removed by the other.
 async fn tenants_never_mix(db: ScratchDb) {
     use storage::query::{attribute, Query, QueryLevel};
     let a = archive(&db, DuplicatePolicy::Reject).await;
@@ -853,8 +880,8 @@ async fn tenants_never_mix(db: ScratchDb) {
     let i1 = a.index().instance(&h1, sop).await.unwrap().unwrap();
     let i2 = a.index().instance(&h2, sop).await.unwrap().unwrap();
     assert_ne!(i1.id, i2.id);
-    assert_ne!(i1.blob.key, i2.blob.key, "two objects");
     assert_eq!((i1.tenant.as_str(), i2.tenant.as_str()), ("h1", "h2"));
+    assert!(i1.blob.key.starts_with("tenants/h1/"), "{}", i1.blob.key);
     assert!(i2.blob.key.starts_with("tenants/h2/"), "{}", i2.blob.key);
     assert_eq!(BlobStore::tenant_of_key(&i2.blob.key), Some(h2.clone()));
     assert!(a
@@ -892,22 +919,50 @@ async fn tenants_never_mix(db: ScratchDb) {
     .unwrap();
     q.tenant = Some(h1.clone());
     assert_eq!(a.index().query(&q).await.unwrap().len(), files.len());
-    assert!(a
-        .index()
-        .query_instances(&q)
-        .await
-        .unwrap()
-        .iter()
-        .all(|i| i.tenant == h1));
+    let selected = a.index().query_instances(&q).await.unwrap();
+    assert_eq!(selected.len(), files.len());
+    assert!(selected.iter().all(|i| i.tenant == h1));
     q.tenant = None;
     assert_eq!(a.index().query(&q).await.unwrap().len(), 2 * files.len());
     q.tenant = Some(TenantId::parse("h3").unwrap());
     assert!(a.index().query(&q).await.unwrap().is_empty());
-    // Deleting h1's study leaves h2's whole.
+    // Reads by series and metadata, each in its tenant.
+    let series = &files[0].series_instance_uid;
+    for t in [&h1, &h2] {
+        let in_series = a.index().series_instances(t, series).await.unwrap();
+        assert!(!in_series.is_empty() && in_series.iter().all(|i| &i.tenant == t));
+        let metadata = a
+            .index()
+            .metadata(t, &plan.study_instance_uid, None)
+            .await
+            .unwrap();
+        assert_eq!(metadata.len(), files.len());
+    }
+    // Deleting an instance, then a series, in h1 leaves h2's.
+    let series_len = a.index().series_instances(&h2, series).await.unwrap().len();
+    a.delete_instance(&h1, sop).await.unwrap();
+    assert!(a.index().instance(&h1, sop).await.unwrap().is_none());
+    assert!(a.index().instance(&h2, sop).await.unwrap().is_some());
+    a.delete_series(&h1, series).await.unwrap();
+    assert!(a
+        .index()
+        .series_instances(&h1, series)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
-        a.delete_study(&h1, &plan.study_instance_uid).await.unwrap(),
-        files.len()
+        a.index().series_instances(&h2, series).await.unwrap().len(),
+        series_len
     );
+    // Deleting h1's study (what is left of it) leaves h2's whole.
+    let n_series = files
+        .iter()
+        .map(|f| &f.series_instance_uid)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if n_series > 1 {
+        assert!(a.delete_study(&h1, &plan.study_instance_uid).await.unwrap() > 0);
+    }
     assert!(a.index().instance(&h1, sop).await.unwrap().is_none());
     assert_eq!(a.read_instance(&h2, sop).await.unwrap(), files[0].bytes);
     assert_eq!(
@@ -925,6 +980,42 @@ async fn tenants_never_mix(db: ScratchDb) {
             .kind(),
         ErrorKind::NotFound
     );
+    // Users: a write or removal confined to h1 does not touch h2's user.
+    let user = |name: &str, tenant: &TenantId, hash: &str| storage::UserRow {
+        name: name.into(),
+        password_hash: hash.into(),
+        roles: "viewer".into(),
+        tenant: tenant.as_str().into(),
+        created_at: 0,
+    };
+    let index = a.index();
+    assert!(index
+        .put_user(&user("bob", &h2, "h2-hash"), None)
+        .await
+        .unwrap());
+    assert!(index
+        .put_user(&user("ann", &h1, "h1-hash"), Some(&h1))
+        .await
+        .unwrap());
+    assert!(
+        !index
+            .put_user(&user("bob", &h1, "taken"), Some(&h1))
+            .await
+            .unwrap(),
+        "h1 cannot take h2's user"
+    );
+    let bob = index.user("bob").await.unwrap().unwrap();
+    assert_eq!(
+        (bob.tenant.as_str(), bob.password_hash.as_str()),
+        ("h2", "h2-hash")
+    );
+    assert!(!index.remove_user("bob", Some(&h1)).await.unwrap());
+    assert!(index.user("bob").await.unwrap().is_some());
+    let names =
+        |users: Vec<storage::UserRow>| users.into_iter().map(|u| u.name).collect::<Vec<_>>();
+    assert_eq!(names(index.users(Some(&h1)).await.unwrap()), ["ann"]);
+    assert_eq!(names(index.users(None).await.unwrap()), ["ann", "bob"]);
+    assert!(index.remove_user("bob", Some(&h2)).await.unwrap());
 }
 
 /// An archive indexed before tenants existed upgrades in place: its rows
@@ -943,7 +1034,7 @@ async fn upgrade_to_tenants_in_place(db: ScratchDb) {
     for f in ["0001_archive.sql", "0002_users_audit.sql"] {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
-    {
+    let before = {
         sqlx::any::install_default_drivers();
         let url = if dialect == "sqlite" {
             format!("{}?mode=rwc", db.url)
@@ -982,9 +1073,30 @@ async fn upgrade_to_tenants_in_place(db: ScratchDb) {
         .execute(&pool)
         .await
         .unwrap();
+        let before = index_names(&pool, dialect).await;
         pool.close().await;
-    }
+        before
+    };
     let index = db.index().await;
+    // Every index survives the upgrade (SQLite rebuilds the tables), and
+    // the trail gets one by tenant.
+    let after = index_names(index.pool(), dialect).await;
+    for name in before
+        .iter()
+        .chain(["audit_event_tenant_idx".to_owned()].iter())
+    {
+        assert!(
+            after.contains(name),
+            "index {name} after the upgrade: {after:?}"
+        );
+    }
+    if dialect == "sqlite" {
+        let broken = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(index.pool())
+            .await
+            .unwrap();
+        assert!(broken.is_empty(), "every reference holds after the rebuild");
+    }
     let i = index
         .instance(&TenantId::implicit(), "1.2.3.4.5")
         .await
@@ -1028,6 +1140,18 @@ async fn upgrade_to_tenants_in_place(db: ScratchDb) {
             .outcome,
         StoreOutcome::Stored
     );
+}
+
+/// The names of the indexes we made (not those SQLite makes for UNIQUE).
+async fn index_names(pool: &sqlx::AnyPool, dialect: &str) -> Vec<String> {
+    let sql = if dialect == "sqlite" {
+        "SELECT name FROM sqlite_master WHERE type = 'index' \
+         AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name"
+    } else {
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
+         AND indexname LIKE '%_idx' ORDER BY indexname"
+    };
+    sqlx::query_scalar(sql).fetch_all(pool).await.unwrap()
 }
 
 macro_rules! index_suite {

@@ -4,7 +4,7 @@
 use sqlx::{AnyConnection, Row};
 
 use super::connection::{write_tx, Index, Tx};
-use super::rows::now_millis;
+use super::rows::{now_millis, INSTANCE_JOIN};
 use crate::error::{Error, Result};
 use crate::tenant::TenantId;
 
@@ -134,11 +134,10 @@ pub(crate) async fn delete_instance_rows(
     tenant: &str,
     sop: &str,
 ) -> Result<Option<String>> {
-    let Some(row) = sqlx::query(
+    let Some(row) = sqlx::query(&format!(
         "SELECT i.id, i.blob_key, i.original_size, i.series_ref, se.study_ref, st.patient_ref \
-         FROM instance i JOIN series se ON se.id = i.series_ref JOIN study st ON st.id = se.study_ref \
-         WHERE i.sop_instance_uid = $1 AND i.tenant_id = $2",
-    )
+         FROM {INSTANCE_JOIN} WHERE i.sop_instance_uid = $1 AND i.tenant_id = $2",
+    ))
     .bind(sop)
     .bind(tenant)
     .fetch_optional(&mut *conn)

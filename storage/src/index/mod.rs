@@ -28,5 +28,7 @@ mod write;
 
 pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{Index, IndexOptions};
-pub use rows::{Counts, Insert, InstanceJson, NewInstance, StoredInstance, StudySummary};
+pub use rows::{
+    now_millis, Counts, Insert, InstanceJson, NewInstance, StoredInstance, StudySummary,
+};
 pub use users::UserRow;

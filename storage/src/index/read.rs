@@ -2,8 +2,9 @@
 //! stored metadata, aggregates, and the query model's results.
 //!
 //! Every read of a study, series or instance names the tenant it reads in:
-//! the same UID may exist in two tenants. Searches and counts take a
-//! [`TenantScope`], which may be every tenant (the platform).
+//! the same UID may exist in two tenants. Searches take a [`Query`] whose
+//! `tenant` is `None` only for the platform (every tenant); counts take a
+//! [`TenantScope`].
 
 use sqlx::Row;
 
@@ -123,13 +124,14 @@ impl Index {
         study_instance_uid: &str,
         series_instance_uid: Option<&str>,
     ) -> Result<Vec<InstanceJson>> {
-        const SELECT: &str = "SELECT se.series_instance_uid, i.sop_instance_uid, i.dicom_json \
-             FROM instance i JOIN series se ON se.id = i.series_ref JOIN study st ON st.id = se.study_ref \
-             WHERE st.study_instance_uid = $1 AND st.tenant_id = $2";
+        let select = format!(
+            "SELECT se.series_instance_uid, i.sop_instance_uid, i.dicom_json FROM {INSTANCE_JOIN} \
+             WHERE st.study_instance_uid = $1 AND st.tenant_id = $2"
+        );
         let rows = match series_instance_uid {
             Some(series) => {
                 sqlx::query(&format!(
-                    "{SELECT} AND se.series_instance_uid = $3 ORDER BY i.instance_number, i.id"
+                    "{select} AND se.series_instance_uid = $3 ORDER BY i.instance_number, i.id"
                 ))
                 .bind(study_instance_uid)
                 .bind(tenant.as_str())
@@ -139,7 +141,7 @@ impl Index {
             }
             None => {
                 sqlx::query(&format!(
-                    "{SELECT} ORDER BY se.series_number, se.id, i.instance_number, i.id"
+                    "{select} ORDER BY se.series_number, se.id, i.instance_number, i.id"
                 ))
                 .bind(study_instance_uid)
                 .bind(tenant.as_str())

@@ -160,7 +160,7 @@ fn decode_frames(b: &[u8]) -> Vec<FrameRange> {
 }
 
 /// Now, in Unix milliseconds.
-pub(crate) fn now_millis() -> i64 {
+pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::connection::Index;
 use crate::error::Result;
+use crate::tenant::TenantId;
 
 /// A local user (HTTP Basic).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,40 +34,69 @@ impl Index {
         Ok(row.map(|r| user_row(&r)).transpose()?)
     }
 
-    /// Every user, by name.
-    pub async fn users(&self) -> Result<Vec<UserRow>> {
-        let rows = sqlx::query(
-            "SELECT name, password_hash, roles, created_at, tenant_id FROM app_user ORDER BY name",
-        )
-        .fetch_all(self.pool())
-        .await?;
+    /// Every user of `tenant` (every tenant's: `None`), by name.
+    pub async fn users(&self, tenant: Option<&TenantId>) -> Result<Vec<UserRow>> {
+        const SELECT: &str =
+            "SELECT name, password_hash, roles, created_at, tenant_id FROM app_user";
+        let rows = match tenant {
+            None => {
+                sqlx::query(&format!("{SELECT} ORDER BY name"))
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            Some(t) => {
+                sqlx::query(&format!("{SELECT} WHERE tenant_id = $1 ORDER BY name"))
+                    .bind(t.as_str())
+                    .fetch_all(self.pool())
+                    .await?
+            }
+        };
         Ok(rows.iter().map(user_row).collect::<sqlx::Result<_>>()?)
     }
 
-    /// Add a user or replace its password, roles and tenant.
-    pub async fn put_user(&self, user: &UserRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO app_user (name, password_hash, roles, created_at, tenant_id) \
+    /// Add a user or replace its password, roles and tenant. With `within`,
+    /// an existing user is changed only if it is of that tenant (decided in
+    /// the one statement, so two tenants adding one name at once cannot
+    /// take over each other's user); false when it is another tenant's.
+    pub async fn put_user(&self, user: &UserRow, within: Option<&TenantId>) -> Result<bool> {
+        let mut sql = "INSERT INTO app_user (name, password_hash, roles, created_at, tenant_id) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, \
-             roles = excluded.roles, tenant_id = excluded.tenant_id",
-        )
-        .bind(&user.name)
-        .bind(&user.password_hash)
-        .bind(&user.roles)
-        .bind(user.created_at)
-        .bind(&user.tenant)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+             roles = excluded.roles, tenant_id = excluded.tenant_id"
+            .to_owned();
+        if within.is_some() {
+            sql.push_str(" WHERE app_user.tenant_id = $6");
+        }
+        let mut q = sqlx::query(&sql)
+            .bind(&user.name)
+            .bind(&user.password_hash)
+            .bind(&user.roles)
+            .bind(user.created_at)
+            .bind(&user.tenant);
+        if let Some(t) = within {
+            q = q.bind(t.as_str());
+        }
+        Ok(q.execute(self.pool()).await?.rows_affected() > 0)
     }
 
-    /// Remove a user; false when there was none.
-    pub async fn remove_user(&self, name: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM app_user WHERE name = $1")
-            .bind(name)
-            .execute(self.pool())
-            .await?;
+    /// Remove a user (of `within` only, when given); false when there was
+    /// none.
+    pub async fn remove_user(&self, name: &str, within: Option<&TenantId>) -> Result<bool> {
+        let r = match within {
+            None => {
+                sqlx::query("DELETE FROM app_user WHERE name = $1")
+                    .bind(name)
+                    .execute(self.pool())
+                    .await?
+            }
+            Some(t) => {
+                sqlx::query("DELETE FROM app_user WHERE name = $1 AND tenant_id = $2")
+                    .bind(name)
+                    .bind(t.as_str())
+                    .execute(self.pool())
+                    .await?
+            }
+        };
         Ok(r.rows_affected() > 0)
     }
 }

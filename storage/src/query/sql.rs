@@ -95,12 +95,8 @@ impl Query {
                         // A time (or partial) bound includes the whole of that
                         // hour/minute: compare on the bound's length.
                         let len = hi.len();
-                        let prefix = match backend {
-                            Backend::Sqlite => format!("substr({column}, 1, {len})"),
-                            Backend::Postgres => format!("substr({column}, 1, {len})"),
-                        };
                         parts.push(format!(
-                            "{prefix} <= {}",
+                            "substr({column}, 1, {len}) <= {}",
                             param(&mut binds, Bind::Text(hi.clone()))
                         ));
                     }
