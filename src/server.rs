@@ -121,20 +121,6 @@ impl Server {
             Some((l, _)) => Some(l.local_addr()?),
             None => None,
         };
-        let stop = shutdown.clone();
-        let tls_services = services.clone();
-        let dimse = tokio::spawn(async move {
-            let plain = dicom_net::scp::serve(dicom, scp_config, services, stop.clone());
-            match dicom_tls {
-                None => plain.await.context("DICOM listener"),
-                Some((listener, config)) => {
-                    let tls = dicom_net::scp::serve(listener, config, tls_services, stop);
-                    let (a, b) = tokio::join!(plain, tls);
-                    a.context("DICOM listener")?;
-                    b.context("DICOM TLS listener")
-                }
-            }
-        });
         let oidc = if config.auth.oidc.issuer.is_empty() {
             None
         } else {
@@ -153,12 +139,14 @@ impl Server {
         let proxies = Arc::new(crate::http::proxy::TrustedProxies::new(
             &config.http.trusted_proxies,
         )?);
+        let viewer = crate::http::viewer::viewer_dir(&config).map(Arc::new);
         let state = AppState {
             service: opened.service.clone(),
             config: Arc::new(config),
             http_port: http_addr.port(),
             auth,
             proxies,
+            viewer,
         };
         let tls = if state.config.http.tls_cert.is_empty() {
             None
@@ -169,18 +157,29 @@ impl Server {
             )?)
         };
         let https = tls.is_some();
+        let http = match tls {
+            None => HttpListener::Plain(http),
+            Some(config) => HttpListener::Tls(crate::http::tls::TlsListener::new(http, config)?),
+        };
         let app = crate::http::router(state);
+        // Everything that can fail is set up: the listeners start now.
         let stop = shutdown.clone();
-        let task = match tls {
-            None => tokio::spawn(async move {
-                let app = app.into_make_service_with_connect_info::<SocketAddr>();
-                axum::serve(http, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await
-                    .context("HTTP server")
-            }),
-            Some(config) => {
-                let listener = crate::http::tls::TlsListener::new(http, config)?;
+        let tls_services = services.clone();
+        let dimse = tokio::spawn(async move {
+            let plain = dicom_net::scp::serve(dicom, scp_config, services, stop.clone());
+            match dicom_tls {
+                None => plain.await.context("DICOM listener"),
+                Some((listener, config)) => {
+                    let tls = dicom_net::scp::serve(listener, config, tls_services, stop);
+                    let (a, b) = tokio::join!(plain, tls);
+                    a.context("DICOM listener")?;
+                    b.context("DICOM TLS listener")
+                }
+            }
+        });
+        let stop = shutdown.clone();
+        let task = match http {
+            HttpListener::Tls(listener) => {
                 let app = app.into_make_service_with_connect_info::<crate::http::tls::TlsPeer>();
                 tokio::spawn(async move {
                     axum::serve(listener, app)
@@ -189,6 +188,13 @@ impl Server {
                         .context("HTTPS server")
                 })
             }
+            HttpListener::Plain(http) => tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(http, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+                    .context("HTTP server")
+            }),
         };
         tracing::info!(
             http = %http_addr,
@@ -214,12 +220,32 @@ impl Server {
 
     /// Wait until the server has stopped.
     pub async fn wait(self) -> anyhow::Result<()> {
-        let dimse = self.dimse.await.context("DICOM task")?;
-        let http = self.task.await.context("server task")?;
+        // When one listener ends (a failure), the other stops too, so the
+        // process exits and a supervisor restarts it, rather than serve
+        // half.
+        let ended = |task: tokio::task::JoinHandle<anyhow::Result<()>>, what: &'static str| {
+            let stop = self.shutdown.clone();
+            async move {
+                let r = task.await.context(what);
+                stop.cancel();
+                r
+            }
+        };
+        let (dimse, http) = tokio::join!(
+            ended(self.dimse, "DICOM task"),
+            ended(self.task, "server task")
+        );
+        let (dimse, http) = (dimse?, http?);
         // Every handler is done: write the last audit events, then close.
         self.opened.close().await?;
         dimse.and(http)
     }
+}
+
+/// The HTTP listener: plain, or HTTPS.
+enum HttpListener {
+    Plain(TcpListener),
+    Tls(crate::http::tls::TlsListener),
 }
 
 /// Run until SIGINT or SIGTERM.

@@ -12,7 +12,12 @@ if [ -f "$here/.pydicom.version" ] && [ "$(cat "$here/.pydicom.version")" = "$ve
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "pydicom==$version"
+# pip from the project's test environment when it is there (Debian's own
+# python3 may come without pip).
+venv_python="${FILMLESS_TEST_ENV:-$HOME/.cache/filmless-test}/venv/bin/python"
+python=python3
+[ -x "$venv_python" ] && python="$venv_python"
+"$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "pydicom==$version"
 python3 - "$tmp" "$dest.partial" <<'PY'
 import glob, os, sys, zipfile
 tmp, dest = sys.argv[1], sys.argv[2]

@@ -322,12 +322,19 @@ async fn prepare<S: Retrieve>(
     (services, association): (&S, &AssociationInfo),
 ) -> std::result::Result<Bytes, String> {
     let bytes = services.load(association, item).await?;
+    data_set_as(bytes, &ctx.transfer_syntax).await
+}
+
+/// The data set of a Part 10 file in the `target` transfer syntax: as it
+/// is when it has that syntax, re-encoded from a native one, decoded from
+/// a compressed one (JPEG, RLE, JPEG 2000), or why not.
+pub async fn data_set_as(bytes: Bytes, target: &str) -> std::result::Result<Bytes, String> {
     let (start, ts) =
         data_set_start(&bytes).map_err(|e| format!("stored instance unreadable: {e}"))?;
-    if ts == ctx.transfer_syntax {
+    if ts == target {
         return Ok(bytes.slice(start..));
     }
-    let target = ctx.transfer_syntax.clone();
+    let target = target.to_owned();
     // Re-encoding and decoding pixel data are CPU work: off the runtime.
     tokio::task::spawn_blocking(move || {
         if is_native(&ts) {

@@ -64,13 +64,14 @@ fn format_syslog(hostname: &str, action: Action, e: &AuditEvent) -> String {
         "[dicom-audit@32473 EventID=\"DCM {event_id} {event_name}\" EventActionCode=\"{action_code}\" \
          EventOutcomeIndicator=\"{outcome}\" UserID=\"{user}\" UserIsRequestor=\"true\" \
          UserTypeCode=\"{kind}\" NetworkAccessPointID=\"{source}\" PatientID=\"{patient}\" \
-         StudyInstanceUID=\"{study}\" Count=\"{count}\" Action=\"{act}\"]",
+         StudyInstanceUID=\"{study}\" Tenant=\"{tenant}\" Count=\"{count}\" Action=\"{act}\"]",
         outcome = if failed { 4 } else { 0 },
         user = sd_escape(&e.actor),
         kind = sd_escape(&e.actor_kind),
         source = sd_escape(&e.source),
         patient = sd_escape(&e.patient_id),
         study = sd_escape(&e.study_instance_uid),
+        tenant = sd_escape(&e.tenant),
         count = e.count,
         act = e.action,
     );
@@ -107,7 +108,7 @@ mod tests {
             study_instance_uid: "1.2.3".into(),
             detail: "GET /dicom-web/studies/1.2.3".into(),
             count: 12,
-            tenant: String::new(),
+            tenant: "h1".into(),
         };
         let line = format_syslog("pacs1", Action::WadoRs, &e);
         assert!(
@@ -116,7 +117,9 @@ mod tests {
         );
         assert!(line.contains(" WADO-RS [dicom-audit@32473 EventID=\"DCM 110106 Export\""));
         assert!(line.contains("UserID=\"dr \\\"x\\\"\""));
-        assert!(line.contains("PatientID=\"P1\" StudyInstanceUID=\"1.2.3\" Count=\"12\""));
+        assert!(
+            line.contains("PatientID=\"P1\" StudyInstanceUID=\"1.2.3\" Tenant=\"h1\" Count=\"12\"")
+        );
         let failed = AuditEvent {
             outcome: "failure: wrong password".into(),
             ..e

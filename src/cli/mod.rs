@@ -40,10 +40,24 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct TenantArg {
     /// Work within this tenant (`id` of a `[[tenants]]` entry); without
-    /// it, a command acts for the whole platform (imports go to the
-    /// implicit tenant).
+    /// it, act as the platform: every tenant (what is stored goes to the
+    /// implicit tenant, that of dicom.ae_title).
     #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,
+}
+
+impl TenantArg {
+    /// The tenant named, checked against the configuration's.
+    fn checked(&self, config: &Config) -> anyhow::Result<Option<TenantId>> {
+        let Some(t) = &self.tenant else {
+            return Ok(None);
+        };
+        let id = TenantId::parse(t).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+        if !id.is_implicit() && !config.tenants.iter().any(|c| c.id == id.as_str()) {
+            anyhow::bail!("--tenant {t}: not in [[tenants]] of the configuration");
+        }
+        Ok(Some(id))
+    }
 }
 
 /// The commands.
@@ -278,17 +292,9 @@ where
         config.log.level = "warn".to_owned();
     }
     crate::logging::init(&config.log);
+    // Checked before the archive is opened (or made).
+    let tenant = tenant.checked(&config)?;
     let opened = crate::server::open(&config).await?;
-    let tenant = match &tenant.tenant {
-        None => None,
-        Some(t) => {
-            let id = TenantId::parse(t).map_err(anyhow::Error::msg)?;
-            if !opened.service.peers().is_tenant(&id) {
-                anyhow::bail!("--tenant {t}: not in [[tenants]]");
-            }
-            Some(id)
-        }
-    };
     let ctx = Context::cli(tenant);
     let result = f(opened.service.clone(), ctx).await;
     opened.close().await.context("closing the archive")?;

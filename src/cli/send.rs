@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
-use dicom_net::retrieve::{choose, data_set_start, proposals};
+use dicom_net::retrieve::{choose, data_set_as, proposals};
 use dicom_net::scu::{ScuAssociation, ScuOptions};
 use dicom_net::service::RetrieveItem;
-use dicom_net::{AeTitle, StatusClass};
+use dicom_net::StatusClass;
 use storage::{StoredInstance, Uid};
 
 use crate::service::{Context, Service, Target as StudyTarget};
@@ -28,16 +28,16 @@ pub struct Target {
 impl std::str::FromStr for Target {
     type Err = String;
 
+    /// `AET@HOST:PORT`, parsed as a peer entry is, then resolved.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ae, rest) = s.split_once('@').ok_or("expected AET@HOST:PORT")?;
-        let ae = AeTitle::parse(ae)?;
-        let addr = rest
+        let peer: crate::config::Peer = s.parse()?;
+        let addr = (peer.host.as_str(), peer.port)
             .to_socket_addrs()
-            .map_err(|e| format!("{rest}: {e}"))?
+            .map_err(|e| format!("{}:{}: {e}", peer.host, peer.port))?
             .next()
-            .ok_or_else(|| format!("{rest}: no address"))?;
+            .ok_or_else(|| format!("{}:{}: no address", peer.host, peer.port))?;
         Ok(Target {
-            ae_title: ae.to_string(),
+            ae_title: peer.ae_title,
             addr,
         })
     }
@@ -139,19 +139,17 @@ pub async fn send(
         let result: anyhow::Result<()> = async {
             let ctx = choose(item, &accepted).map_err(anyhow::Error::msg)?;
             let part10: Bytes = match source {
-                Source::File(p) => Bytes::from(std::fs::read(p)?),
+                Source::File(p) => Bytes::from(tokio::fs::read(p).await?),
                 Source::Archive(i) => match study {
                     Some((service, _, _)) => service.read(i).await?,
                     None => bail!("no archive"),
                 },
             };
-            let (start, ts) = data_set_start(&part10)?;
-            let body = &part10[start..];
-            let data = if ts == ctx.transfer_syntax {
-                body.to_vec()
-            } else {
-                dicom_net::dataset::transcode(body, &ts, &ctx.transfer_syntax)?
-            };
+            // As C-MOVE converts: re-encoded, or decoded when the peer
+            // takes no compressed syntax of ours.
+            let data = data_set_as(part10, &ctx.transfer_syntax)
+                .await
+                .map_err(anyhow::Error::msg)?;
             let r = assoc
                 .store(&ctx, &item.sop_instance_uid, &data, None)
                 .await?;

@@ -28,9 +28,9 @@ pub enum UserCommand {
         #[arg(long, value_name = "ROLES")]
         roles: String,
         /// The tenant the user works for (`id` of a `[[tenants]]` entry);
-        /// none: the implicit tenant.
-        #[command(flatten)]
-        tenant: TenantArg,
+        /// without it, the implicit tenant (that of dicom.ae_title).
+        #[arg(long, value_name = "ID")]
+        tenant: Option<String>,
         /// Read the password from the first line of standard input (for
         /// scripts); otherwise it is asked for on the terminal.
         #[arg(long)]
@@ -71,10 +71,10 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let roles = Role::parse_list(&roles).map_err(anyhow::Error::msg)?;
-            let user_tenant = match &tenant.tenant {
-                Some(t) => TenantId::parse(t).map_err(anyhow::Error::msg)?,
-                None => TenantId::implicit(),
-            };
+            // Everything checked before the password is asked for.
+            let user_tenant = TenantArg { tenant }
+                .checked(&crate::config::Config::load(&archive, None)?)?
+                .unwrap_or_else(TenantId::implicit);
             let password = read_password(password_stdin)?;
             with_service(&archive, &platform, false, |service, ctx| async move {
                 let user = NewUser {

@@ -94,11 +94,13 @@ pub struct OidcConfig {
     /// The claim holding roles or groups: an array or a space-separated
     /// string; a dotted path reaches into objects (`realm_access.roles`).
     pub roles_claim: String,
-    /// Claim value → role (`viewer`, `uploader`, `admin`, or a comma list).
-    /// Values that are role names themselves need no entry.
+    /// Claim value → role (`viewer`, `uploader`, `admin`, `platform-admin`,
+    /// or a comma list). Values that are role names themselves need no
+    /// entry, except `platform-admin`, which only an entry gives.
     pub role_map: std::collections::BTreeMap<String, String>,
-    /// The claim holding the user's tenant (`id` of a `[[tenants]]` entry);
-    /// absent: the implicit tenant.
+    /// The claim holding the user's tenant (`id` of a `[[tenants]]` entry).
+    /// With `[[tenants]]`, a token without it is refused (platform-admin
+    /// tokens excepted); without `[[tenants]]` it is ignored.
     pub tenant_claim: String,
 }
 

@@ -191,6 +191,11 @@ impl Config {
                 self.http.bind
             );
         }
+        if d.tls_bind.is_empty()
+            && !(d.tls_cert.is_empty() && d.tls_key.is_empty() && d.tls_client_ca.is_empty())
+        {
+            bail!("dicom.tls_cert, tls_key and tls_client_ca need dicom.tls_bind (the DICOM TLS port)");
+        }
         if !d.tls_bind.is_empty() {
             d.tls_bind
                 .parse::<SocketAddr>()
@@ -411,6 +416,13 @@ mod tests {
         std::fs::write(&file, "[dicom]\nae_title = \"MUCH_TOO_LONG_AE_TITLE\"\n").unwrap();
         let err = format!("{:#}", Config::load(&args, None).unwrap_err());
         assert!(err.contains("AE title"), "{err}");
+        std::fs::write(
+            &file,
+            "[dicom]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", Config::load(&args, None).unwrap_err());
+        assert!(err.contains("need dicom.tls_bind"), "{err}");
         let missing = ArchiveArgs {
             config: Some(dir.path().join("nope.toml")),
             ..Default::default()

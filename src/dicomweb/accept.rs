@@ -13,6 +13,8 @@ pub struct MediaRange {
     pub part_type: Option<String>,
     /// The `transfer-syntax` parameter (`*` for any).
     pub transfer_syntax: Option<String>,
+    /// The `boundary` parameter (a Content-Type's), as given.
+    pub boundary: Option<String>,
     /// The q-value.
     pub q: f32,
 }
@@ -57,6 +59,7 @@ fn parse_range(range: &str) -> Option<MediaRange> {
         media_type,
         part_type: None,
         transfer_syntax: None,
+        boundary: None,
         q: 1.0,
     };
     for p in parts {
@@ -67,6 +70,7 @@ fn parse_range(range: &str) -> Option<MediaRange> {
         match k.trim().to_ascii_lowercase().as_str() {
             "type" => r.part_type = Some(v.to_ascii_lowercase()),
             "transfer-syntax" => r.transfer_syntax = Some(v.to_owned()),
+            "boundary" => r.boundary = Some(v.to_owned()),
             "q" => r.q = v.parse().unwrap_or(1.0),
             _ => {}
         }

@@ -113,7 +113,12 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
             .get(name)
             .and_then(|h| h.to_str().ok())
             .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
-            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+            // A host and port only: the value goes into URLs and JSON text.
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+            })
     };
     let proxied = get("x-forwarded-host");
     let own = if state.config.http.tls_cert.is_empty() {

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::extract::{FramesPath, Params, TargetPath};
+use super::accept::MediaRange;
+use super::extract::{frame_numbers, FramesPath, Params, TargetPath};
 use super::multipart::Multipart;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
@@ -16,24 +17,38 @@ use crate::http::state::AppState;
 use crate::service::render::{Frame, THUMBNAIL_SIZE};
 use crate::service::{RenderParams, Target};
 
+/// The largest thumbnail a request may ask for (a viewport), in pixels.
+const MAX_THUMBNAIL: u32 = 512;
+
 /// Rendering parameters from the query string and the Accept ranges.
 pub fn render_params(params: &Params, thumbnail: bool) -> ApiResult<RenderParams> {
-    let accept = &params.accept;
-    let png = match accept
-        .iter()
-        .find(|r| r.matches("image/jpeg") || r.matches("image/png"))
-    {
-        None if !accept.is_empty()
-            && !accept
-                .iter()
-                .any(|r| r.media_type.starts_with("image/") || r.media_type == "*/*") =>
-        {
-            return Err(ApiError::not_acceptable(
-                "rendered resources are image/jpeg or image/png",
-            ))
-        }
-        Some(r) => r.media_type == "image/png",
-        None => false,
+    // The first acceptable range that is (or, for multipart/related, whose
+    // part type is) JPEG or PNG; none of them: 406.
+    let png = if params.accept.is_empty() {
+        false
+    } else {
+        params
+            .accept
+            .iter()
+            .find_map(|r| {
+                let r = match (r.media_type.as_str(), &r.part_type) {
+                    ("multipart/related", part) => MediaRange {
+                        media_type: part.clone().unwrap_or_else(|| "image/jpeg".into()),
+                        ..r.clone()
+                    },
+                    _ => r.clone(),
+                };
+                if r.matches("image/jpeg") {
+                    Some(false)
+                } else if r.matches("image/png") {
+                    Some(true)
+                } else {
+                    None
+                }
+            })
+            .ok_or_else(|| {
+                ApiError::not_acceptable("rendered resources are image/jpeg or image/png")
+            })?
     };
     let mut p = RenderParams {
         png,
@@ -55,14 +70,21 @@ pub fn render_params(params: &Params, thumbnail: bool) -> ApiResult<RenderParams
                     .split(',')
                     .map(|x| x.trim().parse().unwrap_or(0))
                     .collect();
+                // A thumbnail stays small: it is cached.
+                let most = if thumbnail { MAX_THUMBNAIL } else { 8192 };
                 match n.as_slice() {
-                    [w, h, ..] if (1..=8192).contains(w) && (1..=8192).contains(h) => {
+                    [w, h] if (1..=most).contains(w) && (1..=most).contains(h) => {
                         p.viewport = Some((*w, *h))
                     }
-                    _ => {
+                    [_, _, _, ..] => {
                         return Err(ApiError::bad_request(
-                            "viewport must be width,height from 1 to 8192",
+                            "viewport takes width,height only: a source region is not supported",
                         ))
+                    }
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "viewport must be width,height from 1 to {most}"
+                        )))
                     }
                 }
             }
@@ -70,6 +92,11 @@ pub fn render_params(params: &Params, thumbnail: bool) -> ApiResult<RenderParams
                 let parts: Vec<&str> = v.split(',').collect();
                 let num = |s: &str| s.trim().parse::<f64>().ok().filter(|x| x.is_finite());
                 match parts.as_slice() {
+                    [_, _, f] if !f.trim().eq_ignore_ascii_case("LINEAR") => {
+                        return Err(ApiError::bad_request(
+                            "window function: only LINEAR is supported",
+                        ))
+                    }
                     [c, w, rest @ ..] if rest.len() <= 1 => match (num(c), num(w)) {
                         (Some(c), Some(w)) if w > 0.0 => p.window = Some((c, w)),
                         _ => {
@@ -91,14 +118,16 @@ pub fn render_params(params: &Params, thumbnail: bool) -> ApiResult<RenderParams
     Ok(p)
 }
 
-/// The first frame number of a list (rendered frames take one).
+/// The one frame number of a rendered frame's path.
 fn frame_number(list: &str) -> ApiResult<Frame> {
-    list.split(',')
-        .next()
-        .and_then(|n| n.trim().parse::<u32>().ok())
-        .filter(|n| *n >= 1)
-        .map(Frame::Number)
-        .ok_or_else(|| ApiError::bad_request(format!("bad frame number {list:?}")))
+    match frame_numbers(list)?.as_slice() {
+        [n] => u32::try_from(*n)
+            .map(Frame::Number)
+            .map_err(|_| ApiError::bad_request(format!("bad frame number {list:?}"))),
+        _ => Err(ApiError::bad_request(
+            "a rendered frame names one frame number",
+        )),
+    }
 }
 
 fn image(bytes: Bytes, p: &RenderParams) -> Response {
@@ -226,12 +255,24 @@ mod tests {
         let png = render_params(&q(&[("accept", "image/png")]), true).unwrap();
         assert!(png.png);
         assert_eq!(png.viewport, Some((128, 128)));
+        let series = render_params(
+            &q(&[("accept", "multipart/related; type=\"image/png\"")]),
+            false,
+        )
+        .unwrap();
+        assert!(series.png, "the part type of multipart/related decides");
+        assert!(render_params(&q(&[("viewport", "1024,1024")]), true).is_err());
+        assert!(frame_number("1,2").is_err() && frame_number("0").is_err());
+        assert_eq!(frame_number("3").unwrap(), Frame::Number(3));
         for bad in [
             ("window", "40"),
             ("window", "40,-1"),
             ("viewport", "0,10"),
             ("quality", "0"),
             ("accept", "application/pdf"),
+            ("accept", "image/gif"),
+            ("window", "40,400,SIGMOID"),
+            ("viewport", "256,256,0,0,64,64"),
         ] {
             assert!(render_params(&q(&[bad]), false).is_err(), "{bad:?}");
         }

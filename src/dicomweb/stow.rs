@@ -65,8 +65,11 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
     {
         return Err(unsupported("only application/dicom parts are supported"));
     }
-    multer::parse_boundary(ct.replacen("multipart/related", "multipart/form-data", 1))
-        .map_err(|_| ApiError::bad_request("multipart body without a boundary"))
+    // RFC 2046: 1 to 70 characters.
+    r.boundary
+        .clone()
+        .filter(|b| (1..=70).contains(&b.len()))
+        .ok_or_else(|| ApiError::bad_request("multipart body without a boundary"))
 }
 
 fn item(class: &str, instance: &str) -> serde_json::Map<String, Value> {
@@ -180,4 +183,34 @@ async fn stow(
         Value::Object(out).to_string(),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_type(ct: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, ct.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_boundary_is_read_whatever_the_case_of_the_media_type() {
+        for ct in [
+            "multipart/related; type=\"application/dicom\"; boundary=XYZ",
+            "Multipart/Related; boundary=\"XYZ\"; type=application/dicom",
+        ] {
+            assert_eq!(boundary(&with_type(ct)).unwrap(), "XYZ", "{ct}");
+        }
+        let refused = |ct: &str| boundary(&with_type(ct)).unwrap_err().status;
+        assert_eq!(
+            refused("multipart/related; type=\"application/dicom\""),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            refused("application/dicom"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
 }

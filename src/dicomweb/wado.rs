@@ -109,6 +109,7 @@ fn choose_syntax(accept: &[MediaRange], stored: &str) -> Option<Syntax> {
             media_type: "multipart/related".into(),
             part_type: Some("application/dicom".into()),
             transfer_syntax: None,
+            boundary: None,
             q: 1.0,
         }]
     } else {
@@ -254,6 +255,7 @@ pub async fn frames(
         media_type: "multipart/related".into(),
         part_type: Some("application/octet-stream".into()),
         transfer_syntax: None,
+        boundary: None,
         q: 1.0,
     }];
     let ranges = if accept.is_empty() {
@@ -362,6 +364,9 @@ pub async fn bulkdata(
         .await?)?;
     let path = path.trim_matches('/');
     let bytes: Vec<u8> = if path.eq_ignore_ascii_case("7FE00010") {
+        if i.frames.is_empty() {
+            return Err(ApiError::not_found("the instance has no pixel data"));
+        }
         // Pixel data: every frame, in order.
         let mut all = Vec::new();
         for n in 1..=i.frames.len() {

@@ -32,7 +32,7 @@ pub fn router(state: AppState) -> Router {
         tower_http::compression::predicate::SizeAbove::new(1024)
             .and(ContentTypeIs("application/dicom+json")),
     );
-    if let Some(dir) = viewer::viewer_dir(&state.config) {
+    if let Some(dir) = &state.viewer {
         tracing::info!(viewer = %dir.display(), "serving the OHIF viewer");
     } else {
         tracing::info!("no viewer installed (viewer-web/setup.sh installs it)");

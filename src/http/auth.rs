@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use storage::TenantId;
 
 use super::authenticator::Refusal;
+use super::error::ApiError;
 use super::state::AppState;
 use crate::audit::{Access, Action};
 use crate::service::{Actor, ActorKind, Context, Protocol, Scope};
@@ -89,47 +90,46 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     };
     let identity = match state.auth.authenticate(req.headers()).await {
         // A user or token of a tenant this deployment does not have (a
-        // removed hospital, a token for another platform) may do nothing.
+        // removed hospital, a token for another platform) may do nothing;
+        // the refusal goes to the implicit tenant's trail.
         Ok(p) if !state.service.peers().is_tenant(&p.tenant) => {
-            Err(Refusal::Invalid(p.name, "its tenant is not in [[tenants]]"))
-        }
-        other => other,
-    };
-    let identity = match identity {
-        Ok(p) => p,
-        Err(refusal) => {
-            let reason = match &refusal {
-                Refusal::Missing => "credentials required",
-                Refusal::Invalid(user, why) => {
-                    // The refusal goes to the trail of the user's tenant
-                    // (an unknown name: the implicit tenant's).
-                    let tenant = match state.service.login_user(user).await {
-                        Ok(Some(u)) => TenantId::parse(&u.tenant).unwrap_or_default(),
-                        _ => TenantId::implicit(),
-                    };
-                    let user = printable(user);
-                    tracing::warn!(user = %user, %source, "login refused: {why}");
-                    state
-                        .service
-                        .audit()
-                        .record(Access {
-                            actor: Actor {
-                                name: user,
-                                kind: ActorKind::User,
-                            },
-                            source,
-                            action: Action::Login,
-                            failure: Some((*why).to_owned()),
-                            tenant,
-                            patient_id: String::new(),
-                            study_instance_uid: String::new(),
-                            detail: format!("{} {}", req.method(), req.uri().path()),
-                        })
-                        .await;
-                    "invalid credentials"
-                }
+            let actor = Actor {
+                name: printable(&p.name),
+                kind: p.kind,
             };
-            return error(StatusCode::UNAUTHORIZED, reason, state.auth.challenges());
+            let why = "its tenant is not in [[tenants]]";
+            refused(
+                &state,
+                request_line(&req),
+                actor,
+                TenantId::implicit(),
+                why,
+                source,
+            )
+            .await;
+            return invalid_credentials(&state);
+        }
+        Ok(p) => p,
+        Err(Refusal::Missing) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "credentials required",
+                state.auth.challenges(),
+            )
+        }
+        Err(Refusal::Invalid(user, why)) => {
+            // The refusal goes to the trail of the local user's tenant (an
+            // unknown name: the implicit tenant's).
+            let tenant = match state.service.login_user(&user).await {
+                Ok(Some(u)) => TenantId::parse(&u.tenant).unwrap_or_default(),
+                _ => TenantId::implicit(),
+            };
+            let actor = Actor {
+                name: printable(&user),
+                kind: ActorKind::User,
+            };
+            refused(&state, request_line(&req), actor, tenant, why, source).await;
+            return invalid_credentials(&state);
         }
     };
     let mut ctx = Context::person(
@@ -186,13 +186,53 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-fn error(status: StatusCode, reason: &str, challenges: Vec<&'static str>) -> Response {
-    let mut r = (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::json!({ "error": reason }).to_string(),
+/// Log and audit a refused login.
+async fn refused(
+    state: &AppState,
+    request: String,
+    actor: Actor,
+    tenant: TenantId,
+    why: &str,
+    source: String,
+) {
+    tracing::warn!(user = %actor.name, %source, "login refused: {why}");
+    state
+        .service
+        .audit()
+        .record(Access {
+            actor,
+            source,
+            action: Action::Login,
+            failure: Some(why.to_owned()),
+            tenant,
+            patient_id: String::new(),
+            study_instance_uid: String::new(),
+            detail: request,
+        })
+        .await;
+}
+
+/// `METHOD /path` of a request (no query: it may carry patient data).
+fn request_line(req: &Request) -> String {
+    format!("{} {}", req.method(), req.uri().path())
+}
+
+/// 401 for credentials that are not good (the client is not told why).
+fn invalid_credentials(state: &AppState) -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "invalid credentials",
+        state.auth.challenges(),
     )
-        .into_response();
+}
+
+/// An [`ApiError`] with the authentication challenges.
+fn error(status: StatusCode, reason: &str, challenges: Vec<&'static str>) -> Response {
+    let mut r = ApiError {
+        status,
+        reason: reason.to_owned(),
+    }
+    .into_response();
     for c in challenges {
         r.headers_mut().append(
             header::WWW_AUTHENTICATE,

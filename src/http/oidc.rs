@@ -90,10 +90,9 @@ impl Oidc {
                 return DecodingKey::from_jwk(&jwk).ok();
             }
         }
-        let mut keys = self.keys.write().await;
-        // At most one fetch a minute, whether it works or not: while the
-        // issuer is down, tokens with unknown keys do not queue behind one
-        // 10-second fetch after another.
+        // At most one fetch a minute, whether it works or not, and no lock
+        // held while it runs: while the issuer is slow or down, other
+        // tokens go on with the keys already known.
         let due = {
             let mut last = self.last_fetch.lock().expect("last fetch");
             let due = last.is_none_or(|at| at.elapsed() > Duration::from_secs(60));
@@ -104,10 +103,11 @@ impl Oidc {
         };
         if due {
             match self.fetch().await {
-                Ok(set) => *keys = (set, Some(Instant::now())),
+                Ok(set) => *self.keys.write().await = (set, Some(Instant::now())),
                 Err(e) => tracing::warn!(error = %e, "cannot refresh the OIDC keys"),
             }
         }
+        let keys = self.keys.read().await;
         find(&keys.0).and_then(|jwk| DecodingKey::from_jwk(&jwk).ok())
     }
 
@@ -170,7 +170,10 @@ impl Oidc {
                 }
             }
         }
+        // Without [[tenants]] everyone is in the one (implicit) tenant,
+        // whatever the token says.
         let tenant = match claim(&claims, &self.config.tenant_claim) {
+            _ if !self.tenants => TenantId::implicit(),
             None | Some(Value::Null) if self.tenants && !roles.contains(&Role::PlatformAdmin) => {
                 return Err("token without a tenant claim");
             }

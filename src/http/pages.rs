@@ -26,7 +26,7 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<
          <table><tr><th>patients</th><td>{p}</td></tr><tr><th>studies</th><td>{st}</td></tr>\
          <tr><th>series</th><td>{se}</td></tr><tr><th>instances</th><td>{i}</td></tr></table>\
          <p>{viewer}</p><p>DICOMweb: <code>/dicom-web</code></p></body></html>",
-        viewer = if super::viewer::viewer_dir(&state.config).is_some() {
+        viewer = if state.viewer.is_some() {
             "Viewer: <a href=\"/\">open the study list</a>."
         } else {
             "The browser viewer is not installed: run <code>viewer-web/setup.sh</code> (needs npm), \

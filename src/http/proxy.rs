@@ -41,22 +41,38 @@ impl TrustedProxies {
         if !self.trusts(peer.ip()) {
             return peer.ip();
         }
-        let hops: Vec<IpAddr> = headers
+        let hops: Vec<Option<IpAddr>> = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|h| h.trim().parse::<IpAddr>().ok())
+            .map(|h| parse_hop(h.trim()))
             .collect();
         // From the nearest hop back: the first one we do not trust is the
-        // client as far as we can know.
-        hops.iter()
-            .rev()
-            .find(|ip| !self.trusts(**ip))
-            .or(hops.first())
-            .copied()
-            .unwrap_or(peer.ip())
+        // client as far as we can know. A hop we cannot read ends the walk
+        // at the last address we could: what lies before it is anyone's.
+        let mut client = peer.ip();
+        for hop in hops.iter().rev() {
+            match hop {
+                Some(ip) => {
+                    client = *ip;
+                    if !self.trusts(*ip) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        client
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, or one with a port (some
+/// proxies add it).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 #[cfg(test)]
@@ -89,6 +105,16 @@ mod tests {
             "ignored from anyone else"
         );
         assert_eq!(proxies.client(proxy, &HeaderMap::new()), proxy.ip());
+        // An entry with a port is read; one that cannot be read stops the
+        // walk: a forged entry before it does not count.
+        assert_eq!(
+            proxies.client(proxy, &headers("203.0.113.9:5678")),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            proxies.client(proxy, &headers("6.6.6.6, unknown, 10.9.9.9")),
+            "10.9.9.9".parse::<IpAddr>().unwrap()
+        );
         assert!(parse_net("10.0.0.0/33").is_err() && parse_net("proxy").is_err());
     }
 }

@@ -18,4 +18,6 @@ pub struct AppState {
     pub auth: Arc<super::authenticator::Authenticator>,
     /// Which peers may say who the client is.
     pub proxies: Arc<super::proxy::TrustedProxies>,
+    /// The viewer's files, found at start-up (none: not installed).
+    pub viewer: Option<Arc<std::path::PathBuf>>,
 }

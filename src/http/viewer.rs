@@ -60,7 +60,7 @@ pub fn is_client_route(path: &str) -> bool {
 /// Every path no route matched: the viewer's page, one of its files, or
 /// 404.
 pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
-    let Some(dir) = viewer_dir(&state.config) else {
+    let Some(dir) = state.viewer.clone() else {
         if req.uri().path() == "/" {
             return no_viewer().into_response();
         }
@@ -73,7 +73,10 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
             Err(_) => not_found(),
         };
     }
-    match tower_http::services::ServeDir::new(dir).oneshot(req).await {
+    match tower_http::services::ServeDir::new(dir.as_path())
+        .oneshot(req)
+        .await
+    {
         Ok(r) if r.status() != StatusCode::NOT_FOUND => r.map(Body::new),
         _ => not_found(),
     }

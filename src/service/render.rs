@@ -18,8 +18,8 @@ use super::{Context, Error, Result, Service};
 
 /// Longest side of a thumbnail.
 pub const THUMBNAIL_SIZE: u32 = 128;
-/// Thumbnails kept in memory at most.
-const THUMBNAIL_CACHE_ENTRIES: usize = 4096;
+/// Memory the cached thumbnails may take, in bytes.
+const THUMBNAIL_CACHE_BYTES: u64 = 64 << 20;
 
 /// How to render.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,12 +54,26 @@ pub enum Frame {
     Number(u32),
 }
 
-/// Cached thumbnails: key → encoded image.
-pub(super) struct Thumbnails(quick_cache::sync::Cache<String, Bytes>);
+/// Cached thumbnails: key → encoded image, bounded by their size.
+pub(super) struct Thumbnails(quick_cache::sync::Cache<String, Bytes, BySize>);
+
+/// A cached thumbnail weighs its bytes.
+#[derive(Clone)]
+pub(super) struct BySize;
+
+impl quick_cache::Weighter<String, Bytes> for BySize {
+    fn weight(&self, key: &String, image: &Bytes) -> u64 {
+        (key.len() + image.len()) as u64
+    }
+}
 
 impl Default for Thumbnails {
     fn default() -> Self {
-        Thumbnails(quick_cache::sync::Cache::new(THUMBNAIL_CACHE_ENTRIES))
+        Thumbnails(quick_cache::sync::Cache::with_weighter(
+            4096,
+            THUMBNAIL_CACHE_BYTES,
+            BySize,
+        ))
     }
 }
 
