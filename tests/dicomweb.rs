@@ -426,6 +426,25 @@ fn malformed_requests_get_4xx_with_a_reason_and_the_server_keeps_serving() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // A forwarded host that is no host[:port] (here it would close the
+    // JSON string) is not put into the bulk data URIs.
+    let (status, _, body) = http(
+        addr,
+        "GET",
+        &format!("{inst}/metadata"),
+        &[("X-Forwarded-Host", "evil\"},{\"x")],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let metadata: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+    let uri = metadata[0]["7FE00010"]["BulkDataURI"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        uri.starts_with(&format!("http://{addr}/dicom-web/")),
+        "{uri}"
+    );
+
     // DELETE, then 404.
     let (status, _, _) = http(addr, "DELETE", &inst, &[], b"");
     assert_eq!(status, 204);
