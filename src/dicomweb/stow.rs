@@ -1,8 +1,10 @@
 //! STOW-RS (PS3.18 §10.5): `POST /studies` and `/studies/{study}` with a
 //! `multipart/related; type="application/dicom"` body.
 //!
-//! Each part streams into the service's store (the same as C-STORE), in
-//! the caller's tenant: a body of hundreds of MB is never held whole. The
+//! Each part goes into the service's store (the same as C-STORE), in the
+//! caller's tenant: parts up to 16 MiB are read whole and stored a few at
+//! a time while the next ones arrive, so they share index commits; larger
+//! ones stream through. A body of hundreds of MB is never held whole. The
 //! response lists what was stored and what failed, with the failure reasons
 //! of PS3.18 Table 10.5.3-1.
 
@@ -10,8 +12,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
+use storage::Stored;
+use tokio::task::JoinSet;
 
 use super::base_url;
 use super::extract::TargetPath;
@@ -72,6 +76,39 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_request("multipart body without a boundary"))
 }
 
+/// Parts up to this size are read whole and stored concurrently.
+const PART_IN_MEMORY: usize = 16 * 1024 * 1024;
+/// Parts read whole and being stored at once, per request.
+const PARTS_IN_FLIGHT: usize = 8;
+
+/// File a part's outcome; a caller who may not store ends the request.
+fn answer(
+    result: crate::service::Result<Stored>,
+    responses: &mut Vec<Result<Stored, u16>>,
+) -> ApiResult<()> {
+    match result {
+        Ok(stored) => responses.push(Ok(stored)),
+        // Who may not store may not store any part.
+        Err(e) if e.kind() == ErrorKind::Forbidden => return Err(e.into()),
+        Err(e) => {
+            tracing::info!(error = %e, "STOW-RS part refused");
+            responses.push(Err(crate::errors::dimse_response(&e).status.0));
+        }
+    }
+    Ok(())
+}
+
+/// A stored part's task joined.
+fn joined(
+    done: Result<crate::service::Result<Stored>, tokio::task::JoinError>,
+) -> crate::service::Result<Stored> {
+    done.unwrap_or_else(|e| {
+        Err(crate::service::Error::Internal(format!(
+            "storing a part failed: {e}"
+        )))
+    })
+}
+
 fn item(class: &str, instance: &str) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     if !class.is_empty() {
@@ -98,6 +135,10 @@ async fn stow(
     let mut failed: Vec<Value> = Vec::new();
     let mut studies: Vec<String> = Vec::new();
     let mut parts = 0usize;
+    // What each part came to, in the order the stores finished: the stored
+    // instance, or the failure reason (PS3.18 Table 10.5.3-1).
+    let mut responses: Vec<Result<Stored, u16>> = Vec::new();
+    let mut in_flight: JoinSet<crate::service::Result<Stored>> = JoinSet::new();
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -127,12 +168,63 @@ async fn stow(
             failed.push(Value::Object(f));
             continue;
         }
-        let data = field.map_err(std::io::Error::other);
-        match state
-            .service
-            .store(&caller.ctx, Box::pin(data), study.as_deref())
-            .await
-        {
+        // A part that fits in PART_IN_MEMORY is read whole and stored
+        // while the next ones are read, a few at a time, so that the parts
+        // of one request share index commits; a larger one streams through
+        // on its own.
+        let mut field = field;
+        let mut head = bytes::BytesMut::new();
+        let whole = loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    head.extend_from_slice(&chunk);
+                    if head.len() > PART_IN_MEMORY {
+                        break false;
+                    }
+                }
+                Ok(None) => break true,
+                Err(e) => {
+                    // Like a streamed part cut off: the store sees the break.
+                    let data = futures::stream::iter([
+                        Ok(head.split().freeze()),
+                        Err(std::io::Error::other(e)),
+                    ]);
+                    let r = state
+                        .service
+                        .store(&caller.ctx, Box::pin(data), study.as_deref())
+                        .await;
+                    answer(r, &mut responses)?;
+                    break true;
+                }
+            }
+        };
+        if whole {
+            while in_flight.len() >= PARTS_IN_FLIGHT {
+                if let Some(done) = in_flight.join_next().await {
+                    answer(joined(done), &mut responses)?;
+                }
+            }
+            let (service, ctx, study) = (state.service.clone(), caller.ctx.clone(), study.clone());
+            let bytes = head.freeze();
+            in_flight.spawn(async move {
+                let data = futures::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+                service.store(&ctx, data, study.as_deref()).await
+            });
+        } else {
+            let rest = field.map_err(std::io::Error::other);
+            let data = futures::stream::iter([Ok(head.freeze())]).chain(rest);
+            let r = state
+                .service
+                .store(&caller.ctx, Box::pin(data), study.as_deref())
+                .await;
+            answer(r, &mut responses)?;
+        }
+    }
+    while let Some(done) = in_flight.join_next().await {
+        answer(joined(done), &mut responses)?;
+    }
+    for r in responses {
+        match r {
             Ok(stored) => {
                 let url = format!(
                     "{base}/studies/{}/series/{}/instances/{}",
@@ -145,11 +237,7 @@ async fn stow(
                     studies.push(stored.study_instance_uid);
                 }
             }
-            // Who may not store may not store any part.
-            Err(e) if e.kind() == ErrorKind::Forbidden => return Err(e.into()),
-            Err(e) => {
-                let reason = crate::errors::dimse_response(&e).status.0;
-                tracing::info!(error = %e, "STOW-RS part refused");
+            Err(reason) => {
                 let mut f = item("", "");
                 f.insert("00081197".into(), json!({"vr": "US", "Value": [reason]}));
                 failed.push(Value::Object(f));

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::blob::{BlobRef, BlobStore, BlobWriter, CompressionKind, S3Options};
+use crate::commit::{CommitStats, GroupCommit, Pending};
 use crate::error::{Error, Result};
 use crate::index::{Index, IndexOptions, Insert, NewInstance, StoredInstance};
 use crate::record::{parse_header, InstanceRecord};
@@ -132,6 +133,7 @@ pub struct Archive {
 struct Inner {
     blobs: BlobStore,
     index: Index,
+    group: GroupCommit,
     policy: DuplicatePolicy,
     max_header_bytes: usize,
 }
@@ -255,6 +257,7 @@ impl Archive {
     ) -> Self {
         Archive {
             inner: Arc::new(Inner {
+                group: GroupCommit::new(blobs.clone(), index.clone()),
                 blobs,
                 index,
                 policy,
@@ -271,6 +274,11 @@ impl Archive {
     /// The blob store.
     pub fn blobs(&self) -> &BlobStore {
         &self.inner.blobs
+    }
+
+    /// What group commit has done so far.
+    pub fn commit_stats(&self) -> &CommitStats {
+        self.inner.group.stats()
     }
 
     /// Store a complete Part 10 file held in memory, for `tenant`.
@@ -293,7 +301,7 @@ impl Archive {
         let sop = header.record.instance.sop_instance_uid.as_str().to_owned();
         let mut replace = false;
         if let Some(existing) = self.inner.index.instance(tenant, &sop).await? {
-            match self.on_duplicate(&header, &existing, &sha256, size)? {
+            match self.on_duplicate(&header.record, &existing, &sha256, size)? {
                 Some(done) => return Ok(done),
                 None => replace = true,
             }
@@ -305,16 +313,21 @@ impl Archive {
             &r.series.series_instance_uid,
             &r.instance.sop_instance_uid,
         );
-        let blob = self.inner.blobs.put(key, bytes).await?;
-        let new = NewInstance {
-            tenant,
-            record: &header.record,
-            blob: &blob,
-            sha256: &sha256,
-            frames: &frames,
-            frames_encapsulated: encapsulated,
+        let mut writer = self.inner.blobs.writer(key);
+        if let Err(e) = writer.write(bytes).await {
+            writer.abort().await;
+            return Err(e);
+        }
+        let blob = writer.finish_file().await?;
+        let pending = Pending {
+            tenant: tenant.clone(),
+            record: header.record,
+            blob,
+            sha256,
+            frames,
+            encapsulated,
         };
-        self.commit(&header, new, size, replace).await
+        self.commit(pending, replace).await
     }
 
     /// Store a Part 10 file arriving as a stream of byte chunks, for
@@ -405,7 +418,7 @@ impl Archive {
             }
         };
         if let Some(existing) = &existing {
-            if let Some(done) = self.on_duplicate(&prepared, existing, &sha256, size)? {
+            if let Some(done) = self.on_duplicate(&prepared.record, existing, &sha256, size)? {
                 if let Some(w) = writer {
                     w.abort().await;
                 }
@@ -415,18 +428,18 @@ impl Archive {
         let Some(writer) = writer else {
             return Err(Error::Internal("no writer for a new instance".into()));
         };
-        let blob = writer.finish().await?;
+        let blob = writer.finish_file().await?;
         let (frames, encapsulated) =
             frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
-        let new = NewInstance {
-            tenant,
-            record: &prepared.record,
-            blob: &blob,
-            sha256: &sha256,
-            frames: &frames,
-            frames_encapsulated: encapsulated,
+        let pending = Pending {
+            tenant: tenant.clone(),
+            record: prepared.record,
+            blob,
+            sha256,
+            frames,
+            encapsulated,
         };
-        self.commit(&prepared, new, size, existing.is_some()).await
+        self.commit(pending, existing.is_some()).await
     }
 
     /// Hash, scan and (when `writer` is given) upload the whole file:
@@ -473,12 +486,12 @@ impl Archive {
     /// `Some` ends the request, `None` means go on and replace.
     fn on_duplicate(
         &self,
-        prepared: &Header,
+        record: &InstanceRecord,
         existing: &StoredInstance,
         sha256: &str,
         size: u64,
     ) -> Result<Option<Stored>> {
-        let stored = |outcome| Some(stored_identity(&prepared.record, outcome, size));
+        let stored = |outcome| Some(stored_identity(record, outcome, size));
         if existing.sha256 == sha256 {
             return Ok(stored(StoreOutcome::AlreadyPresent));
         }
@@ -491,18 +504,22 @@ impl Archive {
         }
     }
 
-    /// Commit the index rows for a written blob; remove the blob if that fails.
-    async fn commit(
-        &self,
-        prepared: &Header,
-        new: NewInstance<'_>,
-        size: u64,
-        replace: bool,
-    ) -> Result<Stored> {
-        let (blob, sha256) = (new.blob, new.sha256);
+    /// Commit the index rows for a written blob (its directory entry made
+    /// durable first), grouped with whatever else arrives meanwhile; remove
+    /// the blob if that fails.
+    async fn commit(&self, pending: Pending, replace: bool) -> Result<Stored> {
+        let size = pending.blob.original_size;
+        let pending = Arc::new(pending);
+        let record = &pending.record;
+        let key = pending.blob.key.as_str();
         let result: Result<Stored> = async {
             if replace {
-                let old = self.inner.index.replace_instance(&new).await?;
+                self.inner.blobs.sync_dirs(&[key]).await?;
+                let old = self
+                    .inner
+                    .index
+                    .replace_instance(&pending.new_instance())
+                    .await?;
                 // The index points at the new blob now: a failure to remove
                 // the old one leaves an orphan (`filmless check` finds it),
                 // never a row without its blob.
@@ -511,23 +528,20 @@ impl Archive {
                         tracing::warn!(key = %old, error = %e, "could not remove the replaced blob");
                     }
                 }
-                return Ok(stored_identity(
-                    &prepared.record,
-                    StoreOutcome::Replaced,
-                    size,
-                ));
+                return Ok(stored_identity(record, StoreOutcome::Replaced, size));
             }
-            match self.inner.index.insert_instance(&new).await? {
-                Insert::Inserted => Ok(stored_identity(
-                    &prepared.record,
-                    StoreOutcome::Stored,
-                    size,
-                )),
+            match self.inner.group.insert(pending.clone()).await? {
+                Insert::Inserted => Ok(stored_identity(record, StoreOutcome::Stored, size)),
+                // Our own row: committed by a writer that stopped before it
+                // could answer.
+                Insert::Exists(existing) if existing.blob.key == key => {
+                    Ok(stored_identity(record, StoreOutcome::Stored, size))
+                }
                 Insert::Exists(existing) => {
                     // Another request stored this UID between our check and
                     // our commit: decide as if it had been there before.
-                    self.inner.blobs.delete(&blob.key).await?;
-                    match self.on_duplicate(prepared, &existing, sha256, size)? {
+                    self.inner.blobs.delete(key).await?;
+                    match self.on_duplicate(record, &existing, &pending.sha256, size)? {
                         Some(done) => Ok(done),
                         None => Err(Error::Conflict {
                             sop_instance_uid: existing.sop_instance_uid.clone(),
@@ -539,8 +553,8 @@ impl Archive {
         .await;
         match result {
             Err(e) => {
-                if let Err(cleanup) = self.inner.blobs.delete(&blob.key).await {
-                    tracing::warn!(key = %blob.key, error = %cleanup, "could not remove blob after failed commit");
+                if let Err(cleanup) = self.inner.blobs.delete(key).await {
+                    tracing::warn!(key = %key, error = %cleanup, "could not remove blob after failed commit");
                 }
                 Err(e)
             }

@@ -18,9 +18,12 @@
 //! little endian: `u32 × n` stored chunk lengths (high bit set: raw),
 //! `u32 n`, `u32 chunk size`, `u64 original size`, `b"FLMZSTD1"`.
 //!
-//! Local objects are fsynced (file and directory) before a write returns:
-//! `object_store`'s local backend does not do it, and an acknowledged
-//! instance must survive a power cut.
+//! Local objects are written by this module, not by `object_store`'s local
+//! backend (which writes a staging file, renames it and never fsyncs): once,
+//! at their final name, then fsynced; their directory entries are fsynced
+//! by [`BlobStore::sync_dirs`], once per directory for a whole group of new
+//! objects. An acknowledged instance must survive a power cut; a file cut
+//! short by a crash has no index row (`filmless check` finds it).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -261,6 +264,7 @@ impl BlobStore {
             out: Vec::new(),
             out_len: 0,
             upload: None,
+            file: None,
             table: Vec::new(),
             original_size: 0,
             stored_size: 0,
@@ -418,15 +422,35 @@ impl BlobStore {
         }
     }
 
-    /// Make a just-written local object durable: fsync the file, its
-    /// directory, and the directories above it that we have not synced yet.
-    async fn sync_local(&self, path: &Path) -> Result<()> {
+    /// Where a local object's file is.
+    fn local_path(&self, path: &Path) -> Result<PathBuf> {
+        let fs = self
+            .local
+            .as_ref()
+            .ok_or_else(|| Error::Internal("not a local store".into()))?;
+        fs.path_to_filesystem(path)
+            .map_err(|e| Error::store(path.as_ref(), e))
+    }
+
+    /// Make the directory entries of just-written local objects durable:
+    /// fsync each one's directory once, whatever the number of objects in
+    /// it, and the directories above that were created since we last synced
+    /// them. Nothing to do on other stores.
+    pub async fn sync_dirs(&self, keys: &[&str]) -> Result<()> {
         let Some(fs) = &self.local else {
             return Ok(());
         };
-        let file = fs
-            .path_to_filesystem(path)
-            .map_err(|e| Error::store(path.as_ref(), e))?;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for key in keys {
+            let file = fs
+                .path_to_filesystem(&Path::from(*key))
+                .map_err(|e| Error::store(*key, e))?;
+            if let Some(d) = file.parent() {
+                if !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+        }
         let root = fs
             .path_to_filesystem(&Path::from("x"))
             .ok()
@@ -438,25 +462,29 @@ impl BlobStore {
                     .and_then(|f| f.sync_all())
                     .map_err(|e| Error::io(format!("fsync {}", p.display()), e))
             };
-            sync(&file)?;
-            let mut dir = file.parent();
-            let mut first = true;
-            while let Some(d) = dir {
-                // The file's own directory always gains an entry; the ones
-                // above only when they were created, which we remember.
-                let known = synced.lock().map(|s| s.contains(d)).unwrap_or(false);
-                if !first && known {
-                    break;
+            let mut done: Vec<PathBuf> = Vec::new();
+            for first in &dirs {
+                let mut dir = Some(first.as_path());
+                let mut own = true;
+                while let Some(d) = dir {
+                    // The object's own directory always gained an entry;
+                    // the ones above only when they were created, which we
+                    // remember.
+                    let known = synced.lock().map(|s| s.contains(d)).unwrap_or(false);
+                    if (!own && known) || done.iter().any(|x| x == d) {
+                        break;
+                    }
+                    sync(d)?;
+                    done.push(d.to_path_buf());
+                    if let Ok(mut s) = synced.lock() {
+                        s.insert(d.to_path_buf());
+                    }
+                    if root.as_deref() == Some(d) {
+                        break;
+                    }
+                    own = false;
+                    dir = d.parent();
                 }
-                sync(d)?;
-                if let Ok(mut s) = synced.lock() {
-                    s.insert(d.to_path_buf());
-                }
-                if root.as_deref() == Some(d) {
-                    break;
-                }
-                first = false;
-                dir = d.parent();
             }
             Ok(())
         })
@@ -475,9 +503,45 @@ pub struct BlobWriter {
     out: Vec<Bytes>,
     out_len: usize,
     upload: Option<WriteMultipart>,
+    /// The local file being written (local stores write it themselves:
+    /// once, at its final name, fsynced once).
+    file: Option<LocalFile>,
     table: Vec<u32>,
     original_size: u64,
     stored_size: u64,
+}
+
+/// A local object file open for writing.
+struct LocalFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl LocalFile {
+    /// Create the file under `path` (and its folders); it must not exist:
+    /// every key has its own random generation.
+    fn create(path: PathBuf) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        Ok(LocalFile { path, file })
+    }
+
+    fn write(&mut self, pieces: &[Bytes]) -> Result<()> {
+        use std::io::Write;
+        for p in pieces {
+            self.file
+                .write_all(p)
+                .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))?;
+        }
+        Ok(())
+    }
 }
 
 impl BlobWriter {
@@ -549,7 +613,11 @@ impl BlobWriter {
             self.out_len += p.len();
             self.out.push(p);
         }
-        if self.out_len >= MULTIPART_THRESHOLD {
+        if self.out_len >= MULTIPART_THRESHOLD && self.store.local.is_some() {
+            let pieces = std::mem::take(&mut self.out);
+            self.out_len = 0;
+            self.write_local(pieces, false).await?;
+        } else if self.out_len >= MULTIPART_THRESHOLD {
             if self.upload.is_none() {
                 let upload = self
                     .store
@@ -575,8 +643,19 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Finish the object and make it durable.
-    pub async fn finish(mut self) -> Result<BlobRef> {
+    /// Finish the object and make it durable, directory entry included.
+    pub async fn finish(self) -> Result<BlobRef> {
+        let store = self.store.clone();
+        let blob = self.finish_file().await?;
+        store.sync_dirs(&[blob.key.as_str()]).await?;
+        Ok(blob)
+    }
+
+    /// Finish the object, its bytes durable; on a local store its
+    /// directory entry is not yet: [`BlobStore::sync_dirs`] makes it so,
+    /// for many objects at once (group commit does it before the index
+    /// rows that point at them are committed).
+    pub async fn finish_file(mut self) -> Result<BlobRef> {
         let mut chunk_table = Vec::new();
         if self.store.compression == CompressionKind::Zstd {
             if !self.pending.is_empty() {
@@ -601,6 +680,10 @@ impl BlobWriter {
             self.out.push(Bytes::from(footer));
         }
         let out = std::mem::take(&mut self.out);
+        if self.store.local.is_some() {
+            self.write_local(out, true).await?;
+            return Ok(self.blob_ref(chunk_table));
+        }
         match self.upload.take() {
             Some(mut upload) => {
                 for p in &out {
@@ -619,19 +702,58 @@ impl BlobWriter {
                     .map_err(|e| Error::store(&self.key, e))?;
             }
         }
-        self.store.sync_local(&self.path).await?;
-        Ok(BlobRef {
+        Ok(self.blob_ref(chunk_table))
+    }
+
+    fn blob_ref(self, chunk_table: Vec<u8>) -> BlobRef {
+        BlobRef {
             key: self.key,
             compression: self.store.compression,
             original_size: self.original_size,
             stored_size: self.stored_size,
             chunk_table,
-        })
+        }
     }
 
-    /// Give up: abort a multipart upload in progress. Nothing was written
-    /// under the key unless the multipart upload had completed.
+    /// Append `pieces` to the local file (created on first use), off the
+    /// async runtime; `last` also fsyncs its data.
+    async fn write_local(&mut self, pieces: Vec<Bytes>, last: bool) -> Result<()> {
+        // Open already, or the path to create.
+        let target: std::result::Result<LocalFile, PathBuf> = match self.file.take() {
+            Some(f) => Ok(f),
+            None => Err(self.store.local_path(&self.path)?),
+        };
+        let file = tokio::task::spawn_blocking(move || -> Result<LocalFile> {
+            let mut file = match target {
+                Ok(f) => f,
+                Err(path) => LocalFile::create(path)?,
+            };
+            file.write(&pieces)?;
+            if last {
+                file.file
+                    .sync_data()
+                    .map_err(|e| Error::io(format!("fsync {}", file.path.display()), e))?;
+            }
+            Ok(file)
+        })
+        .await??;
+        self.file = Some(file);
+        Ok(())
+    }
+
+
+    /// Give up: remove what was written of a local object, abort a
+    /// multipart upload in progress. Nothing is left under the key unless
+    /// the multipart upload had completed.
     pub async fn abort(mut self) {
+        if let Some(local) = self.file.take() {
+            let path = local.path;
+            drop(local.file);
+            let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(&path)).await;
+            if let Ok(Err(e)) = removed {
+                tracing::warn!(key = %self.key, error = %e, "could not remove an abandoned object");
+            }
+        }
         if let Some(upload) = self.upload.take() {
             if let Err(e) = upload.abort().await {
                 tracing::warn!(key = %self.key, error = %e, "aborting multipart upload failed");

@@ -9,6 +9,8 @@
 //! - [`tenant`]: tenant IDs; every archive row belongs to one.
 //! - [`archive`]: ingest (store), read and delete; the only code that keeps
 //!   "every index row has a blob".
+//! - `commit`: group commit, the instances arriving together on every
+//!   association in one index transaction;
 //! - `check`: the index against the object store (`filmless check`).
 //! - [`scan`]: where things are in a Part 10 file, without decoding it.
 //! - [`record`]: from a parsed header to index attributes and DICOM JSON.
@@ -24,6 +26,7 @@ pub mod archive;
 mod backend;
 pub mod blob;
 mod check;
+mod commit;
 mod error;
 pub mod index;
 mod migrations;
@@ -38,6 +41,7 @@ pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, Prepared, StoreOutcom
 pub use backend::Backend;
 pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};
 pub use check::CheckReport;
+pub use commit::CommitStats;
 pub use error::{Error, ErrorKind, Result};
 pub use index::{
     now_millis, AuditEvent, AuditFilter, Counts, Index, IndexOptions, NewInstance, StoredInstance,

@@ -12,6 +12,7 @@
 //! - `rows`: what the index hands out and takes in;
 //! - `read`: instances, studies, metadata, aggregates, query results;
 //! - `write`: new instances and their parents and counters;
+//! - `group`: many new instances in one transaction (group commit);
 //! - `delete`: instances, series and studies;
 //! - `users`: local users;
 //! - `audit`: the append-only audit trail.
@@ -21,6 +22,7 @@
 mod audit;
 mod connection;
 mod delete;
+mod group;
 mod read;
 mod rows;
 mod users;
@@ -32,3 +34,5 @@ pub use rows::{
     now_millis, Counts, Insert, InstanceJson, NewInstance, StoredInstance, StudySummary,
 };
 pub use users::UserRow;
+
+pub(crate) use group::ParentCache;

@@ -163,15 +163,15 @@ async fn insert_rows(conn: &mut AnyConnection, new: &NewInstance<'_>) -> Result<
 
 /// What one or more new instances add to their study's and series' counters.
 #[derive(Debug, Default, Clone, Copy)]
-struct Counters {
-    instances: i64,
-    new_series: i64,
-    size: i64,
+pub(super) struct Counters {
+    pub instances: i64,
+    pub new_series: i64,
+    pub size: i64,
 }
 
 /// Insert the patient, study and series rows as needed: their ids (study,
 /// series) and whether the series row is new.
-async fn upsert_parents(
+pub(super) async fn upsert_parents(
     conn: &mut AnyConnection,
     new: &NewInstance<'_>,
     now: i64,
@@ -259,7 +259,7 @@ async fn upsert_parents(
 
 /// Insert the instance row; false when one with its SOP Instance UID exists
 /// in its tenant.
-async fn insert_instance_row(
+pub(super) async fn insert_instance_row(
     conn: &mut AnyConnection,
     series: i64,
     new: &NewInstance<'_>,
@@ -313,7 +313,7 @@ async fn bump_counters(
     bump_series(conn, series, c.instances).await
 }
 
-async fn bump_study(conn: &mut AnyConnection, study: i64, c: Counters, now: i64) -> Result<()> {
+pub(super) async fn bump_study(conn: &mut AnyConnection, study: i64, c: Counters, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE study SET number_of_study_related_instances = number_of_study_related_instances + $1, \
          number_of_study_related_series = number_of_study_related_series + $2, \
@@ -329,7 +329,7 @@ async fn bump_study(conn: &mut AnyConnection, study: i64, c: Counters, now: i64)
     Ok(())
 }
 
-async fn bump_series(conn: &mut AnyConnection, series: i64, instances: i64) -> Result<()> {
+pub(super) async fn bump_series(conn: &mut AnyConnection, series: i64, instances: i64) -> Result<()> {
     sqlx::query(
         "UPDATE series SET number_of_series_related_instances = number_of_series_related_instances + $1 WHERE id = $2",
     )
