@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import http.client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TCP_NODELAY="1")
@@ -89,13 +90,22 @@ class Server:
             self.proc.wait()
 
 
-def start_filmless(work, compression, dest_port):
+def filmless_binary():
+    return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "filmless")
+
+
+def s3_env(endpoint):
+    return {"FILMLESS_STORAGE__OBJECT_STORE_URL": "s3://bench/objects", "FILMLESS_STORAGE__S3__ENDPOINT": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
+
+
+def start_filmless(work, compression, dest_port, extra_env=None):
     d = os.path.join(work, f"filmless-{compression}")
     os.makedirs(d, exist_ok=True)
     dp, hp = free_port(), free_port()
-    binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "filmless")
+    binary = filmless_binary()
     env = dict(ENV, FILMLESS_STORAGE__COMPRESSION=compression, FILMLESS_DICOM__UNKNOWN_PEERS="all", FILMLESS_LOG__LEVEL="warn",
-               FILMLESS_HTTP__VIEWER_DIR="/nonexistent")
+               FILMLESS_HTTP__VIEWER_DIR="/nonexistent", **(extra_env or {}))
     return Server(f"filmless-{compression}", "FILMLESS",
                   [binary, "serve", "--data-dir", d, "--dicom-bind", f"127.0.0.1:{dp}", "--http-bind", f"127.0.0.1:{hp}",
                    "--peer", f"STORESCP@127.0.0.1:{dest_port}"], dp, hp, env=env, cwd=d)
@@ -158,6 +168,64 @@ def http_get(port, path, accept="application/dicom+json"):
         return r.read()
 
 
+def stow_body(paths, boundary="filmless-bench-boundary"):
+    """One multipart/related STOW-RS body holding every file."""
+    parts = []
+    for path in paths:
+        parts.append(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode())
+        parts.append(open(path, "rb").read())
+        parts.append(b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+def http_post(port, path, body, content_type, timeout=600):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type,
+                                                        "Accept": "application/dicom+json"})
+        r = conn.getresponse()
+        data = r.read()
+        if r.status not in (200, 202):
+            raise RuntimeError(f"POST {path}: HTTP {r.status}: {data[:300]!r}")
+        return data
+    finally:
+        conn.close()
+
+
+def rest_upload(port, paths, threads=4):
+    """Orthanc's REST upload: POST /instances of each file, over `threads`
+    keep-alive connections."""
+    def worker(share):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for path in share:
+            conn.request("POST", "/instances", body=open(path, "rb").read(),
+                         headers={"Content-Type": "application/dicom"})
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                raise RuntimeError(f"Orthanc POST /instances: HTTP {r.status}")
+        conn.close()
+    ts = [threading.Thread(target=worker, args=(paths[i::threads],)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+def start_moto(work):
+    """moto's S3 server from the project's virtual environment, with one bucket."""
+    venv = os.path.join(os.environ.get("FILMLESS_TEST_ENV", os.path.expanduser("~/.cache/filmless-test")), "venv")
+    port = free_port()
+    d = os.path.join(work, "moto")
+    os.makedirs(d, exist_ok=True)
+    server = Server("moto", "", [os.path.join(venv, "bin", "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                    port, cwd=d)
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/bench", method="PUT")
+    urllib.request.urlopen(req, timeout=30).read()
+    return server, f"http://127.0.0.1:{port}"
+
+
 def summary(samples):
     m = statistics.median(samples)
     spread = (max(samples) - min(samples)) / m * 100 if m and len(samples) > 1 else 0
@@ -168,8 +236,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--slices", type=int, default=500)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--out", default=os.path.join(ROOT, "benches", "RESULTS.md"))
+    ap.add_argument("--out", default=None, help="where to write the results (benches/RESULTS.md when every "
+                    "workload runs)")
+    ap.add_argument("--only", default="ingest,stow,import,s3,retrieve",
+                    help="comma-separated workloads: ingest, stow, import, s3, retrieve")
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    if args.out is None and only >= {"ingest", "stow", "import", "s3", "retrieve"}:
+        args.out = os.path.join(ROOT, "benches", "RESULTS.md")
 
     work = tempfile.mkdtemp(prefix="filmless-bench-")
     rows = []  # (workload, unit, higher_is_better, {system: (median, spread)})
@@ -196,7 +270,7 @@ def main():
             "Orthanc": lambda w, dp: start_orthanc(w, dp),
             "storescp": lambda w, dp: start_storescp(w),
         }
-        for name, make in makers.items():
+        for name, make in makers.items() if "ingest" in only else []:
             for assoc in ["1", "4"]:
                 samples = []
                 for rep in range(args.reps):
@@ -210,14 +284,88 @@ def main():
                         shutil.rmtree(w, ignore_errors=True)
                 ingest_rows[assoc][name] = summary(samples)
                 print(f"ingest {assoc} assoc {name}: {ingest_rows[assoc][name][0]:.1f} inst/s", flush=True)
-        for assoc in ["1", "4"]:
+        for assoc in ["1", "4"] if "ingest" in only else []:
             rows.append((f"C-STORE ingest, {assoc} association(s) ({n} instances, {size_mb:.0f} MB)", "instances/s", True,
                          ingest_rows[assoc]))
             rows.append((f"C-STORE ingest, {assoc} association(s)", "MB/s", True,
                          {k: (v[0] * size_mb / n, v[1]) for k, v in ingest_rows[assoc].items()}))
-        rows.append(("Peak RSS of the server during ingest", "MB", False, {k: (v, 0) for k, v in rss.items()}))
+        if "ingest" in only:
+            rows.append(("Peak RSS of the server during ingest", "MB", False, {k: (v, 0) for k, v in rss.items()}))
+
+        ct_files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(corpus, "ct")) for f in fs)
+        # STOW-RS: the CT series in one multipart request.
+        if "stow" in only:
+            body, ctype = stow_body(ct_files)
+            res = {}
+            for name, make in [("Filmless (zstd)", lambda w: start_filmless(w, "zstd", free_port())),
+                               ("Orthanc", lambda w: start_orthanc(w, free_port()))]:
+                samples = []
+                for rep in range(args.reps):
+                    w = os.path.join(work, f"stow-{name[:8]}-{rep}".replace(" ", ""))
+                    s = make(w)
+                    try:
+                        samples.append(len(ct_files) / timed(lambda: http_post(s.http_port, "/dicom-web/studies", body, ctype)))
+                    finally:
+                        s.stop()
+                        shutil.rmtree(w, ignore_errors=True)
+                res[name] = summary(samples)
+                print(f"STOW-RS {name}: {res[name][0]:.1f} inst/s", flush=True)
+            rows.append((f"STOW-RS ingest, one request of {len(ct_files)} instances", "instances/s", True, res))
+            del body
+
+        # Import of a folder: `filmless import` against Orthanc's REST upload (4 connections).
+        if "import" in only:
+            folder = os.path.join(corpus, "ct")
+            res = {}
+            samples = []
+            for rep in range(args.reps):
+                w = os.path.join(work, f"import-{rep}")
+                os.makedirs(w)
+                samples.append(len(ct_files) / timed(lambda: subprocess.run(
+                    [filmless_binary(), "import", "--data-dir", w, folder], env=dict(ENV, FILMLESS_LOG__LEVEL="warn"),
+                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+                shutil.rmtree(w, ignore_errors=True)
+            res["Filmless (zstd)"] = summary(samples)
+            samples = []
+            for rep in range(args.reps):
+                w = os.path.join(work, f"rest-{rep}")
+                s = start_orthanc(w, free_port())
+                try:
+                    samples.append(len(ct_files) / timed(lambda: rest_upload(s.http_port, ct_files)))
+                finally:
+                    s.stop()
+                    shutil.rmtree(w, ignore_errors=True)
+            res["Orthanc"] = summary(samples)
+            print("import", {k: round(v[0], 1) for k, v in res.items()}, flush=True)
+            rows.append((f"Import of a {len(ct_files)}-file folder (Orthanc: REST upload, 4 connections)",
+                         "instances/s", True, res))
+
+        # Ingest into S3 (moto's server), 4 associations, against local disk in the same run.
+        if "s3" in only:
+            res = {}
+            for label, use_s3 in [("local disk", False), ("S3", True)]:
+                samples = []
+                for rep in range(args.reps):
+                    w = os.path.join(work, f"s3-{use_s3}-{rep}")
+                    moto, endpoint = start_moto(w) if use_s3 else (None, None)
+                    s = start_filmless(w, "zstd", free_port(), s3_env(endpoint) if use_s3 else None)
+                    try:
+                        samples.append(n / ingest(s, quarters))
+                    finally:
+                        s.stop()
+                        if moto:
+                            moto.stop()
+                        shutil.rmtree(w, ignore_errors=True)
+                res[label] = summary(samples)
+            print("S3", {k: round(v[0], 1) for k, v in res.items()}, flush=True)
+            rows.append(("C-STORE ingest into S3 (moto), 4 associations", "instances/s", True,
+                         {"Filmless (zstd)": res["S3"]}))
+            rows.append(("C-STORE ingest onto local disk in the same run, 4 associations", "instances/s", True,
+                         {"Filmless (zstd)": res["local disk"]}))
 
         # 3-6. Queries and retrieval, on a loaded Filmless (zstd) and Orthanc.
+        if "retrieve" not in only:
+            return finish(args, rows)
         dest_port = free_port()
         dest = start_storescp(work, "move-dest", dest_port)
         loaded = {"Filmless (zstd)": start_filmless(work, "zstd", dest_port), "Orthanc": start_orthanc(work, dest_port)}
@@ -280,7 +428,15 @@ def main():
             dest.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write(args.out, rows)
+    finish(args, rows)
+
+
+def finish(args, rows):
+    if args.out:
+        write(args.out, rows)
+    else:
+        for label, unit, _, res in rows:
+            print(label, unit, {k: round(v[0], 2) for k, v in res.items()})
 
 
 def write(path, rows):

@@ -313,7 +313,7 @@ impl Archive {
             &r.series.series_instance_uid,
             &r.instance.sop_instance_uid,
         );
-        let mut writer = self.inner.blobs.writer(key);
+        let mut writer = self.inner.blobs.writer(key)?;
         if let Err(e) = writer.write(bytes).await {
             writer.abort().await;
             return Err(e);
@@ -404,7 +404,8 @@ impl Archive {
                 &r.series.series_instance_uid,
                 &r.instance.sop_instance_uid,
             ))
-        });
+        })
+        .transpose()?;
         let body = self
             .stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
             .await;

@@ -51,8 +51,6 @@ const TENANT_PREFIX: &str = "tenants/";
 
 /// Original bytes per compressed chunk.
 pub const CHUNK_SIZE: usize = 256 * 1024;
-/// Original bytes gathered before compressing them, chunks in parallel.
-const COMPRESS_BATCH: usize = 4 * CHUNK_SIZE;
 /// Objects larger than this (as stored) are written with multipart upload.
 pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
 const MULTIPART_CONCURRENCY: usize = 4;
@@ -255,26 +253,17 @@ impl BlobStore {
     }
 
     /// Start writing a blob under `key`.
-    pub fn writer(&self, key: String) -> BlobWriter {
-        BlobWriter {
-            store: self.clone(),
-            path: Path::from(key.as_str()),
-            key,
-            pending: BytesMut::new(),
-            out: Vec::new(),
-            out_len: 0,
-            upload: None,
-            file: None,
-            table: Vec::new(),
-            original_size: 0,
-            stored_size: 0,
-        }
+    pub fn writer(&self, key: String) -> Result<BlobWriter> {
+        BlobWriter::new(self.clone(), key)
     }
 
     /// Store `bytes` under `key` in one call.
     pub async fn put(&self, key: String, bytes: Bytes) -> Result<BlobRef> {
-        let mut w = self.writer(key);
-        w.write(bytes).await?;
+        let mut w = self.writer(key)?;
+        if let Err(e) = w.write(bytes).await {
+            w.abort().await;
+            return Err(e);
+        }
         w.finish().await
     }
 
@@ -422,16 +411,6 @@ impl BlobStore {
         }
     }
 
-    /// Where a local object's file is.
-    fn local_path(&self, path: &Path) -> Result<PathBuf> {
-        let fs = self
-            .local
-            .as_ref()
-            .ok_or_else(|| Error::Internal("not a local store".into()))?;
-        fs.path_to_filesystem(path)
-            .map_err(|e| Error::store(path.as_ref(), e))
-    }
-
     /// Make the directory entries of just-written local objects durable:
     /// fsync each one's directory once, whatever the number of objects in
     /// it, and the directories above that were created since we last synced
@@ -492,22 +471,37 @@ impl BlobStore {
     }
 }
 
-/// Writes one blob: compresses chunk by chunk off the async runtime and
-/// switches to multipart upload once the object outgrows
-/// [`MULTIPART_THRESHOLD`], so memory stays bounded whatever the size.
+/// Writes one blob while its bytes arrive: each full chunk is compressed
+/// (and, on a local store, written to the file with its write-back to disk
+/// started) by a job on the blocking pool while the caller goes on
+/// receiving the next one; one job per writer at a time, so chunks stay in
+/// order and memory stays bounded. Remote stores switch to multipart upload
+/// once the object outgrows [`MULTIPART_THRESHOLD`].
 pub struct BlobWriter {
     store: BlobStore,
     key: String,
     path: Path,
+    /// Original bytes not yet handed to a job (less than a chunk).
     pending: BytesMut,
+    /// The stored side, when no job holds it.
+    sink: Option<Sink>,
+    /// The job holding the sink, if one runs.
+    job: Option<tokio::task::JoinHandle<Result<Sink>>>,
+    upload: Option<WriteMultipart>,
+    original_size: u64,
+}
+
+/// What a blob's stored bytes have come to so far.
+struct Sink {
+    compression: CompressionKind,
+    zstd_level: i32,
+    /// Local store: the file (opened by the first job), or where to create it.
+    file: Option<LocalFile>,
+    local_path: Option<PathBuf>,
+    /// Remote store: stored pieces not yet uploaded.
     out: Vec<Bytes>,
     out_len: usize,
-    upload: Option<WriteMultipart>,
-    /// The local file being written (local stores write it themselves:
-    /// once, at its final name, fsynced once).
-    file: Option<LocalFile>,
     table: Vec<u32>,
-    original_size: u64,
     stored_size: u64,
 }
 
@@ -515,6 +509,7 @@ pub struct BlobWriter {
 struct LocalFile {
     path: PathBuf,
     file: std::fs::File,
+    written: u64,
 }
 
 impl LocalFile {
@@ -530,116 +525,232 @@ impl LocalFile {
             .create_new(true)
             .open(&path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        Ok(LocalFile { path, file })
+        Ok(LocalFile {
+            path,
+            file,
+            written: 0,
+        })
     }
 
+    /// Append `pieces`, and start writing them back to disk without
+    /// waiting, so that the final fsync has little left to wait for.
     fn write(&mut self, pieces: &[Bytes]) -> Result<()> {
         use std::io::Write;
+        let from = self.written;
         for p in pieces {
             self.file
                 .write_all(p)
                 .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))?;
+            self.written += p.len() as u64;
         }
+        start_writeback(&self.file, from, self.written - from);
         Ok(())
     }
 }
 
-impl BlobWriter {
-    /// The key being written.
-    pub fn key(&self) -> &str {
-        &self.key
+/// Ask the kernel to start writing a range back to disk now (Linux's
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: it does not wait, and promises
+/// nothing about durability; the fsync at the end does). Elsewhere nothing.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return;
+    }
+    // SAFETY: a plain system call on an open descriptor we own; it reads no
+    // memory of ours. A failure only means write-back starts later.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
+
+impl Sink {
+    /// Compress (when configured) and store `input`: to the local file, or
+    /// into `out` for the upload. Runs on the blocking pool.
+    fn take(&mut self, input: Bytes) -> Result<()> {
+        let pieces = match self.compression {
+            CompressionKind::None => vec![input],
+            CompressionKind::Zstd => {
+                let chunks = compress_chunks(&input, self.zstd_level)?;
+                let mut pieces = Vec::with_capacity(chunks.len());
+                for (entry, bytes) in chunks {
+                    self.table.push(entry);
+                    pieces.push(bytes);
+                }
+                pieces
+            }
+        };
+        self.put(pieces)
     }
 
-    /// Append original bytes.
-    pub async fn write(&mut self, data: Bytes) -> Result<()> {
-        self.original_size += data.len() as u64;
-        match self.store.compression {
-            CompressionKind::None => self.emit(vec![data]).await,
-            CompressionKind::Zstd => {
-                self.pending.extend_from_slice(&data);
-                // A few chunks at a time, so they compress in parallel.
-                if self.pending.len() >= COMPRESS_BATCH {
-                    let full = self.pending.len() / CHUNK_SIZE * CHUNK_SIZE;
-                    let input = self.pending.split_to(full).freeze();
-                    self.compress(input).await?;
-                }
+    fn put(&mut self, pieces: Vec<Bytes>) -> Result<()> {
+        let len: usize = pieces.iter().map(Bytes::len).sum();
+        self.stored_size += len as u64;
+        if let Some(path) = self.local_path.take() {
+            self.file = Some(LocalFile::create(path)?);
+        }
+        match self.file.as_mut() {
+            Some(file) => file.write(&pieces),
+            None => {
+                self.out_len += len;
+                self.out.extend(pieces);
                 Ok(())
             }
         }
     }
 
-    async fn compress(&mut self, input: Bytes) -> Result<()> {
-        let level = self.store.zstd_level;
-        // Chunks are independent zstd frames: compress them on scoped
-        // threads of their own (never on rayon's global pool, which bulk
-        // import fills with readers waiting on this very ingest).
-        let chunks = tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Bytes)>> {
-            let compress = |chunk: &[u8]| -> Result<(u32, Bytes)> {
-                let z = zstd::bulk::compress(chunk, level)
-                    .map_err(|e| Error::io("zstd compression", e))?;
-                Ok(if z.len() < chunk.len() {
-                    (z.len() as u32, Bytes::from(z))
-                } else {
-                    (chunk.len() as u32 | RAW_FLAG, input.slice_ref(chunk))
-                })
-            };
-            let pieces: Vec<&[u8]> = input.chunks(CHUNK_SIZE).collect();
-            if pieces.len() == 1 {
-                return Ok(vec![compress(pieces[0])?]);
-            }
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = pieces.iter().map(|p| scope.spawn(|| compress(p))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .map_err(|_| Error::Internal("compression thread panicked".into()))?
-                    })
-                    .collect()
-            })
-        })
-        .await??;
-        let mut pieces = Vec::with_capacity(chunks.len());
-        for (entry, bytes) in chunks {
-            self.table.push(entry);
-            pieces.push(bytes);
+    /// The footer of a chunked blob; returns the chunk table for the index.
+    fn footer(&mut self, original_size: u64) -> Result<Vec<u8>> {
+        let table = ChunkTable {
+            chunk_size: CHUNK_SIZE as u32,
+            entries: std::mem::take(&mut self.table),
+        };
+        let mut footer = Vec::with_capacity(table.entries.len() * 4 + 24);
+        for e in &table.entries {
+            footer.extend_from_slice(&e.to_le_bytes());
         }
-        self.emit(pieces).await
+        footer.extend_from_slice(&(table.entries.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&table.chunk_size.to_le_bytes());
+        footer.extend_from_slice(&original_size.to_le_bytes());
+        footer.extend_from_slice(MAGIC);
+        self.put(vec![Bytes::from(footer)])?;
+        Ok(table.encode())
+    }
+}
+
+/// zstd frames of `input`'s chunks (raw where zstd would not shrink one),
+/// in order; several chunks compress on scoped threads of their own (never
+/// on rayon's global pool, which bulk import fills with readers waiting on
+/// this very ingest).
+fn compress_chunks(input: &Bytes, level: i32) -> Result<Vec<(u32, Bytes)>> {
+    let compress = |chunk: &[u8]| -> Result<(u32, Bytes)> {
+        let z = zstd::bulk::compress(chunk, level).map_err(|e| Error::io("zstd compression", e))?;
+        Ok(if z.len() < chunk.len() {
+            (z.len() as u32, Bytes::from(z))
+        } else {
+            (chunk.len() as u32 | RAW_FLAG, input.slice_ref(chunk))
+        })
+    };
+    let pieces: Vec<&[u8]> = input.chunks(CHUNK_SIZE).collect();
+    if pieces.len() <= 1 {
+        return pieces.into_iter().map(compress).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = pieces.iter().map(|p| scope.spawn(|| compress(p))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| Error::Internal("compression thread panicked".into()))?
+            })
+            .collect()
+    })
+}
+
+impl BlobWriter {
+    fn new(store: BlobStore, key: String) -> Result<Self> {
+        let path = Path::from(key.as_str());
+        let local_path = match &store.local {
+            Some(fs) => Some(
+                fs.path_to_filesystem(&path)
+                    .map_err(|e| Error::store(&key, e))?,
+            ),
+            None => None,
+        };
+        let sink = Sink {
+            compression: store.compression,
+            zstd_level: store.zstd_level,
+            file: None,
+            local_path,
+            out: Vec::new(),
+            out_len: 0,
+            table: Vec::new(),
+            stored_size: 0,
+        };
+        Ok(BlobWriter {
+            store,
+            key,
+            path,
+            pending: BytesMut::new(),
+            sink: Some(sink),
+            job: None,
+            upload: None,
+            original_size: 0,
+        })
     }
 
-    async fn emit(&mut self, pieces: Vec<Bytes>) -> Result<()> {
-        for p in pieces {
-            self.stored_size += p.len() as u64;
-            self.out_len += p.len();
-            self.out.push(p);
+    /// The key being written.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Append original bytes. Whole chunks go to a job at once; the call
+    /// waits only for the previous job.
+    pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.original_size += data.len() as u64;
+        self.pending.extend_from_slice(&data);
+        if self.pending.len() >= CHUNK_SIZE {
+            let full = self.pending.len() / CHUNK_SIZE * CHUNK_SIZE;
+            let input = self.pending.split_to(full).freeze();
+            self.submit(input).await?;
         }
-        if self.out_len >= MULTIPART_THRESHOLD && self.store.local.is_some() {
-            let pieces = std::mem::take(&mut self.out);
-            self.out_len = 0;
-            self.write_local(pieces, false).await?;
-        } else if self.out_len >= MULTIPART_THRESHOLD {
-            if self.upload.is_none() {
-                let upload = self
-                    .store
-                    .store
-                    .put_multipart(&self.path)
-                    .await
-                    .map_err(|e| Error::store(&self.key, e))?;
-                self.upload = Some(WriteMultipart::new_with_chunk_size(
-                    upload,
-                    MULTIPART_THRESHOLD,
-                ));
-            }
-            let upload = self.upload.as_mut().expect("created above");
-            upload
-                .wait_for_capacity(MULTIPART_CONCURRENCY)
+        Ok(())
+    }
+
+    /// The sink, once the job holding it has finished.
+    async fn sink(&mut self) -> Result<Sink> {
+        if let Some(job) = self.job.take() {
+            return job.await?;
+        }
+        self.sink
+            .take()
+            .ok_or_else(|| Error::Internal("blob writer used after an error".into()))
+    }
+
+    /// Hand `input` to a new job, after the previous one.
+    async fn submit(&mut self, input: Bytes) -> Result<()> {
+        let mut sink = self.sink().await?;
+        if sink.out_len >= MULTIPART_THRESHOLD {
+            self.upload_out(&mut sink).await?;
+        }
+        self.job = Some(tokio::task::spawn_blocking(move || {
+            sink.take(input)?;
+            Ok(sink)
+        }));
+        Ok(())
+    }
+
+    /// Send a remote sink's pieces as multipart parts.
+    async fn upload_out(&mut self, sink: &mut Sink) -> Result<()> {
+        if self.upload.is_none() {
+            let upload = self
+                .store
+                .store
+                .put_multipart(&self.path)
                 .await
                 .map_err(|e| Error::store(&self.key, e))?;
-            for p in self.out.drain(..) {
-                upload.write(&p);
-            }
-            self.out_len = 0;
+            self.upload = Some(WriteMultipart::new_with_chunk_size(
+                upload,
+                MULTIPART_THRESHOLD,
+            ));
         }
+        let upload = self.upload.as_mut().expect("created above");
+        upload
+            .wait_for_capacity(MULTIPART_CONCURRENCY)
+            .await
+            .map_err(|e| Error::store(&self.key, e))?;
+        for p in sink.out.drain(..) {
+            upload.write(&p);
+        }
+        sink.out_len = 0;
         Ok(())
     }
 
@@ -656,102 +767,73 @@ impl BlobWriter {
     /// for many objects at once (group commit does it before the index
     /// rows that point at them are committed).
     pub async fn finish_file(mut self) -> Result<BlobRef> {
-        let mut chunk_table = Vec::new();
-        if self.store.compression == CompressionKind::Zstd {
-            if !self.pending.is_empty() {
-                let rest = std::mem::take(&mut self.pending).freeze();
-                self.compress(rest).await?;
+        let rest = std::mem::take(&mut self.pending).freeze();
+        let mut sink = self.sink().await?;
+        let original_size = self.original_size;
+        // The last chunk, the footer and the fsync in one job.
+        let (mut sink, chunk_table) = tokio::task::spawn_blocking(move || -> Result<_> {
+            if !rest.is_empty() {
+                sink.take(rest)?;
             }
-            let table = ChunkTable {
-                chunk_size: CHUNK_SIZE as u32,
-                entries: std::mem::take(&mut self.table),
+            let table = match sink.compression {
+                CompressionKind::Zstd => sink.footer(original_size)?,
+                CompressionKind::None => Vec::new(),
             };
-            let mut footer = Vec::with_capacity(table.entries.len() * 4 + 24);
-            for e in &table.entries {
-                footer.extend_from_slice(&e.to_le_bytes());
+            if let Some(path) = sink.local_path.take() {
+                // Nothing was written: an empty object.
+                sink.file = Some(LocalFile::create(path)?);
             }
-            footer.extend_from_slice(&(table.entries.len() as u32).to_le_bytes());
-            footer.extend_from_slice(&table.chunk_size.to_le_bytes());
-            footer.extend_from_slice(&self.original_size.to_le_bytes());
-            footer.extend_from_slice(MAGIC);
-            chunk_table = table.encode();
-            self.stored_size += footer.len() as u64;
-            self.out_len += footer.len();
-            self.out.push(Bytes::from(footer));
-        }
-        let out = std::mem::take(&mut self.out);
-        if self.store.local.is_some() {
-            self.write_local(out, true).await?;
-            return Ok(self.blob_ref(chunk_table));
-        }
-        match self.upload.take() {
-            Some(mut upload) => {
-                for p in &out {
-                    upload.write(p);
-                }
-                upload
-                    .finish()
-                    .await
-                    .map_err(|e| Error::store(&self.key, e))?;
-            }
-            None => {
-                self.store
-                    .store
-                    .put(&self.path, PutPayload::from_iter(out))
-                    .await
-                    .map_err(|e| Error::store(&self.key, e))?;
-            }
-        }
-        Ok(self.blob_ref(chunk_table))
-    }
-
-    fn blob_ref(self, chunk_table: Vec<u8>) -> BlobRef {
-        BlobRef {
-            key: self.key,
-            compression: self.store.compression,
-            original_size: self.original_size,
-            stored_size: self.stored_size,
-            chunk_table,
-        }
-    }
-
-    /// Append `pieces` to the local file (created on first use), off the
-    /// async runtime; `last` also fsyncs its data.
-    async fn write_local(&mut self, pieces: Vec<Bytes>, last: bool) -> Result<()> {
-        // Open already, or the path to create.
-        let target: std::result::Result<LocalFile, PathBuf> = match self.file.take() {
-            Some(f) => Ok(f),
-            None => Err(self.store.local_path(&self.path)?),
-        };
-        let file = tokio::task::spawn_blocking(move || -> Result<LocalFile> {
-            let mut file = match target {
-                Ok(f) => f,
-                Err(path) => LocalFile::create(path)?,
-            };
-            file.write(&pieces)?;
-            if last {
-                file.file
+            if let Some(f) = &sink.file {
+                f.file
                     .sync_data()
-                    .map_err(|e| Error::io(format!("fsync {}", file.path.display()), e))?;
+                    .map_err(|e| Error::io(format!("fsync {}", f.path.display()), e))?;
             }
-            Ok(file)
+            Ok((sink, table))
         })
         .await??;
-        self.file = Some(file);
-        Ok(())
+        if sink.file.is_none() {
+            let out = std::mem::take(&mut sink.out);
+            match self.upload.take() {
+                Some(mut upload) => {
+                    for p in &out {
+                        upload.write(p);
+                    }
+                    upload
+                        .finish()
+                        .await
+                        .map_err(|e| Error::store(&self.key, e))?;
+                }
+                None => {
+                    self.store
+                        .store
+                        .put(&self.path, PutPayload::from_iter(out))
+                        .await
+                        .map_err(|e| Error::store(&self.key, e))?;
+                }
+            }
+        }
+        Ok(BlobRef {
+            key: self.key,
+            compression: self.store.compression,
+            original_size,
+            stored_size: sink.stored_size,
+            chunk_table,
+        })
     }
-
 
     /// Give up: remove what was written of a local object, abort a
     /// multipart upload in progress. Nothing is left under the key unless
     /// the multipart upload had completed.
     pub async fn abort(mut self) {
-        if let Some(local) = self.file.take() {
-            let path = local.path;
-            drop(local.file);
-            let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(&path)).await;
-            if let Ok(Err(e)) = removed {
-                tracing::warn!(key = %self.key, error = %e, "could not remove an abandoned object");
+        if let Ok(sink) = self.sink().await {
+            if let Some(local) = sink.file {
+                let path = local.path;
+                drop(local.file);
+                let removed =
+                    tokio::task::spawn_blocking(move || std::fs::remove_file(&path)).await;
+                if let Ok(Err(e)) = removed {
+                    tracing::warn!(key = %self.key, error = %e, "could not remove an abandoned object");
+                }
             }
         }
         if let Some(upload) = self.upload.take() {

@@ -68,7 +68,7 @@ async fn round_trips_exactly(store: &BlobStore) {
 async fn large_blobs_stream_through_multipart(store: &BlobStore) {
     // Written in 1 MiB pieces: more than the multipart threshold in total.
     let original = data(20 * 1024 * 1024 + 123, 9);
-    let mut w = store.writer(key(store, 100));
+    let mut w = store.writer(key(store, 100)).unwrap();
     for piece in original.chunks(1024 * 1024) {
         w.write(Bytes::copy_from_slice(piece)).await.unwrap();
     }
@@ -124,7 +124,7 @@ async fn deletes_are_idempotent_and_listed(store: &BlobStore) {
 
 async fn aborted_writes_leave_nothing(store: &BlobStore) {
     let k = key(store, 3);
-    let mut w = store.writer(k.clone());
+    let mut w = store.writer(k.clone()).unwrap();
     w.write(data(10 * 1024 * 1024, 3)).await.unwrap();
     w.abort().await;
     assert_eq!(store.stored_size(&k).await.unwrap(), None);
