@@ -542,6 +542,15 @@ def targets(rows):
             row(f"Ingest ≥ 3× Orthanc, {assoc} association(s)", f"{f / o:.2f}×", f / o >= 3, "ingest")
         if f and c:
             row(f"Ingest ≥ 0.8× storescp, {assoc} association(s)", f"{f / c:.2f}×", f / c >= 0.8, "ingest")
+    st, so = val("STOW-RS ingest"), val("STOW-RS ingest", "Orthanc")
+    if st and so:
+        row("STOW-RS ≥ 3× Orthanc's STOW-RS (one request)", f"{st / so:.2f}×", st / so >= 3, "stow")
+    im, io = val("Import of a"), val("Import of a", "Orthanc")
+    if im and io:
+        row("`filmless import` ≥ 3× Orthanc's REST upload", f"{im / io:.2f}×", im / io >= 3, "import")
+    s3, disk = val("C-STORE ingest into S3"), val("C-STORE ingest onto local disk")
+    if s3 and disk:
+        row("Ingest into S3 within 1.5× of local disk", f"{disk / s3:.2f}× slower", disk / s3 <= 1.5, "s3")
     rss = val("Peak RSS")
     row("Peak RSS ≤ 100 MB while ingesting", rss and f"{rss:.0f} MB", rss is not None and rss <= 100, "")
     fd = val("C-FIND STUDY level inside one association")

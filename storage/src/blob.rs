@@ -626,13 +626,38 @@ impl Sink {
     }
 }
 
+thread_local! {
+    /// This thread's zstd compression context, kept between chunks (making
+    /// one costs more than compressing a small chunk).
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    /// This thread's zstd decompression context.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn with_compressor<T>(
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        let (_, c) = slot.as_mut().expect("set above");
+        f(c)
+    })
+}
+
 /// zstd frames of `input`'s chunks (raw where zstd would not shrink one),
 /// in order; several chunks compress on scoped threads of their own (never
 /// on rayon's global pool, which bulk import fills with readers waiting on
 /// this very ingest).
 fn compress_chunks(input: &Bytes, level: i32) -> Result<Vec<(u32, Bytes)>> {
     let compress = |chunk: &[u8]| -> Result<(u32, Bytes)> {
-        let z = zstd::bulk::compress(chunk, level).map_err(|e| Error::io("zstd compression", e))?;
+        let z = with_compressor(level, |c| c.compress(chunk))
+            .map_err(|e| Error::io("zstd compression", e))?;
         Ok(if z.len() < chunk.len() {
             (z.len() as u32, Bytes::from(z))
         } else {
@@ -896,13 +921,44 @@ fn corrupt(key: &str, reason: &'static str) -> Error {
 }
 
 fn decode_chunk(key: &str, entry: u32, piece: &[u8], chunk_size: u32) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(chunk_size as usize);
+    decode_chunk_into(key, entry, piece, chunk_size, &mut out)?;
+    Ok(out)
+}
+
+/// Append one chunk's original bytes to `out`, decompressing straight into
+/// it (a frame decoding to more than a chunk fails).
+fn decode_chunk_into(
+    key: &str,
+    entry: u32,
+    piece: &[u8],
+    chunk_size: u32,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     if entry & RAW_FLAG != 0 {
-        return Ok(piece.to_vec());
+        out.extend_from_slice(piece);
+        return Ok(());
     }
-    zstd::bulk::decompress(piece, chunk_size as usize).map_err(|e| Error::CorruptBlob {
-        key: key.to_owned(),
-        reason: format!("zstd: {e}").into(),
-    })
+    let before = out.len();
+    out.resize(before + chunk_size as usize, 0);
+    // Straight into `out`, with this thread's context.
+    let written = DECOMPRESSOR.with(|cell| -> std::io::Result<usize> {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        slot.as_mut()
+            .expect("set above")
+            .decompress_to_buffer(piece, &mut out[before..])
+    });
+    out.truncate(before + *written.as_ref().unwrap_or(&0));
+    match written {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::CorruptBlob {
+            key: key.to_owned(),
+            reason: format!("zstd: {e}").into(),
+        }),
+    }
 }
 
 /// Decode a whole chunked blob using its footer.
@@ -933,7 +989,7 @@ pub fn decode_chunked(key: &str, stored: &[u8]) -> Result<Bytes> {
             .get(at..at + len)
             .filter(|_| at + len <= table_start)
             .ok_or_else(|| corrupt(key, "chunk beyond data"))?;
-        out.extend_from_slice(&decode_chunk(key, entry, piece, chunk_size)?);
+        decode_chunk_into(key, entry, piece, chunk_size, &mut out)?;
         at += len;
     }
     if out.len() as u64 != original {

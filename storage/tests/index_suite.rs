@@ -13,7 +13,9 @@ use storage::{
     Archive, BlobRef, BlobStore, CompressionKind, DuplicatePolicy, ErrorKind, Prepared,
     StoreOutcome,
 };
-use storage::{TenantId, TenantScope};
+use futures::TryStreamExt;
+use std::sync::atomic::Ordering::Relaxed;
+use storage::{Backend, TenantId, TenantScope};
 
 async fn archive(db: &ScratchDb, policy: DuplicatePolicy) -> Archive {
     let blobs = BlobStore::open(
@@ -792,6 +794,145 @@ async fn batches_match_single_inserts(db: ScratchDb) {
     assert_eq!((s.series, s.instances), (1, 1));
 }
 
+/// Group commit: instances arriving while the index is busy wait, none
+/// acknowledged, then go in together in one or two transactions; the same
+/// instance twice in one batch makes it fall back to one transaction per
+/// instance, and each caller still gets its own answer. Objects on local
+/// disk, so that the files and their directories are written and synced as
+/// in production.
+async fn group_commit_batches_and_acknowledges_after_commit(db: ScratchDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::open(
+        &format!("file://{}", dir.path().display()),
+        &Default::default(),
+        CompressionKind::Zstd,
+        1,
+        16,
+    )
+    .unwrap();
+    let a = Archive::from_parts(
+        blobs,
+        db.index().await,
+        DuplicatePolicy::KeepFirst,
+        16 * 1024 * 1024,
+    );
+    let c = Corpus::new(
+        11,
+        Options {
+            patients: 2,
+            ..Options::small(12)
+        },
+    );
+    let mut files: Vec<_> = c.instances(&c.study(0)).collect();
+    files.extend(c.instances(&c.study(1)));
+    assert!(files.len() >= 12, "{}", files.len());
+    // One instance of the first study stored first, so that its study and
+    // series row ids are remembered from an earlier transaction.
+    a.store_bytes(&TenantId::IMPLICIT, Bytes::from(files[0].bytes.clone()))
+        .await
+        .unwrap();
+    assert_eq!(a.commit_stats().transactions.load(Relaxed), 1);
+
+    // Another connection holds the index's write lock.
+    let other = db.index().await;
+    let blocker = match other.backend() {
+        Backend::Sqlite => other.pool().begin_with("BEGIN IMMEDIATE").await.unwrap(),
+        Backend::Postgres => {
+            let mut tx = other.pool().begin().await.unwrap();
+            sqlx::query("LOCK TABLE instance IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx
+        }
+    };
+    // The rest, and the last one twice, all at once; streamed in pieces as
+    // C-STORE and STOW-RS do.
+    let rest: Vec<Vec<u8>> = files[1..]
+        .iter()
+        .map(|f| f.bytes.clone())
+        .chain([files[files.len() - 1].bytes.clone()])
+        .collect();
+    let tasks: Vec<_> = rest
+        .iter()
+        .map(|bytes| {
+            let a = a.clone();
+            let pieces: Vec<std::io::Result<Bytes>> = bytes
+                .chunks(7000)
+                .map(|p| Ok(Bytes::copy_from_slice(p)))
+                .collect();
+            tokio::spawn(async move {
+                a.store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces), None)
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        tasks.iter().all(|t| !t.is_finished()),
+        "an instance was acknowledged before its rows were committed"
+    );
+    assert_eq!(a.commit_stats().transactions.load(Relaxed), 1);
+    blocker.rollback().await.unwrap();
+
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap().unwrap().outcome);
+    }
+    let stored = outcomes
+        .iter()
+        .filter(|o| **o == StoreOutcome::Stored)
+        .count();
+    let present = outcomes
+        .iter()
+        .filter(|o| **o == StoreOutcome::AlreadyPresent)
+        .count();
+    assert_eq!(
+        (stored, present),
+        (files.len() - 1, 1),
+        "{outcomes:?}"
+    );
+    let stats = a.commit_stats();
+    // The first waiting instance alone (it found the lock taken), then
+    // everything that queued behind it; the duplicate makes one batch fall
+    // back to single inserts.
+    assert!(stats.retried_batches.load(Relaxed) >= 1);
+    assert!(
+        stats.transactions.load(Relaxed) <= 3,
+        "{} transactions",
+        stats.transactions.load(Relaxed)
+    );
+
+    let counts = a.index().counts(TenantScope::All).await.unwrap();
+    assert_eq!((counts.studies, counts.instances), (2, files.len() as i64));
+    for plan in [c.study(0), c.study(1)] {
+        let s = a
+            .index()
+            .study_summary(&TenantId::IMPLICIT, &plan.study_instance_uid)
+            .await
+            .unwrap()
+            .unwrap();
+        let expected: Vec<_> = c.instances(&plan).collect();
+        assert_eq!(s.instances, expected.len() as i64);
+        assert_eq!(s.series, plan.series.len() as i64);
+        assert_eq!(
+            s.size,
+            expected.iter().map(|i| i.bytes.len() as i64).sum::<i64>()
+        );
+    }
+    for f in &files {
+        assert_eq!(
+            a.read_instance(&TenantId::IMPLICIT, &f.sop_instance_uid)
+                .await
+                .unwrap(),
+            f.bytes
+        );
+    }
+    // The duplicate's own copy was removed: one file per instance.
+    let objects: Vec<(String, u64)> = a.blobs().list().try_collect().await.unwrap();
+    assert_eq!(objects.len(), files.len(), "{objects:?}");
+}
+
 /// A STOW-RS to `/studies/{uid}` of another study's instance: refused once
 /// its header is read, nothing written; with `overwrite`, an instance of
 /// that UID stored before stays as it was.
@@ -1193,6 +1334,11 @@ macro_rules! index_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn queries() {
                     queries_match_per_ps3_4($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn group_commit() {
+                    group_commit_batches_and_acknowledges_after_commit($db).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
