@@ -35,6 +35,15 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
     let archive = Archive::open(&config.storage)
         .await
         .context("opening the archive")?;
+    // Objects a stop or a crash left in the spool go to S3 now.
+    let resumed = archive
+        .blobs()
+        .resume_uploads()
+        .await
+        .context("reading the spool")?;
+    if resumed > 0 {
+        tracing::info!(objects = resumed, "uploading what the spool still holds");
+    }
     let (audit, writer): (Audit, AuditWriter) =
         Audit::start(archive.index().clone(), &config.audit.syslog).await?;
     let service = Service::new(Parts {
@@ -60,6 +69,19 @@ impl Opened {
             archive,
         } = self;
         drop(service);
+        // Give uploads from the spool a moment; what is left stays there,
+        // durable, for the next start.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while archive.blobs().uploads_pending() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let left = archive.blobs().uploads_pending();
+        if left > 0 {
+            tracing::warn!(
+                objects = left,
+                "objects left in the spool; the next start uploads them"
+            );
+        }
         if tokio::time::timeout(Duration::from_secs(10), audit.finish())
             .await
             .is_err()

@@ -165,6 +165,15 @@ impl Config {
         if self.storage.database_url.is_empty() {
             self.storage.database_url = format!("sqlite://{}", dir.join("index.db").display());
         }
+        // S3 gets a spool by default; "off" uploads every instance before
+        // acknowledging it.
+        match self.storage.spool_dir.as_str() {
+            "off" => self.storage.spool_dir.clear(),
+            "" if self.storage.object_store_url.starts_with("s3://") => {
+                self.storage.spool_dir = dir.join("spool").display().to_string();
+            }
+            _ => {}
+        }
         Ok(())
     }
 

@@ -67,6 +67,10 @@ pub struct ArchiveConfig {
     /// SQLite only: fsync every commit (survives power loss) rather than
     /// only surviving a crash of the process.
     pub sqlite_synchronous_full: bool,
+    /// S3 only: the local folder new objects are written to before they
+    /// are uploaded in the background (empty: none, every instance waits
+    /// for its upload).
+    pub spool_dir: String,
     /// S3 settings for `s3://` URLs.
     pub s3: S3Options,
 }
@@ -83,6 +87,7 @@ impl Default for ArchiveConfig {
             max_object_store_requests: 64,
             database_max_connections: 8,
             sqlite_synchronous_full: true,
+            spool_dir: String::new(),
             s3: S3Options::default(),
         }
     }
@@ -224,6 +229,10 @@ impl Archive {
             config.zstd_level,
             config.max_object_store_requests,
         )?;
+        let blobs = match config.spool_dir.as_str() {
+            "" => blobs,
+            dir => blobs.with_spool(std::path::PathBuf::from(dir))?,
+        };
         if let Some(path) = config.database_url.strip_prefix("sqlite://") {
             let path = path.split('?').next().unwrap_or(path);
             if let Some(dir) = std::path::Path::new(path)
@@ -396,16 +405,17 @@ impl Archive {
         // When the stored copy wins whatever the new bytes are, do not upload
         // them: hash only, to tell an identical resend from a conflict.
         let upload = existing.is_none() || self.inner.policy == DuplicatePolicy::Overwrite;
-        let mut writer = upload.then(|| {
-            let r = &prepared.record;
-            self.inner.blobs.writer(self.inner.blobs.instance_key(
-                tenant,
-                &r.study.study_instance_uid,
-                &r.series.series_instance_uid,
-                &r.instance.sop_instance_uid,
-            ))
-        })
-        .transpose()?;
+        let mut writer = upload
+            .then(|| {
+                let r = &prepared.record;
+                self.inner.blobs.writer(self.inner.blobs.instance_key(
+                    tenant,
+                    &r.study.study_instance_uid,
+                    &r.series.series_instance_uid,
+                    &r.instance.sop_instance_uid,
+                ))
+            })
+            .transpose()?;
         let body = self
             .stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
             .await;
@@ -552,6 +562,10 @@ impl Archive {
             }
         }
         .await;
+        if result.is_ok() {
+            // Durable in the spool and in the index: now to S3.
+            self.inner.blobs.upload_later(key);
+        }
         match result {
             Err(e) => {
                 if let Err(cleanup) = self.inner.blobs.delete(key).await {

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::limit::LimitStore;
 use object_store::local::LocalFileSystem;
@@ -43,6 +43,7 @@ use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::spool::Spool;
 use crate::tenant::TenantId;
 use crate::uid::Uid;
 
@@ -126,6 +127,8 @@ pub struct BlobRef {
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     local: Option<Arc<LocalFileSystem>>,
+    /// Remote stores: the local spool new objects are written to first.
+    spool: Option<Arc<Spool>>,
     synced_dirs: Arc<Mutex<HashSet<PathBuf>>>,
     compression: CompressionKind,
     zstd_level: i32,
@@ -213,6 +216,7 @@ impl BlobStore {
         Ok(BlobStore {
             store,
             local,
+            spool: None,
             synced_dirs: Arc::default(),
             compression,
             zstd_level,
@@ -222,6 +226,107 @@ impl BlobStore {
     /// The compression new blobs get.
     pub fn compression(&self) -> CompressionKind {
         self.compression
+    }
+
+    /// Put a local spool in front of a remote store (S3): new objects are
+    /// written and fsynced under `dir`, and uploaded in the background
+    /// ([`crate::spool`]). A local or memory store keeps writing directly.
+    pub fn with_spool(mut self, dir: PathBuf) -> Result<Self> {
+        if self.local.is_none() && !self.store.to_string().starts_with("InMemory") {
+            self.spool = Some(Arc::new(Spool::open(dir, self.store.clone())?));
+        }
+        Ok(self)
+    }
+
+    /// Whether new objects go through a spool.
+    pub fn spooled(&self) -> bool {
+        self.spool.is_some()
+    }
+
+    /// Upload every object left in the spool (at start). Returns how many.
+    pub async fn resume_uploads(&self) -> Result<u64> {
+        match &self.spool {
+            Some(s) => s.resume().await,
+            None => Ok(0),
+        }
+    }
+
+    /// Objects in the spool not yet uploaded: key and stored size.
+    pub async fn spooled_objects(&self) -> Result<Vec<(String, u64)>> {
+        match &self.spool {
+            Some(s) => s.files().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Uploads this process has queued and not finished.
+    pub fn uploads_pending(&self) -> u64 {
+        self.spool.as_ref().map_or(0, |s| s.pending())
+    }
+
+    /// Queue a durable spooled object for upload (once the index points at
+    /// it: an upload must never remove the folder its directory entry is
+    /// still being synced in). Nothing to do without a spool.
+    pub fn upload_later(&self, key: &str) {
+        if let Some(s) = &self.spool {
+            s.enqueue(key.to_owned());
+        }
+    }
+
+    /// The file a new object is written to: on a local store its own, with
+    /// a spool its spool file; `None` for a store written through
+    /// `object_store`.
+    fn local_file(&self, key: &str) -> Result<Option<PathBuf>> {
+        if let Some(fs) = &self.local {
+            return fs
+                .path_to_filesystem(&Path::from(key))
+                .map(Some)
+                .map_err(|e| Error::store(key, e));
+        }
+        match &self.spool {
+            Some(s) => s.path(key).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The folder local files live under.
+    fn local_root(&self) -> Option<PathBuf> {
+        if let Some(fs) = &self.local {
+            return fs
+                .path_to_filesystem(&Path::from("x"))
+                .ok()
+                .and_then(|p| p.parent().map(PathBuf::from));
+        }
+        self.spool.as_ref().map(|s| s.root().to_path_buf())
+    }
+
+    /// The stored bytes of `key`: from the spool while they are there.
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        if let Some(s) = &self.spool {
+            if let Some(b) = s.read(key).await? {
+                return Ok(b);
+            }
+        }
+        self.store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| Error::store(key, e))?
+            .bytes()
+            .await
+            .map_err(|e| Error::store(key, e))
+    }
+
+    /// Stored bytes `range` of `key`: from the spool while they are there.
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        if let Some(s) = &self.spool {
+            if let Some(b) = s.read_range(key, range.clone()).await? {
+                return Ok(b);
+            }
+        }
+        self.store
+            .get_range(&Path::from(key), range)
+            .await
+            .map_err(|e| Error::store(key, e))
     }
 
     /// The key for a new blob of an instance (a fresh generation each
@@ -269,14 +374,7 @@ impl BlobStore {
 
     /// Read a whole blob back as the original bytes.
     pub async fn read(&self, blob: &BlobRef) -> Result<Bytes> {
-        let stored = self
-            .store
-            .get(&Path::from(blob.key.as_str()))
-            .await
-            .map_err(|e| Error::store(&blob.key, e))?
-            .bytes()
-            .await
-            .map_err(|e| Error::store(&blob.key, e))?;
+        let stored = self.get(&blob.key).await?;
         match blob.compression {
             CompressionKind::None => Ok(stored),
             CompressionKind::Zstd => {
@@ -294,13 +392,8 @@ impl BlobStore {
                 reason: format!("range {range:?} outside {} bytes", blob.original_size).into(),
             });
         }
-        let path = Path::from(blob.key.as_str());
         match blob.compression {
-            CompressionKind::None => self
-                .store
-                .get_range(&path, range)
-                .await
-                .map_err(|e| Error::store(&blob.key, e)),
+            CompressionKind::None => self.get_range(&blob.key, range).await,
             CompressionKind::Zstd => {
                 let table =
                     ChunkTable::decode(&blob.chunk_table).ok_or_else(|| Error::CorruptBlob {
@@ -320,11 +413,7 @@ impl BlobStore {
                         reason: "chunk table shorter than the blob".into(),
                     });
                 };
-                let stored = self
-                    .store
-                    .get_range(&path, from..to)
-                    .await
-                    .map_err(|e| Error::store(&blob.key, e))?;
+                let stored = self.get_range(&blob.key, from..to).await?;
                 let key = blob.key.clone();
                 let entries = table.entries[first..=last].to_vec();
                 tokio::task::spawn_blocking(move || {
@@ -355,6 +444,9 @@ impl BlobStore {
 
     /// Delete a blob; a blob already gone is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
+        if let Some(s) = &self.spool {
+            s.remove(key).await?;
+        }
         match self.store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::store(key, e)),
@@ -363,6 +455,11 @@ impl BlobStore {
 
     /// Whether a blob exists, and its stored size.
     pub async fn stored_size(&self, key: &str) -> Result<Option<u64>> {
+        if let Some(s) = &self.spool {
+            if let Some(size) = s.size(key).await? {
+                return Ok(Some(size));
+            }
+        }
         match self.store.head(&Path::from(key)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -370,39 +467,50 @@ impl BlobStore {
         }
     }
 
-    /// Every blob key with its stored size.
+    /// Every blob key with its stored size (spooled ones included).
     pub fn list(&self) -> BoxStream<'static, Result<(String, u64)>> {
-        self.store
-            .list(None)
-            .map(|r| {
-                r.map(|m| (m.location.to_string(), m.size))
-                    .map_err(|e| Error::store("(listing)", e))
-            })
+        self.list_with_times()
+            .map(|r| r.map(|(k, size, _)| (k, size)))
             .boxed()
     }
 
-    /// Every blob with its stored size and last modification (Unix seconds).
+    /// Every blob with its stored size and last modification (Unix
+    /// seconds); a spooled object not yet uploaded counts as new.
     pub fn list_with_times(&self) -> BoxStream<'static, Result<(String, u64, i64)>> {
-        self.store
-            .list(None)
-            .map(|r| {
-                r.map(|m| (m.location.to_string(), m.size, m.last_modified.timestamp()))
-                    .map_err(|e| Error::store("(listing)", e))
-            })
-            .boxed()
+        let remote = self.store.list(None).map(|r| {
+            r.map(|m| (m.location.to_string(), m.size, m.last_modified.timestamp()))
+                .map_err(|e| Error::store("(listing)", e))
+        });
+        let Some(spool) = self.spool.clone() else {
+            return remote.boxed();
+        };
+        // Spooled files first, then what the store has that is not spooled
+        // (a file uploaded meanwhile may show twice: harmless to a check).
+        futures::stream::once(async move {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            match spool.files().await {
+                Ok(files) => {
+                    let keys: HashSet<String> = files.iter().map(|(k, _)| k.clone()).collect();
+                    let spooled = futures::stream::iter(
+                        files.into_iter().map(move |(k, size)| Ok((k, size, now))),
+                    );
+                    let rest = remote
+                        .try_filter(move |(k, _, _)| futures::future::ready(!keys.contains(k)));
+                    spooled.chain(rest).boxed()
+                }
+                Err(e) => futures::stream::iter([Err(e)]).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
     }
 
     /// The original bytes of a blob known only by its key (no index row):
     /// `.fzst` blobs carry their chunk table in a footer.
     pub async fn read_unindexed(&self, key: &str) -> Result<Bytes> {
-        let stored = self
-            .store
-            .get(&Path::from(key))
-            .await
-            .map_err(|e| Error::store(key, e))?
-            .bytes()
-            .await
-            .map_err(|e| Error::store(key, e))?;
+        let stored = self.get(key).await?;
         if key.ends_with(".fzst") {
             let k = key.to_owned();
             tokio::task::spawn_blocking(move || decode_chunked(&k, &stored)).await?
@@ -416,24 +524,21 @@ impl BlobStore {
     /// it, and the directories above that were created since we last synced
     /// them. Nothing to do on other stores.
     pub async fn sync_dirs(&self, keys: &[&str]) -> Result<()> {
-        let Some(fs) = &self.local else {
-            return Ok(());
-        };
         let mut dirs: Vec<PathBuf> = Vec::new();
         for key in keys {
-            let file = fs
-                .path_to_filesystem(&Path::from(*key))
-                .map_err(|e| Error::store(*key, e))?;
+            let Some(file) = self.local_file(key)? else {
+                return Ok(());
+            };
             if let Some(d) = file.parent() {
                 if !dirs.iter().any(|x| x == d) {
                     dirs.push(d.to_path_buf());
                 }
             }
         }
-        let root = fs
-            .path_to_filesystem(&Path::from("x"))
-            .ok()
-            .and_then(|p| p.parent().map(PathBuf::from));
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        let root = self.local_root();
         let synced = self.synced_dirs.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             let sync = |p: &std::path::Path| {
@@ -516,15 +621,25 @@ impl LocalFile {
     /// Create the file under `path` (and its folders); it must not exist:
     /// every key has its own random generation.
     fn create(path: PathBuf) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let mut attempt = 0;
+        let file = loop {
+            attempt += 1;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            }
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(f) => break f,
+                // The spool's uploader removed the emptied folder between
+                // the two calls: make it again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 3 => {}
+                Err(e) => return Err(Error::io(format!("creating {}", path.display()), e)),
+            }
+        };
         Ok(LocalFile {
             path,
             file,
@@ -683,13 +798,7 @@ fn compress_chunks(input: &Bytes, level: i32) -> Result<Vec<(u32, Bytes)>> {
 impl BlobWriter {
     fn new(store: BlobStore, key: String) -> Result<Self> {
         let path = Path::from(key.as_str());
-        let local_path = match &store.local {
-            Some(fs) => Some(
-                fs.path_to_filesystem(&path)
-                    .map_err(|e| Error::store(&key, e))?,
-            ),
-            None => None,
-        };
+        let local_path = store.local_file(&key)?;
         let sink = Sink {
             compression: store.compression,
             zstd_level: store.zstd_level,
@@ -784,13 +893,15 @@ impl BlobWriter {
         let store = self.store.clone();
         let blob = self.finish_file().await?;
         store.sync_dirs(&[blob.key.as_str()]).await?;
+        store.upload_later(&blob.key);
         Ok(blob)
     }
 
-    /// Finish the object, its bytes durable; on a local store its
-    /// directory entry is not yet: [`BlobStore::sync_dirs`] makes it so,
-    /// for many objects at once (group commit does it before the index
-    /// rows that point at them are committed).
+    /// Finish the object, its bytes durable; on a local store (or in the
+    /// spool) its directory entry is not yet: [`BlobStore::sync_dirs`]
+    /// makes it so, for many objects at once (group commit does it before
+    /// the index rows that point at them are committed), and a spooled one
+    /// is uploaded once [`BlobStore::upload_later`] is called.
     pub async fn finish_file(mut self) -> Result<BlobRef> {
         let rest = std::mem::take(&mut self.pending).freeze();
         let mut sink = self.sink().await?;

@@ -33,6 +33,8 @@ pub struct CheckReport {
     pub reindexed: u64,
     /// Orphans removed: copies of indexed instances, or not DICOM (repair).
     pub removed: u64,
+    /// Objects in the spool not yet uploaded to the object store (S3).
+    pub spooled: u64,
 }
 
 impl CheckReport {
@@ -48,6 +50,12 @@ impl CheckReport {
             self.reindexed,
             self.removed
         );
+        if self.spooled > 0 {
+            out.push_str(&format!(
+                "{} objects in the spool, not yet uploaded (the server uploads them)\n",
+                self.spooled
+            ));
+        }
         for (sop, key) in &self.missing {
             out.push_str(&format!("missing blob: instance {sop} (object {key})\n"));
         }
@@ -118,6 +126,7 @@ impl Archive {
         }
         report.missing.sort();
         report.orphans.sort();
+        report.spooled = self.blobs().spooled_objects().await?.len() as u64;
         if repair {
             for key in report.orphans.clone() {
                 // Back into the tenant its key was made for.

@@ -11,6 +11,7 @@
 //!   "every index row has a blob".
 //! - `commit`: group commit, the instances arriving together on every
 //!   association in one index transaction;
+//! - `spool`: the local spool in front of S3, and its uploader;
 //! - `check`: the index against the object store (`filmless check`).
 //! - [`scan`]: where things are in a Part 10 file, without decoding it.
 //! - [`record`]: from a parsed header to index attributes and DICOM JSON.
@@ -34,6 +35,7 @@ pub mod part10;
 pub mod query;
 pub mod record;
 pub mod scan;
+mod spool;
 pub mod tenant;
 pub mod uid;
 

@@ -9,12 +9,12 @@ use bytes::Bytes;
 use common::ScratchDb;
 use filmless_test_data::{Corpus, Options};
 use futures::future::join_all;
+use futures::TryStreamExt;
+use std::sync::atomic::Ordering::Relaxed;
 use storage::{
     Archive, BlobRef, BlobStore, CompressionKind, DuplicatePolicy, ErrorKind, Prepared,
     StoreOutcome,
 };
-use futures::TryStreamExt;
-use std::sync::atomic::Ordering::Relaxed;
 use storage::{Backend, TenantId, TenantScope};
 
 async fn archive(db: &ScratchDb, policy: DuplicatePolicy) -> Archive {
@@ -887,11 +887,7 @@ async fn group_commit_batches_and_acknowledges_after_commit(db: ScratchDb) {
         .iter()
         .filter(|o| **o == StoreOutcome::AlreadyPresent)
         .count();
-    assert_eq!(
-        (stored, present),
-        (files.len() - 1, 1),
-        "{outcomes:?}"
-    );
+    assert_eq!((stored, present), (files.len() - 1, 1), "{outcomes:?}");
     let stats = a.commit_stats();
     // The first waiting instance alone (it found the lock taken), then
     // everything that queued behind it; the duplicate makes one batch fall
@@ -931,6 +927,140 @@ async fn group_commit_batches_and_acknowledges_after_commit(db: ScratchDb) {
     // The duplicate's own copy was removed: one file per instance.
     let objects: Vec<(String, u64)> = a.blobs().list().try_collect().await.unwrap();
     assert_eq!(objects.len(), files.len(), "{objects:?}");
+}
+
+/// S3 behind the spool: instances are acknowledged while S3 cannot take
+/// them (its bucket does not exist yet), read back from the spool, then
+/// uploaded once it can, retried with backoff, and the spool empties; every
+/// object is then in S3 itself, and `check` agrees with the index. A
+/// restart uploads what a crash left in the spool.
+async fn spool_acknowledges_before_s3_and_uploads_after(db: ScratchDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = common::bucket_name();
+    let moto = common::moto();
+    let s3 = storage::S3Options {
+        endpoint: Some(moto.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+        path_style: Some(true),
+    };
+    let url = format!("s3://{bucket}/archive");
+    let blobs = BlobStore::open(&url, &s3, CompressionKind::Zstd, 1, 16)
+        .unwrap()
+        .with_spool(dir.path().join("spool"))
+        .unwrap();
+    assert!(blobs.spooled());
+    let a = Archive::from_parts(
+        blobs,
+        db.index().await,
+        DuplicatePolicy::KeepFirst,
+        16 * 1024 * 1024,
+    );
+    let c = corpus();
+    let files: Vec<_> = c.instances(&c.study(0)).collect();
+    for f in &files {
+        let stored = a
+            .store_bytes(&TenantId::IMPLICIT, Bytes::from(f.bytes.clone()))
+            .await
+            .unwrap();
+        assert_eq!(stored.outcome, StoreOutcome::Stored);
+    }
+    // S3 has no bucket: everything is still spooled, and readable.
+    assert_eq!(
+        a.blobs().spooled_objects().await.unwrap().len(),
+        files.len()
+    );
+    for f in &files {
+        let i = a
+            .instance(&TenantId::IMPLICIT, &f.sop_instance_uid)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.read_instance(&TenantId::IMPLICIT, &f.sop_instance_uid)
+                .await
+                .unwrap(),
+            f.bytes
+        );
+        let frame = a.read_frame(&i, 1).await.unwrap();
+        assert!(!frame.is_empty());
+    }
+
+    // S3 comes up: the retries go through and the spool empties.
+    moto.bucket(&bucket);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while a.blobs().uploads_pending() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "uploads did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(a.blobs().spooled_objects().await.unwrap().is_empty());
+    // Read through a store with no spool: the objects are in S3 itself.
+    let plain = Archive::from_parts(
+        BlobStore::open(&url, &s3, CompressionKind::Zstd, 1, 16).unwrap(),
+        db.index().await,
+        DuplicatePolicy::KeepFirst,
+        16 * 1024 * 1024,
+    );
+    for f in &files {
+        assert_eq!(
+            plain
+                .read_instance(&TenantId::IMPLICIT, &f.sop_instance_uid)
+                .await
+                .unwrap(),
+            f.bytes
+        );
+    }
+    let report = a
+        .check(true, false, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.clean() && report.orphans.is_empty(), "{report:?}");
+    assert_eq!((report.spooled, report.blobs), (0, files.len() as u64));
+
+    // A restart finds an object left in the spool (a crash between the
+    // commit and the upload) and uploads it.
+    let extra = &c.instances(&c.study(1)).next().unwrap();
+    let stored_before = {
+        let spool_only = BlobStore::open(
+            "s3://no-such-bucket-here/x",
+            &s3,
+            CompressionKind::Zstd,
+            1,
+            16,
+        )
+        .unwrap()
+        .with_spool(dir.path().join("spool"))
+        .unwrap();
+        let b = Archive::from_parts(
+            spool_only,
+            db.index().await,
+            DuplicatePolicy::KeepFirst,
+            16 * 1024 * 1024,
+        );
+        b.store_bytes(&TenantId::IMPLICIT, Bytes::from(extra.bytes.clone()))
+            .await
+            .unwrap();
+        b.instance(&TenantId::IMPLICIT, &extra.sop_instance_uid)
+            .await
+            .unwrap()
+    };
+    assert_eq!(a.blobs().spooled_objects().await.unwrap().len(), 1);
+    assert_eq!(a.blobs().resume_uploads().await.unwrap(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while a.blobs().uploads_pending() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resumed upload did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        plain.blobs().read(&stored_before.blob).await.unwrap(),
+        extra.bytes
+    );
 }
 
 /// A STOW-RS to `/studies/{uid}` of another study's instance: refused once
@@ -1339,6 +1469,11 @@ macro_rules! index_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn group_commit() {
                     group_commit_batches_and_acknowledges_after_commit($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn spool() {
+                    spool_acknowledges_before_s3_and_uploads_after($db).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,7 +70,9 @@ impl Index {
                 let found = match ids.get(&key) {
                     Some(found) => Some(*found),
                     None => match remembered.get(&key) {
-                        Some(&(study, series)) if still_there(conn, &key, study, series).await? => {
+                        Some(&(study, series))
+                            if still_there(conn, &key, study, series).await? =>
+                        {
                             ids.insert(key.clone(), (study, series));
                             Some((study, series))
                         }

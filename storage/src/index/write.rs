@@ -313,7 +313,12 @@ async fn bump_counters(
     bump_series(conn, series, c.instances).await
 }
 
-pub(super) async fn bump_study(conn: &mut AnyConnection, study: i64, c: Counters, now: i64) -> Result<()> {
+pub(super) async fn bump_study(
+    conn: &mut AnyConnection,
+    study: i64,
+    c: Counters,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE study SET number_of_study_related_instances = number_of_study_related_instances + $1, \
          number_of_study_related_series = number_of_study_related_series + $2, \
@@ -329,7 +334,11 @@ pub(super) async fn bump_study(conn: &mut AnyConnection, study: i64, c: Counters
     Ok(())
 }
 
-pub(super) async fn bump_series(conn: &mut AnyConnection, series: i64, instances: i64) -> Result<()> {
+pub(super) async fn bump_series(
+    conn: &mut AnyConnection,
+    series: i64,
+    instances: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE series SET number_of_series_related_instances = number_of_series_related_instances + $1 WHERE id = $2",
     )

@@ -1,0 +1,285 @@
+//! The local spool in front of a remote object store (S3).
+//!
+//! A new object is written to a local folder and fsynced there, like an
+//! object on a local store; the instance is acknowledged once the spool
+//! file and the index rows are durable, without waiting for S3. A
+//! background task then uploads each spooled file, retrying with backoff
+//! for as long as it takes, and removes the spool file once the object
+//! store has it. Until then reads are served from the spool. The spool
+//! folder itself is the queue: at start every file in it is uploaded again
+//! (an upload interrupted by a crash, or one whose removal was lost, is
+//! simply repeated; objects are immutable under their keys). This is how
+//! dcm4chee took S3 latency out of its ingest.
+
+use std::ops::Range;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::error::{Error, Result};
+
+/// Spool files read per multipart part.
+const PART: usize = 8 * 1024 * 1024;
+/// Uploads at once.
+const UPLOADS: usize = 8;
+/// Longest wait between two attempts at one upload.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The spool of one blob store.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    root: PathBuf,
+    remote: Arc<dyn ObjectStore>,
+    queue: OnceLock<mpsc::UnboundedSender<String>>,
+    /// Files enqueued and not yet uploaded (this process's view).
+    pending: Arc<AtomicU64>,
+}
+
+impl Spool {
+    pub fn open(root: PathBuf, remote: Arc<dyn ObjectStore>) -> Result<Self> {
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+        Ok(Spool {
+            root,
+            remote,
+            queue: OnceLock::new(),
+            pending: Arc::default(),
+        })
+    }
+
+    /// The spool folder.
+    pub fn root(&self) -> &FsPath {
+        &self.root
+    }
+
+    /// Where the spool file of `key` is (keys are ours: UIDs, a tenant ID,
+    /// a generation; never `..`).
+    pub fn path(&self, key: &str) -> Result<PathBuf> {
+        if key
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            return Err(Error::Internal(
+                format!("unexpected object key {key:?}").into(),
+            ));
+        }
+        Ok(self.root.join(key))
+    }
+
+    /// Upload `key`'s spool file in the background.
+    pub fn enqueue(&self, key: String) {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(upload_loop(
+                self.root.clone(),
+                self.remote.clone(),
+                self.pending.clone(),
+                rx,
+            ));
+            tx
+        });
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        if queue.send(key).is_err() {
+            // The task went with its runtime; the file stays for the next
+            // start to upload.
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Enqueue every file in the spool (at start: uploads a crash or a stop
+    /// interrupted). Returns how many.
+    pub async fn resume(&self) -> Result<u64> {
+        let keys = self.files().await?;
+        let n = keys.len() as u64;
+        for (key, _) in keys {
+            self.enqueue(key);
+        }
+        Ok(n)
+    }
+
+    /// Uploads enqueued by this process and not finished.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Every spooled file: key and size.
+    pub async fn files(&self) -> Result<Vec<(String, u64)>> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            let mut dirs = vec![root.clone()];
+            while let Some(dir) = dirs.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+                };
+                for entry in entries {
+                    let entry =
+                        entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+                    let meta = entry
+                        .metadata()
+                        .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+                    let path = entry.path();
+                    if meta.is_dir() {
+                        dirs.push(path);
+                    } else if let Ok(rel) = path.strip_prefix(&root) {
+                        let key = rel
+                            .components()
+                            .map(|c| c.as_os_str().to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join("/");
+                        out.push((key, meta.len()));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await?
+    }
+
+    /// The whole spool file of `key`, if it is still spooled.
+    pub async fn read(&self, key: &str) -> Result<Option<Bytes>> {
+        match tokio::fs::read(self.path(key)?).await {
+            Ok(b) => Ok(Some(Bytes::from(b))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading spooled {key}"), e)),
+        }
+    }
+
+    /// Bytes `range` of `key`'s spool file, if it is still spooled.
+    pub async fn read_range(&self, key: &str, range: Range<u64>) -> Result<Option<Bytes>> {
+        let path = self.path(key)?;
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io(format!("reading spooled {key}"), e)),
+            };
+            let mut out = vec![0u8; (range.end - range.start) as usize];
+            f.seek(SeekFrom::Start(range.start))
+                .and_then(|_| f.read_exact(&mut out))
+                .map_err(|e| Error::io(format!("reading spooled {key}"), e))?;
+            Ok(Some(Bytes::from(out)))
+        })
+        .await?
+    }
+
+    /// The size of `key`'s spool file, if it is still spooled.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>> {
+        match tokio::fs::metadata(self.path(key)?).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading spooled {key}"), e)),
+        }
+    }
+
+    /// Remove `key`'s spool file, if any.
+    pub async fn remove(&self, key: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("removing spooled {key}"), e)),
+        }
+    }
+}
+
+async fn upload_loop(
+    root: PathBuf,
+    remote: Arc<dyn ObjectStore>,
+    pending: Arc<AtomicU64>,
+    mut rx: mpsc::UnboundedReceiver<String>,
+) {
+    let slots = Arc::new(Semaphore::new(UPLOADS));
+    while let Some(key) = rx.recv().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (root, remote, pending) = (root.clone(), remote.clone(), pending.clone());
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(500);
+            loop {
+                match upload(&root, remote.as_ref(), &key).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(key = %key, error = %e, retry_in = ?wait, "upload from the spool failed");
+                        // Jitter: uploads that failed together do not retry together.
+                        let jitter = Duration::from_millis(rand::random::<u64>() % 250);
+                        tokio::time::sleep(wait + jitter).await;
+                        wait = (wait * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+            pending.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+}
+
+/// Upload one spool file, then remove it. A file gone already (uploaded by
+/// an earlier attempt, or its instance deleted) is done.
+async fn upload(root: &FsPath, remote: &dyn ObjectStore, key: &str) -> Result<()> {
+    let path = root.join(key);
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    };
+    let size = file
+        .metadata()
+        .await
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+        .len() as usize;
+    let location = Path::from(key);
+    let read = |e| Error::io(format!("reading {}", path.display()), e);
+    if size <= PART {
+        let mut buf = Vec::with_capacity(size);
+        file.read_to_end(&mut buf).await.map_err(read)?;
+        remote
+            .put(&location, PutPayload::from(buf))
+            .await
+            .map_err(|e| Error::store(key, e))?;
+    } else {
+        let upload = remote
+            .put_multipart(&location)
+            .await
+            .map_err(|e| Error::store(key, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut buf = vec![0u8; PART];
+        loop {
+            let n = file.read(&mut buf).await.map_err(read)?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = writer.wait_for_capacity(4).await {
+                return Err(Error::store(key, e));
+            }
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await.map_err(|e| Error::store(key, e))?;
+    }
+    match tokio::fs::remove_file(&path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
+    }
+    // Empty series and study folders go too (a folder still in use is not
+    // empty, and the next spooled file recreates it).
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == root || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
