@@ -2,8 +2,8 @@
 //! `multipart/related; type="application/dicom"` body.
 //!
 //! Each part goes into the service's store (the same as C-STORE), in the
-//! caller's tenant: parts up to 16 MiB are read whole and stored a few at
-//! a time while the next ones arrive, so they share index commits; larger
+//! caller's tenant: parts up to 8 MiB are read whole and stored 4 at a
+//! time while the next ones arrive, so they share index commits; larger
 //! ones stream through. A body of hundreds of MB is never held whole. The
 //! response lists what was stored and what failed, with the failure reasons
 //! of PS3.18 Table 10.5.3-1.
@@ -77,9 +77,10 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
 }
 
 /// Parts up to this size are read whole and stored concurrently.
-const PART_IN_MEMORY: usize = 16 * 1024 * 1024;
-/// Parts read whole and being stored at once, per request.
-const PARTS_IN_FLIGHT: usize = 8;
+const PART_IN_MEMORY: usize = 8 * 1024 * 1024;
+/// Parts read whole and being stored at once, per request (at most 32 MiB
+/// held per request).
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// File a part's outcome; a caller who may not store ends the request.
 fn answer(

@@ -127,6 +127,8 @@ pub struct BlobRef {
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     local: Option<Arc<LocalFileSystem>>,
+    /// An S3 store (not local, not in memory).
+    remote: bool,
     /// Remote stores: the local spool new objects are written to first.
     spool: Option<Arc<Spool>>,
     synced_dirs: Arc<Mutex<HashSet<PathBuf>>>,
@@ -216,6 +218,7 @@ impl BlobStore {
         Ok(BlobStore {
             store,
             local,
+            remote: url.starts_with("s3://"),
             spool: None,
             synced_dirs: Arc::default(),
             compression,
@@ -232,7 +235,7 @@ impl BlobStore {
     /// written and fsynced under `dir`, and uploaded in the background
     /// ([`crate::spool`]). A local or memory store keeps writing directly.
     pub fn with_spool(mut self, dir: PathBuf) -> Result<Self> {
-        if self.local.is_none() && !self.store.to_string().starts_with("InMemory") {
+        if self.remote {
             self.spool = Some(Arc::new(Spool::open(dir, self.store.clone())?));
         }
         Ok(self)
