@@ -233,7 +233,7 @@ impl BlobStore {
 
     /// Put a local spool in front of a remote store (S3): new objects are
     /// written and fsynced under `dir`, and uploaded in the background
-    /// ([`crate::spool`]). A local or memory store keeps writing directly.
+    /// (module `spool`). A local or memory store keeps writing directly.
     pub fn with_spool(mut self, dir: PathBuf) -> Result<Self> {
         if self.remote {
             self.spool = Some(Arc::new(Spool::open(dir, self.store.clone())?));
