@@ -867,7 +867,8 @@ async fn group_commit_batches_and_acknowledges_after_commit(db: ScratchDb) {
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Time for every store to reach the queue, on a slow machine too.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert!(
         tasks.iter().all(|t| !t.is_finished()),
         "an instance was acknowledged before its rows were committed"
