@@ -27,6 +27,9 @@ use crate::scan::{
 };
 use crate::tenant::TenantId;
 
+/// Headers up to this size are parsed on the receiving task.
+const INLINE_PARSE: usize = 256 * 1024;
+
 /// What to do when an instance arrives whose SOP Instance UID is stored
 /// already with different content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -378,7 +381,12 @@ impl Archive {
             }
         };
         let header = header.freeze();
-        let (prepared, header) = {
+        // A usual header (tens of KB) parses in well under a millisecond:
+        // here, without a hop to another thread; a large one off the runtime.
+        let (prepared, header) = if header.len() <= INLINE_PARSE {
+            let record = parse_header(&header, &layout)?;
+            (Header { record, layout }, header)
+        } else {
             let layout = layout.clone();
             tokio::task::spawn_blocking(move || -> Result<_> {
                 let record = parse_header(&header, &layout)?;
@@ -401,28 +409,40 @@ impl Archive {
                 expected: expected.to_owned(),
             });
         }
-        let existing = self.inner.index.instance(tenant, &sop).await?;
-        // When the stored copy wins whatever the new bytes are, do not upload
-        // them: hash only, to tell an identical resend from a conflict.
-        let upload = existing.is_none() || self.inner.policy == DuplicatePolicy::Overwrite;
-        let mut writer = upload
-            .then(|| {
-                let r = &prepared.record;
-                self.inner.blobs.writer(self.inner.blobs.instance_key(
-                    tenant,
-                    &r.study.study_instance_uid,
-                    &r.series.series_instance_uid,
-                    &r.instance.sop_instance_uid,
-                ))
-            })
-            .transpose()?;
-        let body = self
-            .stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
-            .await;
-        let (sha256, size, fragments) = match body {
-            Ok(v) => v,
-            Err(e) => {
-                if let Some(w) = writer {
+        let new_writer = || {
+            let r = &prepared.record;
+            self.inner.blobs.writer(self.inner.blobs.instance_key(
+                tenant,
+                &r.study.study_instance_uid,
+                &r.series.series_instance_uid,
+                &r.instance.sop_instance_uid,
+            ))
+        };
+        let (existing, mut writer, body) = if self.inner.blobs.writes_locally() {
+            // A local write is cheap to throw away: look the UID up while
+            // the body arrives, not before.
+            let mut writer = Some(new_writer()?);
+            let (existing, body) = tokio::join!(
+                self.inner.index.instance(tenant, &sop),
+                self.stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
+            );
+            (existing, writer, body)
+        } else {
+            let existing = self.inner.index.instance(tenant, &sop).await?;
+            // When the stored copy wins whatever the new bytes are, do not
+            // upload them: hash only, to tell an identical resend from a
+            // conflict.
+            let upload = existing.is_none() || self.inner.policy == DuplicatePolicy::Overwrite;
+            let mut writer = upload.then(new_writer).transpose()?;
+            let body = self
+                .stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
+                .await;
+            (Ok(existing), writer, body)
+        };
+        let (existing, (sha256, size, fragments)) = match (existing, body) {
+            (Ok(existing), Ok(body)) => (existing, body),
+            (Err(e), _) | (_, Err(e)) => {
+                if let Some(w) = writer.take() {
                     w.abort().await;
                 }
                 return Err(e);

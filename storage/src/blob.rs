@@ -241,6 +241,12 @@ impl BlobStore {
         Ok(self)
     }
 
+    /// Whether new objects are written to local files (a local store, or
+    /// the spool in front of S3): cheap to write and throw away.
+    pub fn writes_locally(&self) -> bool {
+        self.local.is_some() || self.spool.is_some()
+    }
+
     /// Whether new objects go through a spool.
     pub fn spooled(&self) -> bool {
         self.spool.is_some()

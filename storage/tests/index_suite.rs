@@ -928,6 +928,33 @@ async fn group_commit_batches_and_acknowledges_after_commit(db: ScratchDb) {
     // The duplicate's own copy was removed: one file per instance.
     let objects: Vec<(String, u64)> = a.blobs().list().try_collect().await.unwrap();
     assert_eq!(objects.len(), files.len(), "{objects:?}");
+
+    // On local disk the body is written while the UID is looked up: a
+    // resend, and other content under a stored UID (keep-first), leave no
+    // file behind.
+    let again = |bytes: Vec<u8>| {
+        let a = a.clone();
+        let pieces: Vec<std::io::Result<Bytes>> = bytes
+            .chunks(9000)
+            .map(|p| Ok(Bytes::copy_from_slice(p)))
+            .collect();
+        async move {
+            a.store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces), None)
+                .await
+                .unwrap()
+                .outcome
+        }
+    };
+    assert_eq!(
+        again(files[3].bytes.clone()).await,
+        StoreOutcome::AlreadyPresent
+    );
+    assert_eq!(
+        again(changed_copy(&files[3].bytes)).await,
+        StoreOutcome::KeptExisting
+    );
+    let objects: Vec<(String, u64)> = a.blobs().list().try_collect().await.unwrap();
+    assert_eq!(objects.len(), files.len(), "{objects:?}");
 }
 
 /// S3 behind the spool: instances are acknowledged while S3 cannot take
