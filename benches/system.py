@@ -521,7 +521,10 @@ CAUSES = {
               "data folders, which every system pays). 3x Orthanc would be about 840 instances/s, "
               "440 MB/s of durable writes: twice what this disk syncs. Next: fewer copies between "
               "dicom-ul and the store, and compressing after the acknowledgment (store raw, compress in "
-              "the background) so zstd leaves the ingest path.",
+              "the background) so zstd leaves the ingest path. Run-to-run variation on this shared machine "
+              "is larger than the change being measured: the same build gave 1.00x and 1.01x Orthanc at "
+              "17:41 and 0.79x and 0.72x at 17:52 (2026-12-02); benches/ab.py alternates two builds to "
+              "compare them.",
     "stow": "Parts up to 8 MiB are read whole and stored 4 at a time, so they share index commits; "
             "the same disk bound as C-STORE applies (Orthanc's STOW-RS writes without fsync).",
     "import": "Orthanc's REST upload here writes to the page cache without fsync (4 connections); "
@@ -533,8 +536,8 @@ CAUSES = {
     "find": "Measured with findscu repeating the query in one association (the pynetdicom row adds "
             "about 3 ms of pynetdicom's own work per query, for every server).",
     "metadata": "The first call is one sample, taken right after three servers ingested on the same 2 "
-                "cores; the two runs before it on 2026-12-02 measured 12.4 and 13.8 ms (met). Not "
-                "profiled further.",
+                "cores: 12.4, 13.8, 18.3 and 32.5 ms in four runs on 2026-12-02, while the warm call "
+                "stays at 6-10 ms. Not profiled further.",
     "frame": "The spread is large: each request opens a new HTTP connection from Python's urllib. "
              "Missed on 2026-12-02, when every system ran slower than on 2026-11-23 (Orthanc 3.15 -> "
              "3.85 ms); the build before the service layer measured the same in the same session "

@@ -35,15 +35,6 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
     let archive = Archive::open(&config.storage)
         .await
         .context("opening the archive")?;
-    // Objects a stop or a crash left in the spool go to S3 now.
-    let resumed = archive
-        .blobs()
-        .resume_uploads()
-        .await
-        .context("reading the spool")?;
-    if resumed > 0 {
-        tracing::info!(objects = resumed, "uploading what the spool still holds");
-    }
     let (audit, writer): (Audit, AuditWriter) =
         Audit::start(archive.index().clone(), &config.audit.syslog).await?;
     let service = Service::new(Parts {
@@ -109,6 +100,17 @@ impl Server {
     /// Open the archive and bind the listeners.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let opened = open(&config).await?;
+        // Objects a stop or a crash left in the spool go to S3 now (the
+        // server's job, not every CLI command's).
+        let resumed = opened
+            .archive
+            .blobs()
+            .resume_uploads()
+            .await
+            .context("reading the spool")?;
+        if resumed > 0 {
+            tracing::info!(objects = resumed, "uploading what the spool still holds");
+        }
         let http = TcpListener::bind(config.http.bind)
             .await
             .with_context(|| format!("binding HTTP to {}", config.http.bind))?;
