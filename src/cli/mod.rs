@@ -288,6 +288,9 @@ where
     Fut: Future<Output = anyhow::Result<T>>,
 {
     let mut config = Config::load(archive, None)?;
+    // The server owns the spool in front of S3 and its uploads: a command
+    // reads what it holds and writes straight to S3.
+    config.storage.spool_read_only = true;
     if quiet && std::env::var_os("RUST_LOG").is_none() {
         config.log.level = "warn".to_owned();
     }

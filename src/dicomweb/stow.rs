@@ -12,10 +12,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use storage::Stored;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
 use super::base_url;
 use super::extract::TargetPath;
@@ -78,9 +79,20 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
 
 /// Parts up to this size are read whole and stored concurrently.
 const PART_IN_MEMORY: usize = 8 * 1024 * 1024;
-/// Parts read whole and being stored at once, per request (at most 32 MiB
-/// held per request).
+/// Parts read whole and being stored at once, per request (with the part
+/// being read and the stores' own buffers, some 80 MiB at most per request
+/// of large parts; a CT's 512 KB slices hold a few MiB).
 const PARTS_IN_FLIGHT: usize = 4;
+
+/// How reading a part into memory ended.
+enum Read {
+    /// All of it, within [`PART_IN_MEMORY`].
+    Whole,
+    /// More than that: the rest streams.
+    Large,
+    /// The body broke off.
+    Broken(multer::Error),
+}
 
 /// File a part's outcome; a caller who may not store ends the request.
 fn answer(
@@ -139,7 +151,8 @@ async fn stow(
     // What each part came to, in the order the stores finished: the stored
     // instance, or the failure reason (PS3.18 Table 10.5.3-1).
     let mut responses: Vec<Result<Stored, u16>> = Vec::new();
-    let mut in_flight: JoinSet<crate::service::Result<Stored>> = JoinSet::new();
+    let mut in_flight: FuturesUnordered<JoinHandle<crate::service::Result<Stored>>> =
+        FuturesUnordered::new();
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -175,53 +188,59 @@ async fn stow(
         // on its own.
         let mut field = field;
         let mut head = bytes::BytesMut::new();
-        let whole = loop {
+        let read = loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
                     head.extend_from_slice(&chunk);
                     if head.len() > PART_IN_MEMORY {
-                        break false;
+                        break Read::Large;
                     }
                 }
-                Ok(None) => break true,
-                Err(e) => {
-                    // Like a streamed part cut off: the store sees the break.
-                    let data = futures::stream::iter([
-                        Ok(head.split().freeze()),
-                        Err(std::io::Error::other(e)),
-                    ]);
-                    let r = state
-                        .service
-                        .store(&caller.ctx, Box::pin(data), study.as_deref())
-                        .await;
-                    answer(r, &mut responses)?;
-                    break true;
-                }
+                Ok(None) => break Read::Whole,
+                Err(e) => break Read::Broken(e),
             }
         };
-        if whole {
-            while in_flight.len() >= PARTS_IN_FLIGHT {
-                if let Some(done) = in_flight.join_next().await {
-                    answer(joined(done), &mut responses)?;
+        match read {
+            Read::Whole => {
+                while in_flight.len() >= PARTS_IN_FLIGHT {
+                    if let Some(done) = in_flight.next().await {
+                        answer(joined(done), &mut responses)?;
+                    }
                 }
+                let (service, ctx, study) =
+                    (state.service.clone(), caller.ctx.clone(), study.clone());
+                let bytes = head.freeze();
+                // A task of its own: a client that hangs up does not cut
+                // short a part it sent whole (its store is finished and
+                // audited).
+                in_flight.push(tokio::spawn(async move {
+                    let data = futures::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+                    service.store(&ctx, data, study.as_deref()).await
+                }));
             }
-            let (service, ctx, study) = (state.service.clone(), caller.ctx.clone(), study.clone());
-            let bytes = head.freeze();
-            in_flight.spawn(async move {
-                let data = futures::stream::iter([Ok::<_, std::io::Error>(bytes)]);
-                service.store(&ctx, data, study.as_deref()).await
-            });
-        } else {
-            let rest = field.map_err(std::io::Error::other);
-            let data = futures::stream::iter([Ok(head.freeze())]).chain(rest);
-            let r = state
-                .service
-                .store(&caller.ctx, Box::pin(data), study.as_deref())
-                .await;
-            answer(r, &mut responses)?;
+            Read::Large => {
+                let rest = field.map_err(std::io::Error::other);
+                let data = futures::stream::iter([Ok(head.freeze())]).chain(rest);
+                let r = state
+                    .service
+                    .store(&caller.ctx, Box::pin(data), study.as_deref())
+                    .await;
+                answer(r, &mut responses)?;
+            }
+            Read::Broken(e) => {
+                // As a streamed part cut off: the store sees the break and
+                // keeps nothing; the part is reported once.
+                let data =
+                    futures::stream::iter([Ok(head.freeze()), Err(std::io::Error::other(e))]);
+                let r = state
+                    .service
+                    .store(&caller.ctx, Box::pin(data), study.as_deref())
+                    .await;
+                answer(r, &mut responses)?;
+            }
         }
     }
-    while let Some(done) = in_flight.join_next().await {
+    while let Some(done) = in_flight.next().await {
         answer(joined(done), &mut responses)?;
     }
     for r in responses {

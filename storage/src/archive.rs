@@ -74,6 +74,10 @@ pub struct ArchiveConfig {
     /// are uploaded in the background (empty: none, every instance waits
     /// for its upload).
     pub spool_dir: String,
+    /// Read the spool but write new objects straight to S3 (set by CLI
+    /// commands: the server owns the spool and its uploads).
+    #[serde(skip)]
+    pub spool_read_only: bool,
     /// S3 settings for `s3://` URLs.
     pub s3: S3Options,
 }
@@ -91,6 +95,7 @@ impl Default for ArchiveConfig {
             database_max_connections: 8,
             sqlite_synchronous_full: true,
             spool_dir: String::new(),
+            spool_read_only: false,
             s3: S3Options::default(),
         }
     }
@@ -234,6 +239,7 @@ impl Archive {
         )?;
         let blobs = match config.spool_dir.as_str() {
             "" => blobs,
+            dir if config.spool_read_only => blobs.reading_spool(std::path::PathBuf::from(dir))?,
             dir => blobs.with_spool(std::path::PathBuf::from(dir))?,
         };
         if let Some(path) = config.database_url.strip_prefix("sqlite://") {
@@ -551,6 +557,8 @@ impl Archive {
                     .index
                     .replace_instance(&pending.new_instance())
                     .await?;
+                // Durable in the spool and in the index: now to S3.
+                self.inner.blobs.upload_later(key);
                 // The index points at the new blob now: a failure to remove
                 // the old one leaves an orphan (`filmless check` finds it),
                 // never a row without its blob.
@@ -582,10 +590,6 @@ impl Archive {
             }
         }
         .await;
-        if result.is_ok() {
-            // Durable in the spool and in the index: now to S3.
-            self.inner.blobs.upload_later(key);
-        }
         match result {
             Err(e) => {
                 if let Err(cleanup) = self.inner.blobs.delete(key).await {

@@ -131,7 +131,9 @@ pub struct BlobStore {
     remote: bool,
     /// Remote stores: the local spool new objects are written to first.
     spool: Option<Arc<Spool>>,
-    synced_dirs: Arc<Mutex<HashSet<PathBuf>>>,
+    /// Directories whose entry in their parent is known durable, with the
+    /// inode it was made durable for.
+    synced_dirs: Arc<Mutex<std::collections::HashMap<PathBuf, u64>>>,
     compression: CompressionKind,
     zstd_level: i32,
 }
@@ -236,7 +238,17 @@ impl BlobStore {
     /// (module `spool`). A local or memory store keeps writing directly.
     pub fn with_spool(mut self, dir: PathBuf) -> Result<Self> {
         if self.remote {
-            self.spool = Some(Arc::new(Spool::open(dir, self.store.clone())?));
+            self.spool = Some(Arc::new(Spool::open(dir, self.store.clone(), true)?));
+        }
+        Ok(self)
+    }
+
+    /// Read objects a server still holds in its spool under `dir`, but
+    /// write new ones straight to the remote store (CLI commands beside a
+    /// running server: one process owns a spool and its uploads).
+    pub fn reading_spool(mut self, dir: PathBuf) -> Result<Self> {
+        if self.remote {
+            self.spool = Some(Arc::new(Spool::open(dir, self.store.clone(), false)?));
         }
         Ok(self)
     }
@@ -244,12 +256,12 @@ impl BlobStore {
     /// Whether new objects are written to local files (a local store, or
     /// the spool in front of S3): cheap to write and throw away.
     pub fn writes_locally(&self) -> bool {
-        self.local.is_some() || self.spool.is_some()
+        self.local.is_some() || self.spool.as_ref().is_some_and(|s| s.writes())
     }
 
     /// Whether new objects go through a spool.
     pub fn spooled(&self) -> bool {
-        self.spool.is_some()
+        self.spool.as_ref().is_some_and(|s| s.writes())
     }
 
     /// Upload every object left in the spool (at start). Returns how many.
@@ -293,8 +305,8 @@ impl BlobStore {
                 .map_err(|e| Error::store(key, e));
         }
         match &self.spool {
-            Some(s) => s.path(key).map(Some),
-            None => Ok(None),
+            Some(s) if s.writes() => s.path(key).map(Some),
+            _ => Ok(None),
         }
     }
 
@@ -555,28 +567,42 @@ impl BlobStore {
                     .and_then(|f| f.sync_all())
                     .map_err(|e| Error::io(format!("fsync {}", p.display()), e))
             };
+            let inode = |p: &std::path::Path| {
+                std::fs::metadata(p)
+                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                    .map_err(|e| Error::io(format!("reading {}", p.display()), e))
+            };
             let mut done: Vec<PathBuf> = Vec::new();
             for first in &dirs {
-                let mut dir = Some(first.as_path());
-                let mut own = true;
-                while let Some(d) = dir {
-                    // The object's own directory always gained an entry;
-                    // the ones above only when they were created, which we
-                    // remember.
-                    let known = synced.lock().map(|s| s.contains(d)).unwrap_or(false);
-                    if (!own && known) || done.iter().any(|x| x == d) {
+                // The object's own directory gained an entry: always synced.
+                if !done.iter().any(|x| x == first) {
+                    sync(first)?;
+                    done.push(first.clone());
+                }
+                // Each directory's own entry in its parent is durable once
+                // the parent was synced after that directory was made. A
+                // folder removed and made again (emptied by a delete or by
+                // the spool's uploader) is a new inode: its parent is
+                // synced again.
+                let mut d = first.as_path();
+                while root.as_deref() != Some(d) {
+                    let Some(parent) = d.parent() else { break };
+                    let ino = inode(d)?;
+                    let known = synced
+                        .lock()
+                        .map(|s| s.get(d) == Some(&ino))
+                        .unwrap_or(false);
+                    if known {
                         break;
                     }
-                    sync(d)?;
-                    done.push(d.to_path_buf());
+                    if !done.iter().any(|x| x == parent) {
+                        sync(parent)?;
+                        done.push(parent.to_path_buf());
+                    }
                     if let Ok(mut s) = synced.lock() {
-                        s.insert(d.to_path_buf());
+                        s.insert(d.to_path_buf(), ino);
                     }
-                    if root.as_deref() == Some(d) {
-                        break;
-                    }
-                    own = false;
-                    dir = d.parent();
+                    d = parent;
                 }
             }
             Ok(())
@@ -634,8 +660,12 @@ impl LocalFile {
         let file = loop {
             attempt += 1;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+                match std::fs::create_dir_all(dir) {
+                    Ok(()) => {}
+                    // A folder on the way removed as it was made: again.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 3 => continue,
+                    Err(e) => return Err(Error::io(format!("creating {}", dir.display()), e)),
+                }
             }
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -727,6 +757,38 @@ impl Sink {
                 self.out_len += len;
                 self.out.extend(pieces);
                 Ok(())
+            }
+        }
+    }
+
+    /// The last bytes, the footer and the fsync; returns the chunk table
+    /// for the index. Runs on the blocking pool.
+    fn last(&mut self, rest: Bytes, original_size: u64) -> Result<Vec<u8>> {
+        if !rest.is_empty() {
+            self.take(rest)?;
+        }
+        let table = match self.compression {
+            CompressionKind::Zstd => self.footer(original_size)?,
+            CompressionKind::None => Vec::new(),
+        };
+        if let Some(path) = self.local_path.take() {
+            // Nothing was written: an empty object.
+            self.file = Some(LocalFile::create(path)?);
+        }
+        if let Some(f) = &self.file {
+            f.file
+                .sync_data()
+                .map_err(|e| Error::io(format!("fsync {}", f.path.display()), e))?;
+        }
+        Ok(table)
+    }
+
+    /// Remove what a failed job had written of a local file.
+    fn discard(&mut self) {
+        if let Some(f) = self.file.take() {
+            drop(f.file);
+            if let Err(e) = std::fs::remove_file(&f.path) {
+                tracing::warn!(path = %f.path.display(), error = %e, "could not remove a partly written object");
             }
         }
     }
@@ -865,8 +927,13 @@ impl BlobWriter {
             self.upload_out(&mut sink).await?;
         }
         self.job = Some(tokio::task::spawn_blocking(move || {
-            sink.take(input)?;
-            Ok(sink)
+            match sink.take(input) {
+                Ok(()) => Ok(sink),
+                Err(e) => {
+                    sink.discard();
+                    Err(e)
+                }
+            }
         }));
         Ok(())
     }
@@ -917,23 +984,11 @@ impl BlobWriter {
         let original_size = self.original_size;
         // The last chunk, the footer and the fsync in one job.
         let (mut sink, chunk_table) = tokio::task::spawn_blocking(move || -> Result<_> {
-            if !rest.is_empty() {
-                sink.take(rest)?;
+            let done = sink.last(rest, original_size);
+            if done.is_err() {
+                sink.discard();
             }
-            let table = match sink.compression {
-                CompressionKind::Zstd => sink.footer(original_size)?,
-                CompressionKind::None => Vec::new(),
-            };
-            if let Some(path) = sink.local_path.take() {
-                // Nothing was written: an empty object.
-                sink.file = Some(LocalFile::create(path)?);
-            }
-            if let Some(f) = &sink.file {
-                f.file
-                    .sync_data()
-                    .map_err(|e| Error::io(format!("fsync {}", f.path.display()), e))?;
-            }
-            Ok((sink, table))
+            done.map(|table| (sink, table))
         })
         .await??;
         if sink.file.is_none() {

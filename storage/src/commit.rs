@@ -145,6 +145,11 @@ async fn run(
         }
         let results = commit(&blobs, &index, &stats, &mut parents, &jobs).await;
         for (job, result) in jobs.into_iter().zip(results) {
+            // Committed: now to S3 when there is a spool. Here, not by the
+            // caller, who may be gone (a client that hung up).
+            if matches!(result, Ok(Insert::Inserted)) {
+                blobs.upload_later(&job.pending.blob.key);
+            }
             // A caller that gave up (its association closed) is not an
             // error: its instance is committed, as a resend would find.
             let _ = job.done.send(result);
@@ -191,5 +196,9 @@ async fn commit(
 /// Commit one instance without the task.
 async fn commit_alone(blobs: &BlobStore, index: &Index, pending: &Pending) -> Result<Insert> {
     blobs.sync_dirs(&[pending.blob.key.as_str()]).await?;
-    index.insert_instance(&pending.new_instance()).await
+    let inserted = index.insert_instance(&pending.new_instance()).await?;
+    if matches!(inserted, Insert::Inserted) {
+        blobs.upload_later(&pending.blob.key);
+    }
+    Ok(inserted)
 }

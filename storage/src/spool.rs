@@ -37,26 +37,45 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub(crate) struct Spool {
     root: PathBuf,
     remote: Arc<dyn ObjectStore>,
+    /// Whether this process writes new objects here and uploads them (the
+    /// server); otherwise it only reads what the server spooled (CLI
+    /// commands beside a running server write straight to S3, so that one
+    /// process owns the spool and its uploads).
+    writes: bool,
     queue: OnceLock<mpsc::UnboundedSender<String>>,
     /// Files enqueued and not yet uploaded (this process's view).
     pending: Arc<AtomicU64>,
+    /// Their keys: a key queued twice is uploaded once, and a delete of a
+    /// queued key leaves a tombstone for its upload.
+    queued: Queued,
 }
 
+type Queued = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
 impl Spool {
-    pub fn open(root: PathBuf, remote: Arc<dyn ObjectStore>) -> Result<Self> {
-        std::fs::create_dir_all(&root)
-            .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+    pub fn open(root: PathBuf, remote: Arc<dyn ObjectStore>, writes: bool) -> Result<Self> {
+        if writes {
+            std::fs::create_dir_all(&root)
+                .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+        }
         Ok(Spool {
             root,
             remote,
+            writes,
             queue: OnceLock::new(),
             pending: Arc::default(),
+            queued: Arc::default(),
         })
     }
 
     /// The spool folder.
     pub fn root(&self) -> &FsPath {
         &self.root
+    }
+
+    /// Whether new objects are written here.
+    pub fn writes(&self) -> bool {
+        self.writes
     }
 
     /// Where the spool file of `key` is (keys are ours: UIDs, a tenant ID,
@@ -75,20 +94,35 @@ impl Spool {
 
     /// Upload `key`'s spool file in the background.
     pub fn enqueue(&self, key: String) {
+        if !self.writes {
+            return;
+        }
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(upload_loop(
                 self.root.clone(),
                 self.remote.clone(),
                 self.pending.clone(),
+                self.queued.clone(),
                 rx,
             ));
             tx
         });
+        let fresh = self
+            .queued
+            .lock()
+            .map(|mut q| q.insert(key.clone()))
+            .unwrap_or(true);
+        if !fresh {
+            return;
+        }
         self.pending.fetch_add(1, Ordering::Relaxed);
-        if queue.send(key).is_err() {
+        if let Err(mpsc::error::SendError(key)) = queue.send(key) {
             // The task went with its runtime; the file stays for the next
             // start to upload.
+            if let Ok(mut q) = self.queued.lock() {
+                q.remove(&key);
+            }
             self.pending.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -96,12 +130,40 @@ impl Spool {
     /// Enqueue every file in the spool (at start: uploads a crash or a stop
     /// interrupted). Returns how many.
     pub async fn resume(&self) -> Result<u64> {
+        if !self.writes {
+            return Ok(0);
+        }
         let keys = self.files().await?;
+        self.clear_tombstones().await?;
         let n = keys.len() as u64;
         for (key, _) in keys {
             self.enqueue(key);
         }
         Ok(n)
+    }
+
+    /// Tombstones left by deletes whose upload had finished meanwhile
+    /// (at start nothing is being uploaded: every one is stale).
+    async fn clear_tombstones(&self) -> Result<()> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut dirs = vec![root];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        dirs.push(path);
+                    } else if path.extension().is_some_and(|e| e == TOMBSTONE) {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+            }
+        })
+        .await?;
+        Ok(())
     }
 
     /// Uploads enqueued by this process and not finished.
@@ -130,6 +192,8 @@ impl Spool {
                     let path = entry.path();
                     if meta.is_dir() {
                         dirs.push(path);
+                    } else if path.extension().is_some_and(|e| e == TOMBSTONE) {
+                        continue;
                     } else if let Ok(rel) = path.strip_prefix(&root) {
                         let key = rel
                             .components()
@@ -183,9 +247,24 @@ impl Spool {
         }
     }
 
-    /// Remove `key`'s spool file, if any.
+    /// Remove `key`'s spool file, if any (its instance is deleted). An
+    /// upload of it may be under way: a tombstone beside it tells the
+    /// uploader to delete what it put.
     pub async fn remove(&self, key: &str) -> Result<()> {
-        match tokio::fs::remove_file(self.path(key)?).await {
+        let path = self.path(key)?;
+        // This process's upload of it may be under way; another process
+        // (the server, when this is a CLI command) may be uploading it.
+        let uploading = match self.writes {
+            true => self.queued.lock().map(|q| q.contains(key)).unwrap_or(true),
+            false => tokio::fs::try_exists(&path).await.unwrap_or(true),
+        };
+        if uploading {
+            let stone = tombstone(&path);
+            if let Err(e) = tokio::fs::write(&stone, b"").await {
+                return Err(Error::io(format!("marking spooled {key} deleted"), e));
+            }
+        }
+        match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("removing spooled {key}"), e)),
@@ -193,10 +272,21 @@ impl Spool {
     }
 }
 
+/// Extension of the mark a delete leaves for an upload in flight.
+const TOMBSTONE: &str = "deleted";
+
+fn tombstone(path: &FsPath) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(TOMBSTONE);
+    PathBuf::from(name)
+}
+
 async fn upload_loop(
     root: PathBuf,
     remote: Arc<dyn ObjectStore>,
     pending: Arc<AtomicU64>,
+    busy: Queued,
     mut rx: mpsc::UnboundedReceiver<String>,
 ) {
     let slots = Arc::new(Semaphore::new(UPLOADS));
@@ -205,6 +295,7 @@ async fn upload_loop(
             return;
         };
         let (root, remote, pending) = (root.clone(), remote.clone(), pending.clone());
+        let busy = busy.clone();
         tokio::spawn(async move {
             let mut wait = Duration::from_millis(500);
             loop {
@@ -219,6 +310,9 @@ async fn upload_loop(
                     }
                 }
             }
+            if let Ok(mut b) = busy.lock() {
+                b.remove(&key);
+            }
             pending.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
@@ -229,9 +323,13 @@ async fn upload_loop(
 /// an earlier attempt, or its instance deleted) is done.
 async fn upload(root: &FsPath, remote: &dyn ObjectStore, key: &str) -> Result<()> {
     let path = root.join(key);
+    let location = Path::from(key);
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Uploaded already, or deleted.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return bury(remote, &path, &location, key).await
+        }
         Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
     };
     let size = file
@@ -239,7 +337,6 @@ async fn upload(root: &FsPath, remote: &dyn ObjectStore, key: &str) -> Result<()
         .await
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
         .len() as usize;
-    let location = Path::from(key);
     let read = |e| Error::io(format!("reading {}", path.display()), e);
     if size <= PART {
         let mut buf = Vec::with_capacity(size);
@@ -255,15 +352,24 @@ async fn upload(root: &FsPath, remote: &dyn ObjectStore, key: &str) -> Result<()
             .map_err(|e| Error::store(key, e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
         let mut buf = vec![0u8; PART];
-        loop {
-            let n = file.read(&mut buf).await.map_err(read)?;
-            if n == 0 {
-                break;
+        let sent: Result<()> = async {
+            loop {
+                let n = file.read(&mut buf).await.map_err(read)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer
+                    .wait_for_capacity(4)
+                    .await
+                    .map_err(|e| Error::store(key, e))?;
+                writer.write(&buf[..n]);
             }
-            if let Err(e) = writer.wait_for_capacity(4).await {
-                return Err(Error::store(key, e));
-            }
-            writer.write(&buf[..n]);
+        }
+        .await;
+        if let Err(e) = sent {
+            // No incomplete upload left behind in the bucket.
+            let _ = writer.abort().await;
+            return Err(e);
         }
         writer.finish().await.map_err(|e| Error::store(key, e))?;
     }
@@ -272,6 +378,8 @@ async fn upload(root: &FsPath, remote: &dyn ObjectStore, key: &str) -> Result<()
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
     }
+    // Deleted while it went up: delete what was put.
+    bury(remote, &path, &location, key).await?;
     // Empty series and study folders go too (a folder still in use is not
     // empty, and the next spooled file recreates it).
     let mut dir = path.parent();
@@ -282,4 +390,22 @@ async fn upload(root: &FsPath, remote: &dyn ObjectStore, key: &str) -> Result<()
         dir = d.parent();
     }
     Ok(())
+}
+
+/// If `key`'s instance was deleted while spooled (a tombstone beside its
+/// path), delete it from the object store too, then the tombstone.
+async fn bury(remote: &dyn ObjectStore, path: &FsPath, location: &Path, key: &str) -> Result<()> {
+    let stone = tombstone(path);
+    if !tokio::fs::try_exists(&stone).await.unwrap_or(false) {
+        return Ok(());
+    }
+    match remote.delete(location).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(Error::store(key, e)),
+    }
+    match tokio::fs::remove_file(&stone).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("removing {}", stone.display()), e)),
+    }
 }

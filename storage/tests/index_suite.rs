@@ -957,6 +957,19 @@ async fn group_commit_batches_and_acknowledges_after_commit(db: ScratchDb) {
     assert_eq!(objects.len(), files.len(), "{objects:?}");
 }
 
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
 /// S3 behind the spool: instances are acknowledged while S3 cannot take
 /// them (its bucket does not exist yet), read back from the spool, then
 /// uploaded once it can, retried with backoff, and the spool empties; every
@@ -999,7 +1012,13 @@ async fn spool_acknowledges_before_s3_and_uploads_after(db: ScratchDb) {
         a.blobs().spooled_objects().await.unwrap().len(),
         files.len()
     );
-    for f in &files {
+    // One is deleted while its upload waits to be retried: it must not
+    // reach S3 afterwards.
+    let (gone, files) = files.split_first().unwrap();
+    a.delete_instance(&TenantId::IMPLICIT, &gone.sop_instance_uid)
+        .await
+        .unwrap();
+    for f in files {
         let i = a
             .instance(&TenantId::IMPLICIT, &f.sop_instance_uid)
             .await
@@ -1025,6 +1044,9 @@ async fn spool_acknowledges_before_s3_and_uploads_after(db: ScratchDb) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(a.blobs().spooled_objects().await.unwrap().is_empty());
+    // Nothing left in the spool folder, tombstones included.
+    let left: Vec<_> = walk(&dir.path().join("spool"));
+    assert!(left.is_empty(), "{left:?}");
     // Read through a store with no spool: the objects are in S3 itself.
     let plain = Archive::from_parts(
         BlobStore::open(&url, &s3, CompressionKind::Zstd, 1, 16).unwrap(),
@@ -1032,7 +1054,7 @@ async fn spool_acknowledges_before_s3_and_uploads_after(db: ScratchDb) {
         DuplicatePolicy::KeepFirst,
         16 * 1024 * 1024,
     );
-    for f in &files {
+    for f in files {
         assert_eq!(
             plain
                 .read_instance(&TenantId::IMPLICIT, &f.sop_instance_uid)
@@ -1041,6 +1063,12 @@ async fn spool_acknowledges_before_s3_and_uploads_after(db: ScratchDb) {
             f.bytes
         );
     }
+    let in_s3: Vec<(String, u64)> = plain.blobs().list().try_collect().await.unwrap();
+    assert_eq!(
+        in_s3.len(),
+        files.len(),
+        "the deleted instance reached S3: {in_s3:?}"
+    );
     let report = a
         .check(true, false, std::time::Duration::ZERO)
         .await
