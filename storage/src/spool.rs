@@ -382,12 +382,12 @@ async fn upload(root: &FsPath, remote: &dyn ObjectStore, key: &str) -> Result<()
     bury(remote, &path, &location, key).await?;
     // Empty series and study folders go too (a folder still in use is not
     // empty, and the next spooled file recreates it).
-    let mut dir = path.parent();
+    let mut dir = path.parent().map(FsPath::to_path_buf);
     while let Some(d) = dir {
-        if d == root || std::fs::remove_dir(d).is_err() {
+        if d == root || tokio::fs::remove_dir(&d).await.is_err() {
             break;
         }
-        dir = d.parent();
+        dir = d.parent().map(FsPath::to_path_buf);
     }
     Ok(())
 }

@@ -957,6 +957,15 @@ async fn group_commit_batches_and_acknowledges_after_commit(db: ScratchDb) {
     assert_eq!(objects.len(), files.len(), "{objects:?}");
 }
 
+/// Wait (30 s at most) until `a` has no upload from its spool under way.
+async fn uploads_finish(a: &Archive, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while a.blobs().uploads_pending() > 0 {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Every file under `dir`.
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -1035,14 +1044,7 @@ async fn spool_acknowledges_before_s3_and_uploads_after(db: ScratchDb) {
 
     // S3 comes up: the retries go through and the spool empties.
     moto.bucket(&bucket);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while a.blobs().uploads_pending() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "uploads did not finish"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    uploads_finish(&a, "uploads did not finish").await;
     assert!(a.blobs().spooled_objects().await.unwrap().is_empty());
     // Nothing left in the spool folder, tombstones included.
     let left: Vec<_> = walk(&dir.path().join("spool"));
@@ -1105,14 +1107,7 @@ async fn spool_acknowledges_before_s3_and_uploads_after(db: ScratchDb) {
     };
     assert_eq!(a.blobs().spooled_objects().await.unwrap().len(), 1);
     assert_eq!(a.blobs().resume_uploads().await.unwrap(), 1);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while a.blobs().uploads_pending() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the resumed upload did not finish"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    uploads_finish(&a, "the resumed upload did not finish").await;
     assert_eq!(
         plain.blobs().read(&stored_before.blob).await.unwrap(),
         extra.bytes
