@@ -164,6 +164,54 @@ mod sink {
             Ok(Vec::new())
         }
     }
+
+    fn unsupported() -> dicom_net::service::NormalizedResponse {
+        Response::with(dicom_net::Status::NO_SUCH_SOP_CLASS, "none").into()
+    }
+
+    impl dicom_net::service::Mpps for super::Sink {
+        async fn n_create(
+            &self,
+            _: &AssociationInfo,
+            _: dicom_net::service::NormalizedRequest,
+        ) -> dicom_net::service::NormalizedResponse {
+            unsupported()
+        }
+
+        async fn n_set(
+            &self,
+            _: &AssociationInfo,
+            _: dicom_net::service::NormalizedRequest,
+        ) -> dicom_net::service::NormalizedResponse {
+            unsupported()
+        }
+    }
+
+    impl dicom_net::service::Commitment for super::Sink {
+        async fn n_action(
+            &self,
+            _: &AssociationInfo,
+            _: dicom_net::service::NormalizedRequest,
+        ) -> (dicom_net::service::NormalizedResponse, Option<i64>) {
+            (unsupported(), None)
+        }
+
+        async fn report(
+            &self,
+            _: &AssociationInfo,
+            _: i64,
+        ) -> Option<dicom_net::service::EventReport> {
+            None
+        }
+
+        async fn reported(
+            &self,
+            _: &AssociationInfo,
+            _: i64,
+            _: Result<dicom_net::Status, String>,
+        ) {
+        }
+    }
 }
 
 fn p_data(c: &mut Criterion) {

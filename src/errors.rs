@@ -6,11 +6,23 @@
 use dicom_net::service::Response;
 use dicom_net::Status;
 
-use crate::service::{Error, ErrorKind};
+use crate::service::{Error, ErrorKind, Refusal};
 
 /// The DIMSE response for a service error (PS3.4 B.2.3 for C-STORE,
 /// C.4.1.1.4 for C-FIND).
 pub fn dimse_response(e: &Error) -> Response {
+    if let Error::Procedure { refusal, message } = e {
+        let (status, offending) = match refusal {
+            Refusal::Duplicate => (Status::DUPLICATE_SOP_INSTANCE, None),
+            Refusal::NoSuchInstance => (Status::NO_SUCH_SOP_INSTANCE, None),
+            Refusal::NoLongerUpdatable => (Status::MPPS_NO_LONGER_UPDATABLE, None),
+            Refusal::MissingAttribute(t) => (Status::MISSING_ATTRIBUTE, Some(*t)),
+            Refusal::InvalidValue(t) => (Status::INVALID_ATTRIBUTE_VALUE, Some(*t)),
+        };
+        let mut r = Response::with(status, message.clone());
+        r.offending = offending.into_iter().collect();
+        return r;
+    }
     let status = match (e.kind(), e) {
         (ErrorKind::Forbidden, _) => Status::NOT_AUTHORIZED,
         (_, Error::Storage(storage::Error::InvalidUid { .. })) | (_, Error::Mismatch(_)) => {

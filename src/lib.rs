@@ -5,8 +5,8 @@
 //! - [`service`]: every operation once (store, search, retrieve, render,
 //!   delete, status, the audit trail, users), each deciding access from a
 //!   request context, confined to the caller's tenant, and audited;
-//! - [`dimse`], [`dicomweb`], [`cli`]: thin adapters from DIMSE, DICOMweb
-//!   and the command line to the service;
+//! - [`dimse`], [`dicomweb`], [`hl7`], [`cli`]: thin adapters from DIMSE,
+//!   DICOMweb, HL7 v2 and the command line to the service;
 //! - [`http`]: the router, authentication into a context, the server's
 //!   pages, the viewer's files, HTTPS;
 //! - [`audit`]: the audit trail's writer (database and syslog);
@@ -24,6 +24,7 @@ pub mod config;
 pub mod dicomweb;
 pub mod dimse;
 pub mod errors;
+pub mod hl7;
 pub mod http;
 pub mod logging;
 pub mod server;

@@ -90,7 +90,11 @@ pub struct Server {
     pub http_addr: SocketAddr,
     /// Where DICOM listens.
     pub dicom_addr: SocketAddr,
+    /// Where HL7 (MLLP) listens, when `[hl7] bind` is set.
+    pub hl7_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
+    /// The HL7 listener and the job worker.
+    workflow: tokio::task::JoinHandle<anyhow::Result<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     dimse: tokio::task::JoinHandle<anyhow::Result<()>>,
     opened: Opened,
@@ -119,6 +123,22 @@ impl Server {
             .await
             .with_context(|| format!("binding DICOM to {}", config.dicom.bind))?;
         let dicom_addr = dicom.local_addr()?;
+        let hl7 = if config.hl7.bind.is_empty() {
+            None
+        } else {
+            Some(
+                TcpListener::bind(&config.hl7.bind)
+                    .await
+                    .with_context(|| format!("binding HL7 to {}", config.hl7.bind))?,
+            )
+        };
+        let hl7_addr = match &hl7 {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let hl7_config = config.hl7.clone();
+        // Checked before anything starts.
+        crate::hl7::Senders::new(&hl7_config)?;
         let shutdown = CancellationToken::new();
         let d = &config.dicom;
         let scp_config = crate::dimse::scp_config(d);
@@ -202,6 +222,24 @@ impl Server {
             }
         });
         let stop = shutdown.clone();
+        let service = opened.service.clone();
+        let workflow = tokio::spawn(async move {
+            let worker = service.clone().run_commitment_jobs(stop.clone());
+            match hl7 {
+                None => {
+                    worker.await;
+                    Ok(())
+                }
+                Some(listener) => {
+                    let (_, hl7) = tokio::join!(
+                        worker,
+                        crate::hl7::serve(listener, &hl7_config, service, stop)
+                    );
+                    hl7.context("HL7 listener")
+                }
+            }
+        });
+        let stop = shutdown.clone();
         let task = match http {
             HttpListener::Tls(listener) => {
                 let app = app.into_make_service_with_connect_info::<crate::http::tls::TlsPeer>();
@@ -225,11 +263,14 @@ impl Server {
             dicom = %dicom_addr,
             tls = https,
             dicom_tls = %dicom_tls_addr.map(|a| a.to_string()).unwrap_or_default(),
+            hl7 = %hl7_addr.map(|a| a.to_string()).unwrap_or_default(),
             "serving"
         );
         Ok(Server {
             http_addr,
             dicom_addr,
+            hl7_addr,
+            workflow,
             shutdown,
             task,
             dimse,
@@ -255,14 +296,15 @@ impl Server {
                 r
             }
         };
-        let (dimse, http) = tokio::join!(
+        let (dimse, http, workflow) = tokio::join!(
             ended(self.dimse, "DICOM task"),
-            ended(self.task, "server task")
+            ended(self.task, "server task"),
+            ended(self.workflow, "HL7 and job task")
         );
-        let (dimse, http) = (dimse?, http?);
+        let (dimse, http, workflow) = (dimse?, http?, workflow?);
         // Every handler is done: write the last audit events, then close.
         self.opened.close().await?;
-        dimse.and(http)
+        dimse.and(http).and(workflow)
     }
 }
 

@@ -33,6 +33,9 @@ const STORE_TO_S: [u16; 5] = [401, 403, 200, 200, 409];
 const DELETE: [u16; 5] = [401, 403, 403, 204, 404];
 const STATUS: [u16; 5] = [401, 200, 403, 200, 200];
 const NO_DELETE_ALL: [u16; 5] = [401, 405, 405, 405, 405];
+/// Scheduling a worklist item (role scheduler or admin); the other
+/// tenant's admin schedules in its own tenant.
+const ORDER: [u16; 5] = [401, 403, 403, 201, 201];
 
 /// Every protected route: method, path template, expected statuses, and
 /// whether the answer is a search (the other tenant's answer must be empty).
@@ -99,6 +102,11 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         ("GET", leak("/frames/{frames}/rendered"), READ, false),
         ("GET", leak("/frames/{frames}/thumbnail"), READ, false),
         ("GET", leak("/bulkdata/{*path}"), READ, false),
+        ("GET", "/dicom-web/workitems", SEARCH, true),
+        ("GET", "/api/worklist", SEARCH, true),
+        ("POST", "/api/worklist", ORDER, false),
+        ("GET", "/api/worklist/{id}", READ, false),
+        ("DELETE", "/api/worklist/{id}", DELETE, false),
     ]
 }
 
@@ -135,9 +143,19 @@ fn config(dir: &Path, database_url: Option<&str>, dest_port: u16) -> std::path::
         dir.display(),
         peer("CT1", 104, "h1", "\"store\""),
         peer("RIS1", 104, "h1", "\"find\", \"get\""),
-        peer("WS1", 104, "h1", "\"store\", \"find\", \"move\", \"get\""),
+        peer(
+            "WS1",
+            104,
+            "h1",
+            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\""
+        ),
         peer("DEST1", dest_port, "h1", ""),
-        peer("RIS2", 104, "h2", "\"store\", \"find\", \"move\", \"get\""),
+        peer(
+            "RIS2",
+            104,
+            "h2",
+            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\""
+        ),
         peer("DEST2", dest_port, "h2", ""),
     );
     let path = dir.join("filmless.toml");
@@ -202,8 +220,46 @@ fn access_matrix(database_url: Option<&str>) {
     ] {
         add_user(&config, name, roles, Some(tenant), "correct-horse");
     }
-    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
     let (s, study, t) = studies();
+    // A worklist item of study S in h1.
+    let out = common::filmless()
+        .args([
+            "worklist",
+            "--config",
+            config.to_str().unwrap(),
+            "--tenant",
+            "h1",
+        ])
+        .args([
+            "add",
+            "--patient-id",
+            "PWL",
+            "--name",
+            "WORK^LIST",
+            "--station",
+            "CT1",
+        ])
+        .args([
+            "--modality",
+            "CT",
+            "--start",
+            "202612021030",
+            "--study-uid",
+            &study,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let item_id = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
     let s_files = write_files(&dir.path().join("s"), &s);
     let t_files = write_files(&dir.path().join("t"), &t);
     store(server.dicom_port, "CT1", "H1PACS", &s_files);
@@ -294,6 +350,43 @@ fn access_matrix(database_url: Option<&str>) {
         );
         assert_eq!(seen, want, "DIMSE as {who}: {x}");
     }
+    // The RIS workflow's services: (identity, worklist, items, mpps,
+    // commit, report event type).
+    type WorkflowRow<'a> = (&'a str, u64, u64, u64, u64, Option<u64>);
+    let workflow: [WorkflowRow; 5] = [
+        (
+            "viewer",
+            NOT_AUTHORIZED,
+            0,
+            NOT_AUTHORIZED,
+            NOT_AUTHORIZED,
+            None,
+        ),
+        ("uploader", NOT_AUTHORIZED, 0, NOT_AUTHORIZED, OK, Some(1)),
+        ("admin", OK, 1, OK, OK, Some(1)),
+        ("other tenant", OK, 0, OK, OK, Some(1)),
+        ("other tenant, our destination", OK, 0, OK, OK, Some(1)),
+    ];
+    for (who, worklist, items, mpps, commit, report) in workflow {
+        let x = &r[who];
+        assert_eq!(
+            (
+                x["worklist"].as_u64(),
+                x["items"].as_u64(),
+                x["mpps"].as_u64(),
+                x["commit"].as_u64(),
+                x["report"].as_u64()
+            ),
+            (
+                Some(worklist),
+                Some(items),
+                Some(mpps),
+                Some(commit),
+                report
+            ),
+            "worklist, MPPS and storage commitment as {who}: {x}"
+        );
+    }
     assert_eq!(
         r["other tenant, our AE title"]["associated"], false,
         "a peer of h2 calling h1's AE title is rejected"
@@ -344,9 +437,11 @@ fn access_matrix(database_url: Option<&str>) {
             .replace("{instance}", &s[0].sop_instance_uid)
             .replace("{frames}", "1")
             .replace("{*path}", "7FE00010")
+            .replace("{id}", &item_id)
     };
     let mut order: Vec<_> = table.iter().filter(|r| r.0 != "DELETE").collect();
     for p in [
+        "/api/worklist/{id}",
         "/dicom-web/studies",
         "/dicom-web/studies/{study}/series/{series}/instances/{instance}",
         "/dicom-web/studies/{study}/series/{series}",
@@ -359,6 +454,16 @@ fn access_matrix(database_url: Option<&str>) {
     // of study S (stored already: identical, so 200 and nothing changes).
     let stow = stow_body(&s[1].bytes);
     let other_stow = stow_body(&t[0].bytes);
+    let order_body = serde_json::json!({
+        "00100020": {"vr": "LO", "Value": ["PNEW"]},
+        "0020000D": {"vr": "UI", "Value": ["1.2.826.0.1.3680043.10.999.1"]},
+        "00400100": {"vr": "SQ", "Value": [{
+            "00400001": {"vr": "AE", "Value": ["CT1"]},
+            "00080060": {"vr": "CS", "Value": ["CT"]}
+        }]}
+    })
+    .to_string()
+    .into_bytes();
     for &(method, template, want, search) in order {
         let mut path = fill(template);
         if template.starts_with("/dicom-web/studies/{study}/series/{series}")
@@ -378,7 +483,10 @@ fn access_matrix(database_url: Option<&str>) {
             if let Some(c) = &credentials[k] {
                 headers.push(("Authorization", c));
             }
-            let body: &[u8] = if method == "POST" {
+            let body: &[u8] = if method == "POST" && template == "/api/worklist" {
+                headers.push(("Content-Type", "application/json"));
+                &order_body
+            } else if method == "POST" {
                 headers.push(("Content-Type", STOW_TYPE));
                 if k == 4 {
                     &other_stow
@@ -450,6 +558,12 @@ fn anonymous_peer_without_tenants(database_url: Option<&str>) {
         ("moved", 0),
         ("get", NOT_AUTHORIZED),
         ("got", 0),
+        ("worklist", NOT_AUTHORIZED),
+        ("items", 0),
+        ("mpps", NOT_AUTHORIZED),
+        // It may ask whether what it stored is kept.
+        ("commit", 0),
+        ("report", 1),
     ] {
         assert_eq!(x[service].as_u64(), Some(want), "{service}: {x}");
     }

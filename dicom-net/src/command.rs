@@ -36,7 +36,24 @@ pub enum CommandField {
     CEchoRsp,
     /// C-CANCEL-RQ.
     CCancelRq,
-    /// Anything else (N-* services, or nonsense): answered as unrecognized.
+    /// N-EVENT-REPORT-RQ.
+    NEventReportRq,
+    /// N-EVENT-REPORT-RSP.
+    NEventReportRsp,
+    /// N-SET-RQ.
+    NSetRq,
+    /// N-SET-RSP.
+    NSetRsp,
+    /// N-ACTION-RQ.
+    NActionRq,
+    /// N-ACTION-RSP.
+    NActionRsp,
+    /// N-CREATE-RQ.
+    NCreateRq,
+    /// N-CREATE-RSP.
+    NCreateRsp,
+    /// Anything else (N-GET, N-DELETE, or nonsense): answered as
+    /// unrecognized.
     Other(u16),
 }
 
@@ -55,6 +72,14 @@ impl CommandField {
             CommandField::CEchoRq => 0x0030,
             CommandField::CEchoRsp => 0x8030,
             CommandField::CCancelRq => 0x0FFF,
+            CommandField::NEventReportRq => 0x0100,
+            CommandField::NEventReportRsp => 0x8100,
+            CommandField::NSetRq => 0x0120,
+            CommandField::NSetRsp => 0x8120,
+            CommandField::NActionRq => 0x0130,
+            CommandField::NActionRsp => 0x8130,
+            CommandField::NCreateRq => 0x0140,
+            CommandField::NCreateRsp => 0x8140,
             CommandField::Other(c) => c,
         }
     }
@@ -73,6 +98,14 @@ impl CommandField {
             0x0030 => CommandField::CEchoRq,
             0x8030 => CommandField::CEchoRsp,
             0x0FFF => CommandField::CCancelRq,
+            0x0100 => CommandField::NEventReportRq,
+            0x8100 => CommandField::NEventReportRsp,
+            0x0120 => CommandField::NSetRq,
+            0x8120 => CommandField::NSetRsp,
+            0x0130 => CommandField::NActionRq,
+            0x8130 => CommandField::NActionRsp,
+            0x0140 => CommandField::NCreateRq,
+            0x8140 => CommandField::NCreateRsp,
             other => CommandField::Other(other),
         }
     }
@@ -85,6 +118,10 @@ impl CommandField {
             CommandField::CFindRq => CommandField::CFindRsp,
             CommandField::CMoveRq => CommandField::CMoveRsp,
             CommandField::CEchoRq => CommandField::CEchoRsp,
+            CommandField::NEventReportRq => CommandField::NEventReportRsp,
+            CommandField::NSetRq => CommandField::NSetRsp,
+            CommandField::NActionRq => CommandField::NActionRsp,
+            CommandField::NCreateRq => CommandField::NCreateRsp,
             CommandField::Other(c) => CommandField::Other(c | 0x8000),
             other => other,
         }
@@ -132,6 +169,14 @@ pub struct Command {
     pub affected_sop_class_uid: Option<String>,
     /// (0000,1000) Affected SOP Instance UID.
     pub affected_sop_instance_uid: Option<String>,
+    /// (0000,0003) Requested SOP Class UID (N-SET, N-ACTION).
+    pub requested_sop_class_uid: Option<String>,
+    /// (0000,1001) Requested SOP Instance UID (N-SET, N-ACTION).
+    pub requested_sop_instance_uid: Option<String>,
+    /// (0000,1002) Event Type ID (N-EVENT-REPORT).
+    pub event_type_id: Option<u16>,
+    /// (0000,1008) Action Type ID (N-ACTION).
+    pub action_type_id: Option<u16>,
     /// (0000,0700) Priority.
     pub priority: Option<Priority>,
     /// (0000,0800) whether a data set follows.
@@ -170,21 +215,54 @@ impl Command {
             field: Some(field),
             message_id: Some(message_id),
             affected_sop_class_uid: Some(sop_class_uid.to_owned()),
-            priority: (field != CommandField::CEchoRq).then_some(Priority::Medium),
+            priority: matches!(
+                field,
+                CommandField::CStoreRq
+                    | CommandField::CFindRq
+                    | CommandField::CMoveRq
+                    | CommandField::CGetRq
+            )
+            .then_some(Priority::Medium),
             has_data_set,
             ..Command::default()
         }
     }
 
-    /// The response to this request with `status`.
+    /// The response to this request with `status`. An N-service response
+    /// names the instance it is about (PS3.7 §10.3): the requested or
+    /// affected one.
     pub fn response(&self, status: Status, has_data_set: bool) -> Self {
         let field = self.field.map(CommandField::response);
+        let normalized = matches!(
+            field,
+            Some(
+                CommandField::NEventReportRsp
+                    | CommandField::NSetRsp
+                    | CommandField::NActionRsp
+                    | CommandField::NCreateRsp
+            )
+        );
         Command {
             field,
             responding_to: self.message_id,
-            affected_sop_class_uid: self.affected_sop_class_uid.clone(),
+            affected_sop_class_uid: self
+                .affected_sop_class_uid
+                .clone()
+                .or_else(|| self.requested_sop_class_uid.clone()),
             affected_sop_instance_uid: match field {
                 Some(CommandField::CStoreRsp) => self.affected_sop_instance_uid.clone(),
+                _ if normalized => self
+                    .affected_sop_instance_uid
+                    .clone()
+                    .or_else(|| self.requested_sop_instance_uid.clone()),
+                _ => None,
+            },
+            action_type_id: match field {
+                Some(CommandField::NActionRsp) => self.action_type_id,
+                _ => None,
+            },
+            event_type_id: match field {
+                Some(CommandField::NEventReportRsp) => self.event_type_id,
                 _ => None,
             },
             has_data_set,
@@ -216,6 +294,11 @@ impl Command {
             &mut body,
             tags::AFFECTED_SOP_CLASS_UID,
             &self.affected_sop_class_uid,
+        );
+        uid(
+            &mut body,
+            tags::REQUESTED_SOP_CLASS_UID,
+            &self.requested_sop_class_uid,
         );
         us(
             &mut body,
@@ -268,6 +351,13 @@ impl Command {
             tags::AFFECTED_SOP_INSTANCE_UID,
             &self.affected_sop_instance_uid,
         );
+        uid(
+            &mut body,
+            tags::REQUESTED_SOP_INSTANCE_UID,
+            &self.requested_sop_instance_uid,
+        );
+        us(&mut body, tags::EVENT_TYPE_ID, self.event_type_id);
+        us(&mut body, tags::ACTION_TYPE_ID, self.action_type_id);
         if let Some(s) = self.sub_operations {
             us(
                 &mut body,
@@ -355,6 +445,10 @@ impl Command {
                 tags::MESSAGE_ID_BEING_RESPONDED_TO => c.responding_to = Some(us()?),
                 tags::AFFECTED_SOP_CLASS_UID => c.affected_sop_class_uid = Some(text()),
                 tags::AFFECTED_SOP_INSTANCE_UID => c.affected_sop_instance_uid = Some(text()),
+                tags::REQUESTED_SOP_CLASS_UID => c.requested_sop_class_uid = Some(text()),
+                tags::REQUESTED_SOP_INSTANCE_UID => c.requested_sop_instance_uid = Some(text()),
+                tags::EVENT_TYPE_ID => c.event_type_id = Some(us()?),
+                tags::ACTION_TYPE_ID => c.action_type_id = Some(us()?),
                 tags::PRIORITY => {
                     c.priority = Some(match us()? {
                         1 => Priority::High,

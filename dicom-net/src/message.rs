@@ -37,8 +37,8 @@ pub enum Event {
     Command {
         /// Presentation context ID.
         pc: u8,
-        /// The command.
-        command: Command,
+        /// The command (boxed: it is far larger than the other events).
+        command: Box<Command>,
     },
     /// A fragment of a data set.
     Data {
@@ -65,6 +65,8 @@ pub struct Channel<A, S = TcpStream> {
     command: Vec<u8>,
     command_pc: Option<u8>,
     idle_timeout: Duration,
+    /// An event looked at and put back ([`Channel::unread`]).
+    stash: Option<Event>,
 }
 
 impl<A, S> Channel<A, S>
@@ -82,6 +84,7 @@ where
             command: Vec::new(),
             command_pc: None,
             idle_timeout,
+            stash: None,
         }
     }
 
@@ -92,6 +95,9 @@ where
 
     /// The next event; errors on abort, timeout, or a broken protocol.
     pub async fn next(&mut self) -> Result<Event> {
+        if let Some(event) = self.stash.take() {
+            return Ok(event);
+        }
         loop {
             if let Some(event) = self.take_pending()? {
                 return Ok(event);
@@ -106,9 +112,19 @@ where
         }
     }
 
+    /// Put an event back: the next call to [`Channel::next`] returns it.
+    /// (Waiting for an event is cancel-safe, so a caller may wait a while,
+    /// look at what came, and leave it for the loop that handles it.)
+    pub fn unread(&mut self, event: Event) {
+        self.stash = Some(event);
+    }
+
     /// The next event if one can be had without waiting (used to notice a
     /// C-CANCEL between two responses).
     pub fn next_now(&mut self) -> Option<Result<Event>> {
+        if let Some(event) = self.stash.take() {
+            return Some(Ok(event));
+        }
         match self.take_pending() {
             Ok(Some(event)) => return Some(Ok(event)),
             Ok(None) => {}
@@ -187,7 +203,7 @@ where
                             .unwrap_or(pdv.presentation_context_id);
                         return Ok(Some(Event::Command {
                             pc,
-                            command: Command::decode(&bytes)?,
+                            command: Box::new(Command::decode(&bytes)?),
                         }));
                     }
                 }

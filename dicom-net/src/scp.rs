@@ -34,10 +34,15 @@ use crate::error::{Error, Result};
 use crate::message::{cancelled, Channel, Event, Wire};
 use crate::retrieve::{self, Destination};
 use crate::service::{
-    AssociationInfo, AssociationRequest, Provider, QueryRequest, Response, StoreRequest,
+    AssociationInfo, AssociationRequest, NormalizedRequest, NormalizedResponse, Provider,
+    QueryRequest, Response, StoreRequest,
 };
 use crate::status::Status;
 use crate::tls::{CapturedCertificate, TlsServer};
+
+/// How long a storage commitment requester has to release its association
+/// (it wants the report on a new one) before the report is sent on it.
+const REPORT_GRACE: Duration = Duration::from_millis(1000);
 
 /// Provider settings.
 #[derive(Debug, Clone)]
@@ -407,8 +412,17 @@ async fn run_session<S: Provider, W: Wire>(
         services,
         config,
         next_message_id: 1,
+        reports: Vec::new(),
     };
-    match session.run().await {
+    let outcome = session.run().await;
+    // Reports sent here and not answered go another way.
+    for (_, id) in std::mem::take(&mut session.reports) {
+        session
+            .services
+            .reported(&session.info, id, Err("the association ended first".into()))
+            .await;
+    }
+    match outcome {
         Ok(()) => {
             tracing::info!("association released");
             let _ = session.chan.confirm_release().await;
@@ -427,6 +441,8 @@ struct Session<'a, S, W: Wire> {
     services: Arc<S>,
     config: &'a ScpConfig,
     next_message_id: u16,
+    /// N-EVENT-REPORTs sent and not yet answered: (message ID, report id).
+    reports: Vec<(u16, i64)>,
 }
 
 /// The abstract and transfer syntax of an accepted presentation context.
@@ -470,19 +486,213 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
                 }
                 // A cancel for an operation already finished: nothing to do.
                 CommandField::CCancelRq => {}
+                CommandField::NCreateRq | CommandField::NSetRq => {
+                    self.normalized(pc, &command, &abstract_syntax, &ts).await?
+                }
+                CommandField::NActionRq => self.action(pc, &command, &abstract_syntax, &ts).await?,
+                CommandField::NEventReportRsp => {
+                    self.drain_data_set(&command).await?;
+                    self.report_answered(&command).await;
+                }
                 other => {
                     tracing::info!(command_field = other.code(), "unsupported command");
                     self.drain_data_set(&command).await?;
                     if command.message_id.is_some() {
                         let mut rsp = command.response(Status::UNRECOGNIZED_OPERATION, false);
                         rsp.error_comment = Some(
-                            "only C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET are supported".into(),
+                            "only C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, N-CREATE, N-SET and \
+                             N-ACTION are supported"
+                                .into(),
                         );
                         self.chan.send(pc, &rsp, None).await?;
                     }
                 }
             }
         }
+    }
+
+    /// N-CREATE or N-SET: the data set decoded, the service's answer sent.
+    async fn normalized(
+        &mut self,
+        pc: u8,
+        command: &Command,
+        abstract_syntax: &str,
+        ts: &str,
+    ) -> Result<()> {
+        let create = command.field == Some(CommandField::NCreateRq);
+        let data_set = match self.read_data_set(command).await? {
+            None if command.has_data_set => {
+                let r = Response::with(Status::PROCESSING_FAILURE, "data set too large");
+                return self.respond(pc, command, r).await;
+            }
+            None => None,
+            Some(bytes) => match dataset::decode(&bytes, ts) {
+                Ok(obj) => Some(obj),
+                Err(e) => {
+                    let r = Response::with(
+                        Status::PROCESSING_FAILURE,
+                        format!("data set does not parse: {e}"),
+                    );
+                    return self.respond(pc, command, r).await;
+                }
+            },
+        };
+        let (class, instance) = if create {
+            (
+                &command.affected_sop_class_uid,
+                &command.affected_sop_instance_uid,
+            )
+        } else {
+            (
+                &command.requested_sop_class_uid,
+                &command.requested_sop_instance_uid,
+            )
+        };
+        let sop_class_uid = class.clone().unwrap_or_else(|| abstract_syntax.to_owned());
+        if sop_class_uid != abstract_syntax {
+            let r = Response::with(
+                Status::CLASS_INSTANCE_CONFLICT,
+                "the SOP class is not the presentation context's",
+            );
+            return self.respond(pc, command, r).await;
+        }
+        let request = NormalizedRequest {
+            sop_class_uid,
+            sop_instance_uid: instance.clone().filter(|u| !u.is_empty()),
+            action_type_id: command.action_type_id,
+            data_set,
+        };
+        let answer = if create {
+            self.services.n_create(&self.info, request).await
+        } else {
+            self.services.n_set(&self.info, request).await
+        };
+        self.respond_normalized(pc, command, answer, ts).await
+    }
+
+    /// N-ACTION (storage commitment): answered at once; the report follows
+    /// on this association when the service has one for it.
+    async fn action(
+        &mut self,
+        pc: u8,
+        command: &Command,
+        abstract_syntax: &str,
+        ts: &str,
+    ) -> Result<()> {
+        let data_set = match self
+            .read_data_set(command)
+            .await?
+            .map(|b| dataset::decode(&b, ts))
+        {
+            Some(Ok(obj)) => Some(obj),
+            Some(Err(e)) => {
+                let r = Response::with(
+                    Status::PROCESSING_FAILURE,
+                    format!("action information does not parse: {e}"),
+                );
+                return self.respond(pc, command, r).await;
+            }
+            None => None,
+        };
+        let request = NormalizedRequest {
+            sop_class_uid: command
+                .requested_sop_class_uid
+                .clone()
+                .unwrap_or_else(|| abstract_syntax.to_owned()),
+            sop_instance_uid: command.requested_sop_instance_uid.clone(),
+            action_type_id: command.action_type_id,
+            data_set,
+        };
+        let (answer, report) = self.services.n_action(&self.info, request).await;
+        let accepted = !answer.response.status.is_failure();
+        self.respond_normalized(pc, command, answer, ts).await?;
+        let Some(id) = report.filter(|_| accepted) else {
+            return Ok(());
+        };
+        // A requester that wants the report here keeps the association
+        // open; one that wants it on an association of its own releases
+        // now (PS3.4 J.3.3). Wait a moment to see which.
+        match tokio::time::timeout(REPORT_GRACE, self.chan.next()).await {
+            Err(_) => {}
+            Ok(Ok(event)) => {
+                let released = matches!(event, Event::Release);
+                self.chan.unread(event);
+                if released {
+                    self.services
+                        .reported(
+                            &self.info,
+                            id,
+                            Err("the requester released the association".into()),
+                        )
+                        .await;
+                    return Ok(());
+                }
+            }
+            Ok(Err(e)) => {
+                self.services
+                    .reported(&self.info, id, Err(e.to_string()))
+                    .await;
+                return Err(e);
+            }
+        }
+        let Some(report) = self.services.report(&self.info, id).await else {
+            return Ok(());
+        };
+        let message_id = self.next_message_id;
+        self.next_message_id = self.next_message_id.wrapping_add(1).max(1);
+        let rq = Command {
+            field: Some(CommandField::NEventReportRq),
+            message_id: Some(message_id),
+            affected_sop_class_uid: Some(report.sop_class_uid),
+            affected_sop_instance_uid: Some(report.sop_instance_uid),
+            event_type_id: Some(report.event_type_id),
+            has_data_set: true,
+            ..Command::default()
+        };
+        let data = dataset::encode(&report.data_set, ts)?;
+        self.reports.push((message_id, id));
+        self.chan.send(pc, &rq, Some(&data)).await?;
+        tracing::info!(
+            event_type = report.event_type_id,
+            "storage commitment report sent"
+        );
+        Ok(())
+    }
+
+    /// The peer answered one of our N-EVENT-REPORTs.
+    async fn report_answered(&mut self, command: &Command) {
+        let Some(n) = self
+            .reports
+            .iter()
+            .position(|(m, _)| Some(*m) == command.responding_to)
+        else {
+            return;
+        };
+        let (_, id) = self.reports.remove(n);
+        let outcome = command
+            .status
+            .ok_or_else(|| "N-EVENT-REPORT-RSP without a status".to_owned());
+        self.services.reported(&self.info, id, outcome).await;
+    }
+
+    async fn respond_normalized(
+        &mut self,
+        pc: u8,
+        request: &Command,
+        answer: NormalizedResponse,
+        ts: &str,
+    ) -> Result<()> {
+        let data = match &answer.data_set {
+            Some(obj) if !answer.response.status.is_failure() => Some(dataset::encode(obj, ts)?),
+            _ => None,
+        };
+        let mut rsp = request.response(answer.response.status, data.is_some());
+        rsp.error_comment = answer.response.comment;
+        rsp.offending_elements = answer.response.offending;
+        if let Some(uid) = answer.sop_instance_uid {
+            rsp.affected_sop_instance_uid = Some(uid);
+        }
+        self.chan.send(pc, &rsp, data.as_deref()).await
     }
 
     async fn respond(&mut self, pc: u8, request: &Command, response: Response) -> Result<()> {

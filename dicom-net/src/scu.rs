@@ -14,7 +14,7 @@ use crate::command::{Command, CommandField};
 use crate::dataset::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use crate::error::{Error, Result};
 use crate::message::{Channel, Event};
-use crate::service::Response;
+use crate::service::{EventReport, Response};
 
 /// Verification SOP Class.
 pub const VERIFICATION: &str = "1.2.840.10008.1.1";
@@ -59,6 +59,18 @@ impl ScuAssociation {
         options: &ScuOptions,
         proposals: &[(String, Vec<String>)],
     ) -> Result<Self> {
+        Self::connect_with_roles(options, proposals, &[]).await
+    }
+
+    /// As [`ScuAssociation::connect`], proposing to be the SCP (not the
+    /// SCU) of each SOP class in `scp_of` (SCP/SCU Role Selection, PS3.7
+    /// D.3.3.4): what sending an N-EVENT-REPORT on our own association
+    /// takes.
+    pub async fn connect_with_roles(
+        options: &ScuOptions,
+        proposals: &[(String, Vec<String>)],
+        scp_of: &[&str],
+    ) -> Result<Self> {
         if proposals.is_empty() || proposals.len() > 128 {
             return Err(Error::Refused(format!(
                 "{} presentation contexts to propose",
@@ -74,6 +86,9 @@ impl ScuAssociation {
             .write_timeout(options.timeout);
         for (class, syntaxes) in proposals {
             o = o.with_presentation_context(class.clone(), syntaxes.clone());
+        }
+        for class in scp_of {
+            o = o.with_role_selection(class.to_string(), false, true);
         }
         let mut assoc = tokio::time::timeout(options.timeout, o.establish_async(options.addr))
             .await
@@ -201,6 +216,29 @@ impl ScuAssociation {
         }
     }
 
+    /// N-EVENT-REPORT on the context of the report's SOP class.
+    pub async fn event_report(&mut self, report: &EventReport) -> Result<Response> {
+        let pc = self
+            .accepted()
+            .into_iter()
+            .find(|c| c.abstract_syntax == report.sop_class_uid)
+            .ok_or_else(|| {
+                Error::Refused(format!("the peer did not accept {}", report.sop_class_uid))
+            })?;
+        let rq = Command {
+            field: Some(CommandField::NEventReportRq),
+            message_id: Some(self.message_id()),
+            affected_sop_class_uid: Some(report.sop_class_uid.clone()),
+            affected_sop_instance_uid: Some(report.sop_instance_uid.clone()),
+            event_type_id: Some(report.event_type_id),
+            has_data_set: true,
+            ..Command::default()
+        };
+        let data = crate::dataset::encode(&report.data_set, &pc.transfer_syntax)?;
+        self.chan.send(pc.id, &rq, Some(&data)).await?;
+        self.response(&rq).await
+    }
+
     async fn read_data(&mut self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         loop {
@@ -287,6 +325,24 @@ pub fn proposals_for(stored: &str) -> Vec<String> {
         }
     }
     v
+}
+
+/// Send an N-EVENT-REPORT on an association of our own (a storage
+/// commitment result when the requester did not wait for it, PS3.4
+/// J.3.3), proposing to be the SCP of its SOP class.
+pub async fn event_report(options: &ScuOptions, report: &EventReport) -> Result<Response> {
+    let mut assoc = ScuAssociation::connect_with_roles(
+        options,
+        &[(
+            report.sop_class_uid.clone(),
+            vec![EXPLICIT_VR_LE.to_owned(), IMPLICIT_VR_LE.to_owned()],
+        )],
+        &[report.sop_class_uid.as_str()],
+    )
+    .await?;
+    let r = assoc.event_report(report).await;
+    let _ = assoc.release().await;
+    r
 }
 
 /// C-ECHO a peer.

@@ -9,6 +9,9 @@
 //! - [`Find`]: C-FIND, matches sent as they come;
 //! - [`Move`] and [`Get`]: which instances a C-MOVE or C-GET selects; both
 //!   load them through [`Retrieve`];
+//! - [`Mpps`]: N-CREATE and N-SET of Modality Performed Procedure Steps;
+//! - [`Commitment`]: N-ACTION of Storage Commitment, and the
+//!   N-EVENT-REPORT sent back on the same association when it stays open;
 //! - [`Provider`]: all of them, what [`crate::scp::serve`] runs.
 //!
 //! Who may do what is the application's decision, made in these calls:
@@ -205,7 +208,105 @@ pub trait Get: Retrieve {
     ) -> impl Future<Output = std::result::Result<Vec<RetrieveItem>, Response>> + Send;
 }
 
-/// Every service the provider serves.
-pub trait Provider: Associations + Echo + Store + Find + Move + Get {}
+/// An N-CREATE, N-SET or N-ACTION request (PS3.7 §10.1).
+#[derive(Debug, Clone)]
+pub struct NormalizedRequest {
+    /// The SOP class: (0000,0002) of an N-CREATE, (0000,0003) otherwise.
+    pub sop_class_uid: String,
+    /// The SOP instance: (0000,1000) of an N-CREATE (absent: the provider
+    /// assigns one), (0000,1001) otherwise.
+    pub sop_instance_uid: Option<String>,
+    /// (0000,1008) of an N-ACTION.
+    pub action_type_id: Option<u16>,
+    /// The attribute list (N-CREATE), modification list (N-SET) or action
+    /// information (N-ACTION).
+    pub data_set: Option<InMemDicomObject>,
+}
 
-impl<T: Associations + Echo + Store + Find + Move + Get> Provider for T {}
+/// The answer to an N-CREATE, N-SET or N-ACTION.
+#[derive(Debug, Clone)]
+pub struct NormalizedResponse {
+    /// Status, comment, offending elements.
+    pub response: Response,
+    /// (0000,1000) of the response: the instance created or acted on.
+    pub sop_instance_uid: Option<String>,
+    /// A data set to return (the attribute list), if any.
+    pub data_set: Option<InMemDicomObject>,
+}
+
+impl From<Response> for NormalizedResponse {
+    fn from(response: Response) -> Self {
+        NormalizedResponse {
+            response,
+            sop_instance_uid: None,
+            data_set: None,
+        }
+    }
+}
+
+/// An N-EVENT-REPORT to send.
+#[derive(Debug, Clone)]
+pub struct EventReport {
+    /// (0000,0002).
+    pub sop_class_uid: String,
+    /// (0000,1000).
+    pub sop_instance_uid: String,
+    /// (0000,1002).
+    pub event_type_id: u16,
+    /// The event information.
+    pub data_set: InMemDicomObject,
+}
+
+/// Modality Performed Procedure Step SOP Class (PS3.4 F.7): N-CREATE and
+/// N-SET.
+pub trait Mpps: Send + Sync + 'static {
+    /// N-CREATE of a performed procedure step.
+    fn n_create(
+        &self,
+        association: &AssociationInfo,
+        request: NormalizedRequest,
+    ) -> impl Future<Output = NormalizedResponse> + Send;
+
+    /// N-SET of a performed procedure step.
+    fn n_set(
+        &self,
+        association: &AssociationInfo,
+        request: NormalizedRequest,
+    ) -> impl Future<Output = NormalizedResponse> + Send;
+}
+
+/// Storage Commitment Push Model SOP Class (PS3.4 J.3): the request
+/// (N-ACTION) is answered at once; its result (N-EVENT-REPORT) follows on
+/// the same association when the requester keeps it open, otherwise the
+/// application sends it on one of its own.
+pub trait Commitment: Send + Sync + 'static {
+    /// N-ACTION: accept the request. `Some(id)` with a success: a report is
+    /// due, which the provider asks for with [`Commitment::report`] once the
+    /// response is sent.
+    fn n_action(
+        &self,
+        association: &AssociationInfo,
+        request: NormalizedRequest,
+    ) -> impl Future<Output = (NormalizedResponse, Option<i64>)> + Send;
+
+    /// The report `id` to send on this association (`None`: not here).
+    fn report(
+        &self,
+        association: &AssociationInfo,
+        id: i64,
+    ) -> impl Future<Output = Option<EventReport>> + Send;
+
+    /// How sending report `id` here ended: the peer's status, or why it
+    /// did not arrive (the association ended first).
+    fn reported(
+        &self,
+        association: &AssociationInfo,
+        id: i64,
+        outcome: std::result::Result<Status, String>,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Every service the provider serves.
+pub trait Provider: Associations + Echo + Store + Find + Move + Get + Mpps + Commitment {}
+
+impl<T: Associations + Echo + Store + Find + Move + Get + Mpps + Commitment> Provider for T {}

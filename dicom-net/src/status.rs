@@ -42,6 +42,26 @@ impl Status {
     pub const NOT_AUTHORIZED: Status = Status(0x0124);
     /// Processing failure.
     pub const PROCESSING_FAILURE: Status = Status(0x0110);
+    /// N-CREATE: duplicate SOP instance.
+    pub const DUPLICATE_SOP_INSTANCE: Status = Status(0x0111);
+    /// N-SET, N-ACTION: no such SOP instance (also a storage commitment
+    /// Failure Reason, PS3.3 C.14.1.1).
+    pub const NO_SUCH_SOP_INSTANCE: Status = Status(0x0112);
+    /// N-ACTION: no such action type.
+    pub const NO_SUCH_ACTION: Status = Status(0x0123);
+    /// Invalid attribute value.
+    pub const INVALID_ATTRIBUTE_VALUE: Status = Status(0x0106);
+    /// No such SOP class.
+    pub const NO_SUCH_SOP_CLASS: Status = Status(0x0118);
+    /// The SOP class is not the presentation context's.
+    pub const CLASS_INSTANCE_CONFLICT: Status = Status(0x0119);
+    /// Missing attribute (a Type 1 attribute of an N-CREATE).
+    pub const MISSING_ATTRIBUTE: Status = Status(0x0120);
+    /// Missing attribute value (a Type 1 attribute present but empty).
+    pub const MISSING_ATTRIBUTE_VALUE: Status = Status(0x0121);
+    /// MPPS N-SET: the Performed Procedure Step may no longer be updated
+    /// (PS3.4 F.7.2.2, it is COMPLETED or DISCONTINUED).
+    pub const MPPS_NO_LONGER_UPDATABLE: Status = Status(0xC310);
     /// Duplicate invocation (message ID in use).
     pub const DUPLICATE_INVOCATION: Status = Status(0x0210);
     /// Unrecognized operation (unsupported command field).

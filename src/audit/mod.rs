@@ -53,6 +53,16 @@ pub enum Action {
     AuditRead,
     /// A user added, changed or removed.
     Users,
+    /// A worklist item scheduled, changed or cancelled (an order).
+    Order,
+    /// The worklist searched (worklist C-FIND, UPS-RS, `/api/worklist`).
+    WorklistQuery,
+    /// A patient corrected (ADT^A08) or merged (ADT^A40).
+    PatientRecord,
+    /// A performed procedure step reported (MPPS N-CREATE, N-SET).
+    ProcedureStep,
+    /// A storage commitment requested, or its result sent.
+    Commitment,
 }
 
 impl Action {
@@ -72,6 +82,11 @@ impl Action {
             Action::Export => "export",
             Action::AuditRead => "audit-read",
             Action::Users => "users",
+            Action::Order => "order",
+            Action::WorklistQuery => "worklist-query",
+            Action::PatientRecord => "patient-record",
+            Action::ProcedureStep => "procedure-step",
+            Action::Commitment => "storage-commitment",
         }
     }
 
@@ -88,6 +103,11 @@ impl Action {
             Action::Login => ("110114", "User Authentication", "E"),
             Action::AuditRead => ("110101", "Audit Log Used", "R"),
             Action::Users => ("110136", "Security Roles Changed", "U"),
+            Action::Order => ("110109", "Order Record", "U"),
+            Action::WorklistQuery => ("110112", "Query", "E"),
+            Action::PatientRecord => ("110110", "Patient Record", "U"),
+            Action::ProcedureStep => ("110111", "Procedure Record", "U"),
+            Action::Commitment => ("110104", "DICOM Instances Transferred", "E"),
         }
     }
 }

@@ -6,11 +6,13 @@
 //! - `serve`: the server ([`crate::server`]);
 //! - `import`: bulk import; `echo` and `send`: C-ECHO and C-STORE as a user;
 //! - `check`: the index against the object store;
-//! - `user` and `audit`: local users and the audit trail (`users`).
+//! - `user` and `audit`: local users and the audit trail (`users`);
+//! - `worklist`: the modality worklist.
 
 mod import;
 mod send;
 mod users;
+mod worklist;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ use storage::TenantId;
 pub use import::{import, ImportReport, STREAM_THRESHOLD};
 pub use send::Target;
 pub use users::{AuditFormat, UserCommand};
+pub use worklist::WorklistCommand;
 
 use crate::config::{ArchiveArgs, Config, ServeArgs};
 use crate::service::{Context, Service};
@@ -61,6 +64,8 @@ impl TenantArg {
 }
 
 /// The commands.
+// Parsed once per process: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the archive: DICOM and HTTP listeners until SIGINT/SIGTERM.
@@ -149,6 +154,17 @@ pub enum Command {
         /// table for people, jsonl for export.
         #[arg(long, value_enum, default_value = "table")]
         format: AuditFormat,
+    },
+    /// The modality worklist: schedule, list and cancel procedure steps.
+    Worklist {
+        /// Archive location.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// The tenant of the worklist.
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[command(subcommand)]
+        command: WorklistCommand,
     },
     /// Import files and folders (recursively) into the archive.
     Import {
@@ -257,6 +273,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if n == 0 {
                 eprintln!("no matching audit events");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worklist {
+            archive,
+            tenant,
+            command,
+        } => {
+            runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move { worklist::run(&service, &ctx, command).await },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import {

@@ -27,7 +27,10 @@ pub struct DicomConfig {
     pub check_called_ae_title: bool,
     /// What callers that are not in `peers` may do.
     pub unknown_peers: UnknownPeers,
-    /// C-FIND matches person names case-insensitively.
+    /// Person names match case- and accent-insensitively in C-FIND,
+    /// QIDO-RS and the worklist (`nguyen` finds NGUYỄN). Also read as
+    /// `case_insensitive_names`, its earlier name.
+    #[serde(rename = "accent_insensitive_names", alias = "case_insensitive_names")]
     pub case_insensitive_names: bool,
     /// Known peers: C-MOVE destinations and callers with permissions.
     pub peers: Vec<Peer>,
@@ -67,6 +70,10 @@ pub enum Permission {
     Move,
     /// C-GET.
     Get,
+    /// Modality Worklist C-FIND.
+    Worklist,
+    /// Modality Performed Procedure Step N-CREATE and N-SET.
+    Mpps,
 }
 
 /// `[[dicom.peers]]`.
@@ -103,6 +110,8 @@ fn all_permissions() -> Vec<Permission> {
         Permission::Find,
         Permission::Move,
         Permission::Get,
+        Permission::Worklist,
+        Permission::Mpps,
     ]
 }
 

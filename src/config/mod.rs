@@ -11,6 +11,7 @@
 //! e.g. `FILMLESS_STORAGE__COMPRESSION=none`.
 
 mod dicom;
+mod hl7;
 mod http;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use storage::{ArchiveConfig, TenantId};
 
 pub use dicom::{DicomConfig, Peer, Permission, TenantConfig, UnknownPeers};
+pub use hl7::{Hl7Config, Hl7Sender};
 pub use http::{AuditConfig, AuthConfig, HttpConfig, LogConfig, LogFormat, OidcConfig};
 
 /// The whole configuration.
@@ -47,6 +49,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The hospitals one deployment serves; none: one implicit tenant.
     pub tenants: Vec<TenantConfig>,
+    /// The HL7 v2 listener (orders and patient updates from the RIS).
+    pub hl7: Hl7Config,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             audit: AuditConfig::default(),
             tenants: Vec::new(),
+            hl7: Hl7Config::default(),
         }
     }
 }
@@ -308,6 +313,30 @@ impl Config {
                      needs an AE title of its own",
                     t.id,
                     t.ae_title
+                );
+            }
+        }
+        if !self.hl7.bind.is_empty() {
+            self.hl7
+                .bind
+                .parse::<SocketAddr>()
+                .with_context(|| format!("hl7.bind {:?} is not ADDR:PORT", self.hl7.bind))?;
+            if self.hl7.senders.is_empty() {
+                bail!(
+                    "hl7.bind is set but [[hl7.senders]] lists no sender: every message would be \
+                     refused. Add the RIS (application = MSH-3, facility = MSH-4)"
+                );
+            }
+        }
+        for s in &self.hl7.senders {
+            if s.application.trim().is_empty() {
+                bail!("hl7.senders: every sender needs an application (MSH-3)");
+            }
+            if !s.tenant.is_empty() && !ids.contains(&s.tenant) {
+                bail!(
+                    "hl7.senders {}: tenant {:?} is not in [[tenants]]",
+                    s.application,
+                    s.tenant
                 );
             }
         }

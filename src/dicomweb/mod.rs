@@ -7,6 +7,7 @@
 //! - [`stow`]: STOW-RS, multipart bodies streamed into the store;
 //! - [`rendered`]: rendered images and thumbnails;
 //! - [`zip`]: a study or series as one ZIP file;
+//! - [`workitems`]: UPS-RS search of the modality worklist (read-only);
 //! - [`extract`]: paths, query parameters and Accept, parsed once;
 //! - [`multipart`]: the one multipart/related writer;
 //! - [`accept`]: Accept header parsing; [`json`]: DICOM JSON (Annex F).
@@ -22,6 +23,7 @@ pub mod qido;
 pub mod rendered;
 pub mod stow;
 pub mod wado;
+pub mod workitems;
 pub mod zip;
 
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -33,6 +35,7 @@ use crate::http::state::AppState;
 routes! {
     "/studies" => { get: qido::studies, post: stow::store_studies, delete: qido::no_delete_all }
     "/series" => { get: qido::series }
+    "/workitems" => { get: workitems::search }
     "/instances" => { get: qido::instances }
     "/studies/{study}" => { get: wado::retrieve, post: stow::store_study, delete: wado::delete }
     "/studies/{study}/metadata" => { get: wado::metadata }

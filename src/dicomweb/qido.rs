@@ -125,6 +125,7 @@ async fn search(
                     get(tags::SERIES_INSTANCE_UID),
                     get(tags::SOP_INSTANCE_UID)
                 ),
+                QueryLevel::Worklist => format!("{base}/workitems"),
             };
             json::from_match(m, &url)
         })

@@ -2,10 +2,12 @@
 //! by the service, each match answered with exactly the keys asked for.
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
+use dicom_dictionary_std::{tags, uids};
 use dicom_net::service::{AssociationInfo, Find, QueryRequest, Response};
 use dicom_object::InMemDicomObject;
 use tokio::sync::mpsc;
+
+use storage::query::Query;
 
 use super::{parse_query, Dimse};
 use crate::errors::dimse_response;
@@ -17,6 +19,9 @@ impl Find for Dimse {
         request: QueryRequest,
         matches: mpsc::Sender<InMemDicomObject>,
     ) -> Response {
+        if request.sop_class_uid == uids::MODALITY_WORKLIST_INFORMATION_MODEL_FIND {
+            return self.find_worklist(association, request, matches).await;
+        }
         let ctx = self.context(association);
         let (query, requested) = match parse_query(&request) {
             Ok(q) => q,
@@ -62,6 +67,99 @@ impl Find for Dimse {
         }
         Response::success()
     }
+}
+
+impl Dimse {
+    /// Modality Worklist C-FIND (PS3.4 K.4.1): the identifier parsed into
+    /// the one query model at the worklist level, each item answered with
+    /// the keys asked for (sequences with the keys asked for in their
+    /// item, or whole when their item asks for none).
+    async fn find_worklist(
+        &self,
+        association: &AssociationInfo,
+        request: QueryRequest,
+        matches: mpsc::Sender<InMemDicomObject>,
+    ) -> Response {
+        let ctx = self.context(association);
+        let (query, _) = match Query::from_worklist_identifier(&request.identifier) {
+            Ok(q) => q,
+            Err(e) => return dimse_response(&crate::service::Error::from(e)),
+        };
+        let items = match self
+            .service
+            .search_worklist(&ctx, query, "worklist C-FIND")
+            .await
+        {
+            Ok(items) => items,
+            Err(e) => return dimse_response(&e),
+        };
+        for entry in items {
+            let item = match storage::worklist::json_dataset(&entry.item) {
+                Ok(item) => item,
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored worklist item does not convert back");
+                    continue;
+                }
+            };
+            let mut out = select(&item, &request.identifier);
+            out.put(DataElement::new(
+                tags::SPECIFIC_CHARACTER_SET,
+                VR::CS,
+                PrimitiveValue::from("ISO_IR 192"),
+            ));
+            if matches.send(out).await.is_err() {
+                break; // cancelled
+            }
+        }
+        Response::success()
+    }
+}
+
+/// The elements of `item` that `keys` asks for; each asked for and absent
+/// is returned empty (PS3.4 C.2.2.1.3).
+fn select(item: &InMemDicomObject, keys: &InMemDicomObject) -> InMemDicomObject {
+    let mut out = InMemDicomObject::new_empty();
+    for key in keys.iter() {
+        let tag = key.header().tag;
+        if tag == tags::SPECIFIC_CHARACTER_SET || tag.group() == 0x0002 {
+            continue;
+        }
+        match (item.get(tag), key.items()) {
+            (Some(found), Some(asked)) if found.vr() == VR::SQ => {
+                let wanted = asked.first().filter(|k| k.iter().next().is_some());
+                let items: Vec<InMemDicomObject> = found
+                    .items()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|i| match wanted {
+                        Some(k) => select(i, k),
+                        None => i.clone(),
+                    })
+                    .collect();
+                out.put(DataElement::new(
+                    tag,
+                    VR::SQ,
+                    dicom_core::value::DataSetSequence::from(items),
+                ));
+            }
+            (Some(found), _) => {
+                out.put(found.clone());
+            }
+            (None, _) => {
+                let vr = key.vr();
+                if vr == VR::SQ {
+                    out.put(DataElement::new(
+                        tag,
+                        VR::SQ,
+                        dicom_core::value::DataSetSequence::<InMemDicomObject>::empty(),
+                    ));
+                } else {
+                    out.put(DataElement::new(tag, vr, PrimitiveValue::Empty));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A returned value in the VR the requester used.

@@ -4,9 +4,12 @@
 //! trail are the service's; the protocol is dicom-net's.
 //!
 //! - this file: association checks, C-ECHO, C-STORE, C-MOVE and C-GET;
-//! - `find`: C-FIND, identifiers in and matches out.
+//! - `find`: C-FIND (the query/retrieve models and the modality worklist),
+//!   identifiers in and matches out;
+//! - `workflow`: MPPS (N-CREATE, N-SET) and storage commitment (N-ACTION).
 
 mod find;
+mod workflow;
 
 use bytes::Bytes;
 use dicom_dictionary_std::uids;

@@ -21,6 +21,11 @@ pub fn protected_routes() -> Vec<(String, String)> {
             out.push((m.to_ascii_uppercase(), format!("/dicom-web{path}")));
         }
     }
+    for (path, methods) in super::worklist::ROUTES {
+        for m in *methods {
+            out.push((m.to_ascii_uppercase(), (*path).to_owned()));
+        }
+    }
     out
 }
 
@@ -40,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/status", get(pages::status))
         .nest("/dicom-web", crate::dicomweb::router())
+        .merge(super::worklist::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

@@ -14,7 +14,8 @@
 //!   [`proxy`]: clients behind trusted reverse proxies;
 //! - `app`: the router; [`routes`]: how modules declare their routes;
 //! - [`pages`]: `/status`, `/healthz`; [`viewer`]: the OHIF viewer;
-//! - [`tls`]: HTTPS and the DICOM TLS settings.
+//! - [`tls`]: HTTPS and the DICOM TLS settings;
+//! - [`worklist`]: `/api/worklist`, the worklist for a RIS without HL7.
 
 mod app;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod routes;
 pub mod state;
 pub mod tls;
 pub mod viewer;
+pub mod worklist;
 
 pub use app::{protected_routes, router};
 

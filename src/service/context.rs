@@ -17,6 +17,8 @@ pub enum Role {
     Viewer,
     /// Store within the tenant (STOW-RS).
     Uploader,
+    /// The RIS side: manage the worklist (orders) and correct patients.
+    Scheduler,
     /// Everything within the tenant: also delete and read the audit trail.
     Admin,
     /// Everything in every tenant (a city platform's operator); audited as
@@ -26,9 +28,10 @@ pub enum Role {
 
 impl Role {
     /// Every role, in order.
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::Viewer,
         Role::Uploader,
+        Role::Scheduler,
         Role::Admin,
         Role::PlatformAdmin,
     ];
@@ -38,6 +41,7 @@ impl Role {
         match self {
             Role::Viewer => "viewer",
             Role::Uploader => "uploader",
+            Role::Scheduler => "scheduler",
             Role::Admin => "admin",
             Role::PlatformAdmin => "platform-admin",
         }
@@ -53,14 +57,18 @@ impl Role {
         let mut out = Vec::new();
         for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let r = Role::parse(name).ok_or_else(|| {
-                format!("unknown role {name:?} (viewer, uploader, admin, platform-admin)")
+                format!(
+                    "unknown role {name:?} (viewer, uploader, scheduler, admin, platform-admin)"
+                )
             })?;
             if !out.contains(&r) {
                 out.push(r);
             }
         }
         if out.is_empty() {
-            return Err("no role given (viewer, uploader, admin, platform-admin)".into());
+            return Err(
+                "no role given (viewer, uploader, scheduler, admin, platform-admin)".into(),
+            );
         }
         Ok(out)
     }
@@ -77,8 +85,14 @@ impl Role {
     /// What the role may do.
     fn rights(self) -> &'static [Right] {
         match self {
-            Role::Viewer => &[Right::Search, Right::Retrieve, Right::Status],
+            Role::Viewer => &[
+                Right::Search,
+                Right::Retrieve,
+                Right::Status,
+                Right::Worklist,
+            ],
             Role::Uploader => &[Right::Store],
+            Role::Scheduler => &[Right::Worklist, Right::Orders],
             Role::Admin | Role::PlatformAdmin => &Right::ALL,
         }
     }
@@ -103,11 +117,19 @@ pub enum Right {
     AuditTrail,
     /// Add, change and remove users.
     Users,
+    /// Read the modality worklist (worklist C-FIND, UPS-RS search,
+    /// `GET /api/worklist`).
+    Worklist,
+    /// Manage orders (worklist items) and correct or merge patients: the
+    /// RIS's HL7 messages, `/api/worklist` changes.
+    Orders,
+    /// Report performed procedure steps (MPPS).
+    Procedure,
 }
 
 impl Right {
     /// Every right.
-    pub const ALL: [Right; 8] = [
+    pub const ALL: [Right; 11] = [
         Right::Search,
         Right::Retrieve,
         Right::Move,
@@ -116,14 +138,20 @@ impl Right {
         Right::Status,
         Right::AuditTrail,
         Right::Users,
+        Right::Worklist,
+        Right::Orders,
+        Right::Procedure,
     ];
 
     /// The least role that holds it, to tell a person what is missing.
     pub fn least_role(self) -> Role {
         match self {
-            Right::Search | Right::Retrieve | Right::Status => Role::Viewer,
+            Right::Search | Right::Retrieve | Right::Status | Right::Worklist => Role::Viewer,
             Right::Store => Role::Uploader,
-            Right::Move | Right::Delete | Right::AuditTrail | Right::Users => Role::Admin,
+            Right::Orders => Role::Scheduler,
+            Right::Move | Right::Delete | Right::AuditTrail | Right::Users | Right::Procedure => {
+                Role::Admin
+            }
         }
     }
 }
@@ -141,6 +169,8 @@ pub enum ActorKind {
     Ae,
     /// Whoever runs the CLI on the data directory: the platform.
     Cli,
+    /// An HL7 sender (`application@facility`, MSH-3 and MSH-4).
+    Hl7,
 }
 
 impl ActorKind {
@@ -152,6 +182,7 @@ impl ActorKind {
             ActorKind::Anonymous => "anonymous",
             ActorKind::Ae => "ae",
             ActorKind::Cli => "cli",
+            ActorKind::Hl7 => "hl7",
         }
     }
 }
@@ -166,6 +197,8 @@ pub enum Protocol {
     Http,
     /// The command line.
     Cli,
+    /// HL7 v2 over MLLP.
+    Hl7,
 }
 
 /// The tenants a request may reach.
@@ -252,6 +285,22 @@ impl Context {
             scope: Scope::Tenant(tenant),
             protocol: Protocol::Dimse,
             rights,
+            roles: None,
+        }
+    }
+
+    /// An HL7 sender allowed by `[[hl7.senders]]`, in its tenant: it
+    /// manages orders and patients.
+    pub fn hl7(sender: &str, tenant: TenantId, source: String) -> Self {
+        Context {
+            actor: Actor {
+                name: sender.to_owned(),
+                kind: ActorKind::Hl7,
+            },
+            source,
+            scope: Scope::Tenant(tenant),
+            protocol: Protocol::Hl7,
+            rights: vec![Right::Orders, Right::Worklist],
             roles: None,
         }
     }

@@ -57,6 +57,40 @@ pub enum Error {
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A performed procedure step refused, for the reason PS3.4 F.7.2
+    /// names (the DIMSE adapter answers its status).
+    #[error("{message}")]
+    Procedure {
+        /// Why.
+        refusal: Refusal,
+        /// In words.
+        message: String,
+    },
+}
+
+/// Why a performed procedure step was refused (PS3.4 F.7.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// N-CREATE of a UID already created.
+    Duplicate,
+    /// N-SET of a UID never created.
+    NoSuchInstance,
+    /// N-SET of a step already COMPLETED or DISCONTINUED.
+    NoLongerUpdatable,
+    /// A Type 1 attribute missing or empty.
+    MissingAttribute(dicom_core::Tag),
+    /// An attribute with a value not allowed here.
+    InvalidValue(dicom_core::Tag),
+}
+
+impl Error {
+    /// A refused performed procedure step.
+    pub fn procedure(refusal: Refusal, message: impl Into<String>) -> Self {
+        Error::Procedure {
+            refusal,
+            message: message.into(),
+        }
+    }
 }
 
 impl Error {
@@ -84,6 +118,11 @@ impl Error {
             Error::Ambiguous(_) => ErrorKind::AlreadyExists,
             Error::NotAcceptable(_) => ErrorKind::NotAcceptable,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::Procedure { refusal, .. } => match refusal {
+                Refusal::Duplicate => ErrorKind::AlreadyExists,
+                Refusal::NoSuchInstance => ErrorKind::NotFound,
+                _ => ErrorKind::Invalid,
+            },
             Error::Storage(e) => match e.kind() {
                 storage::ErrorKind::NotFound => ErrorKind::NotFound,
                 storage::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,

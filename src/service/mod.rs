@@ -14,12 +14,17 @@
 //! - [`peers`]: DICOM peers and tenants (the DIMSE side's access policy);
 //! - `store`, `search`, `retrieve`, `render`, `delete`, `status`,
 //!   `trail` (the audit trail), `users`;
+//! - `worklist` (orders, worklist searches, patient corrections and
+//!   merges), `procedure` (MPPS), [`commitment`] (storage commitment and
+//!   its durable report jobs);
 //! - [`error`]: the error type.
 
+pub mod commitment;
 pub mod context;
 mod delete;
 pub mod error;
 pub mod peers;
+mod procedure;
 pub mod render;
 mod retrieve;
 mod search;
@@ -28,16 +33,18 @@ mod store;
 mod trail;
 mod transcode;
 mod users;
+mod worklist;
 
 use std::sync::Arc;
 
 use storage::{Archive, TenantId};
 
 pub use context::{Actor, ActorKind, Context, Protocol, Right, Role, Scope};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Refusal, Result};
 pub use render::RenderParams;
 pub use retrieve::Target;
 pub use users::{hash_password, verify_password, NewUser};
+pub use worklist::{PatientUpdated, Scheduled, WorklistEntry};
 
 use crate::audit::{Access, Action, Audit, PLATFORM_DETAIL};
 use peers::Peers;
@@ -54,6 +61,8 @@ struct Inner {
     peers: Peers,
     case_insensitive_names: bool,
     thumbnails: render::Thumbnails,
+    /// Wakes the job worker (a report to send now).
+    jobs_due: tokio::sync::Notify,
 }
 
 /// What the service is built from.
@@ -78,6 +87,7 @@ impl Service {
                 peers: parts.peers,
                 case_insensitive_names: parts.case_insensitive_names,
                 thumbnails: render::Thumbnails::default(),
+                jobs_due: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -201,6 +211,6 @@ fn action(ctx: &Context, dimse: Action, http: Action, cli: Action) -> Action {
     match ctx.protocol {
         Protocol::Dimse => dimse,
         Protocol::Http => http,
-        Protocol::Cli => cli,
+        Protocol::Cli | Protocol::Hl7 => cli,
     }
 }

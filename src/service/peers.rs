@@ -235,9 +235,14 @@ impl Peers {
         let rights = match self.peer(calling_ae, &tenant) {
             Some(p) => p.rights.clone(),
             None => match self.unknown {
-                UnknownPeers::All => {
-                    vec![Right::Search, Right::Retrieve, Right::Move, Right::Store]
-                }
+                UnknownPeers::All => vec![
+                    Right::Search,
+                    Right::Retrieve,
+                    Right::Move,
+                    Right::Store,
+                    Right::Worklist,
+                    Right::Procedure,
+                ],
                 UnknownPeers::Store => vec![Right::Store],
                 UnknownPeers::Reject => Vec::new(),
             },
@@ -248,12 +253,16 @@ impl Peers {
     /// Where a C-MOVE of `ctx` may send to `ae_title`: a peer of the same
     /// tenant, resolved now (its address may change between moves).
     pub async fn move_destination(&self, ctx: &Context, ae_title: &str) -> Option<SocketAddr> {
-        let tenant = ctx.tenant()?;
+        self.address_of(ctx.tenant()?, ae_title).await
+    }
+
+    /// Where the peer `ae_title` of `tenant` listens, resolved now.
+    pub async fn address_of(&self, tenant: &TenantId, ae_title: &str) -> Option<SocketAddr> {
         let Some(peer) = self.peer(ae_title, tenant) else {
             tracing::warn!(
                 destination = ae_title,
                 tenant = %tenant,
-                "C-MOVE to an unknown AE title {ae_title:?}: not a peer of tenant {tenant} (add it \
+                "sending to an unknown AE title {ae_title:?}: not a peer of tenant {tenant} (add it \
                  to [[dicom.peers]], with that tenant)"
             );
             return None;
@@ -275,6 +284,8 @@ fn right_of(p: Permission) -> Right {
         Permission::Find => Right::Search,
         Permission::Move => Right::Move,
         Permission::Get => Right::Retrieve,
+        Permission::Worklist => Right::Worklist,
+        Permission::Mpps => Right::Procedure,
     }
 }
 

@@ -633,6 +633,30 @@ impl Archive {
         self.inner.blobs.read(&instance.blob).await
     }
 
+    /// Whether an instance is stored and intact: its object read back and
+    /// its SHA-256 compared with the one recorded when it was received
+    /// (storage commitment, PS3.4 J.3.3). `None`: no such instance.
+    pub async fn verify_instance(
+        &self,
+        tenant: &TenantId,
+        sop_instance_uid: &str,
+    ) -> Result<Option<(StoredInstance, bool)>> {
+        let Some(instance) = self.inner.index.instance(tenant, sop_instance_uid).await? else {
+            return Ok(None);
+        };
+        let bytes = match self.inner.blobs.read(&instance.blob).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => return Ok(Some((instance, false))),
+            Err(e) => return Err(e),
+        };
+        let expected = instance.sha256.clone();
+        let intact =
+            tokio::task::spawn_blocking(move || hex::encode(Sha256::digest(&bytes)) == expected)
+                .await
+                .map_err(|e| Error::Internal(format!("hashing task: {e}").into()))?;
+        Ok(Some((instance, intact)))
+    }
+
     /// The bytes of frame `number` (1-based, as in WADO-RS) of an instance:
     /// native pixel data, or the concatenated fragments of an encapsulated
     /// frame. One ranged read.

@@ -18,6 +18,7 @@
 //! - [`query`]: the one query model (C-FIND and QIDO-RS) and its SQL.
 //! - [`part10`]: File Meta Information for bare data sets.
 //! - [`uid`]: validated UIDs.
+//! - [`worklist`]: worklist items and performed procedure steps.
 //! - `backend`: which database the index lives in.
 //!
 //! This crate knows nothing of DIMSE or HTTP; the root package wires it to
@@ -38,6 +39,7 @@ pub mod scan;
 mod spool;
 pub mod tenant;
 pub mod uid;
+pub mod worklist;
 
 pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, Prepared, StoreOutcome, Stored};
 pub use backend::Backend;

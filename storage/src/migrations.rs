@@ -30,12 +30,14 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0001_archive.sql",
     "0002_users_audit.sql",
     "0003_tenants.sql",
+    "0004_workflow.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0001_archive.sql",
     "0002_users_audit.sql",
     "0003_tenants.sql",
+    "0004_workflow.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

@@ -16,6 +16,12 @@ use crate::error::{Error, Result};
 pub struct Uid(String);
 
 impl Uid {
+    /// A new UID: `2.25.` and a random 128-bit number (PS3.5 B.2), for
+    /// what the archive creates (a scheduled study, a performed step).
+    pub fn generate() -> String {
+        format!("2.25.{}", rand::random::<u128>())
+    }
+
     /// Validate `value` (trailing NUL or space padding is removed first).
     ///
     /// `attribute` names the attribute in the error, e.g. `"SOPInstanceUID"`.

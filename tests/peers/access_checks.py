@@ -7,19 +7,27 @@ title), try every DIMSE service Filmless serves and report what came back.
 
 Each identity: C-ECHO, C-STORE of FILE, C-FIND of the study (Study Root),
 C-MOVE of it to DEST (a storage SCP this script runs on D, answering any
-AE title), C-GET of it. The result is one JSON object per identity: the
-final status of each service (None: association refused), matches found,
-instances moved and got. The Rust test decides what is right.
+AE title), C-GET of it, a Modality Worklist C-FIND (items of the study),
+an MPPS N-CREATE, and a storage commitment N-ACTION for FILE (its report
+taken on the same association). The result is one JSON object per
+identity: the final status of each service (None: association refused),
+matches found, instances moved and got, worklist items found. The Rust
+test decides what is right.
 """
 
 import argparse
 import json
 import threading
+import time
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt, StoragePresentationContexts
+from pydicom.uid import generate_uid
 from pynetdicom.sop_class import (
+    ModalityPerformedProcedureStep,
+    ModalityWorklistInformationFind,
+    StorageCommitmentPushModel,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
@@ -53,9 +61,17 @@ def run_identity(args, calling, called, dest, file, moved):
         StudyRootQueryRetrieveInformationModelFind,
         StudyRootQueryRetrieveInformationModelMove,
         StudyRootQueryRetrieveInformationModelGet,
+        ModalityWorklistInformationFind,
+        ModalityPerformedProcedureStep,
+        StorageCommitmentPushModel,
     ):
         a.add_requested_context(model)
     got = []
+    reports = []
+
+    def on_report(event):
+        reports.append(event.event_type_id)
+        return 0x0000, None
 
     def on_store(event):
         got.append(event.request.AffectedSOPInstanceUID)
@@ -64,7 +80,11 @@ def run_identity(args, calling, called, dest, file, moved):
     # Both roles: this peer sends C-STOREs and receives C-GET sub-operations.
     role = build_role(sop_class, scu_role=True, scp_role=True)
     assoc = a.associate(
-        "127.0.0.1", args.port, ae_title=called, ext_neg=[role], evt_handlers=[(evt.EVT_C_STORE, on_store)]
+        "127.0.0.1",
+        args.port,
+        ae_title=called,
+        ext_neg=[role],
+        evt_handlers=[(evt.EVT_C_STORE, on_store), (evt.EVT_N_EVENT_REPORT, on_report)],
     )
     out["associated"] = assoc.is_established
     if not assoc.is_established:
@@ -99,6 +119,49 @@ def run_identity(args, calling, called, dest, file, moved):
         if status.Status not in (0xFF00, 0xFF01):
             final = status.Status
     out["get"], out["got"] = final, len(set(got))
+    # The worklist: items of the study.
+    wl = Dataset()
+    wl.StudyInstanceUID = args.study
+    wl.PatientName = ""
+    step = Dataset()
+    step.ScheduledStationAETitle = ""
+    wl.ScheduledProcedureStepSequence = [step]
+    final, items = None, 0
+    for status, identifier in assoc.send_c_find(wl, ModalityWorklistInformationFind):
+        if status is None:
+            break
+        if status.Status in (0xFF00, 0xFF01):
+            items += 1
+        else:
+            final = status.Status
+    out["worklist"], out["items"] = final, items
+    # MPPS N-CREATE of a step of the study.
+    pps = Dataset()
+    pps.PerformedProcedureStepStatus = "IN PROGRESS"
+    pps.Modality = "CT"
+    pps.PerformedProcedureStepID = "1"
+    pps.PerformedStationAETitle = calling
+    pps.PerformedProcedureStepStartDate = "20261202"
+    pps.PerformedProcedureStepStartTime = "103000"
+    ssa = Dataset()
+    ssa.StudyInstanceUID = args.study
+    pps.ScheduledStepAttributesSequence = [ssa]
+    status, _ = assoc.send_n_create(pps, ModalityPerformedProcedureStep, generate_uid())
+    out["mpps"] = getattr(status, "Status", None)
+    # Storage commitment of FILE.
+    info = Dataset()
+    info.TransactionUID = generate_uid()
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = sop_class
+    ref.ReferencedSOPInstanceUID = instance.SOPInstanceUID
+    info.ReferencedSOPSequence = [ref]
+    status, _ = assoc.send_n_action(info, 1, StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
+    out["commit"] = getattr(status, "Status", None)
+    if out["commit"] == 0:
+        deadline = time.time() + 30
+        while not reports and time.time() < deadline:
+            time.sleep(0.05)
+    out["report"] = reports[0] if reports else None
     assoc.release()
     return out
 

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::record::{normalize_person_name, PERSON_NAME_NORM_VERSION};
 
 /// Run a block in a write transaction, retrying a few times when the
 /// database reports a lock conflict, serialization failure or deadlock.
@@ -133,11 +134,77 @@ impl Index {
             .run(&pool)
             .await
             .map_err(|source| Error::Migration { source })?;
-        Ok(Index {
+        let index = Index {
             pool,
             backend,
             writer: Arc::default(),
-        })
+        };
+        index.renormalize_names().await?;
+        Ok(index)
+    }
+
+    /// Recompute the `*_norm` person-name columns when they were written by
+    /// an older [`normalize_person_name`] (once per archive; a large one
+    /// takes a while at that start). Rows are rewritten in batches, and the
+    /// version is recorded last, so an interrupted run starts over.
+    async fn renormalize_names(&self) -> Result<()> {
+        let done: Option<String> =
+            sqlx::query_scalar("SELECT value FROM index_fact WHERE name = 'person_name_norm'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if done.as_deref() == Some(PERSON_NAME_NORM_VERSION) {
+            return Ok(());
+        }
+        for (table, name, norm) in [
+            ("patient", "patient_name", "patient_name_norm"),
+            (
+                "study",
+                "referring_physician_name",
+                "referring_physician_name_norm",
+            ),
+            ("worklist_item", "patient_name", "patient_name_norm"),
+            (
+                "worklist_item",
+                "referring_physician_name",
+                "referring_physician_name_norm",
+            ),
+        ] {
+            let mut after = 0i64;
+            loop {
+                let rows = sqlx::query(&format!(
+                    "SELECT id, {name}, {norm} FROM {table} WHERE id > $1 ORDER BY id LIMIT 1000"
+                ))
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await?;
+                let Some(last) = rows.last() else { break };
+                after = last.try_get(0)?;
+                let (_guard, mut tx) = self.begin_write().await?;
+                for row in &rows {
+                    let (id, value, old): (i64, String, String) =
+                        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                    let new = normalize_person_name(&value);
+                    if new != old {
+                        sqlx::query(&format!("UPDATE {table} SET {norm} = $1 WHERE id = $2"))
+                            .bind(new)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+            }
+        }
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query("DELETE FROM index_fact WHERE name = 'person_name_norm'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO index_fact (name, value) VALUES ('person_name_norm', $1)")
+            .bind(PERSON_NAME_NORM_VERSION)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The database behind this index.

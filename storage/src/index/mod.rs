@@ -15,7 +15,10 @@
 //! - `group`: many new instances in one transaction (group commit);
 //! - `delete`: instances, series and studies;
 //! - `users`: local users;
-//! - `audit`: the append-only audit trail.
+//! - `audit`: the append-only audit trail;
+//! - `workflow`: worklist items, performed procedure steps, patient
+//!   corrections and merges;
+//! - `jobs`: durable background work.
 //!
 //! The SQL of searches is generated in one place, [`crate::query`].
 
@@ -23,16 +26,20 @@ mod audit;
 mod connection;
 mod delete;
 mod group;
+pub mod jobs;
 mod read;
 mod rows;
 mod users;
+mod workflow;
 mod write;
 
 pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{Index, IndexOptions};
+pub use jobs::Job;
 pub use rows::{
     now_millis, Counts, Insert, InstanceJson, NewInstance, StoredInstance, StudySummary,
 };
 pub use users::UserRow;
+pub use workflow::{PatientChange, StoredWorklistItem, WorklistHit};
 
 pub(crate) use group::ParentCache;

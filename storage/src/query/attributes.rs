@@ -212,7 +212,111 @@ pub static ATTRIBUTES: &[Attribute] = &[
     ),
 ];
 
-/// The attribute with this tag, if the index keeps it.
+use QueryLevel::Worklist as W;
+
+/// The keys a modality worklist query matches (PS3.4 K.6.1.2): those of
+/// the Scheduled Procedure Step Sequence's item included, as if they were
+/// top-level. Everything else a query asks for is returned from the item.
+pub static WORKLIST_ATTRIBUTES: &[Attribute] = &[
+    attr(
+        tags::PATIENT_NAME,
+        VR::PN,
+        W,
+        "w.patient_name",
+        Kind::PersonName("w.patient_name_norm"),
+    ),
+    attr(tags::PATIENT_ID, VR::LO, W, "w.patient_id", Kind::Text),
+    attr(
+        tags::ISSUER_OF_PATIENT_ID,
+        VR::LO,
+        W,
+        "w.issuer_of_patient_id",
+        Kind::Text,
+    ),
+    attr(
+        tags::PATIENT_BIRTH_DATE,
+        VR::DA,
+        W,
+        "w.patient_birth_date",
+        Kind::Date,
+    ),
+    attr(tags::PATIENT_SEX, VR::CS, W, "w.patient_sex", Kind::Text),
+    attr(
+        tags::ACCESSION_NUMBER,
+        VR::SH,
+        W,
+        "w.accession_number",
+        Kind::Text,
+    ),
+    attr(
+        tags::REQUESTED_PROCEDURE_ID,
+        VR::SH,
+        W,
+        "w.requested_procedure_id",
+        Kind::Text,
+    ),
+    attr(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        W,
+        "w.study_instance_uid",
+        Kind::Uid,
+    ),
+    attr(
+        tags::REFERRING_PHYSICIAN_NAME,
+        VR::PN,
+        W,
+        "w.referring_physician_name",
+        Kind::PersonName("w.referring_physician_name_norm"),
+    ),
+    attr(
+        tags::SCHEDULED_STATION_AE_TITLE,
+        VR::AE,
+        W,
+        "w.scheduled_station_ae_title",
+        Kind::Text,
+    ),
+    attr(tags::MODALITY, VR::CS, W, "w.modality", Kind::Text),
+    attr(
+        tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+        VR::DA,
+        W,
+        "w.scheduled_procedure_step_start_date",
+        Kind::Date,
+    ),
+    attr(
+        tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+        VR::TM,
+        W,
+        "w.scheduled_procedure_step_start_time",
+        Kind::Time,
+    ),
+    attr(
+        tags::SCHEDULED_PROCEDURE_STEP_ID,
+        VR::SH,
+        W,
+        "w.scheduled_procedure_step_id",
+        Kind::Text,
+    ),
+    attr(
+        tags::SCHEDULED_PROCEDURE_STEP_STATUS,
+        VR::CS,
+        W,
+        "w.status",
+        Kind::Text,
+    ),
+];
+
+/// The attribute with this tag, if the index keeps it at the patient,
+/// study, series or instance level.
 pub fn attribute(tag: Tag) -> Option<&'static Attribute> {
     ATTRIBUTES.iter().find(|a| a.tag == tag)
+}
+
+/// The attribute with this tag a query at `level` may match on.
+pub fn attribute_at(level: QueryLevel, tag: Tag) -> Option<&'static Attribute> {
+    match level {
+        QueryLevel::Worklist => WORKLIST_ATTRIBUTES.iter().find(|a| a.tag == tag),
+        _ => attribute(tag).filter(|a| level.includes(a.level)),
+    }
 }

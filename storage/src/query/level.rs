@@ -13,6 +13,9 @@ pub enum QueryLevel {
     Series,
     /// IMAGE (instances).
     Instance,
+    /// Modality worklist items (PS3.4 K.6): a hierarchy of its own, not
+    /// below the others.
+    Worklist,
 }
 
 impl QueryLevel {
@@ -40,6 +43,7 @@ impl QueryLevel {
             QueryLevel::Study => "STUDY",
             QueryLevel::Series => "SERIES",
             QueryLevel::Instance => "IMAGE",
+            QueryLevel::Worklist => "WORKLIST",
         }
     }
 
@@ -54,6 +58,7 @@ impl QueryLevel {
                 "instance i JOIN series se ON se.id = i.series_ref JOIN study st ON st.id = se.study_ref \
                  JOIN patient p ON p.id = st.patient_ref"
             }
+            QueryLevel::Worklist => "worklist_item w",
         }
     }
 
@@ -63,6 +68,26 @@ impl QueryLevel {
             QueryLevel::Study => "st.id",
             QueryLevel::Series => "se.id",
             QueryLevel::Instance => "i.id",
+            QueryLevel::Worklist => "w.id",
+        }
+    }
+
+    /// Whether a query at this level matches and returns attributes of
+    /// `level`: its own and those of the levels above it; the worklist only
+    /// its own.
+    pub fn includes(self, level: QueryLevel) -> bool {
+        match (self, level) {
+            (QueryLevel::Worklist, l) | (l, QueryLevel::Worklist) => l == QueryLevel::Worklist,
+            (this, l) => l <= this,
+        }
+    }
+
+    /// The alias of the table whose tenant a result belongs to.
+    pub(super) fn tenant_alias(self) -> &'static str {
+        match self {
+            QueryLevel::Patient => "p",
+            QueryLevel::Worklist => "w",
+            _ => "st",
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::tenant::TenantId;
 
 use attributes::Kind;
-pub use attributes::{attribute, Attribute, ATTRIBUTES};
+pub use attributes::{attribute, attribute_at, Attribute, ATTRIBUTES, WORKLIST_ATTRIBUTES};
 pub use level::QueryLevel;
 
 /// How one attribute is matched.
@@ -174,12 +174,11 @@ impl Query {
                 continue;
             }
             requested.push(tag);
-            let Some(a) = attribute(tag) else {
-                continue; // asked for but not kept: returned empty
+            // Not kept, or below the query level: returned empty or
+            // ignored (PS3.4 C.4.1.1.3.1).
+            let Some(a) = attribute_at(level, tag) else {
+                continue;
             };
-            if a.level > level {
-                continue; // below the query level: ignored (PS3.4 C.4.1.1.3.1)
-            }
             if element.vr() == VR::SQ {
                 continue;
             }
@@ -221,12 +220,9 @@ impl Query {
                     let Some(tag) = tag_of(key) else {
                         continue; // unknown key: ignored
                     };
-                    let Some(a) = attribute(tag) else {
-                        continue; // not indexed: cannot be matched here
+                    let Some(a) = attribute_at(level, tag) else {
+                        continue; // not indexed at this level: cannot be matched here
                     };
-                    if a.level > level {
-                        continue;
-                    }
                     query.add(a, value)?;
                 }
             }
@@ -236,12 +232,76 @@ impl Query {
 
     /// The attributes results carry, in column order.
     pub fn returned(&self) -> Vec<&'static Attribute> {
-        ATTRIBUTES
-            .iter()
-            .filter(|a| a.level <= self.level)
+        let all = match self.level {
+            QueryLevel::Worklist => WORKLIST_ATTRIBUTES,
+            _ => ATTRIBUTES,
+        };
+        all.iter()
+            .filter(|a| self.level.includes(a.level))
             .collect()
     }
+
+    /// Parse a Modality Worklist C-FIND identifier (PS3.4 K.6.1.2): the
+    /// matching keys at the top level and in the item of the Scheduled
+    /// Procedure Step Sequence. Returns the query and the identifier's
+    /// top-level tags (to return exactly those). Without a Scheduled
+    /// Procedure Step Status key, items that are completed, discontinued or
+    /// cancelled are left out.
+    pub fn from_worklist_identifier(identifier: &InMemDicomObject) -> Result<(Self, Vec<Tag>)> {
+        let mut q = Query::new(QueryLevel::Worklist);
+        let mut requested = Vec::new();
+        let step = identifier
+            .get(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            .and_then(|e| e.items())
+            .and_then(|items| items.first());
+        let nested = step.into_iter().flat_map(|item| item.iter());
+        for (top, element) in identifier
+            .iter()
+            .map(|e| (true, e))
+            .chain(nested.map(|e| (false, e)))
+        {
+            let tag = element.header().tag;
+            if tag == tags::SPECIFIC_CHARACTER_SET || tag.group() == 0x0002 {
+                continue;
+            }
+            if top {
+                requested.push(tag);
+            }
+            if element.vr() == VR::SQ {
+                continue;
+            }
+            let Some(a) = attribute_at(QueryLevel::Worklist, tag) else {
+                continue;
+            };
+            let value = element.to_str().map(|v| v.into_owned()).unwrap_or_default();
+            q.add(a, &value)?;
+        }
+        q.default_to_active_items();
+        Ok((q, requested))
+    }
+
+    /// Leave out items that are completed, discontinued or cancelled,
+    /// unless the query asks for a status itself.
+    pub fn default_to_active_items(&mut self) {
+        if self.level != QueryLevel::Worklist
+            || self
+                .filters
+                .iter()
+                .any(|f| f.attribute.tag == tags::SCHEDULED_PROCEDURE_STEP_STATUS)
+        {
+            return;
+        }
+        if let Some(a) = attribute_at(QueryLevel::Worklist, tags::SCHEDULED_PROCEDURE_STEP_STATUS) {
+            self.filters.push(Filter {
+                attribute: a,
+                matcher: Matcher::List(ACTIVE_STATUSES.iter().map(|s| s.to_string()).collect()),
+            });
+        }
+    }
 }
+
+/// The statuses of worklist items a modality still works on.
+pub const ACTIVE_STATUSES: [&str; 2] = ["SCHEDULED", "IN PROGRESS"];
 
 /// A DA value: YYYYMMDD with a real month and day.
 fn is_date(v: &str) -> bool {

@@ -22,7 +22,7 @@ impl Query {
         };
         for f in &self.filters {
             let a = f.attribute;
-            if a.level > self.level {
+            if !self.level.includes(a.level) {
                 continue;
             }
             let (column, normalize) = match a.kind {
@@ -106,10 +106,7 @@ impl Query {
             conditions.push(condition);
         }
         if let Some(t) = &self.tenant {
-            let alias = match self.level {
-                QueryLevel::Patient => "p",
-                _ => "st",
-            };
+            let alias = self.level.tenant_alias();
             let p = param(&mut binds, Bind::Text(t.as_str().to_owned()));
             conditions.push(format!("{alias}.tenant_id = {p}"));
         }
@@ -143,14 +140,14 @@ impl Query {
             .map(|a| value_column(a, backend))
             .collect();
         // Last: the tenant of each result.
-        columns.push(
-            match self.level {
-                QueryLevel::Patient => "p.tenant_id",
-                _ => "st.tenant_id",
-            }
-            .to_owned(),
-        );
+        columns.push(format!("{}.tenant_id", self.level.tenant_alias()));
         self.sql(&columns.join(", "), backend)
+    }
+
+    /// The SQL selecting the worklist items this query selects: their
+    /// DICOM JSON, tenant, id and status.
+    pub fn worklist_sql(&self, backend: Backend) -> (String, Vec<Bind>) {
+        self.sql("w.dicom_json, w.tenant_id, w.id, w.status", backend)
     }
 
     /// The SQL selecting the instances this query selects (retrieve).

@@ -1,0 +1,262 @@
+//! MLLP (HL7 v2 Minimal Lower Layer Protocol): each message framed as
+//! 0x0B … 0x1C 0x0D, many messages on one connection, each answered with
+//! its ACK before the next is read. Connections are bounded in number,
+//! in silence (idle timeout) and in message size; a malformed message is
+//! answered (AR) and the connection goes on.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::message::{ack, decode, AckCode, AckError, Message};
+use super::{apply, Senders};
+use crate::audit::{Access, Action};
+use crate::config::Hl7Config;
+use crate::service::{Actor, ActorKind, Service};
+
+const START: u8 = 0x0B;
+const END: [u8; 2] = [0x1C, 0x0D];
+
+struct Shared {
+    service: Service,
+    senders: Senders,
+    idle: Duration,
+    max_bytes: usize,
+    acks: AtomicU64,
+}
+
+/// Serve MLLP connections on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    config: &Hl7Config,
+    service: Service,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let shared = Arc::new(Shared {
+        service,
+        senders: Senders::new(config)?,
+        idle: Duration::from_secs(config.idle_timeout_secs.max(1)),
+        max_bytes: config.max_message_bytes.max(1024),
+        acks: AtomicU64::new(1),
+    });
+    let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let tracker = TaskTracker::new();
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "hl7 accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(peer = %peer, limit = config.max_connections, "hl7 connection refused: too many at once (hl7.max_connections)");
+            drop(socket);
+            continue;
+        };
+        let shared = shared.clone();
+        let stop = shutdown.clone();
+        tracker.spawn(
+            async move {
+                tracing::info!("hl7 connection opened");
+                match connection(socket, peer, &shared, stop).await {
+                    Ok(n) => tracing::info!(messages = n, "hl7 connection closed"),
+                    Err(e) => tracing::info!(error = %e, "hl7 connection ended"),
+                }
+                drop(permit);
+            }
+            .instrument(tracing::info_span!("hl7", peer = %peer)),
+        );
+    }
+    drop(listener);
+    tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(30), tracker.wait()).await;
+    Ok(())
+}
+
+/// One connection: messages until the peer closes, falls silent, or we
+/// stop.
+async fn connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    stop: CancellationToken,
+) -> std::io::Result<u64> {
+    let _ = socket.set_nodelay(true);
+    let (read, mut write) = socket.into_split();
+    let mut read = BufReader::new(read);
+    let mut n = 0;
+    loop {
+        let frame = tokio::select! {
+            _ = stop.cancelled() => return Ok(n),
+            f = tokio::time::timeout(shared.idle, next_frame(&mut read, shared.max_bytes)) => match f {
+                Err(_) => return Ok(n), // idle
+                Ok(f) => f?,
+            },
+        };
+        let Some(frame) = frame else { return Ok(n) };
+        let reply = match frame {
+            Frame::TooLarge => {
+                let e = AckError::new(
+                    207,
+                    None,
+                    format!(
+                        "message longer than {} bytes (hl7.max_message_bytes)",
+                        shared.max_bytes
+                    ),
+                );
+                let a = ack(None, AckCode::Reject, Some(&e), &now(), &control_id(shared));
+                write_frame(&mut write, &a).await?;
+                // The rest of the oversized message is still coming:
+                // closing is the only way to stay in step.
+                return Ok(n);
+            }
+            Frame::Message(bytes) => handle(&bytes, peer, shared).await,
+        };
+        write_frame(&mut write, &reply).await?;
+        n += 1;
+    }
+}
+
+enum Frame {
+    Message(Vec<u8>),
+    TooLarge,
+}
+
+/// The next framed message; `None` at end of stream. Bytes outside a frame
+/// are skipped.
+async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
+    read: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Frame>> {
+    // Up to the start byte.
+    loop {
+        match read.read_u8().await {
+            Ok(START) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        let b = match read.read_u8().await {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if b == END[1] && buf.last() == Some(&END[0]) {
+            buf.pop();
+            return Ok(Some(Frame::Message(buf)));
+        }
+        if buf.len() >= max {
+            return Ok(Some(Frame::TooLarge));
+        }
+        buf.push(b);
+    }
+}
+
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    text: &str,
+) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(text.len() + 3);
+    out.push(START);
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&END);
+    w.write_all(&out).await?;
+    w.flush().await
+}
+
+fn now() -> String {
+    let f = time::macros::format_description!("[year][month][day][hour][minute][second]");
+    time::OffsetDateTime::now_utc()
+        .format(&f)
+        .unwrap_or_default()
+}
+
+fn control_id(shared: &Shared) -> String {
+    format!("FL{}{}", now(), shared.acks.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One message in, its ACK out.
+async fn handle(bytes: &[u8], peer: SocketAddr, shared: &Shared) -> String {
+    let text = decode(bytes);
+    let message = match Message::parse(&text) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::info!(error = %e, "hl7 message refused: does not parse");
+            let e = AckError::new(100, None, format!("the message does not parse: {e}"));
+            return ack(None, AckCode::Reject, Some(&e), &now(), &control_id(shared));
+        }
+    };
+    let (code, trigger) = message.message_type();
+    let application = message.get("MSH", 3, 1);
+    let facility = message.get("MSH", 4, 1);
+    let span = tracing::info_span!("message", r#type = %format!("{code}^{trigger}"), control_id = %message.control_id());
+    let Some(ctx) = shared
+        .senders
+        .context(&application, &facility, peer.ip().to_string())
+    else {
+        tracing::warn!(
+            application = %application,
+            facility = %facility,
+            "hl7 message refused: {application}@{facility} is not in [[hl7.senders]]"
+        );
+        shared
+            .service
+            .audit()
+            .record(Access {
+                actor: Actor {
+                    name: format!("{application}@{facility}"),
+                    kind: ActorKind::Hl7,
+                },
+                source: peer.ip().to_string(),
+                action: Action::Order,
+                failure: Some("forbidden: not a configured HL7 sender".into()),
+                tenant: storage::TenantId::implicit(),
+                patient_id: String::new(),
+                study_instance_uid: String::new(),
+                detail: format!("HL7 {code}^{trigger} {}", message.control_id()),
+            })
+            .await;
+        let e = AckError::new(
+            207,
+            Some(("MSH", 3)),
+            format!("sender {application}@{facility} is not allowed (add it to [[hl7.senders]])"),
+        );
+        return ack(
+            Some(&message),
+            AckCode::Reject,
+            Some(&e),
+            &now(),
+            &control_id(shared),
+        );
+    };
+    let (code, error) = apply::apply(&shared.service, &ctx, &message)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| match &error {
+        None => tracing::info!(ack = code.as_str(), "hl7 message applied"),
+        Some(e) => tracing::info!(ack = code.as_str(), reason = %e.text, "hl7 message not applied"),
+    });
+    ack(
+        Some(&message),
+        code,
+        error.as_ref(),
+        &now(),
+        &control_id(shared),
+    )
+}

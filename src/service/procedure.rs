@@ -1,0 +1,259 @@
+//! Modality Performed Procedure Steps (PS3.4 F.7): what the modality
+//! reports it performed. N-CREATE starts one (IN PROGRESS), N-SET changes
+//! it until it is COMPLETED or DISCONTINUED; each is stored, linked to its
+//! worklist item and study, and moves the item's status along.
+
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use serde_json::Value;
+use storage::worklist::{dataset_json, status, PerformedStep};
+use storage::Uid;
+
+use super::{Context, Error, Refusal, Result, Right, Service};
+use crate::audit::Action;
+
+const IN_PROGRESS: &str = "IN PROGRESS";
+const COMPLETED: &str = "COMPLETED";
+const DISCONTINUED: &str = "DISCONTINUED";
+
+fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    obj.get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|v| v.trim_matches(['\0', ' ']).to_owned())
+}
+
+fn json_text(json: &Value, tag: &str) -> String {
+    let v = &json[tag]["Value"][0];
+    v["Alphabetic"]
+        .as_str()
+        .or(v.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl Service {
+    /// N-CREATE: a new performed procedure step, IN PROGRESS. Returns its
+    /// SOP Instance UID (generated when the modality gave none).
+    pub async fn create_performed_step(
+        &self,
+        ctx: &Context,
+        sop_instance_uid: Option<String>,
+        attributes: &InMemDicomObject,
+    ) -> Result<String> {
+        self.require(
+            ctx,
+            Right::Procedure,
+            Action::ProcedureStep,
+            "mpps n-create",
+        )
+        .await?;
+        let uid = match sop_instance_uid {
+            Some(u) => Uid::parse("Affected SOP Instance UID", &u)?
+                .as_str()
+                .to_owned(),
+            None => Uid::generate(),
+        };
+        match text(attributes, tags::PERFORMED_PROCEDURE_STEP_STATUS).as_deref() {
+            None | Some("") => {
+                return Err(Error::procedure(
+                    Refusal::MissingAttribute(tags::PERFORMED_PROCEDURE_STEP_STATUS),
+                    "Performed Procedure Step Status (0040,0252) is required",
+                ))
+            }
+            Some(IN_PROGRESS) => {}
+            Some(other) => {
+                return Err(Error::procedure(
+                    Refusal::InvalidValue(tags::PERFORMED_PROCEDURE_STEP_STATUS),
+                    format!("an N-CREATE must be IN PROGRESS, not {other:?} (PS3.4 F.7.2.1)"),
+                ))
+            }
+        }
+        let scheduled = attributes
+            .get(tags::SCHEDULED_STEP_ATTRIBUTES_SEQUENCE)
+            .and_then(|e| e.items())
+            .and_then(|items| items.first())
+            .ok_or_else(|| {
+                Error::procedure(
+                    Refusal::MissingAttribute(tags::SCHEDULED_STEP_ATTRIBUTES_SEQUENCE),
+                    "Scheduled Step Attributes Sequence (0040,0270) is required",
+                )
+            })?;
+        let study = text(scheduled, tags::STUDY_INSTANCE_UID).unwrap_or_default();
+        if Uid::parse("Study Instance UID", &study).is_err() {
+            return Err(Error::procedure(
+                Refusal::MissingAttribute(tags::STUDY_INSTANCE_UID),
+                "the Scheduled Step Attributes Sequence needs a Study Instance UID",
+            ));
+        }
+        let step = PerformedStep {
+            sop_instance_uid: uid.clone(),
+            status: IN_PROGRESS.to_owned(),
+            calling_ae_title: ctx.actor.name.clone(),
+            study_instance_uid: study.clone(),
+            accession_number: text(scheduled, tags::ACCESSION_NUMBER).unwrap_or_default(),
+            scheduled_procedure_step_id: text(scheduled, tags::SCHEDULED_PROCEDURE_STEP_ID)
+                .unwrap_or_default(),
+            patient_id: text(attributes, tags::PATIENT_ID).unwrap_or_default(),
+            dicom_json: storage_json(&dataset_json(attributes)?)?,
+        };
+        let tenant = Self::write_tenant(ctx);
+        if !self
+            .archive()
+            .index()
+            .insert_performed_step(&tenant, &step)
+            .await?
+        {
+            return Err(Error::procedure(
+                Refusal::Duplicate,
+                format!("performed procedure step {uid} exists already"),
+            ));
+        }
+        let items = self
+            .follow_worklist(&tenant, &step, status::IN_PROGRESS)
+            .await?;
+        tracing::info!(mpps = %uid, worklist_items = items, "performed procedure step in progress");
+        self.record(
+            ctx,
+            Action::ProcedureStep,
+            None,
+            Some(&tenant),
+            (step.patient_id.clone(), study),
+            &format!("mpps {uid} IN PROGRESS; {items} worklist items in progress"),
+        )
+        .await;
+        Ok(uid)
+    }
+
+    /// N-SET: change a performed procedure step still IN PROGRESS; its
+    /// attributes take the modification list's values. COMPLETED and
+    /// DISCONTINUED end it and complete or discontinue its worklist items.
+    pub async fn set_performed_step(
+        &self,
+        ctx: &Context,
+        sop_instance_uid: &str,
+        modifications: &InMemDicomObject,
+    ) -> Result<()> {
+        self.require(ctx, Right::Procedure, Action::ProcedureStep, "mpps n-set")
+            .await?;
+        let tenant = Self::write_tenant(ctx);
+        let Some(mut step) = self
+            .archive()
+            .index()
+            .performed_step(&tenant, sop_instance_uid)
+            .await?
+        else {
+            return Err(Error::procedure(
+                Refusal::NoSuchInstance,
+                format!("no performed procedure step {sop_instance_uid}"),
+            ));
+        };
+        if step.status != IN_PROGRESS {
+            return Err(Error::procedure(
+                Refusal::NoLongerUpdatable,
+                format!(
+                    "performed procedure step {sop_instance_uid} is {} and may no longer be updated",
+                    step.status
+                ),
+            ));
+        }
+        let mut json: Value = serde_json::from_str(&step.dicom_json)
+            .map_err(|e| Error::Internal(format!("stored mpps: {e}")))?;
+        let changes = dataset_json(modifications)?;
+        if let (Some(map), Some(changes)) = (json.as_object_mut(), changes.as_object()) {
+            for (k, v) in changes {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        let new_status = json_text(&json, "00400252");
+        if ![IN_PROGRESS, COMPLETED, DISCONTINUED].contains(&new_status.as_str()) {
+            return Err(Error::procedure(
+                Refusal::InvalidValue(tags::PERFORMED_PROCEDURE_STEP_STATUS),
+                format!("{new_status:?} is not IN PROGRESS, COMPLETED or DISCONTINUED"),
+            ));
+        }
+        if new_status != IN_PROGRESS {
+            // Type 1 once the step ends (PS3.4 Table F.7.2-1).
+            for (tag, key, name) in [
+                (
+                    tags::PERFORMED_PROCEDURE_STEP_END_DATE,
+                    "00400250",
+                    "Performed Procedure Step End Date",
+                ),
+                (
+                    tags::PERFORMED_PROCEDURE_STEP_END_TIME,
+                    "00400251",
+                    "Performed Procedure Step End Time",
+                ),
+            ] {
+                if json_text(&json, key).is_empty() {
+                    return Err(Error::procedure(
+                        Refusal::MissingAttribute(tag),
+                        format!("{name} is required to end the step"),
+                    ));
+                }
+            }
+        }
+        step.status = new_status.clone();
+        step.dicom_json = storage_json(&json)?;
+        if !self
+            .archive()
+            .index()
+            .update_performed_step(&tenant, &step)
+            .await?
+        {
+            // Another N-SET ended it meanwhile.
+            return Err(Error::procedure(
+                Refusal::NoLongerUpdatable,
+                format!("performed procedure step {sop_instance_uid} may no longer be updated"),
+            ));
+        }
+        let item_status = match new_status.as_str() {
+            COMPLETED => status::COMPLETED,
+            DISCONTINUED => status::DISCONTINUED,
+            _ => status::IN_PROGRESS,
+        };
+        let items = self.follow_worklist(&tenant, &step, item_status).await?;
+        tracing::info!(mpps = %sop_instance_uid, status = %new_status, worklist_items = items, "performed procedure step set");
+        self.record(
+            ctx,
+            Action::ProcedureStep,
+            None,
+            Some(&tenant),
+            (step.patient_id.clone(), step.study_instance_uid.clone()),
+            &format!("mpps {sop_instance_uid} {new_status}; {items} worklist items"),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Move the worklist items a step performs to `item_status`: those of
+    /// its study with its scheduled step ID (all of the study's when it
+    /// names none). Returns how many.
+    async fn follow_worklist(
+        &self,
+        tenant: &storage::TenantId,
+        step: &PerformedStep,
+        item_status: &str,
+    ) -> Result<usize> {
+        let index = self.archive().index();
+        let items = index
+            .worklist_items_of_study(tenant, &step.study_instance_uid)
+            .await?;
+        let mut n = 0;
+        for item in items.iter().filter(|i| {
+            step.scheduled_procedure_step_id.is_empty()
+                || i.item.scheduled_procedure_step_id == step.scheduled_procedure_step_id
+        }) {
+            if item.item.status == status::CANCELLED {
+                continue;
+            }
+            index.set_worklist_status(item.id, item_status).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn storage_json(json: &Value) -> Result<String> {
+    serde_json::to_string(json).map_err(|e| Error::Internal(format!("mpps json: {e}")))
+}

@@ -1,0 +1,196 @@
+//! Durable background work: the job table. A job is taken by a worker when
+//! due (its state becomes `running` with a lease), then finished, retried
+//! later with the error kept, or failed for a person to see. A worker that
+//! dies leaves its job `running` until the lease ends; then another takes
+//! it again, so a restart resumes every job. On PostgreSQL the claim skips
+//! rows another node holds (`FOR UPDATE SKIP LOCKED`).
+
+use sqlx::Row;
+
+use super::rows::now_millis;
+use super::Index;
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::tenant::TenantId;
+
+/// Job states.
+pub mod state {
+    /// Waiting for its next attempt.
+    pub const PENDING: &str = "pending";
+    /// Taken by a worker (until its lease ends).
+    pub const RUNNING: &str = "running";
+    /// Done.
+    pub const DONE: &str = "done";
+    /// Given up; kept for a person to retry.
+    pub const FAILED: &str = "failed";
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Row id.
+    pub id: i64,
+    /// Whose data it moves.
+    pub tenant: TenantId,
+    /// What kind of work (`storage-commitment`, …).
+    pub kind: String,
+    /// Where it goes (an AE title, a peer name).
+    pub target: String,
+    /// The work, as the kind defines it (JSON).
+    pub payload: String,
+    /// One of [`state`].
+    pub state: String,
+    /// Attempts so far (this one included, once taken).
+    pub attempts: i64,
+    /// The last attempt's error.
+    pub last_error: String,
+}
+
+const COLUMNS: &str = "id, tenant_id, kind, target, payload, state, attempts, last_error";
+
+fn job_of(r: &sqlx::any::AnyRow) -> Result<Job> {
+    Ok(Job {
+        id: r.try_get(0)?,
+        tenant: TenantId::parse(&r.try_get::<String, _>(1)?)?,
+        kind: r.try_get(2)?,
+        target: r.try_get(3)?,
+        payload: r.try_get(4)?,
+        state: r.try_get(5)?,
+        attempts: r.try_get(6)?,
+        last_error: r.try_get(7)?,
+    })
+}
+
+impl Index {
+    /// Queue a job, due at once; or, with `leased_for_ms`, already taken
+    /// by the caller for that long (it tries first; a worker takes it when
+    /// the lease ends or the caller puts it back). Returns its id.
+    pub async fn enqueue_job(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        target: &str,
+        payload: &str,
+        leased_for_ms: Option<i64>,
+    ) -> Result<i64> {
+        let now = now_millis();
+        let (state, due, attempts) = match leased_for_ms {
+            Some(ms) => (state::RUNNING, now + ms, 1i64),
+            None => (state::PENDING, now, 0),
+        };
+        let (_guard, mut tx) = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO job (tenant_id, kind, target, payload, state, attempts, next_attempt_at, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(tenant.as_str())
+        .bind(kind)
+        .bind(target)
+        .bind(payload)
+        .bind(state)
+        .bind(attempts)
+        .bind(due)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Take up to `limit` due jobs of `kind`: pending ones whose time has
+    /// come, and running ones whose lease ended (their worker died). Each
+    /// is leased for `lease_ms` and its attempt counted.
+    pub async fn take_jobs(&self, kind: &str, limit: i64, lease_ms: i64) -> Result<Vec<Job>> {
+        let now = now_millis();
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let (_guard, mut tx) = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM job WHERE kind = $1 AND state IN ('pending', 'running') \
+             AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3{lock}"
+        ))
+        .bind(kind)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut job = job_of(r)?;
+            job.attempts += 1;
+            job.state = state::RUNNING.to_owned();
+            sqlx::query(
+                "UPDATE job SET state = 'running', attempts = $1, next_attempt_at = $2, \
+                 updated_at = $3 WHERE id = $4",
+            )
+            .bind(job.attempts)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+            jobs.push(job);
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    /// End a job: `done`, or `failed` with why.
+    pub async fn finish_job(&self, id: i64, failure: Option<&str>) -> Result<()> {
+        let (state, error) = match failure {
+            None => (state::DONE, ""),
+            Some(e) => (state::FAILED, e),
+        };
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query("UPDATE job SET state = $1, last_error = $2, updated_at = $3 WHERE id = $4")
+            .bind(state)
+            .bind(error)
+            .bind(now_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Put a job back to wait `delay_ms`, keeping the error.
+    pub async fn retry_job(&self, id: i64, delay_ms: i64, error: &str) -> Result<()> {
+        let now = now_millis();
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE job SET state = 'pending', next_attempt_at = $1, last_error = $2, \
+             updated_at = $3 WHERE id = $4",
+        )
+        .bind(now + delay_ms)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A job by id.
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM job WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(job_of).transpose()
+    }
+
+    /// The jobs of `kind` in a state, oldest first.
+    pub async fn jobs(&self, kind: &str, state: &str) -> Result<Vec<Job>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM job WHERE kind = $1 AND state = $2 ORDER BY id"
+        ))
+        .bind(kind)
+        .bind(state)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(job_of).collect()
+    }
+}

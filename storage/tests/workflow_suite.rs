@@ -1,0 +1,460 @@
+//! The RIS workflow's rows, on SQLite and PostgreSQL: worklist items and
+//! their matching (accents folded, statuses, tenants), patient corrections
+//! and merges across patient rows, instance metadata and the worklist,
+//! performed procedure steps, and the job table's leases.
+
+mod common;
+
+use bytes::Bytes;
+use common::ScratchDb;
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use filmless_test_data::{Corpus, Options};
+use storage::index::jobs::state;
+use storage::query::Query;
+use storage::record::PatientAttributes;
+use storage::worklist::{status, PerformedStep, WorklistItem};
+use storage::{Archive, BlobStore, CompressionKind, DuplicatePolicy, TenantId};
+
+async fn archive(db: &ScratchDb) -> Archive {
+    let blobs = BlobStore::open(
+        "memory://",
+        &Default::default(),
+        CompressionKind::None,
+        1,
+        8,
+    )
+    .unwrap();
+    Archive::from_parts(blobs, db.index().await, DuplicatePolicy::KeepFirst, 1 << 24)
+}
+
+fn put(o: &mut InMemDicomObject, tag: Tag, vr: VR, v: &str) {
+    o.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+}
+
+/// A worklist item data set.
+fn item(patient: (&str, &str), study: &str, station: &str, date: &str, step: &str) -> WorklistItem {
+    let mut s = InMemDicomObject::new_empty();
+    put(&mut s, tags::SCHEDULED_STATION_AE_TITLE, VR::AE, station);
+    put(&mut s, tags::MODALITY, VR::CS, "CT");
+    put(
+        &mut s,
+        tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+        VR::DA,
+        date,
+    );
+    put(
+        &mut s,
+        tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+        VR::TM,
+        "103000",
+    );
+    put(&mut s, tags::SCHEDULED_PROCEDURE_STEP_ID, VR::SH, step);
+    let mut o = InMemDicomObject::new_empty();
+    put(&mut o, tags::PATIENT_ID, VR::LO, patient.0);
+    put(&mut o, tags::PATIENT_NAME, VR::PN, patient.1);
+    put(&mut o, tags::PATIENT_BIRTH_DATE, VR::DA, "19800101");
+    put(
+        &mut o,
+        tags::ACCESSION_NUMBER,
+        VR::SH,
+        &format!("ACC-{step}"),
+    );
+    put(&mut o, tags::STUDY_INSTANCE_UID, VR::UI, study);
+    o.put(DataElement::new(
+        tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(vec![s]),
+    ));
+    WorklistItem::from_dataset(&o).unwrap()
+}
+
+/// A modality's worklist identifier: top-level keys and step keys.
+fn identifier(top: &[(Tag, VR, &str)], step: &[(Tag, VR, &str)]) -> InMemDicomObject {
+    let mut s = InMemDicomObject::new_empty();
+    for (t, vr, v) in step {
+        put(&mut s, *t, *vr, v);
+    }
+    let mut o = InMemDicomObject::new_empty();
+    for (t, vr, v) in top {
+        put(&mut o, *t, *vr, v);
+    }
+    o.put(DataElement::new(
+        tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(vec![s]),
+    ));
+    o
+}
+
+async fn find(a: &Archive, tenant: &TenantId, id: &InMemDicomObject) -> Vec<String> {
+    let (mut q, _) = Query::from_worklist_identifier(id).unwrap();
+    q.tenant = Some(tenant.clone());
+    a.index()
+        .worklist_query(&q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| {
+            let v: serde_json::Value = serde_json::from_str(&h.dicom_json).unwrap();
+            v["00400100"]["Value"][0]["00400009"]["Value"][0]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn worklist_matching(db: ScratchDb) {
+    let a = archive(&db).await;
+    let t = TenantId::implicit();
+    let index = a.index();
+    let one = index
+        .put_worklist_item(
+            &t,
+            &item(("P1", "NGUYỄN^VĂN AN"), "1.2.9.1", "CT1", "20261202", "S1"),
+        )
+        .await
+        .unwrap();
+    index
+        .put_worklist_item(
+            &t,
+            &item(("P2", "TRẦN^THỊ BÌNH"), "1.2.9.2", "MR2", "20261203", "S2"),
+        )
+        .await
+        .unwrap();
+    index
+        .put_worklist_item(
+            &TenantId::parse("h1").unwrap(),
+            &item(("P1", "NGUYỄN^VĂN AN"), "1.2.9.1", "CT1", "20261202", "S1"),
+        )
+        .await
+        .unwrap();
+    // Accents and case folded: `nguyen` finds NGUYỄN; Đ/đ too.
+    let by_name = identifier(&[(tags::PATIENT_NAME, VR::PN, "nguyen*")], &[]);
+    assert_eq!(find(&a, &t, &by_name).await, ["S1"]);
+    let by_name = identifier(&[(tags::PATIENT_NAME, VR::PN, "tran^thi binh")], &[]);
+    assert_eq!(find(&a, &t, &by_name).await, ["S2"]);
+    // Keys of the step's sequence: station, date range, time.
+    let station = identifier(&[], &[(tags::SCHEDULED_STATION_AE_TITLE, VR::AE, "CT1")]);
+    assert_eq!(find(&a, &t, &station).await, ["S1"]);
+    let range = identifier(
+        &[],
+        &[(
+            tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+            VR::DA,
+            "20261203-",
+        )],
+    );
+    assert_eq!(find(&a, &t, &range).await, ["S2"]);
+    let all = identifier(&[(tags::PATIENT_NAME, VR::PN, "")], &[]);
+    assert_eq!(
+        find(&a, &t, &all).await.len(),
+        2,
+        "the other tenant's stays out"
+    );
+    // A changed order replaces its item (same study and step).
+    let again = index
+        .put_worklist_item(
+            &t,
+            &item(("P1", "NGUYỄN^VĂN AN"), "1.2.9.1", "CT9", "20261202", "S1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, one);
+    assert_eq!(find(&a, &t, &station).await.len(), 0);
+    // Cancelled items leave the worklist, unless a status is asked for.
+    assert!(index
+        .set_worklist_status(one, status::CANCELLED)
+        .await
+        .unwrap());
+    assert_eq!(find(&a, &t, &all).await, ["S2"]);
+    let cancelled = identifier(
+        &[],
+        &[(tags::SCHEDULED_PROCEDURE_STEP_STATUS, VR::CS, "CANCELLED")],
+    );
+    assert_eq!(find(&a, &t, &cancelled).await, ["S1"]);
+    let stored = index.worklist_item(Some(&t), one).await.unwrap().unwrap();
+    assert!(stored.item.dicom_json.contains("CANCELLED"));
+    assert!(index
+        .worklist_item(Some(&TenantId::parse("h2").unwrap()), one)
+        .await
+        .unwrap()
+        .is_none());
+    // By order: placer number, else accession.
+    let of_order = index
+        .worklist_items_of_order(&t, "", "ACC-S2")
+        .await
+        .unwrap();
+    assert_eq!(of_order.len(), 1);
+    assert_eq!(of_order[0].item.scheduled_station_ae_title, "MR2");
+}
+
+async fn patients_are_corrected_and_merged(db: ScratchDb) {
+    let a = archive(&db).await;
+    let t = TenantId::implicit();
+    let c = Corpus::new(
+        7,
+        Options {
+            patients: 2,
+            ..Options::small(4)
+        },
+    );
+    let s0 = c.study(0);
+    let s1 = (1..)
+        .map(|n| c.study(n))
+        .find(|s| s.patient.id != s0.patient.id)
+        .unwrap();
+    for plan in [&s0, &s1] {
+        for i in c.instances(plan) {
+            a.store_bytes(&t, Bytes::from(i.bytes)).await.unwrap();
+        }
+    }
+    let index = a.index();
+    index
+        .put_worklist_item(
+            &t,
+            &item(
+                (&s0.patient.id, &s0.patient.name),
+                "1.2.9.7",
+                "CT1",
+                "20261202",
+                "S7",
+            ),
+        )
+        .await
+        .unwrap();
+    // A08: name, birth date and sex corrected everywhere.
+    let new = PatientAttributes {
+        patient_id: s0.patient.id.clone(),
+        issuer_of_patient_id: String::new(),
+        patient_name: "NGUYỄN^VĂN AN".into(),
+        patient_birth_date: "19790203".into(),
+        patient_sex: "M".into(),
+    };
+    let change = index.update_patient(&t, &new).await.unwrap();
+    assert_eq!(
+        change.before.as_ref().unwrap().patient_name,
+        s0.patient.name
+    );
+    assert_eq!(change.studies, std::slice::from_ref(&s0.study_instance_uid));
+    assert_eq!(change.instances, s0.instance_count());
+    assert_eq!(change.worklist_items, 1);
+    let mut q = storage::query::Query::new(storage::query::QueryLevel::Study);
+    q.add(
+        storage::query::attribute(tags::PATIENT_NAME).unwrap(),
+        "nguyen^van an",
+    )
+    .unwrap();
+    let m = index.query(&q).await.unwrap();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].get(tags::PATIENT_NAME), Some("NGUYỄN^VĂN AN"));
+    assert_eq!(m[0].get(tags::PATIENT_BIRTH_DATE), Some("19790203"));
+    let meta = index
+        .metadata(&t, &s0.study_instance_uid, None)
+        .await
+        .unwrap();
+    for i in &meta {
+        let v: serde_json::Value = serde_json::from_str(&i.dicom_json).unwrap();
+        assert_eq!(v["00100010"]["Value"][0]["Alphabetic"], "NGUYỄN^VĂN AN");
+        assert_eq!(v["00100030"]["Value"][0], "19790203");
+        assert!(v["7FE00010"].is_object(), "the rest stays");
+    }
+    let wl = identifier(&[(tags::PATIENT_NAME, VR::PN, "NGUYEN*")], &[]);
+    assert_eq!(find(&a, &t, &wl).await, ["S7"]);
+    // Nothing of a patient: nothing changes, and it says so.
+    let nobody = PatientAttributes {
+        patient_id: "NOBODY".into(),
+        ..new.clone()
+    };
+    assert!(index
+        .update_patient(&t, &nobody)
+        .await
+        .unwrap()
+        .before
+        .is_none());
+
+    // A40: s0's patient merged into s1's.
+    let survivor = PatientAttributes {
+        patient_id: s1.patient.id.clone(),
+        issuer_of_patient_id: String::new(),
+        patient_name: s1.patient.name.clone(),
+        patient_birth_date: s1.patient.birth_date.clone(),
+        patient_sex: s1.patient.sex.clone(),
+    };
+    let merged = index
+        .merge_patient(&t, &s0.patient.id, "", &survivor)
+        .await
+        .unwrap();
+    assert_eq!(merged.studies, std::slice::from_ref(&s0.study_instance_uid));
+    let mut q = storage::query::Query::new(storage::query::QueryLevel::Study);
+    q.add(
+        storage::query::attribute(tags::PATIENT_ID).unwrap(),
+        &s1.patient.id,
+    )
+    .unwrap();
+    assert_eq!(
+        index.query(&q).await.unwrap().len(),
+        2,
+        "both studies are the survivor's"
+    );
+    let mut q = storage::query::Query::new(storage::query::QueryLevel::Patient);
+    q.add(
+        storage::query::attribute(tags::PATIENT_ID).unwrap(),
+        &s0.patient.id,
+    )
+    .unwrap();
+    assert!(
+        index.query(&q).await.unwrap().is_empty(),
+        "the merged patient is gone"
+    );
+    let meta = index
+        .metadata(&t, &s0.study_instance_uid, None)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&meta[0].dicom_json).unwrap();
+    assert_eq!(v["00100020"]["Value"][0], s1.patient.id.as_str());
+    let wl = identifier(&[(tags::PATIENT_ID, VR::LO, &s1.patient.id)], &[]);
+    assert_eq!(
+        find(&a, &t, &wl).await,
+        ["S7"],
+        "the worklist item moved too"
+    );
+    // Merging someone unknown changes nothing.
+    let unknown = index
+        .merge_patient(&t, "NOBODY", "", &survivor)
+        .await
+        .unwrap();
+    assert!(unknown.before.is_none() && unknown.studies.is_empty());
+}
+
+async fn performed_steps_end_once(db: ScratchDb) {
+    let a = archive(&db).await;
+    let t = TenantId::implicit();
+    let step = PerformedStep {
+        sop_instance_uid: "1.2.9.100".into(),
+        status: "IN PROGRESS".into(),
+        calling_ae_title: "CT1".into(),
+        study_instance_uid: "1.2.9.1".into(),
+        dicom_json: "{}".into(),
+        ..Default::default()
+    };
+    let index = a.index();
+    assert!(index.insert_performed_step(&t, &step).await.unwrap());
+    assert!(
+        !index.insert_performed_step(&t, &step).await.unwrap(),
+        "duplicate"
+    );
+    let done = PerformedStep {
+        status: "COMPLETED".into(),
+        ..step.clone()
+    };
+    assert!(index.update_performed_step(&t, &done).await.unwrap());
+    assert!(
+        !index.update_performed_step(&t, &done).await.unwrap(),
+        "a completed step may no longer be updated"
+    );
+    assert_eq!(
+        index
+            .performed_step(&t, "1.2.9.100")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "COMPLETED"
+    );
+    assert!(index
+        .performed_step(&TenantId::parse("h1").unwrap(), "1.2.9.100")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
+    let a = archive(&db).await;
+    let t = TenantId::implicit();
+    let index = a.index();
+    // Leased to its creator: no worker takes it meanwhile.
+    let leased = index
+        .enqueue_job(&t, "k", "CT1", "{}", Some(60_000))
+        .await
+        .unwrap();
+    assert!(index.take_jobs("k", 10, 1_000).await.unwrap().is_empty());
+    // Put back: taken at once, its attempts counted.
+    index.retry_job(leased, 0, "released").await.unwrap();
+    let taken = index.take_jobs("k", 10, 1_000).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        (taken[0].attempts, taken[0].last_error.as_str()),
+        (2, "released")
+    );
+    // A worker that dies holds it until its lease ends, then another takes it.
+    assert!(index.take_jobs("k", 10, 1_000).await.unwrap().is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let again = index.take_jobs("k", 10, 60_000).await.unwrap();
+    assert_eq!(again.len(), 1, "resumed after the lease");
+    index.finish_job(leased, None).await.unwrap();
+    assert_eq!(index.jobs("k", state::DONE).await.unwrap().len(), 1);
+    // Two workers on two pools never take the same job.
+    for n in 0..20 {
+        index
+            .enqueue_job(&t, "many", "X", &format!("{{\"n\":{n}}}"), None)
+            .await
+            .unwrap();
+    }
+    let other = db.index().await;
+    let (x, y) = tokio::join!(
+        index.take_jobs("many", 20, 60_000),
+        other.take_jobs("many", 20, 60_000)
+    );
+    let mut ids: Vec<i64> = x
+        .unwrap()
+        .into_iter()
+        .chain(y.unwrap())
+        .map(|j| j.id)
+        .collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (20, 20), "each job taken exactly once");
+    index.finish_job(ids[0], Some("gave up")).await.unwrap();
+    let failed = index.jobs("many", state::FAILED).await.unwrap();
+    assert_eq!(failed[0].last_error, "gave up");
+}
+
+macro_rules! workflow_suite {
+    ($($backend:ident: $db:expr;)*) => {
+        $(
+            mod $backend {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn worklist() {
+                    worklist_matching($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn patients() {
+                    patients_are_corrected_and_merged($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn performed_steps() {
+                    performed_steps_end_once($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn jobs() {
+                    jobs_are_leased_retried_and_resumed($db).await;
+                }
+            }
+        )*
+    };
+}
+
+workflow_suite! {
+    sqlite: ScratchDb::sqlite();
+    postgres: ScratchDb::postgres().await;
+}

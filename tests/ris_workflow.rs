@@ -1,0 +1,710 @@
+//! The RIS workflow with real peers: HL7 v2 orders and patient updates
+//! built with the `hl7` package (PyPI) and sent over MLLP; pynetdicom as the
+//! modality (worklist C-FIND, MPPS, storage commitment with its own
+//! N-EVENT-REPORT listener, on the same and on a new association); DCMTK's
+//! `findscu -W` against the worklist; the OHIF study list in chromium.
+//! The day at a Vietnamese hospital runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{dcmtk, free_port, http, python, ScratchPg, ServerProcess};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::DefaultDicomObject;
+use serde_json::{json, Value};
+
+const NAME: &str = "NGUYỄN^VĂN AN";
+
+/// tests/peers/ris_workflow.py: one subcommand, its JSON.
+fn ris(port: u16, args: &[&str]) -> Value {
+    let out = python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ris_workflow.py"))
+        .args(["--port", &port.to_string(), "--aet", "CT1"])
+        .args(args)
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ris_workflow.py {args:?} failed (scripts/setup-test-deps installs pynetdicom and hl7):\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Send HL7 messages on one MLLP connection; their ACKs.
+fn hl7(port: u16, messages: Value) -> Vec<Value> {
+    let r = ris(
+        0,
+        &[
+            "hl7",
+            "--hl7-port",
+            &port.to_string(),
+            "--messages",
+            &messages.to_string(),
+        ],
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    r["acks"].as_array().unwrap().clone()
+}
+
+fn order(control: &str, id: &str, extra: Value) -> Value {
+    let mut o = json!({
+        "type": "ORM", "control": control, "control_id": id,
+        "sending_app": "RIS", "sending_facility": "BVHD", "charset": "UNICODE UTF-8",
+        "patient_id": "BN0001", "issuer": "BVHD", "name": NAME,
+        "birth_date": "19800101", "sex": "M",
+        "accession": "ACC0001", "placer": "ORD0001", "filler": "F0001",
+        "rp_id": "RP0001", "sps_id": "SPS0001", "station_aet": "CT1", "modality": "CT",
+        "start": "202612021030", "procedure_code": "CT001", "procedure_text": "CT SỌ NÃO",
+        "referring": "BS01^TRẦN^BÌNH",
+    });
+    if let (Some(o), Some(extra)) = (o.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    o
+}
+
+struct Site {
+    server: ServerProcess,
+    hl7: u16,
+    listen: u16,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+fn config_text(dir: &Path, database_url: Option<&str>, hl7: u16, listen: u16) -> String {
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "data_dir = \"{}\"\n{storage}\
+         [hl7]\nbind = \"127.0.0.1:{hl7}\"\n\
+         [[hl7.senders]]\napplication = \"RIS\"\nfacility = \"BVHD\"\n\
+         [[dicom.peers]]\nae_title = \"CT1\"\nhost = \"127.0.0.1\"\nport = {listen}\n\
+         permissions = [\"store\", \"worklist\", \"mpps\"]\n\
+         [[dicom.peers]]\nae_title = \"FINDSCU\"\nhost = \"127.0.0.1\"\nport = 104\n\
+         permissions = [\"find\", \"worklist\"]\n",
+        dir.display()
+    )
+}
+
+fn site(database_url: Option<&str>) -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let (hl7, listen) = (free_port(), free_port());
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(&config, config_text(dir.path(), database_url, hl7, listen)).unwrap();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
+    Site {
+        server,
+        hl7,
+        listen,
+        dir,
+        config,
+    }
+}
+
+/// findscu (DCMTK) with `keys`; the responses as data sets.
+fn findscu(port: u16, model: &str, keys: &[&str]) -> Vec<DefaultDicomObject> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = dcmtk("findscu");
+    cmd.args(["-aet", "FINDSCU", "-aec", "FILMLESS", model, "-X", "-od"])
+        .arg(dir.path());
+    for k in keys {
+        cmd.args(["-k", k]);
+    }
+    cmd.args(["127.0.0.1", &port.to_string()]);
+    let out = cmd.output().expect("findscu");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| dicom_object::open_file(f).unwrap())
+        .collect()
+}
+
+fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> String {
+    obj.element(tag)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+        .unwrap_or_default()
+}
+
+/// CT images as the modality makes them from the worklist item: its study,
+/// patient and accession number.
+fn images(dir: &Path, study: &str, n: u32) -> Vec<String> {
+    let (_, instances) = filmless_test_data::ct_series_sized(151, n, (32, 32));
+    std::fs::create_dir_all(dir).unwrap();
+    let mut uids = Vec::new();
+    for (k, i) in instances.iter().enumerate() {
+        let mut obj = dicom_object::from_reader(&i.bytes[128..]).unwrap();
+        for (tag, vr, v) in [
+            (tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
+            (tags::STUDY_INSTANCE_UID, VR::UI, study),
+            (tags::PATIENT_ID, VR::LO, "BN0001"),
+            (tags::ISSUER_OF_PATIENT_ID, VR::LO, "BVHD"),
+            (tags::PATIENT_NAME, VR::PN, NAME),
+            (tags::PATIENT_BIRTH_DATE, VR::DA, "19800101"),
+            (tags::ACCESSION_NUMBER, VR::SH, "ACC0001"),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+        }
+        obj.write_to_file(dir.join(format!("{k:04}.dcm"))).unwrap();
+        uids.push(i.sop_instance_uid.clone());
+    }
+    uids
+}
+
+fn get_json(addr: &str, path: &str) -> Value {
+    let (status, _, body) = http(addr, "GET", path, &[], b"");
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The whole day: order → worklist → MPPS IN PROGRESS → images → MPPS
+/// COMPLETED → storage commitment → ADT^A08 → the corrected patient
+/// everywhere.
+fn a_day_at_a_vietnamese_hospital(database_url: Option<&str>) {
+    let s = site(database_url);
+    let port = s.server.dicom_port;
+    // 1. The RIS sends the order.
+    let acks = hl7(s.hl7, json!([order("NW", "MSG0001", json!({}))]));
+    assert_eq!(
+        (acks[0]["msa1"].as_str(), acks[0]["msa2"].as_str()),
+        (Some("AA"), Some("MSG0001")),
+        "{acks:?}"
+    );
+
+    // 2. The CT asks for its worklist, typing the name without accents.
+    let r = ris(port, &["mwl", "--station-aet", "CT1", "--name", "nguyen*"]);
+    assert_eq!(r["status"], 0, "{r}");
+    let m = r["matches"].as_array().unwrap();
+    assert_eq!(m.len(), 1, "{r}");
+    let item = &m[0];
+    assert_eq!(item["00100010"]["Value"][0]["Alphabetic"], NAME, "{item}");
+    assert_eq!(item["00100020"]["Value"][0], "BN0001");
+    assert_eq!(item["00080050"]["Value"][0], "ACC0001");
+    assert_eq!(item["00401001"]["Value"][0], "RP0001");
+    assert_eq!(item["00080090"]["Value"][0]["Alphabetic"], "TRẦN^BÌNH");
+    let step = &item["00400100"]["Value"][0];
+    assert_eq!(step["00400001"]["Value"][0], "CT1");
+    assert_eq!(step["00080060"]["Value"][0], "CT");
+    assert_eq!(step["00400002"]["Value"][0], "20261202");
+    assert_eq!(step["00400009"]["Value"][0], "SPS0001");
+    assert_eq!(step["00400020"]["Value"][0], "SCHEDULED");
+    assert_eq!(
+        item["00321064"]["Value"][0]["00080100"]["Value"][0], "CT001",
+        "requested procedure code: {item}"
+    );
+    let study = item["0020000D"]["Value"][0].as_str().unwrap().to_owned();
+    assert!(study.starts_with("2.25."), "generated study UID {study}");
+    // DCMTK's findscu -W finds it too, by station and date.
+    let found = findscu(
+        port,
+        "-W",
+        &[
+            "PatientName",
+            "StudyInstanceUID",
+            "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=CT1",
+            "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261201-20261203",
+            "ScheduledProcedureStepSequence[0].Modality",
+        ],
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(text(&found[0], tags::PATIENT_NAME), NAME);
+    assert_eq!(text(&found[0], tags::STUDY_INSTANCE_UID), study);
+    assert!(findscu(
+        port,
+        "-W",
+        &[
+            "PatientName",
+            "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=MR9"
+        ]
+    )
+    .is_empty());
+
+    // 3. The exam starts.
+    let r = ris(
+        port,
+        &[
+            "mpps-create",
+            "--study-uid",
+            &study,
+            "--patient-id",
+            "BN0001",
+            "--name",
+            NAME,
+            "--accession",
+            "ACC0001",
+            "--sps-id",
+            "SPS0001",
+            "--rp-id",
+            "RP0001",
+        ],
+    );
+    assert_eq!(r["status"], 0, "{r}");
+    let mpps = r["mpps_uid"].as_str().unwrap().to_owned();
+    let list = get_json(&s.server.http, "/api/worklist?ScheduledStationAETitle=CT1");
+    assert_eq!(list[0]["status"], "IN PROGRESS", "{list}");
+
+    // 4. The images, with the worklist's study.
+    let uids = images(&s.dir.path().join("ct"), &study, 4);
+    let r = ris(
+        port,
+        &["store", "--dir", s.dir.path().join("ct").to_str().unwrap()],
+    );
+    assert_eq!(r["stored"], 4, "{r}");
+
+    // 5. The exam ends; a second end is refused.
+    let set = |status: &str| {
+        ris(
+            port,
+            &[
+                "mpps-set",
+                "--mpps-uid",
+                &mpps,
+                "--status",
+                status,
+                "--series-uid",
+                "1.2.3.4.5",
+                "--sop-uids",
+                &uids.join(","),
+            ],
+        )
+    };
+    assert_eq!(set("COMPLETED")["status"], 0);
+    assert_eq!(
+        set("DISCONTINUED")["status"],
+        0xC310,
+        "no update after COMPLETED"
+    );
+    let list = get_json(&s.server.http, "/api/worklist?ScheduledStationAETitle=CT1");
+    assert_eq!(list, json!([]), "a completed item leaves the worklist");
+    let list = get_json(
+        &s.server.http,
+        "/api/worklist?ScheduledProcedureStepStatus=COMPLETED",
+    );
+    assert_eq!(list[0]["status"], "COMPLETED", "{list}");
+
+    // 6. Storage commitment on the same association: all committed.
+    let ct = s.dir.path().join("ct");
+    let r = ris(
+        port,
+        &[
+            "commit",
+            "--dir",
+            ct.to_str().unwrap(),
+            "--mode",
+            "same",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(
+        (r["action_status"].as_u64(), r["event_type"].as_u64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["event_association"], "same", "{r}");
+    let mut committed: Vec<String> = r["committed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    committed.sort();
+    let mut want = uids.clone();
+    want.sort();
+    assert_eq!(committed, want);
+
+    // 7. On a new association, to a requester that is not listening yet,
+    // with an instance the archive never received.
+    let r = ris(
+        port,
+        &[
+            "commit",
+            "--dir",
+            ct.to_str().unwrap(),
+            "--mode",
+            "new",
+            "--listen-port",
+            &s.listen.to_string(),
+            "--start-listener-after",
+            "3",
+            "--timeout",
+            "90",
+            "--extra-uid",
+            "1.2.826.0.1.3680043.10.543.404",
+        ],
+    );
+    assert_eq!(
+        (r["action_status"].as_u64(), r["event_type"].as_u64()),
+        (Some(0), Some(2)),
+        "{r}"
+    );
+    assert_eq!(r["event_association"], "new", "{r}");
+    assert_eq!(r["event_calling_ae"], "FILMLESS", "{r}");
+    assert_eq!(r["committed"].as_array().unwrap().len(), 4, "{r}");
+    assert_eq!(
+        r["failed"],
+        json!([{"uid": "1.2.826.0.1.3680043.10.543.404", "reason": 0x0112}]),
+        "{r}"
+    );
+
+    // 8. The HIS corrects the birth date.
+    let acks = hl7(
+        s.hl7,
+        json!([{
+            "type": "ADT_A08", "control_id": "MSG0002", "sending_app": "RIS",
+            "sending_facility": "BVHD", "charset": "UNICODE UTF-8",
+            "patient_id": "BN0001", "issuer": "BVHD", "name": NAME,
+            "birth_date": "19800215", "sex": "M"
+        }]),
+    );
+    assert_eq!(acks[0]["msa1"], "AA", "{acks:?}");
+
+    // 9. QIDO-RS, WADO-RS metadata, C-FIND and the OHIF list show it.
+    let q = get_json(&s.server.http, "/dicom-web/studies?PatientName=nguyen*");
+    assert_eq!(q.as_array().unwrap().len(), 1, "{q}");
+    assert_eq!(q[0]["00100010"]["Value"][0]["Alphabetic"], NAME, "{q}");
+    assert_eq!(q[0]["00100030"]["Value"][0], "19800215", "{q}");
+    let meta = get_json(
+        &s.server.http,
+        &format!("/dicom-web/studies/{study}/metadata"),
+    );
+    assert_eq!(meta.as_array().unwrap().len(), 4);
+    for m in meta.as_array().unwrap() {
+        assert_eq!(m["00100030"]["Value"][0], "19800215");
+        assert_eq!(m["00100010"]["Value"][0]["Alphabetic"], NAME);
+    }
+    let found = findscu(
+        port,
+        "-S",
+        &[
+            "QueryRetrieveLevel=STUDY",
+            "PatientName=nguyen*",
+            "PatientBirthDate",
+            "StudyInstanceUID",
+        ],
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(text(&found[0], tags::PATIENT_NAME), NAME);
+    assert_eq!(text(&found[0], tags::PATIENT_BIRTH_DATE), "19800215");
+    if database_url.is_none() {
+        // OHIF filters its list again in the browser, by the letters typed:
+        // there the accents are typed too.
+        study_list_shows(&s.server.http, "Nguyễn", &["NGUYỄN, VĂN AN"]);
+    }
+    // The audit trail kept the correction, with the values before (the
+    // server writes its events in batches: give it a moment).
+    let audit = |filter: &[&str], wanted: &[&str]| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let out = common::filmless()
+                .args(["audit", "--config", s.config.to_str().unwrap()])
+                .args(filter)
+                .output()
+                .unwrap();
+            let trail = String::from_utf8_lossy(&out.stdout).into_owned();
+            if wanted.iter().all(|w| trail.contains(w)) {
+                return trail;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{wanted:?} in the audit trail:\n{trail}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    audit(
+        &["--patient", "BN0001"],
+        &[
+            "order",
+            "worklist-query",
+            "procedure-step",
+            "patient-record",
+            "19800101",
+            "19800215",
+        ],
+    );
+    let trail = audit(
+        &["--actor", "CT1"],
+        &["storage-commitment", "report of transaction"],
+    );
+    assert!(trail.contains("c-store"), "{trail}");
+}
+
+fn study_list_shows(http: &str, filter: &str, texts: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("viewer-web/dist/index.html").exists() {
+        panic!("the viewer is not installed: run viewer-web/setup.sh (scripts/test does)");
+    }
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/browser/study_list.mjs"))
+        .arg(format!("http://{http}"))
+        .arg(filter)
+        .args(texts)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "OHIF study list: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_day_at_a_vietnamese_hospital_sqlite() {
+    a_day_at_a_vietnamese_hospital(None);
+}
+
+#[test]
+fn a_day_at_a_vietnamese_hospital_postgres() {
+    let db = ScratchPg::new();
+    a_day_at_a_vietnamese_hospital(Some(&db.url));
+}
+
+/// Every message gets its ACK, on one connection: changes and
+/// cancellations apply, what cannot be applied is AE with an ERR segment,
+/// what is not supported or not allowed is AR and changes nothing, and the
+/// listener goes on after garbage.
+fn hl7_messages_are_acknowledged(database_url: Option<&str>) {
+    let s = site(database_url);
+    let port = s.server.dicom_port;
+    let acks = hl7(
+        s.hl7,
+        json!([
+            order("NW", "M1", json!({})),
+            // Changed: another station and time, same study and step.
+            order("XO", "M2", json!({"station_aet": "CT2", "start": "202612021400"})),
+            // An OMI with its IPC segment names the study.
+            order("NW", "M3", json!({
+                "message_type": "OMI^O23", "placer": "ORD2", "accession": "ACC2",
+                "sps_id": "SPS2", "study_uid": "1.2.826.0.1.3680043.10.543.2",
+                "patient_id": "BN0002", "name": "ĐỖ^THỊ HÀ", "station_aet": "CT2"
+            })),
+            {"type": "RAW", "text": "this is not HL7"},
+            {"type": "UNSUPPORTED", "control_id": "M5", "sending_app": "RIS", "sending_facility": "BVHD"},
+            order("NW", "M6", json!({"sending_app": "INTRUDER", "patient_id": "EVIL"})),
+            order("CA", "M7", json!({"placer": "NOPE", "accession": "NOPE"})),
+            order("NW", "M8", json!({"patient_id": "", "placer": "ORD3", "accession": "ACC3"})),
+            {"type": "ADT_A40", "control_id": "M9", "sending_app": "RIS", "sending_facility": "BVHD",
+             "patient_id": "BN0001", "merged_patient_id": "NOBODY"},
+            order("CA", "M10", json!({"placer": "ORD2", "accession": "ACC2"})),
+            {"type": "ADT_A40", "control_id": "M11", "sending_app": "RIS", "sending_facility": "BVHD",
+             "patient_id": "BN0001", "name": NAME, "merged_patient_id": "BN0002"},
+        ]),
+    );
+    let got: Vec<(&str, &str)> = acks
+        .iter()
+        .map(|a| {
+            (
+                a["msa1"].as_str().unwrap_or(""),
+                a["msa2"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("AA", "M1"),
+            ("AA", "M2"),
+            ("AA", "M3"),
+            ("AR", ""),
+            ("AR", "M5"),
+            ("AR", "M6"),
+            ("AE", "M7"),
+            ("AE", "M8"),
+            ("AE", "M9"),
+            ("AA", "M10"),
+            ("AA", "M11"),
+        ],
+        "{acks:#?}"
+    );
+    let err = |n: usize| acks[n]["err"].as_str().unwrap_or("").to_owned();
+    assert!(err(3).contains("100^"), "garbage: {}", err(3));
+    assert!(
+        err(4).contains("200^Unsupported message type"),
+        "{}",
+        err(4)
+    );
+    assert!(err(5).contains("not allowed"), "{}", err(5));
+    assert!(err(6).contains("204^Unknown key identifier"), "{}", err(6));
+    assert!(
+        err(7).contains("101^Required field missing") && err(7).contains("PID^1^3"),
+        "{}",
+        err(7)
+    );
+    assert!(err(8).contains("unknown patient"), "{}", err(8));
+
+    let r = ris(port, &["mwl", "--station-aet", "CT2"]);
+    let m = r["matches"].as_array().unwrap();
+    assert_eq!(
+        m.len(),
+        1,
+        "the change moved ORD1 to CT2; ORD2 is cancelled: {r}"
+    );
+    assert_eq!(m[0]["00400100"]["Value"][0]["00400003"]["Value"][0], "1400");
+    assert!(ris(port, &["mwl", "--station-aet", "CT1"])["matches"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(
+        ris(port, &["mwl", "--patient-id", "EVIL"])["matches"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "a sender not listed changes nothing"
+    );
+    // The cancelled OMI kept its study UID and now belongs to BN0001.
+    let all = get_json(
+        &s.server.http,
+        "/api/worklist?ScheduledProcedureStepStatus=CANCELLED",
+    );
+    assert_eq!(
+        all[0]["item"]["0020000D"]["Value"][0], "1.2.826.0.1.3680043.10.543.2",
+        "{all}"
+    );
+    assert_eq!(
+        all[0]["item"]["00100020"]["Value"][0], "BN0001",
+        "merged: {all}"
+    );
+    // Still listening.
+    let acks = hl7(
+        s.hl7,
+        json!([order(
+            "NW",
+            "M12",
+            json!({"placer": "ORD9", "accession": "ACC9", "sps_id": "S9"})
+        )]),
+    );
+    assert_eq!(acks[0]["msa1"], "AA");
+}
+
+#[test]
+fn hl7_messages_are_acknowledged_sqlite() {
+    hl7_messages_are_acknowledged(None);
+}
+
+#[test]
+fn hl7_messages_are_acknowledged_postgres() {
+    let db = ScratchPg::new();
+    hl7_messages_are_acknowledged(Some(&db.url));
+}
+
+/// What a modality may get wrong in MPPS and storage commitment is
+/// refused with the status PS3.4 names.
+#[test]
+fn mpps_and_commitment_refusals() {
+    let s = site(None);
+    let port = s.server.dicom_port;
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "mpps-create",
+            "--study-uid",
+            "1.2.826.0.1.3680043.10.543.7",
+            "--patient-id",
+            "P7",
+            "--name",
+            "A^B",
+            "--accession",
+            "A7",
+            "--sps-id",
+            "S7",
+            "--rp-id",
+            "R7",
+        ];
+        args.extend_from_slice(extra);
+        ris(port, &args)
+    };
+    assert_eq!(
+        create(&["--omit-status"])["status"],
+        0x0120,
+        "missing status"
+    );
+    let r = create(&["--mpps-uid", "1.2.826.0.1.3680043.10.543.70"]);
+    assert_eq!(r["status"], 0, "{r}");
+    let r = create(&["--mpps-uid", "1.2.826.0.1.3680043.10.543.70"]);
+    assert_eq!(r["status"], 0x0111, "duplicate: {r}");
+    let r = ris(
+        port,
+        &[
+            "mpps-set",
+            "--mpps-uid",
+            "1.2.826.0.1.3680043.10.543.71",
+            "--status",
+            "COMPLETED",
+        ],
+    );
+    assert_eq!(r["status"], 0x0112, "no such step: {r}");
+    let r = ris(
+        port,
+        &[
+            "mpps-set",
+            "--mpps-uid",
+            "1.2.826.0.1.3680043.10.543.70",
+            "--status",
+            "FINISHED",
+        ],
+    );
+    assert_eq!(r["status"], 0x0106, "not a status: {r}");
+}
+
+/// A restart between the N-ACTION and the N-EVENT-REPORT still sends the
+/// report: the requester listens only after the first server stopped.
+#[test]
+fn commitment_reports_survive_a_restart() {
+    let mut s = site(None);
+    let ct = s.dir.path().join("ct");
+    let uids = images(&ct, "1.2.826.0.1.3680043.10.543.8", 2);
+    let r = ris(
+        s.server.dicom_port,
+        &["store", "--dir", ct.to_str().unwrap()],
+    );
+    assert_eq!(r["stored"], 2, "{r}");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ris_workflow.py");
+    let requester = python()
+        .arg(script)
+        .args(["--port", &s.server.dicom_port.to_string(), "--aet", "CT1"])
+        .args(["commit", "--dir", ct.to_str().unwrap(), "--mode", "new"])
+        .args([
+            "--listen-port",
+            &s.listen.to_string(),
+            "--start-listener-after",
+            "8",
+        ])
+        .args(["--timeout", "120"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The request is in; stop the archive gracefully and start it again.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = s.server.terminate(std::time::Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let server = ServerProcess::start(s.dir.path(), &["--config", s.config.to_str().unwrap()], &[]);
+    let out = requester.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (r["action_status"].as_u64(), r["event_type"].as_u64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["committed"].as_array().unwrap().len(), uids.len(), "{r}");
+    assert!(server.logged("storage commitment report sent on a new association"));
+}
