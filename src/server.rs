@@ -41,7 +41,10 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
         archive: archive.clone(),
         audit,
         peers: Peers::new(&config.dicom, &config.tenants)?,
-        case_insensitive_names: config.dicom.case_insensitive_names,
+        case_insensitive_names: config
+            .dicom
+            .case_insensitive_names
+            .unwrap_or(config.dicom.accent_insensitive_names),
     });
     Ok(Opened {
         service,

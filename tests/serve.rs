@@ -121,7 +121,7 @@ fn the_viewer_is_served_at_root_or_the_home_page_says_how_to_install_it() {
         "/studylist",
         "/metrics",
         "/admin",
-        "/dicom-web/workitems",
+        "/dicom-web/subscriptions",
         "/missing.js",
     ] {
         let page = get(&server.http, path);

@@ -28,10 +28,11 @@ pub struct DicomConfig {
     /// What callers that are not in `peers` may do.
     pub unknown_peers: UnknownPeers,
     /// Person names match case- and accent-insensitively in C-FIND,
-    /// QIDO-RS and the worklist (`nguyen` finds NGUYỄN). Also read as
-    /// `case_insensitive_names`, its earlier name.
-    #[serde(rename = "accent_insensitive_names", alias = "case_insensitive_names")]
-    pub case_insensitive_names: bool,
+    /// QIDO-RS and the worklist (`nguyen` finds NGUYỄN).
+    pub accent_insensitive_names: bool,
+    /// The earlier name of `accent_insensitive_names`; when set, it wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_insensitive_names: Option<bool>,
     /// Known peers: C-MOVE destinations and callers with permissions.
     pub peers: Vec<Peer>,
     /// DICOM TLS listener (e.g. `0.0.0.0:2762`); empty: none.
@@ -151,7 +152,8 @@ impl Default for DicomConfig {
             idle_timeout_secs: 300,
             check_called_ae_title: true,
             unknown_peers: UnknownPeers::Store,
-            case_insensitive_names: true,
+            accent_insensitive_names: true,
+            case_insensitive_names: None,
             peers: Vec::new(),
             tls_bind: String::new(),
             tls_cert: String::new(),

@@ -352,7 +352,7 @@ mod tests {
     const ORM: &str = "MSH|^~\\&|RIS|BVHD|FILMLESS|FILMLESS|20261202103000||ORM^O01|MSG001|P|2.5.1|||||VN|UNICODE UTF-8\r\
 PID|1||P123^^^BVHD^MR||NGUYỄN^VĂN AN||19800101|M\r\
 ORC|NW|ORD1|F1\r\
-OBR|1|ORD1|F1|CT001^CT SO NAO^L|||||||||||||ACC1|RP1|SPS1|CT1|||CT\r";
+OBR|1|ORD1|F1|CT001^CT SO NAO^L||||||||||||||ACC1|RP1|SPS1|CT1|||CT\r";
 
     #[test]
     fn fields_and_components_are_numbered_as_the_standard_numbers_them() {

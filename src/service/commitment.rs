@@ -362,8 +362,13 @@ impl Service {
         else {
             return Err((
                 format!(
-                    "{} released the association before the report, and is not a peer with a \
-                     host and port to send it to (add it to [[dicom.peers]])",
+                    "the report could not go on the requesting association ({}), and {} is not a \
+                     peer with a host and port to send it to (add it to [[dicom.peers]])",
+                    if job.last_error.is_empty() {
+                        "it ended"
+                    } else {
+                        &job.last_error
+                    },
                     request.calling_ae
                 ),
                 true,

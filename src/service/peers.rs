@@ -253,24 +253,27 @@ impl Peers {
     /// Where a C-MOVE of `ctx` may send to `ae_title`: a peer of the same
     /// tenant, resolved now (its address may change between moves).
     pub async fn move_destination(&self, ctx: &Context, ae_title: &str) -> Option<SocketAddr> {
-        self.address_of(ctx.tenant()?, ae_title).await
-    }
-
-    /// Where the peer `ae_title` of `tenant` listens, resolved now.
-    pub async fn address_of(&self, tenant: &TenantId, ae_title: &str) -> Option<SocketAddr> {
-        let Some(peer) = self.peer(ae_title, tenant) else {
+        let tenant = ctx.tenant()?;
+        if self.peer(ae_title, tenant).is_none() {
             tracing::warn!(
                 destination = ae_title,
                 tenant = %tenant,
-                "sending to an unknown AE title {ae_title:?}: not a peer of tenant {tenant} (add it \
+                "C-MOVE to an unknown AE title {ae_title:?}: not a peer of tenant {tenant} (add it \
                  to [[dicom.peers]], with that tenant)"
             );
             return None;
-        };
+        }
+        self.address_of(tenant, ae_title).await
+    }
+
+    /// Where the peer `ae_title` of `tenant` listens, resolved now; `None`
+    /// when it is not a peer of that tenant or its host does not resolve.
+    pub async fn address_of(&self, tenant: &TenantId, ae_title: &str) -> Option<SocketAddr> {
+        let peer = self.peer(ae_title, tenant)?;
         match tokio::net::lookup_host((peer.host.as_str(), peer.port)).await {
             Ok(mut addrs) => addrs.next(),
             Err(e) => {
-                tracing::warn!(destination = ae_title, host = %peer.host, error = %e, "cannot resolve the move destination");
+                tracing::warn!(destination = ae_title, host = %peer.host, error = %e, "cannot resolve the peer's host");
                 None
             }
         }

@@ -70,7 +70,7 @@ def run_identity(args, calling, called, dest, file, moved):
     reports = []
 
     def on_report(event):
-        reports.append(event.event_type_id)
+        reports.append(event.request.EventTypeID)
         return 0x0000, None
 
     def on_store(event):
