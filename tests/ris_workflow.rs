@@ -708,3 +708,62 @@ fn commitment_reports_survive_a_restart() {
     assert_eq!(r["committed"].as_array().unwrap().len(), uids.len(), "{r}");
     assert!(server.logged("storage commitment report sent on a new association"));
 }
+
+/// Bad input on the MLLP port: bytes outside a frame are skipped, a
+/// message over the size limit is refused (AR) and its connection closed,
+/// a connection cut mid-message changes nothing; the listener goes on.
+#[test]
+fn hl7_bad_input_never_stops_the_listener() {
+    use std::io::{Read, Write};
+    let s = site(None);
+    let addr = format!("127.0.0.1:{}", s.hl7);
+    let read_ack = |c: &mut std::net::TcpStream| {
+        c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while !buf.ends_with(&[0x1C, 0x0D]) {
+            match c.read(&mut b) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => buf.push(b[0]),
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    let frame = |text: &str| {
+        let mut v = vec![0x0B];
+        v.extend_from_slice(text.as_bytes());
+        v.extend_from_slice(&[0x1C, 0x0D]);
+        v
+    };
+    let adt = "MSH|^~\\&|RIS|BVHD|FILMLESS|FILMLESS|20261202||ADT^A08|OK1|P|2.5.1\rPID|||P9||A^B||19800101|F\r";
+    // Noise, then a message: the noise is skipped.
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    c.write_all(&frame(adt)).unwrap();
+    let ack = read_ack(&mut c);
+    assert!(ack.contains("MSA|AA|OK1"), "{ack:?}");
+    // Too large: AR, then the connection is closed.
+    let mut big = adt.to_owned();
+    big.push_str(&format!("NTE|1||{}\r", "x".repeat(1_100_000)));
+    c.write_all(&frame(&big)).unwrap();
+    let ack = read_ack(&mut c);
+    assert!(
+        ack.contains("MSA|AR|") && ack.contains("max_message_bytes"),
+        "{ack:?}"
+    );
+    assert_eq!(
+        c.read(&mut [0u8; 16]).unwrap_or(0),
+        0,
+        "closed after the oversized message"
+    );
+    // Cut off mid-message.
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(&frame(adt)[..40]).unwrap();
+    drop(c);
+    // Still serving.
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(&frame(&adt.replace("OK1", "OK2"))).unwrap();
+    let ack = read_ack(&mut c);
+    assert!(ack.contains("MSA|AA|OK2"), "{ack:?}");
+}

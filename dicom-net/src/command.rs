@@ -616,6 +616,69 @@ mod tests {
         ]
     }
 
+    /// N-services (PS3.7 §10.3): the response names the requested class
+    /// and instance as affected ones, and carries the action or event type.
+    #[test]
+    fn normalized_commands_answer_for_their_instance() {
+        let action = Command {
+            field: Some(CommandField::NActionRq),
+            message_id: Some(4),
+            requested_sop_class_uid: Some("1.2.840.10008.1.20.1".into()),
+            requested_sop_instance_uid: Some("1.2.840.10008.1.20.1.1".into()),
+            action_type_id: Some(1),
+            has_data_set: true,
+            ..Command::default()
+        };
+        let again = Command::decode(&action.encode()).unwrap();
+        assert_eq!(again, action);
+        assert_eq!(again.priority, None, "N-services carry no priority");
+        let rsp = action.response(Status::SUCCESS, false);
+        assert_eq!(rsp.field, Some(CommandField::NActionRsp));
+        assert_eq!(rsp.field.map(CommandField::code), Some(0x8130));
+        assert_eq!(
+            rsp.affected_sop_class_uid.as_deref(),
+            Some("1.2.840.10008.1.20.1")
+        );
+        assert_eq!(
+            rsp.affected_sop_instance_uid.as_deref(),
+            Some("1.2.840.10008.1.20.1.1")
+        );
+        assert_eq!(rsp.action_type_id, Some(1));
+        assert_eq!(Command::decode(&rsp.encode()).unwrap(), rsp);
+        let report = Command {
+            field: Some(CommandField::NEventReportRq),
+            message_id: Some(1),
+            affected_sop_class_uid: Some("1.2.840.10008.1.20.1".into()),
+            affected_sop_instance_uid: Some("1.2.840.10008.1.20.1.1".into()),
+            event_type_id: Some(2),
+            has_data_set: true,
+            ..Command::default()
+        };
+        let rsp = Command::decode(&report.encode())
+            .unwrap()
+            .response(Status::SUCCESS, false);
+        assert_eq!(
+            (rsp.field, rsp.event_type_id, rsp.responding_to),
+            (Some(CommandField::NEventReportRsp), Some(2), Some(1))
+        );
+        // Elements in ascending tag order: (0000,0003) before (0000,0100),
+        // (0000,1001) before (0000,1008).
+        let bytes = action.encode();
+        let mut pos = 0;
+        let mut last = 0u32;
+        while pos < bytes.len() {
+            let tag = u32::from(u16::from_le_bytes([bytes[pos + 2], bytes[pos + 3]]));
+            assert!(pos == 0 || tag > last, "tags out of order");
+            last = tag;
+            pos += 8 + u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        }
+        let create = Command::request(CommandField::NCreateRq, 2, "1.2.840.10008.3.1.2.3.3", true);
+        assert_eq!(
+            create.response(Status::SUCCESS, false).field,
+            Some(CommandField::NCreateRsp)
+        );
+    }
+
     #[test]
     fn commands_round_trip() {
         for c in samples() {
