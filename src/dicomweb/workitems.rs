@@ -7,7 +7,7 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use storage::query::{Query, QueryLevel};
+use storage::query::Query;
 
 use super::extract::Params;
 use crate::http::auth::Caller;
@@ -30,12 +30,11 @@ pub async fn search(
             "UPS-RS search answers application/dicom+json only",
         ));
     }
-    let mut qido = Query::from_qido(QueryLevel::Worklist, &params.pairs)
+    let query = Query::worklist_from_qido(&params.pairs)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    qido.query.default_to_active_items();
     let entries = state
         .service
-        .search_worklist(&caller.ctx, qido.query, &caller.detail)
+        .search_worklist(&caller.ctx, query, &caller.detail)
         .await?;
     let items: Vec<serde_json::Value> = entries
         .into_iter()

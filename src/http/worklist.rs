@@ -16,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use storage::query::{Query, QueryLevel};
+use storage::query::Query;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
@@ -39,12 +39,11 @@ async fn list(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
-    let mut qido = Query::from_qido(QueryLevel::Worklist, &params.pairs)
+    let query = Query::worklist_from_qido(&params.pairs)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    qido.query.default_to_active_items();
     let entries = state
         .service
-        .search_worklist(&caller.ctx, qido.query, &caller.detail)
+        .search_worklist(&caller.ctx, query, &caller.detail)
         .await?;
     let out: Vec<serde_json::Value> = entries
         .into_iter()

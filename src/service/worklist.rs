@@ -15,6 +15,9 @@ use storage::{TenantId, Uid};
 use super::{Context, Error, Result, Right, Service};
 use crate::audit::Action;
 
+/// The most worklist items one search returns.
+const MAX_ITEMS: u64 = 1000;
+
 /// A scheduled worklist item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scheduled {
@@ -209,6 +212,9 @@ impl Service {
             .await?;
         query.tenant = ctx.tenant().cloned();
         query.case_insensitive_names = self.inner.case_insensitive_names;
+        // Bounded: a day's worklist of a station is tens of items, a
+        // search without keys must not load the whole history.
+        query.limit = Some(query.limit.unwrap_or(MAX_ITEMS).min(MAX_ITEMS));
         let hits = self.archive().index().worklist_query(&query).await?;
         let mut out = Vec::with_capacity(hits.len());
         for hit in hits {

@@ -280,6 +280,15 @@ impl Query {
         Ok((q, requested))
     }
 
+    /// Parse worklist search parameters (UPS-RS search, `/api/worklist`):
+    /// QIDO-style keys at the worklist level, active items only unless a
+    /// status is asked for.
+    pub fn worklist_from_qido(params: &[(String, String)]) -> Result<Query> {
+        let mut query = Query::from_qido(QueryLevel::Worklist, params)?.query;
+        query.default_to_active_items();
+        Ok(query)
+    }
+
     /// Leave out items that are completed, discontinued or cancelled,
     /// unless the query asks for a status itself.
     pub fn default_to_active_items(&mut self) {
