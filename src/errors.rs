@@ -15,12 +15,17 @@ pub fn dimse_response(e: &Error) -> Response {
         let (status, offending) = match refusal {
             Refusal::Duplicate => (Status::DUPLICATE_SOP_INSTANCE, None),
             Refusal::NoSuchInstance => (Status::NO_SUCH_SOP_INSTANCE, None),
-            Refusal::NoLongerUpdatable => (Status::MPPS_NO_LONGER_UPDATABLE, None),
+            Refusal::NoLongerUpdatable => (Status::PROCESSING_FAILURE, None),
             Refusal::MissingAttribute(t) => (Status::MISSING_ATTRIBUTE, Some(*t)),
+            Refusal::MissingValue(t) => (Status::MISSING_ATTRIBUTE_VALUE, Some(*t)),
             Refusal::InvalidValue(t) => (Status::INVALID_ATTRIBUTE_VALUE, Some(*t)),
+            Refusal::TooLarge => (Status::RESOURCE_LIMITATION, None),
         };
         let mut r = Response::with(status, message.clone());
         r.offending = offending.into_iter().collect();
+        if *refusal == Refusal::NoLongerUpdatable {
+            r.error_id = Some(0xA710);
+        }
         return r;
     }
     let status = match (e.kind(), e) {

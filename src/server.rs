@@ -227,7 +227,11 @@ impl Server {
         let stop = shutdown.clone();
         let service = opened.service.clone();
         let workflow = tokio::spawn(async move {
-            let worker = service.clone().run_commitment_jobs(stop.clone());
+            let commitment = service.clone().run_commitment_jobs(stop.clone());
+            let forwarding = service.clone().run_mpps_forwarding(stop.clone());
+            let worker = async move {
+                tokio::join!(commitment, forwarding);
+            };
             match hl7 {
                 None => {
                     worker.await;

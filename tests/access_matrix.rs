@@ -147,14 +147,14 @@ fn config(dir: &Path, database_url: Option<&str>, dest_port: u16) -> std::path::
             "WS1",
             104,
             "h1",
-            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\""
+            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\", \"commitment\""
         ),
         peer("DEST1", dest_port, "h1", ""),
         peer(
             "RIS2",
             104,
             "h2",
-            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\""
+            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\", \"commitment\""
         ),
         peer("DEST2", dest_port, "h2", ""),
     );
@@ -362,7 +362,15 @@ fn access_matrix(database_url: Option<&str>) {
             NOT_AUTHORIZED,
             None,
         ),
-        ("uploader", NOT_AUTHORIZED, 0, NOT_AUTHORIZED, OK, Some(1)),
+        // A modality allowed to store only may not ask what is kept.
+        (
+            "uploader",
+            NOT_AUTHORIZED,
+            0,
+            NOT_AUTHORIZED,
+            NOT_AUTHORIZED,
+            None,
+        ),
         ("admin", OK, 1, OK, OK, Some(1)),
         ("other tenant", OK, 0, OK, OK, Some(1)),
         ("other tenant, our destination", OK, 0, OK, OK, Some(1)),
@@ -561,12 +569,13 @@ fn anonymous_peer_without_tenants(database_url: Option<&str>) {
         ("worklist", NOT_AUTHORIZED),
         ("items", 0),
         ("mpps", NOT_AUTHORIZED),
-        // It may ask whether what it stored is kept.
-        ("commit", 0),
-        ("report", 1),
+        // Storage commitment tells whether instances exist: not for a
+        // stranger (only for peers with the `commitment` permission).
+        ("commit", NOT_AUTHORIZED),
     ] {
         assert_eq!(x[service].as_u64(), Some(want), "{service}: {x}");
     }
+    assert!(x["report"].is_null(), "no report: {x}");
 }
 
 #[test]

@@ -60,7 +60,8 @@ fn order(control: &str, id: &str, extra: Value) -> Value {
         "accession": "ACC0001", "placer": "ORD0001", "filler": "F0001",
         "rp_id": "RP0001", "sps_id": "SPS0001", "station_aet": "CT1", "modality": "CT",
         "start": "202612021030", "procedure_code": "CT001", "procedure_text": "CT SỌ NÃO",
-        "referring": "BS01^TRẦN^BÌNH",
+        "referring": "BS01^TRẦN^BÌNH", "requesting": "BS02^LÊ^CHI",
+        "technician": "KTV01&PHẠM&MINH",
     });
     if let (Some(o), Some(extra)) = (o.as_object_mut(), extra.as_object()) {
         for (k, v) in extra {
@@ -78,27 +79,43 @@ struct Site {
     config: PathBuf,
 }
 
-fn config_text(dir: &Path, database_url: Option<&str>, hl7: u16, listen: u16) -> String {
+fn config_text(
+    dir: &Path,
+    database_url: Option<&str>,
+    hl7: u16,
+    listen: u16,
+    (hl7_keys, extra): (&str, &str),
+) -> String {
     let storage = database_url
         .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
         .unwrap_or_default();
     format!(
         "data_dir = \"{}\"\n{storage}\
-         [hl7]\nbind = \"127.0.0.1:{hl7}\"\n\
+         [hl7]\nbind = \"127.0.0.1:{hl7}\"\n{hl7_keys}\
          [[hl7.senders]]\napplication = \"RIS\"\nfacility = \"BVHD\"\n\
          [[dicom.peers]]\nae_title = \"CT1\"\nhost = \"127.0.0.1\"\nport = {listen}\n\
-         permissions = [\"store\", \"worklist\", \"mpps\"]\n\
+         permissions = [\"store\", \"worklist\", \"mpps\", \"commitment\"]\n\
          [[dicom.peers]]\nae_title = \"FINDSCU\"\nhost = \"127.0.0.1\"\nport = 104\n\
-         permissions = [\"find\", \"worklist\"]\n",
+         permissions = [\"find\", \"worklist\"]\n{extra}",
         dir.display()
     )
 }
 
 fn site(database_url: Option<&str>) -> Site {
+    site_with(database_url, ("", ""))
+}
+
+/// A site with more `[hl7]` keys and more configuration after the rest
+/// (peers, senders).
+fn site_with(database_url: Option<&str>, extra: (&str, &str)) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let (hl7, listen) = (free_port(), free_port());
     let config = dir.path().join("filmless.toml");
-    std::fs::write(&config, config_text(dir.path(), database_url, hl7, listen)).unwrap();
+    std::fs::write(
+        &config,
+        config_text(dir.path(), database_url, hl7, listen, extra),
+    )
+    .unwrap();
     let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
     Site {
         server,
@@ -199,8 +216,12 @@ fn a_day_at_a_vietnamese_hospital(database_url: Option<&str>) {
     assert_eq!(item["00100020"]["Value"][0], "BN0001");
     assert_eq!(item["00080050"]["Value"][0], "ACC0001");
     assert_eq!(item["00401001"]["Value"][0], "RP0001");
+    // IHE SWF: the referring physician from PV1-8, the requesting one
+    // from OBR-16, the scheduled performer from OBR-34.
     assert_eq!(item["00080090"]["Value"][0]["Alphabetic"], "TRẦN^BÌNH");
+    assert_eq!(item["00321032"]["Value"][0]["Alphabetic"], "LÊ^CHI");
     let step = &item["00400100"]["Value"][0];
+    assert_eq!(step["00400006"]["Value"][0]["Alphabetic"], "PHẠM^MINH");
     assert_eq!(step["00400001"]["Value"][0], "CT1");
     assert_eq!(step["00080060"]["Value"][0], "CT");
     assert_eq!(step["00400002"]["Value"][0], "20261202");
@@ -212,6 +233,21 @@ fn a_day_at_a_vietnamese_hospital(database_url: Option<&str>) {
     );
     let study = item["0020000D"]["Value"][0].as_str().unwrap().to_owned();
     assert!(study.starts_with("2.25."), "generated study UID {study}");
+    // The technologist finds the day's exams by the performer's name.
+    let r = ris(port, &["mwl", "--performing", "pham*"]);
+    assert_eq!(r["matches"].as_array().unwrap().len(), 1, "{r}");
+    let r = ris(port, &["mwl", "--performing", "tran*"]);
+    assert!(r["matches"].as_array().unwrap().is_empty(), "{r}");
+    // The RIS sends the order again (its ACK was lost): still one item.
+    let acks = hl7(s.hl7, json!([order("NW", "MSG0001B", json!({}))]));
+    assert_eq!(acks[0]["msa1"], "AA", "{acks:?}");
+    let r = ris(port, &["mwl", "--station-aet", "CT1"]);
+    assert_eq!(
+        r["matches"].as_array().unwrap().len(),
+        1,
+        "a resend is no new order: {r}"
+    );
+    assert_eq!(r["matches"][0]["0020000D"]["Value"][0], study.as_str());
     // DCMTK's findscu -W finds it too, by station and date.
     let found = findscu(
         port,
@@ -260,6 +296,22 @@ fn a_day_at_a_vietnamese_hospital(database_url: Option<&str>) {
     let mpps = r["mpps_uid"].as_str().unwrap().to_owned();
     let list = get_json(&s.server.http, "/api/worklist?ScheduledStationAETitle=CT1");
     assert_eq!(list[0]["status"], "IN PROGRESS", "{list}");
+    // A change of the order meanwhile keeps it in progress.
+    let acks = hl7(
+        s.hl7,
+        json!([order(
+            "XO",
+            "MSG0001C",
+            json!({"procedure_text": "CT SỌ NÃO CÓ TIÊM"})
+        )]),
+    );
+    assert_eq!(acks[0]["msa1"], "AA", "{acks:?}");
+    let list = get_json(&s.server.http, "/api/worklist?ScheduledStationAETitle=CT1");
+    assert_eq!(list[0]["status"], "IN PROGRESS", "{list}");
+    assert_eq!(
+        list[0]["item"]["00321060"]["Value"][0], "CT SỌ NÃO CÓ TIÊM",
+        "{list}"
+    );
 
     // 4. The images, with the worklist's study.
     let uids = images(&s.dir.path().join("ct"), &study, 4);
@@ -287,10 +339,12 @@ fn a_day_at_a_vietnamese_hospital(database_url: Option<&str>) {
         )
     };
     assert_eq!(set("COMPLETED")["status"], 0);
+    // PS3.4 F.7.2.2: processing failure 0110H, Error ID A710H.
+    let again = set("DISCONTINUED");
     assert_eq!(
-        set("DISCONTINUED")["status"],
-        0xC310,
-        "no update after COMPLETED"
+        (again["status"].as_u64(), again["error_id"].as_u64()),
+        (Some(0x0110), Some(0xA710)),
+        "no update after COMPLETED: {again}"
     );
     let list = get_json(&s.server.http, "/api/worklist?ScheduledStationAETitle=CT1");
     assert_eq!(list, json!([]), "a completed item leaves the worklist");
@@ -594,6 +648,59 @@ fn hl7_messages_are_acknowledged(database_url: Option<&str>) {
         )]),
     );
     assert_eq!(acks[0]["msa1"], "AA");
+    // A change that gives the order another step: the old one, not begun,
+    // is cancelled.
+    let acks = hl7(
+        s.hl7,
+        json!([order(
+            "XO",
+            "M13",
+            json!({"placer": "ORD9", "accession": "ACC9", "sps_id": "S9B"})
+        )]),
+    );
+    assert_eq!(acks[0]["msa1"], "AA", "{acks:?}");
+    let r = ris(port, &["mwl", "--accession", "ACC9"]);
+    let steps: Vec<&str> = r["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["00400100"]["Value"][0]["00400009"]["Value"][0]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, ["S9B"], "{r}");
+    // An OMI whose requested procedure has two scheduled steps (two IPC
+    // segments, on two modalities): two items of one study.
+    let acks = hl7(
+        s.hl7,
+        json!([order(
+            "NW",
+            "M14",
+            json!({
+                "message_type": "OMI^O23", "placer": "ORD4", "accession": "ACC4",
+                "patient_id": "BN0004", "name": "VÕ^VĂN TƯ", "sps_id": "",
+                "ipcs": [
+                    {"sps_id": "SPS4A", "station_aet": "CT4", "modality": "CT"},
+                    {"sps_id": "SPS4B", "station_aet": "MR4", "modality": "MR"}
+                ]
+            })
+        )]),
+    );
+    assert_eq!(acks[0]["msa1"], "AA", "{acks:?}");
+    let ct = ris(port, &["mwl", "--station-aet", "CT4"]);
+    let mr = ris(port, &["mwl", "--station-aet", "MR4"]);
+    assert_eq!(ct["matches"].as_array().unwrap().len(), 1, "{ct}");
+    assert_eq!(mr["matches"].as_array().unwrap().len(), 1, "{mr}");
+    assert_eq!(
+        mr["matches"][0]["00400100"]["Value"][0]["00080060"]["Value"][0],
+        "MR"
+    );
+    assert_eq!(
+        ct["matches"][0]["0020000D"], mr["matches"][0]["0020000D"],
+        "one requested procedure, one study"
+    );
 }
 
 #[test]
@@ -663,6 +770,263 @@ fn mpps_and_commitment_refusals() {
         ],
     );
     assert_eq!(r["status"], 0x0106, "not a status: {r}");
+    let r = ris(
+        port,
+        &[
+            "mpps-set",
+            "--mpps-uid",
+            "1.2.826.0.1.3680043.10.543.70",
+            "--status",
+            "COMPLETED",
+            "--omit-end",
+        ],
+    );
+    assert_eq!(r["status"], 0x0121, "ended without an end date: {r}");
+}
+
+/// MPPS goes on to the RIS that wants it (`forward_mpps`), in the order
+/// the modality sent it, also when the RIS starts listening late; a step
+/// that performs two scheduled steps at once moves both worklist items.
+#[test]
+fn mpps_is_forwarded_and_follows_every_step() {
+    let ris_port = free_port();
+    let s = site_with(
+        None,
+        (
+            "",
+            &format!(
+                "[[dicom.peers]]\nae_title = \"RIS9\"\nhost = \"127.0.0.1\"\nport = {ris_port}\n\
+                 permissions = []\nforward_mpps = true\n"
+            ),
+        ),
+    );
+    let port = s.server.dicom_port;
+    let acks = hl7(
+        s.hl7,
+        json!([
+            order(
+                "NW",
+                "F1",
+                json!({"placer": "ORD5", "accession": "ACC5", "sps_id": "S5A",
+                "study_uid": "", "patient_id": "BN0005"})
+            ),
+            order(
+                "NW",
+                "F2",
+                json!({"placer": "ORD6", "accession": "ACC6", "sps_id": "S6A",
+                "patient_id": "BN0005"})
+            ),
+        ]),
+    );
+    assert!(acks.iter().all(|a| a["msa1"] == "AA"), "{acks:?}");
+    let items = get_json(&s.server.http, "/api/worklist?PatientID=BN0005");
+    let study_of = |acc: &str| {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["item"]["00080050"]["Value"][0] == acc)
+            .map(|i| {
+                i["item"]["0020000D"]["Value"][0]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .unwrap()
+    };
+    let (study5, study6) = (study_of("ACC5"), study_of("ACC6"));
+    // The RIS listens only after both messages were sent.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ris_workflow.py");
+    let receiver = python()
+        .arg(script)
+        .args([
+            "--aet",
+            "RIS9",
+            "mpps-scp",
+            "--listen-port",
+            &ris_port.to_string(),
+        ])
+        .args(["--count", "2", "--timeout", "90", "--start-after", "4"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let r = ris(
+        port,
+        &[
+            "mpps-create",
+            "--study-uid",
+            &study5,
+            "--patient-id",
+            "BN0005",
+            "--name",
+            NAME,
+            "--accession",
+            "ACC5",
+            "--sps-id",
+            "S5A",
+            "--rp-id",
+            "RP0001",
+            "--extra-step",
+            &format!("{study6}:S6A"),
+        ],
+    );
+    assert_eq!(r["status"], 0, "{r}");
+    let mpps = r["mpps_uid"].as_str().unwrap().to_owned();
+    let list = get_json(&s.server.http, "/api/worklist?PatientID=BN0005");
+    let statuses: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["IN PROGRESS", "IN PROGRESS"], "{list}");
+    let r = ris(
+        port,
+        &["mpps-set", "--mpps-uid", &mpps, "--status", "COMPLETED"],
+    );
+    assert_eq!(r["status"], 0, "{r}");
+    let done = get_json(
+        &s.server.http,
+        "/api/worklist?PatientID=BN0005&ScheduledProcedureStepStatus=COMPLETED",
+    );
+    assert_eq!(done.as_array().unwrap().len(), 2, "{done}");
+
+    let out = receiver.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let got: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let seen: Vec<(&str, &str, &str)> = got["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["op"].as_str().unwrap(),
+                m["uid"].as_str().unwrap(),
+                m["calling_ae"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("create", mpps.as_str(), "FILMLESS"),
+            ("set", mpps.as_str(), "FILMLESS")
+        ],
+        "{got}"
+    );
+    let created = &got["received"][0]["data"];
+    assert_eq!(
+        created["00100010"]["Value"][0]["Alphabetic"], NAME,
+        "{created}"
+    );
+    assert_eq!(
+        got["received"][1]["data"]["00400252"]["Value"][0],
+        "COMPLETED"
+    );
+}
+
+/// HL7 senders are trusted only from their hosts; MLLP over TLS; one host
+/// cannot hold every connection.
+#[test]
+fn hl7_senders_hosts_tls_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "openssl");
+    let s = site_with(
+        None,
+        (
+            &format!(
+                "tls_cert = \"{}\"\ntls_key = \"{}\"\nmax_connections_per_host = 2\n",
+                cert.display(),
+                key.display()
+            ),
+            "[[hl7.senders]]\napplication = \"LAB\"\nhosts = [\"10.9.9.0/24\"]\n\
+             [[hl7.senders]]\napplication = \"HIS\"\nhosts = [\"127.0.0.1\"]\n",
+        ),
+    );
+    let send = |app: &str, id: &str| {
+        let r = ris(
+            0,
+            &[
+                "hl7",
+                "--hl7-port",
+                &s.hl7.to_string(),
+                "--tls",
+                cert.to_str().unwrap(),
+                "--messages",
+                &json!([order(
+                    "NW",
+                    id,
+                    json!({"sending_app": app, "sending_facility": "",
+                    "placer": id, "accession": id, "sps_id": id})
+                )])
+                .to_string(),
+            ],
+        );
+        assert!(r.get("error").is_none(), "{r}");
+        r["acks"][0].clone()
+    };
+    let ack = send("HIS", "T1");
+    assert_eq!(ack["msa1"], "AA", "over TLS, from its host: {ack}");
+    let ack = send("LAB", "T2");
+    assert_eq!(ack["msa1"], "AR", "{ack}");
+    assert!(
+        ack["err"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed from 127.0.0.1"),
+        "{ack}"
+    );
+    // Plain MLLP on the TLS port gets nothing applied.
+    use std::io::{Read, Write};
+    let addr = format!("127.0.0.1:{}", s.hl7);
+    let mut plain = std::net::TcpStream::connect(&addr).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let _ = plain.write_all(b"\x0bMSH|^~\\&|HIS||||20261202||ADT^A08|P1|P|2.5.1\r\x1c\r");
+    let mut buf = [0u8; 64];
+    let n = plain.read(&mut buf).unwrap_or(0);
+    assert!(
+        !String::from_utf8_lossy(&buf[..n]).contains("MSA"),
+        "no ACK in the clear"
+    );
+    drop(plain);
+    // Two connections from one host at once; a third is closed at once.
+    let held: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut third = std::net::TcpStream::connect(&addr).unwrap();
+    third
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(
+        third.read(&mut buf).unwrap_or(1),
+        0,
+        "the third connection from one host is closed"
+    );
+    drop(held);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(send("HIS", "T3")["msa1"], "AA", "free again");
+    assert!(s.server.logged("too many from this host"));
 }
 
 /// A restart between the N-ACTION and the N-EVENT-REPORT still sends the

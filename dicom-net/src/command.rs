@@ -187,6 +187,8 @@ pub struct Command {
     pub error_comment: Option<String>,
     /// (0000,0901) Offending Element.
     pub offending_elements: Vec<Tag>,
+    /// (0000,0903) Error ID.
+    pub error_id: Option<u16>,
     /// (0000,0600) Move Destination.
     pub move_destination: Option<String>,
     /// (0000,1030) Move Originator Application Entity Title.
@@ -346,6 +348,7 @@ impl Command {
                 &padded(&clean_comment(c), b' '),
             );
         }
+        us(&mut body, tags::ERROR_ID, self.error_id);
         uid(
             &mut body,
             tags::AFFECTED_SOP_INSTANCE_UID,
@@ -464,6 +467,7 @@ impl Command {
                 // A peer's words end up in our logs: no control characters
                 // (a newline could forge a log line), as we send them.
                 tags::ERROR_COMMENT => c.error_comment = Some(clean_comment(&text())),
+                tags::ERROR_ID => c.error_id = Some(us()?),
                 tags::OFFENDING_ELEMENT => {
                     c.offending_elements = value
                         .chunks_exact(4)

@@ -220,6 +220,7 @@ pub(crate) async fn run<S: Retrieve, W: Wire>(
             status,
             comment,
             offending: Vec::new(),
+            error_id: None,
         },
         failed_list: (!failed.is_empty()).then(|| failed_list(failed.into_iter())),
     })
@@ -394,6 +395,7 @@ async fn send_one_here<W: Wire>(
                         status,
                         comment: command.error_comment,
                         offending: command.offending_elements,
+                        error_id: command.error_id,
                     }),
                     cancel,
                 ));

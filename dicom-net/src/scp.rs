@@ -689,6 +689,7 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         let mut rsp = request.response(answer.response.status, data.is_some());
         rsp.error_comment = answer.response.comment;
         rsp.offending_elements = answer.response.offending;
+        rsp.error_id = answer.response.error_id;
         if let Some(uid) = answer.sop_instance_uid {
             rsp.affected_sop_instance_uid = Some(uid);
         }
@@ -699,6 +700,7 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         let mut rsp = request.response(response.status, false);
         rsp.error_comment = response.comment;
         rsp.offending_elements = response.offending;
+        rsp.error_id = response.error_id;
         self.chan.send(pc, &rsp, None).await
     }
 

@@ -210,6 +210,7 @@ impl ScuAssociation {
                         status,
                         comment,
                         offending,
+                        error_id: None,
                     },
                 ));
             }
@@ -235,6 +236,40 @@ impl ScuAssociation {
             ..Command::default()
         };
         let data = crate::dataset::encode(&report.data_set, &pc.transfer_syntax)?;
+        self.chan.send(pc.id, &rq, Some(&data)).await?;
+        self.response(&rq).await
+    }
+
+    /// Send an N-CREATE (`set` false: Affected SOP Class and Instance) or
+    /// an N-SET (`set` true: Requested SOP Class and Instance) with its
+    /// data set, and wait for the response.
+    pub async fn normalized(
+        &mut self,
+        set: bool,
+        sop_class_uid: &str,
+        sop_instance_uid: &str,
+        data_set: &dicom_object::InMemDicomObject,
+    ) -> Result<Response> {
+        let pc = self
+            .accepted()
+            .into_iter()
+            .find(|c| c.abstract_syntax == sop_class_uid)
+            .ok_or_else(|| Error::Refused(format!("the peer did not accept {sop_class_uid}")))?;
+        let mut rq = Command {
+            message_id: Some(self.message_id()),
+            has_data_set: true,
+            ..Command::default()
+        };
+        if set {
+            rq.field = Some(CommandField::NSetRq);
+            rq.requested_sop_class_uid = Some(sop_class_uid.to_owned());
+            rq.requested_sop_instance_uid = Some(sop_instance_uid.to_owned());
+        } else {
+            rq.field = Some(CommandField::NCreateRq);
+            rq.affected_sop_class_uid = Some(sop_class_uid.to_owned());
+            rq.affected_sop_instance_uid = Some(sop_instance_uid.to_owned());
+        }
+        let data = crate::dataset::encode(data_set, &pc.transfer_syntax)?;
         self.chan.send(pc.id, &rq, Some(&data)).await?;
         self.response(&rq).await
     }
@@ -278,6 +313,7 @@ impl ScuAssociation {
                     status,
                     comment: command.error_comment,
                     offending: command.offending_elements,
+                    error_id: command.error_id,
                 })
             }
             Ok(Ok(Event::Release)) => Err(Error::Released),
@@ -341,6 +377,30 @@ pub async fn event_report(options: &ScuOptions, report: &EventReport) -> Result<
     )
     .await?;
     let r = assoc.event_report(report).await;
+    let _ = assoc.release().await;
+    r
+}
+
+/// Send one N-CREATE or N-SET (see [`ScuAssociation::normalized`]) on an
+/// association of its own.
+pub async fn normalized(
+    options: &ScuOptions,
+    set: bool,
+    sop_class_uid: &str,
+    sop_instance_uid: &str,
+    data_set: &dicom_object::InMemDicomObject,
+) -> Result<Response> {
+    let mut assoc = ScuAssociation::connect(
+        options,
+        &[(
+            sop_class_uid.to_owned(),
+            vec![EXPLICIT_VR_LE.to_owned(), IMPLICIT_VR_LE.to_owned()],
+        )],
+    )
+    .await?;
+    let r = assoc
+        .normalized(set, sop_class_uid, sop_instance_uid, data_set)
+        .await;
     let _ = assoc.release().await;
     r
 }

@@ -68,6 +68,9 @@ pub struct Response {
     pub comment: Option<String>,
     /// (0000,0901) Offending Element.
     pub offending: Vec<Tag>,
+    /// (0000,0903) Error ID: the failure's code where the service defines
+    /// one (MPPS N-SET of a finished step: A710H, PS3.4 F.7.2.2).
+    pub error_id: Option<u16>,
 }
 
 impl Response {
@@ -77,6 +80,7 @@ impl Response {
             status: Status::SUCCESS,
             comment: None,
             offending: Vec::new(),
+            error_id: None,
         }
     }
 
@@ -86,6 +90,7 @@ impl Response {
             status,
             comment: Some(comment.into()),
             offending: Vec::new(),
+            error_id: None,
         }
     }
 }

@@ -59,15 +59,14 @@ impl Status {
     pub const MISSING_ATTRIBUTE: Status = Status(0x0120);
     /// Missing attribute value (a Type 1 attribute present but empty).
     pub const MISSING_ATTRIBUTE_VALUE: Status = Status(0x0121);
-    /// MPPS N-SET: the Performed Procedure Step may no longer be updated
-    /// (PS3.4 F.7.2.2, it is COMPLETED or DISCONTINUED).
-    pub const MPPS_NO_LONGER_UPDATABLE: Status = Status(0xC310);
     /// Duplicate invocation (message ID in use).
     pub const DUPLICATE_INVOCATION: Status = Status(0x0210);
     /// Unrecognized operation (unsupported command field).
     pub const UNRECOGNIZED_OPERATION: Status = Status(0x0211);
     /// Mistyped argument.
     pub const MISTYPED_ARGUMENT: Status = Status(0x0212);
+    /// Resource limitation (a request beyond what the SCP takes at once).
+    pub const RESOURCE_LIMITATION: Status = Status(0x0213);
     /// Refused: out of resources.
     pub const OUT_OF_RESOURCES: Status = Status(0xA700);
     /// C-MOVE/C-GET: out of resources, unable to calculate number of matches.

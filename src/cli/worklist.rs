@@ -2,12 +2,11 @@
 //! command line, for a RIS without HL7 (or a person at the console).
 
 use clap::Subcommand;
-use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::InMemDicomObject;
 use storage::query::{attribute_at, Query, QueryLevel};
+use storage::record::PatientAttributes;
 
+use crate::service::order::{date_time, Order};
 use crate::service::{Context, Service};
 
 /// What to do with the worklist.
@@ -57,6 +56,9 @@ pub enum WorklistCommand {
         /// Referring physician, DICOM style.
         #[arg(long, value_name = "NAME", default_value = "")]
         referring: String,
+        /// Scheduled performing physician (or technologist), DICOM style.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        performing: String,
         /// Study Instance UID (generated when absent).
         #[arg(long, value_name = "UID")]
         study_uid: Option<String>,
@@ -85,10 +87,6 @@ pub enum WorklistCommand {
     },
 }
 
-fn put(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: &str) {
-    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
-}
-
 /// Run a worklist command.
 pub async fn run(service: &Service, ctx: &Context, command: WorklistCommand) -> anyhow::Result<()> {
     match command {
@@ -106,6 +104,7 @@ pub async fn run(service: &Service, ctx: &Context, command: WorklistCommand) -> 
             station,
             start,
             referring,
+            performing,
             study_uid,
         } => {
             let item = match json {
@@ -115,78 +114,34 @@ pub async fn run(service: &Service, ctx: &Context, command: WorklistCommand) -> 
                     storage::worklist::json_dataset(&value)?
                 }
                 None => {
-                    let mut item = InMemDicomObject::new_empty();
-                    put(
-                        &mut item,
-                        tags::SPECIFIC_CHARACTER_SET,
-                        VR::CS,
-                        "ISO_IR 192",
+                    let (start_date, start_time) = date_time(
+                        &start
+                            .chars()
+                            .filter(char::is_ascii_digit)
+                            .collect::<String>(),
                     );
-                    put(
-                        &mut item,
-                        tags::PATIENT_ID,
-                        VR::LO,
-                        patient_id.as_deref().unwrap_or_default(),
-                    );
-                    put(&mut item, tags::ISSUER_OF_PATIENT_ID, VR::LO, &issuer);
-                    put(&mut item, tags::PATIENT_NAME, VR::PN, &name);
-                    put(&mut item, tags::PATIENT_BIRTH_DATE, VR::DA, &birth_date);
-                    put(&mut item, tags::PATIENT_SEX, VR::CS, &sex);
-                    put(&mut item, tags::ACCESSION_NUMBER, VR::SH, &accession);
-                    put(
-                        &mut item,
-                        tags::REQUESTED_PROCEDURE_ID,
-                        VR::SH,
-                        &procedure_id,
-                    );
-                    put(
-                        &mut item,
-                        tags::REQUESTED_PROCEDURE_DESCRIPTION,
-                        VR::LO,
-                        &description,
-                    );
-                    put(
-                        &mut item,
-                        tags::REFERRING_PHYSICIAN_NAME,
-                        VR::PN,
-                        &referring,
-                    );
-                    if let Some(uid) = &study_uid {
-                        put(&mut item, tags::STUDY_INSTANCE_UID, VR::UI, uid);
+                    Order {
+                        patient: PatientAttributes {
+                            patient_id: patient_id.unwrap_or_default(),
+                            issuer_of_patient_id: issuer,
+                            patient_name: name,
+                            patient_birth_date: birth_date,
+                            patient_sex: sex,
+                        },
+                        accession_number: accession,
+                        requested_procedure_id: procedure_id,
+                        requested_procedure_description: description.clone(),
+                        referring_physician_name: referring,
+                        study_instance_uid: study_uid.unwrap_or_default(),
+                        station_ae_title: station,
+                        modality,
+                        start_date,
+                        start_time,
+                        step_description: description,
+                        performing_physician_name: performing,
+                        ..Default::default()
                     }
-                    let digits: String = start.chars().filter(char::is_ascii_digit).collect();
-                    let mut step = InMemDicomObject::new_empty();
-                    put(
-                        &mut step,
-                        tags::SCHEDULED_STATION_AE_TITLE,
-                        VR::AE,
-                        &station,
-                    );
-                    put(&mut step, tags::MODALITY, VR::CS, &modality);
-                    put(
-                        &mut step,
-                        tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
-                        VR::DA,
-                        digits.get(..8).unwrap_or(""),
-                    );
-                    put(
-                        &mut step,
-                        tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
-                        VR::TM,
-                        digits.get(8..).unwrap_or(""),
-                    );
-                    put(
-                        &mut step,
-                        tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION,
-                        VR::LO,
-                        &description,
-                    );
-                    item.put(DataElement::new(
-                        tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
-                        VR::SQ,
-                        DataSetSequence::from(vec![step]),
-                    ));
-                    item
+                    .dataset()
                 }
             };
             let s = service.schedule(ctx, item, "filmless worklist add").await?;

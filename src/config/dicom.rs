@@ -75,6 +75,8 @@ pub enum Permission {
     Worklist,
     /// Modality Performed Procedure Step N-CREATE and N-SET.
     Mpps,
+    /// Storage Commitment Push Model N-ACTION (and the reports back).
+    Commitment,
 }
 
 /// `[[dicom.peers]]`.
@@ -103,6 +105,10 @@ pub struct Peer {
     /// The AE title is then accepted only over TLS with that certificate.
     #[serde(default)]
     pub tls_subject: String,
+    /// Forward every MPPS N-CREATE and N-SET of its tenant's modalities to
+    /// it (a RIS that follows the procedure steps), durably, in order.
+    #[serde(default)]
+    pub forward_mpps: bool,
 }
 
 fn all_permissions() -> Vec<Permission> {
@@ -113,6 +119,7 @@ fn all_permissions() -> Vec<Permission> {
         Permission::Get,
         Permission::Worklist,
         Permission::Mpps,
+        Permission::Commitment,
     ]
 }
 
@@ -136,6 +143,7 @@ impl std::str::FromStr for Peer {
             check_host: false,
             tenant: String::new(),
             tls_subject: String::new(),
+            forward_mpps: false,
         })
     }
 }

@@ -14,6 +14,13 @@ pub struct Hl7Config {
     pub senders: Vec<Hl7Sender>,
     /// Connections at once; more are closed at once.
     pub max_connections: usize,
+    /// Connections at once from one address.
+    pub max_connections_per_host: usize,
+    /// Certificate chain (PEM) of MLLP over TLS; with `tls_key`, the
+    /// listener speaks TLS only (IHE ATNA secure node).
+    pub tls_cert: String,
+    /// Private key (PEM) for `tls_cert`.
+    pub tls_key: String,
     /// Seconds a connection may stay silent.
     pub idle_timeout_secs: u64,
     /// Largest message, in bytes.
@@ -26,6 +33,9 @@ impl Default for Hl7Config {
             bind: String::new(),
             senders: Vec::new(),
             max_connections: 16,
+            max_connections_per_host: 4,
+            tls_cert: String::new(),
+            tls_key: String::new(),
             idle_timeout_secs: 300,
             max_message_bytes: 1024 * 1024,
         }
@@ -45,4 +55,9 @@ pub struct Hl7Sender {
     /// `[[tenants]]` entry); empty: the implicit one.
     #[serde(default)]
     pub tenant: String,
+    /// Addresses or networks (`10.0.0.20`, `10.0.0.0/24`) it connects
+    /// from; empty: any. MSH-3 and MSH-4 are only what the message says,
+    /// so a production listener names its senders' hosts.
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }

@@ -328,9 +328,17 @@ impl Config {
                 );
             }
         }
+        if self.hl7.tls_cert.is_empty() != self.hl7.tls_key.is_empty() {
+            bail!("hl7.tls_cert and hl7.tls_key go together");
+        }
         for s in &self.hl7.senders {
             if s.application.trim().is_empty() {
                 bail!("hl7.senders: every sender needs an application (MSH-3)");
+            }
+            for h in &s.hosts {
+                crate::http::proxy::parse_net(h).map_err(|e| {
+                    anyhow::anyhow!("hl7.senders {}: host {h:?}: {e}", s.application)
+                })?;
             }
             if !s.tenant.is_empty() && !ids.contains(&s.tenant) {
                 bail!(

@@ -8,13 +8,11 @@
 //! scheduled station AE title OBR-21, modality OBR-24, start TQ1-7 (or
 //! OBR-27.4 / ORC-7.4), and in OMI the IPC segment where it is given.
 
-use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
-use dicom_dictionary_std::tags;
-use dicom_object::InMemDicomObject;
 use storage::record::PatientAttributes;
+use storage::worklist::status::SCHEDULED;
 
-use super::message::{AckCode, AckError, Message};
+use super::message::{AckCode, AckError, Message, Segment};
+use crate::service::order::{date_time, Code, Order};
 use crate::service::{Context, Error, ErrorKind, Service};
 
 /// The outcome of one message.
@@ -72,24 +70,12 @@ fn refused(e: &Error) -> Outcome {
     }
 }
 
-fn put(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
-    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
-}
-
 /// An HL7 name (XPN/XCN from `first`: family^given^middle^suffix^prefix)
 /// as a DICOM PN (family^given^middle^prefix^suffix).
 fn person_name(parts: &[String]) -> String {
     let get = |i: usize| parts.get(i).map(String::as_str).unwrap_or("");
     let pn = [get(0), get(1), get(2), get(4), get(3)].join("^");
     pn.trim_end_matches('^').to_owned()
-}
-
-/// A DICOM date and time from an HL7 TS/DTM (`YYYYMMDD[HHMM[SS]]`).
-fn date_time(ts: &str) -> (String, String) {
-    let digits: String = ts.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let date = digits.get(..8).unwrap_or("").to_owned();
-    let time = digits.get(8..).unwrap_or("").chars().take(6).collect();
-    (date, time)
 }
 
 /// PID-8 as DICOM Patient's Sex.
@@ -127,20 +113,87 @@ fn first_non_empty(values: &[String]) -> String {
         .unwrap_or_default()
 }
 
+/// One ORDER group of an ORM^O01 or OMI^O23: its ORC and what follows it
+/// up to the next ORC.
+struct Group<'a> {
+    m: &'a Message,
+    segments: &'a [Segment],
+}
+
+impl<'a> Group<'a> {
+    fn segment(&self, name: &str) -> Option<&'a Segment> {
+        self.segments.iter().find(|s| s.name == name)
+    }
+
+    fn segments(&self, name: &'a str) -> impl Iterator<Item = &'a Segment> + 'a {
+        self.segments.iter().filter(move |s| s.name == name)
+    }
+
+    fn get(&self, name: &str, field: usize, component: usize) -> String {
+        self.segment(name)
+            .map(|s| self.m.component(s, field, component))
+            .unwrap_or_default()
+    }
+}
+
+/// An XCN (ID^family^given…) as a DICOM PN.
+fn xcn_name(m: &Message, segment: Option<&Segment>, field: usize) -> String {
+    segment
+        .map(|s| {
+            person_name(
+                &m.components(s, field)
+                    .into_iter()
+                    .skip(1)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Orders: every ORDER group of the message (an order per ORC; a
+/// scheduled step per IPC of OMI, one per OBR otherwise). NW, XO and SC
+/// schedule or change the order's items (a resend changes nothing, an
+/// item the modality started keeps its status); a step the changed order
+/// no longer has is cancelled. CA, OC and DC cancel the order's items.
 async fn order(service: &Service, ctx: &Context, m: &Message, what: &str) -> Result<(), Outcome> {
     let p = patient(m)?;
-    let Some(orc) = m.segment("ORC") else {
+    let groups = m.groups("ORC");
+    if groups.is_empty() {
         return Err(error(100, Some(("ORC", 0)), "no ORC segment"));
-    };
-    let Some(obr) = m.segment("OBR") else {
-        return Err(error(100, Some(("OBR", 0)), "no OBR segment"));
+    }
+    for segments in groups {
+        order_group(service, ctx, m, &p, &Group { m, segments }, what).await?;
+    }
+    Ok(())
+}
+
+async fn order_group(
+    service: &Service,
+    ctx: &Context,
+    m: &Message,
+    p: &PatientAttributes,
+    g: &Group<'_>,
+    what: &str,
+) -> Result<(), Outcome> {
+    let orc = g.segment("ORC").expect("a group begins with its ORC");
+    let Some(obr) = g.segment("OBR") else {
+        return Err(error(
+            100,
+            Some(("OBR", 0)),
+            "an order (ORC) without its OBR segment",
+        ));
     };
     let control = m.component(orc, 1, 1);
     let placer = first_non_empty(&[m.component(orc, 2, 1), m.component(obr, 2, 1)]);
     let filler = first_non_empty(&[m.component(orc, 3, 1), m.component(obr, 3, 1)]);
-    let ipc = m.segment("IPC");
-    let from_ipc = |f: usize| ipc.map(|s| m.component(s, f, 1)).unwrap_or_default();
-    let accession = first_non_empty(&[from_ipc(1), m.component(obr, 18, 1), filler.clone()]);
+    let order_accession = first_non_empty(&[m.component(obr, 18, 1), filler.clone()]);
+    let ipcs: Vec<&Segment> = g.segments("IPC").collect();
+    let accession = first_non_empty(&[
+        ipcs.first()
+            .map(|s| m.component(s, 1, 1))
+            .unwrap_or_default(),
+        order_accession.clone(),
+    ]);
     match control.as_str() {
         "NW" | "XO" | "SC" => {}
         "CA" | "OC" | "DC" => {
@@ -183,209 +236,128 @@ async fn order(service: &Service, ctx: &Context, m: &Message, what: &str) -> Res
             "no accession number (OBR-18, ORC-3 or OBR-3)",
         ));
     }
-    // A change keeps the study (and step) the order was given.
-    let existing = if control == "NW" {
-        Vec::new()
-    } else {
-        service
-            .order_items(ctx, &placer, &accession)
-            .await
-            .map_err(|e| refused(&e))?
-    };
+    // What the archive has of this order already (a resend, a change):
+    // its study, and its step when the message names none.
+    let existing = service
+        .order_items(ctx, &placer, &accession)
+        .await
+        .map_err(|e| refused(&e))?;
     let previous = existing.first().map(|i| &i.item);
-    let requested_procedure_id = first_non_empty(&[from_ipc(2), m.component(obr, 19, 1)]);
-    let step_id = first_non_empty(&[
-        from_ipc(4),
-        m.component(obr, 20, 1),
-        previous
-            .map(|i| i.scheduled_procedure_step_id.clone())
-            .unwrap_or_default(),
-    ]);
-    let study_uid = first_non_empty(&[
-        from_ipc(3),
-        m.get("ZDS", 1, 1),
-        previous
-            .map(|i| i.study_instance_uid.clone())
-            .unwrap_or_default(),
-    ]);
-    let station = first_non_empty(&[from_ipc(9), m.component(obr, 21, 1)]);
-    let modality = first_non_empty(&[from_ipc(5), m.component(obr, 24, 1)]);
     let start = first_non_empty(&[
-        m.get("TQ1", 7, 1),
+        g.get("TQ1", 7, 1),
         m.component(obr, 27, 4),
         m.component(orc, 7, 4),
     ]);
     let (start_date, start_time) = date_time(&start);
     let service_id = m.components(obr, 4);
+    let part = |v: &Vec<String>, i: usize| v.get(i).cloned().unwrap_or_default();
     let procedure = m.components(obr, 44);
-    let (code, code_text, scheme) = if procedure.first().is_some_and(|c| !c.is_empty()) {
-        (
-            procedure[0].clone(),
-            procedure.get(1).cloned().unwrap_or_default(),
-            procedure.get(2).cloned().unwrap_or_default(),
-        )
+    let code = if procedure.first().is_some_and(|c| !c.is_empty()) {
+        Code {
+            value: part(&procedure, 0),
+            meaning: part(&procedure, 1),
+            scheme: part(&procedure, 2),
+        }
     } else {
-        (
-            service_id.first().cloned().unwrap_or_default(),
-            service_id.get(1).cloned().unwrap_or_default(),
-            service_id.get(2).cloned().unwrap_or_default(),
-        )
+        Code {
+            value: part(&service_id, 0),
+            meaning: part(&service_id, 1),
+            scheme: part(&service_id, 2),
+        }
     };
-    let step_description = first_non_empty(&[
-        service_id.get(1).cloned().unwrap_or_default(),
-        code_text.clone(),
-    ]);
-    let referring = first_non_empty(&[
-        person_name(
-            &m.components(obr, 16)
-                .into_iter()
-                .skip(1)
-                .collect::<Vec<_>>(),
-        ),
-        m.segment("PV1")
-            .map(|pv1| person_name(&m.components(pv1, 8).into_iter().skip(1).collect::<Vec<_>>()))
-            .unwrap_or_default(),
-    ]);
-
-    let mut item = InMemDicomObject::new_empty();
-    put(
-        &mut item,
-        tags::SPECIFIC_CHARACTER_SET,
-        VR::CS,
-        "ISO_IR 192",
-    );
-    put(&mut item, tags::PATIENT_NAME, VR::PN, &p.patient_name);
-    put(&mut item, tags::PATIENT_ID, VR::LO, &p.patient_id);
-    put(
-        &mut item,
-        tags::ISSUER_OF_PATIENT_ID,
-        VR::LO,
-        &p.issuer_of_patient_id,
-    );
-    put(
-        &mut item,
-        tags::PATIENT_BIRTH_DATE,
-        VR::DA,
-        &p.patient_birth_date,
-    );
-    put(&mut item, tags::PATIENT_SEX, VR::CS, &p.patient_sex);
-    put(&mut item, tags::ACCESSION_NUMBER, VR::SH, &accession);
-    put(
-        &mut item,
-        tags::REFERRING_PHYSICIAN_NAME,
-        VR::PN,
-        &referring,
-    );
-    put(
-        &mut item,
-        tags::REQUESTED_PROCEDURE_ID,
-        VR::SH,
-        &requested_procedure_id,
-    );
-    put(
-        &mut item,
-        tags::REQUESTED_PROCEDURE_DESCRIPTION,
-        VR::LO,
-        &code_text,
-    );
-    put(
-        &mut item,
-        tags::PLACER_ORDER_NUMBER_IMAGING_SERVICE_REQUEST,
-        VR::LO,
-        &placer,
-    );
-    put(
-        &mut item,
-        tags::FILLER_ORDER_NUMBER_IMAGING_SERVICE_REQUEST,
-        VR::LO,
-        &filler,
-    );
-    if !study_uid.is_empty() {
-        put(&mut item, tags::STUDY_INSTANCE_UID, VR::UI, &study_uid);
+    let technician = obr_technician(m, obr);
+    let mut base = Order {
+        patient: p.clone(),
+        placer_order_number: placer.clone(),
+        filler_order_number: filler.clone(),
+        accession_number: accession.clone(),
+        requested_procedure_id: m.component(obr, 19, 1),
+        requested_procedure_description: code.meaning.clone(),
+        step_description: first_non_empty(&[part(&service_id, 1), code.meaning.clone()]),
+        procedure_code: Some(code),
+        // IHE SWF: Referring Physician from PV1-8; OBR-16 (ORC-12) is
+        // the Requesting Physician.
+        referring_physician_name: xcn_name(m, m.segment("PV1"), 8),
+        requesting_physician: first_non_empty(&[
+            xcn_name(m, Some(obr), 16),
+            xcn_name(m, Some(orc), 12),
+        ]),
+        study_instance_uid: first_non_empty(&[
+            m.get("ZDS", 1, 1),
+            previous
+                .map(|i| i.study_instance_uid.clone())
+                .unwrap_or_default(),
+        ]),
+        station_ae_title: m.component(obr, 21, 1),
+        modality: m.component(obr, 24, 1),
+        start_date,
+        start_time,
+        step_id: m.component(obr, 20, 1),
+        performing_physician_name: technician,
+    };
+    // The steps of one requested procedure share its study.
+    if base.study_instance_uid.is_empty() {
+        base.study_instance_uid = storage::Uid::generate();
     }
-    let codes = if code.is_empty() {
-        Vec::new()
-    } else {
-        let mut c = InMemDicomObject::new_empty();
-        put(&mut c, tags::CODE_VALUE, VR::SH, &code);
-        put(
-            &mut c,
-            tags::CODING_SCHEME_DESIGNATOR,
-            VR::SH,
-            if scheme.is_empty() { "L" } else { &scheme },
-        );
-        put(&mut c, tags::CODE_MEANING, VR::LO, &code_text);
-        vec![c]
-    };
-    item.put(DataElement::new(
-        tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
-        VR::SQ,
-        DataSetSequence::from(codes.clone()),
-    ));
-    item.put(DataElement::new(
-        tags::REFERENCED_STUDY_SEQUENCE,
-        VR::SQ,
-        DataSetSequence::<InMemDicomObject>::empty(),
-    ));
-    let mut step = InMemDicomObject::new_empty();
-    put(
-        &mut step,
-        tags::SCHEDULED_STATION_AE_TITLE,
-        VR::AE,
-        &station,
-    );
-    put(&mut step, tags::MODALITY, VR::CS, &modality);
-    put(
-        &mut step,
-        tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
-        VR::DA,
-        &start_date,
-    );
-    put(
-        &mut step,
-        tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
-        VR::TM,
-        &start_time,
-    );
-    put(
-        &mut step,
-        tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION,
-        VR::LO,
-        &step_description,
-    );
-    put(
-        &mut step,
-        tags::SCHEDULED_PROCEDURE_STEP_ID,
-        VR::SH,
-        &step_id,
-    );
-    put(
-        &mut step,
-        tags::SCHEDULED_PROCEDURE_STEP_STATUS,
-        VR::CS,
-        "SCHEDULED",
-    );
-    put(
-        &mut step,
-        tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME,
-        VR::PN,
-        "",
-    );
-    step.put(DataElement::new(
-        tags::SCHEDULED_PROTOCOL_CODE_SEQUENCE,
-        VR::SQ,
-        DataSetSequence::from(codes),
-    ));
-    item.put(DataElement::new(
-        tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
-        VR::SQ,
-        DataSetSequence::from(vec![step]),
-    ));
-    service
-        .schedule(ctx, item, what)
-        .await
-        .map(|_| ())
-        .map_err(|e| refused(&e))
+    // One item per IPC (OMI: each scheduled step of the requested
+    // procedure); one from the OBR otherwise.
+    let mut orders = Vec::new();
+    if ipcs.is_empty() {
+        orders.push(base.clone());
+    }
+    for ipc in &ipcs {
+        let mut o = base.clone();
+        let or = |v: String, d: &str| if v.is_empty() { d.to_owned() } else { v };
+        o.accession_number = or(m.component(ipc, 1, 1), &o.accession_number);
+        o.requested_procedure_id = or(m.component(ipc, 2, 1), &o.requested_procedure_id);
+        o.study_instance_uid = or(m.component(ipc, 3, 1), &o.study_instance_uid);
+        o.step_id = or(m.component(ipc, 4, 1), &o.step_id);
+        o.modality = or(m.component(ipc, 5, 1), &o.modality);
+        o.station_ae_title = or(m.component(ipc, 9, 1), &o.station_ae_title);
+        orders.push(o);
+    }
+    // The same step as before when the order names none (a resend or a
+    // change of a single-step order).
+    if let [only] = orders.as_mut_slice() {
+        if only.step_id.is_empty() {
+            if let [item] = existing.as_slice() {
+                only.step_id = item.item.scheduled_procedure_step_id.clone();
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    for o in orders {
+        let s = service
+            .schedule(ctx, o.dataset(), what)
+            .await
+            .map_err(|e| refused(&e))?;
+        kept.push(s.id);
+    }
+    // Steps the order had and no longer has: cancelled while nothing was
+    // done of them.
+    let dropped: Vec<i64> = existing
+        .iter()
+        .filter(|i| !kept.contains(&i.id) && i.item.status == SCHEDULED)
+        .map(|i| i.id)
+        .collect();
+    if !dropped.is_empty() {
+        service
+            .cancel_items(
+                ctx,
+                &dropped,
+                &format!("{what}: step no longer in the order"),
+            )
+            .await
+            .map_err(|e| refused(&e))?;
+    }
+    Ok(())
+}
+
+/// OBR-34 Technician (NDL; its first component a CNN: ID&family&given…)
+/// as a DICOM PN: the Scheduled Performing Physician's Name.
+fn obr_technician(m: &Message, obr: &Segment) -> String {
+    let sub = m.subcomponents(obr, 34, 1);
+    person_name(&sub.into_iter().skip(1).collect::<Vec<_>>())
 }
 
 async fn update_patient(
@@ -456,12 +428,6 @@ mod tests {
             person_name(&parts(&["DOE", "JOHN", "Q", "JR", "DR"])),
             "DOE^JOHN^Q^DR^JR"
         );
-        assert_eq!(
-            date_time("202612021030"),
-            ("20261202".into(), "1030".into())
-        );
-        assert_eq!(date_time("20261202"), ("20261202".into(), "".into()));
-        assert_eq!(date_time("20261202103015.123+0700").1, "103015");
         assert_eq!(sex("U"), "");
     }
 }

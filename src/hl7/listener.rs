@@ -2,22 +2,25 @@
 //! 0x0B … 0x1C 0x0D, many messages on one connection, each answered with
 //! its ACK before the next is read. Connections are bounded in number,
 //! in silence (idle timeout) and in message size; a malformed message is
-//! answered (AR) and the connection goes on.
+//! answered (AR) and the connection goes on. With `hl7.tls_cert`, every
+//! connection is TLS (MLLP over TLS, as IHE ATNA's secure nodes use).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::message::{ack, decode, AckCode, AckError, Message};
-use super::{apply, Senders};
+use super::{apply, Refused, Senders};
 use crate::audit::{Access, Action};
 use crate::config::Hl7Config;
 use crate::service::{Actor, ActorKind, Service};
@@ -31,6 +34,42 @@ struct Shared {
     idle: Duration,
     max_bytes: usize,
     acks: AtomicU64,
+    per_host: Mutex<HashMap<IpAddr, usize>>,
+    max_per_host: usize,
+}
+
+/// A connection counted against its host's limit while it lives.
+struct HostSlot<'a> {
+    shared: &'a Shared,
+    ip: IpAddr,
+}
+
+impl<'a> HostSlot<'a> {
+    fn take(shared: &'a Shared, ip: IpAddr) -> Option<Self> {
+        let mut map = shared.per_host.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= shared.max_per_host {
+            return None;
+        }
+        *n += 1;
+        Some(HostSlot { shared, ip })
+    }
+}
+
+impl Drop for HostSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .per_host
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Serve MLLP connections on `listener` until `shutdown`.
@@ -46,7 +85,20 @@ pub async fn serve(
         idle: Duration::from_secs(config.idle_timeout_secs.max(1)),
         max_bytes: config.max_message_bytes.max(1024),
         acks: AtomicU64::new(1),
+        per_host: Mutex::new(HashMap::new()),
+        max_per_host: config.max_connections_per_host.max(1),
     });
+    let tls = if config.tls_cert.is_empty() {
+        None
+    } else {
+        let mut c = (*crate::http::tls::server_config(
+            std::path::Path::new(&config.tls_cert),
+            std::path::Path::new(&config.tls_key),
+        )?)
+        .clone();
+        c.alpn_protocols.clear();
+        Some(TlsAcceptor::from(Arc::new(c)))
+    };
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let tracker = TaskTracker::new();
     loop {
@@ -68,13 +120,35 @@ pub async fn serve(
         };
         let shared = shared.clone();
         let stop = shutdown.clone();
+        let tls = tls.clone();
         tracker.spawn(
             async move {
-                tracing::info!("hl7 connection opened");
-                match connection(socket, peer, &shared, stop).await {
+                let Some(slot) = HostSlot::take(&shared, peer.ip()) else {
+                    tracing::warn!(limit = shared.max_per_host, "hl7 connection refused: too many from this host (hl7.max_connections_per_host)");
+                    return;
+                };
+                let _ = socket.set_nodelay(true);
+                tracing::info!(tls = tls.is_some(), "hl7 connection opened");
+                let ended = match tls {
+                    None => connection(socket, peer, &shared, stop).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket))
+                            .await
+                        {
+                            Ok(Ok(stream)) => connection(stream, peer, &shared, stop).await,
+                            Ok(Err(e)) => Err(e),
+                            Err(_) => Err(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "TLS handshake timed out",
+                            )),
+                        }
+                    }
+                };
+                match ended {
                     Ok(n) => tracing::info!(messages = n, "hl7 connection closed"),
                     Err(e) => tracing::info!(error = %e, "hl7 connection ended"),
                 }
+                drop(slot);
                 drop(permit);
             }
             .instrument(tracing::info_span!("hl7", peer = %peer)),
@@ -88,14 +162,13 @@ pub async fn serve(
 
 /// One connection: messages until the peer closes, falls silent, or we
 /// stop.
-async fn connection(
-    socket: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: S,
     peer: SocketAddr,
     shared: &Shared,
     stop: CancellationToken,
 ) -> std::io::Result<u64> {
-    let _ = socket.set_nodelay(true);
-    let (read, mut write) = socket.into_split();
+    let (read, mut write) = tokio::io::split(socket);
     let mut read = BufReader::new(read);
     let mut n = 0;
     loop {
@@ -197,7 +270,8 @@ async fn handle(bytes: &[u8], peer: SocketAddr, shared: &Shared) -> String {
     let message = match Message::parse(&text) {
         Ok(m) => m,
         Err(e) => {
-            tracing::info!(error = %e, "hl7 message refused: does not parse");
+            // Not the parser's words: they may quote the message (a name).
+            tracing::info!(bytes = bytes.len(), "hl7 message refused: does not parse");
             let e = AckError::new(100, None, format!("the message does not parse: {e}"));
             return ack(None, AckCode::Reject, Some(&e), &now(), &control_id(shared));
         }
@@ -206,14 +280,21 @@ async fn handle(bytes: &[u8], peer: SocketAddr, shared: &Shared) -> String {
     let application = message.get("MSH", 3, 1);
     let facility = message.get("MSH", 4, 1);
     let span = tracing::info_span!("message", r#type = %format!("{code}^{trigger}"), control_id = %message.control_id());
-    let Some(ctx) = shared
-        .senders
-        .context(&application, &facility, peer.ip().to_string())
-    else {
+    let ctx = shared.senders.context(&application, &facility, peer.ip());
+    let Ok(ctx) = ctx else {
+        let why = match ctx {
+            Err(Refused::WrongHost) => format!(
+                "sender {application}@{facility} is not allowed from {} (its hosts in [[hl7.senders]])",
+                peer.ip()
+            ),
+            _ => format!(
+                "sender {application}@{facility} is not allowed (add it to [[hl7.senders]])"
+            ),
+        };
         tracing::warn!(
             application = %application,
             facility = %facility,
-            "hl7 message refused: {application}@{facility} is not in [[hl7.senders]]"
+            "hl7 message refused: {why}"
         );
         shared
             .service
@@ -232,11 +313,7 @@ async fn handle(bytes: &[u8], peer: SocketAddr, shared: &Shared) -> String {
                 detail: format!("HL7 {code}^{trigger} {}", message.control_id()),
             })
             .await;
-        let e = AckError::new(
-            207,
-            Some(("MSH", 3)),
-            format!("sender {application}@{facility} is not allowed (add it to [[hl7.senders]])"),
-        );
+        let e = AckError::new(207, Some(("MSH", 3)), why);
         return ack(
             Some(&message),
             AckCode::Reject,

@@ -125,6 +125,26 @@ impl Message {
         self.segments.iter().filter(move |s| s.name == name)
     }
 
+    /// The message cut into groups, each from a segment named `start` up
+    /// to the next one (the ORDER groups of ORM and OMI, from each ORC).
+    /// Segments before the first `start` belong to none.
+    pub fn groups(&self, start: &str) -> Vec<&[Segment]> {
+        let mut out = Vec::new();
+        let mut from = None;
+        for (n, s) in self.segments.iter().enumerate() {
+            if s.name == start {
+                if let Some(f) = from {
+                    out.push(&self.segments[f..n]);
+                }
+                from = Some(n);
+            }
+        }
+        if let Some(f) = from {
+            out.push(&self.segments[f..]);
+        }
+        out
+    }
+
     /// Component `component` (1-based) of the first repetition of field
     /// `field` of the first segment `name`, unescaped; empty when absent.
     pub fn get(&self, name: &str, field: usize, component: usize) -> String {
@@ -152,6 +172,18 @@ impl Message {
             .unwrap_or("");
         let c = c.split(self.separators.subcomponent).next().unwrap_or("");
         self.unescape(c)
+    }
+
+    /// The subcomponents of component `component` of field `field`,
+    /// unescaped (a CNN name in OBR-34: ID&family&given…).
+    pub fn subcomponents(&self, segment: &Segment, field: usize, component: usize) -> Vec<String> {
+        self.field(segment, field)
+            .split(self.separators.component)
+            .nth(component.saturating_sub(1))
+            .unwrap_or("")
+            .split(self.separators.subcomponent)
+            .map(|c| self.unescape(c))
+            .collect()
     }
 
     /// The components of field `field` of `segment`, unescaped.

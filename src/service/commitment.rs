@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use storage::index::Job;
 use tokio_util::sync::CancellationToken;
 
+use super::jobs::backoff;
 use super::{Context, Error, Result, Right, Service};
 use crate::audit::{Access, Action};
 use crate::service::{Actor, ActorKind};
@@ -31,8 +32,16 @@ pub const COMMITMENT_INSTANCE: &str = "1.2.840.10008.1.20.1.1";
 /// How long the requesting association has to deliver a report before a
 /// worker sends it on its own.
 const SAME_ASSOCIATION_LEASE_MS: i64 = 60_000;
-/// How long a worker holds a job it is sending.
+/// How long a worker holds a job it is sending (renewed once the report
+/// is built, so checking a long list of instances cannot outlast it).
 const WORKER_LEASE_MS: i64 = 120_000;
+/// The lease the requesting association holds: a job enqueued already
+/// leased has made its first attempt.
+const ASSOCIATION_LEASE: i64 = 1;
+/// The most instances one commitment request may name (a large CT study
+/// is a few thousand); more are refused with 0213H (resource limitation)
+/// so that one request cannot make the archive read the whole store.
+pub const MAX_REFERENCES: usize = 50_000;
 /// Attempts on new associations before the job is failed (about a day
 /// with the backoff below).
 const MAX_ATTEMPTS: i64 = 300;
@@ -89,8 +98,13 @@ impl Service {
         called_ae: &str,
         on_association: bool,
     ) -> Result<i64> {
-        self.require(ctx, Right::Store, Action::Commitment, "storage commitment")
-            .await?;
+        self.require(
+            ctx,
+            Right::Commitment,
+            Action::Commitment,
+            "storage commitment",
+        )
+        .await?;
         let transaction_uid = action_information
             .get(tags::TRANSACTION_UID)
             .and_then(|e| e.to_str().ok())
@@ -102,12 +116,21 @@ impl Service {
                     "Transaction UID (0008,1195) is required",
                 )
             })?;
-        let mut references = Vec::new();
-        for item in action_information
+        let items = action_information
             .get(tags::REFERENCED_SOP_SEQUENCE)
             .and_then(|e| e.items())
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        if items.len() > MAX_REFERENCES {
+            return Err(Error::procedure(
+                super::Refusal::TooLarge,
+                format!(
+                    "{} instances in one request; at most {MAX_REFERENCES} (split the request)",
+                    items.len()
+                ),
+            ));
+        }
+        let mut references = Vec::with_capacity(items.len());
+        for item in items {
             let get = |tag| {
                 item.get(tag)
                     .and_then(|e| e.to_str().ok())
@@ -172,14 +195,26 @@ impl Service {
     /// The result of commitment job `id`: each referenced instance checked
     /// against the archive (stored in the job's tenant, of the class
     /// named, its object intact).
+    ///
+    /// For the requesting association: its lease is renewed once the
+    /// report is built; when the lease already ended (a worker took the
+    /// job), the report is the worker's to send and this fails.
     pub async fn commitment_report(&self, id: i64) -> Result<CommitmentReport> {
-        let job = self
-            .archive()
-            .index()
+        let index = self.archive().index();
+        let job = index
             .job(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no job {id}").into()))?;
-        self.report_of(&job).await
+        let report = self.report_of(&job).await?;
+        if !index
+            .renew_job(id, ASSOCIATION_LEASE, SAME_ASSOCIATION_LEASE_MS)
+            .await?
+        {
+            return Err(Error::Internal(format!(
+                "the report of job {id} is already with the worker"
+            )));
+        }
+        Ok(report)
     }
 
     async fn report_of(&self, job: &Job) -> Result<CommitmentReport> {
@@ -257,13 +292,17 @@ impl Service {
         };
         match outcome {
             Ok(()) => {
-                index.finish_job(id, None).await?;
-                self.audit_report(&job, None).await;
+                if index.finish_job(id, ASSOCIATION_LEASE, None).await? {
+                    self.audit_report(&job, None).await;
+                } else {
+                    tracing::warn!(job = id, "storage commitment report sent after its lease ended; a worker may send it again");
+                }
             }
             Err(why) => {
-                tracing::info!(job = id, reason = %why, "storage commitment report goes on a new association");
-                index.retry_job(id, 0, &why).await?;
-                self.inner.jobs_due.notify_one();
+                if index.retry_job(id, ASSOCIATION_LEASE, 0, &why).await? {
+                    tracing::info!(job = id, reason = %why, "storage commitment report goes on a new association");
+                    self.inner.jobs_due.notify_one();
+                }
             }
         }
         Ok(())
@@ -296,65 +335,79 @@ impl Service {
 
     /// Send due commitment reports on new associations until `stop`.
     pub async fn run_commitment_jobs(self, stop: CancellationToken) {
-        let tick = Duration::from_secs(2);
-        loop {
-            match self
-                .archive()
-                .index()
-                .take_jobs(JOB_KIND, 8, WORKER_LEASE_MS)
-                .await
-            {
-                Ok(jobs) => {
-                    let mut set = tokio::task::JoinSet::new();
-                    for job in jobs {
-                        let this = self.clone();
-                        set.spawn(async move { this.send_report(job).await });
-                    }
-                    while set.join_next().await.is_some() {}
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot read the job table"),
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = self.inner.jobs_due.notified() => {}
-                _ = tokio::time::sleep(tick) => {}
-            }
-        }
+        self.job_loop(
+            JOB_KIND,
+            WORKER_LEASE_MS,
+            &self.inner.jobs_due,
+            stop,
+            |this, job| async move { this.send_report(job).await },
+        )
+        .await
     }
 
     async fn send_report(&self, job: Job) {
         let index = self.archive().index();
         let outcome = self.try_send_report(&job).await;
         let result = match outcome {
-            Ok(()) => {
+            Ok(true) => {
                 tracing::info!(job = job.id, requester = %job.target, "storage commitment report sent on a new association");
-                self.audit_report(&job, None).await;
-                index.finish_job(job.id, None).await
+                match index.finish_job(job.id, job.attempts, None).await {
+                    Ok(true) => {
+                        self.audit_report(&job, None).await;
+                        Ok(true)
+                    }
+                    other => other,
+                }
             }
+            Ok(false) => Ok(true),
             Err((why, permanent)) if permanent || job.attempts >= MAX_ATTEMPTS => {
                 tracing::warn!(job = job.id, requester = %job.target, reason = %why, "storage commitment report failed; given up");
-                self.audit_report(&job, Some(why.clone())).await;
-                index.finish_job(job.id, Some(&why)).await
+                match index.finish_job(job.id, job.attempts, Some(&why)).await {
+                    Ok(true) => {
+                        self.audit_report(&job, Some(why.clone())).await;
+                        Ok(true)
+                    }
+                    other => other,
+                }
             }
             Err((why, _)) => {
                 let delay = backoff(job.attempts);
                 tracing::info!(job = job.id, requester = %job.target, reason = %why, retry_in_secs = delay / 1000, "storage commitment report not delivered yet");
-                index.retry_job(job.id, delay, &why).await
+                index.retry_job(job.id, job.attempts, delay, &why).await
             }
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, job = job.id, "cannot update the job");
+        match result {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    job = job.id,
+                    "storage commitment job was taken over after its lease ended"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, job = job.id, "cannot update the job"),
         }
     }
 
-    /// Send one report; `Err((why, permanent))`.
-    async fn try_send_report(&self, job: &Job) -> std::result::Result<(), (String, bool)> {
+    /// Send one report: `Ok(true)` when sent, `Ok(false)` when the lease
+    /// ended while the report was built (another worker has the job);
+    /// `Err((why, permanent))`.
+    async fn try_send_report(&self, job: &Job) -> std::result::Result<bool, (String, bool)> {
         let request: Request = serde_json::from_str(&job.payload)
             .map_err(|e| (format!("unreadable job: {e}"), true))?;
         let report = self
             .report_of(job)
             .await
             .map_err(|e| (e.to_string(), false))?;
+        match self
+            .archive()
+            .index()
+            .renew_job(job.id, job.attempts, WORKER_LEASE_MS)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) => return Err((e.to_string(), false)),
+        }
         let Some(addr) = self
             .peers()
             .address_of(&job.tenant, &request.calling_ae)
@@ -392,17 +445,9 @@ impl Service {
             data_set: report.event_information,
         };
         match dicom_net::scu::event_report(&options, &event).await {
-            Ok(r) if !r.status.is_failure() => Ok(()),
+            Ok(r) if !r.status.is_failure() => Ok(true),
             Ok(r) => Err((format!("the requester answered {}", r.status), false)),
             Err(e) => Err((e.to_string(), false)),
         }
     }
-}
-
-/// Milliseconds before attempt `attempts + 1`: doubling from 1 s to 5
-/// minutes, with up to 25% jitter so reports to one requester spread out.
-fn backoff(attempts: i64) -> i64 {
-    let base = 1000i64 << attempts.clamp(0, 9);
-    let base = base.min(300_000);
-    base + rand::random_range(0..=base / 4)
 }

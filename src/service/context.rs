@@ -125,11 +125,14 @@ pub enum Right {
     Orders,
     /// Report performed procedure steps (MPPS).
     Procedure,
+    /// Ask the archive to commit to keeping instances (storage commitment):
+    /// it tells whether instances exist, so it is not part of `Store`.
+    Commitment,
 }
 
 impl Right {
     /// Every right.
-    pub const ALL: [Right; 11] = [
+    pub const ALL: [Right; 12] = [
         Right::Search,
         Right::Retrieve,
         Right::Move,
@@ -141,6 +144,7 @@ impl Right {
         Right::Worklist,
         Right::Orders,
         Right::Procedure,
+        Right::Commitment,
     ];
 
     /// The least role that holds it, to tell a person what is missing.
@@ -149,9 +153,12 @@ impl Right {
             Right::Search | Right::Retrieve | Right::Status | Right::Worklist => Role::Viewer,
             Right::Store => Role::Uploader,
             Right::Orders => Role::Scheduler,
-            Right::Move | Right::Delete | Right::AuditTrail | Right::Users | Right::Procedure => {
-                Role::Admin
-            }
+            Right::Move
+            | Right::Delete
+            | Right::AuditTrail
+            | Right::Users
+            | Right::Procedure
+            | Right::Commitment => Role::Admin,
         }
     }
 }

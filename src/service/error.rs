@@ -77,10 +77,15 @@ pub enum Refusal {
     NoSuchInstance,
     /// N-SET of a step already COMPLETED or DISCONTINUED.
     NoLongerUpdatable,
-    /// A Type 1 attribute missing or empty.
+    /// A Type 1 attribute missing.
     MissingAttribute(dicom_core::Tag),
+    /// An attribute present (or created empty) without the value it must
+    /// have now.
+    MissingValue(dicom_core::Tag),
     /// An attribute with a value not allowed here.
     InvalidValue(dicom_core::Tag),
+    /// More than the archive takes in one request.
+    TooLarge,
 }
 
 impl Error {

@@ -23,6 +23,9 @@ pub mod commitment;
 pub mod context;
 mod delete;
 pub mod error;
+mod jobs;
+pub mod mpps_forward;
+pub mod order;
 pub mod peers;
 mod procedure;
 pub mod render;
@@ -61,8 +64,10 @@ struct Inner {
     peers: Peers,
     case_insensitive_names: bool,
     thumbnails: render::Thumbnails,
-    /// Wakes the job worker (a report to send now).
+    /// Wakes the commitment worker (a report to send now).
     jobs_due: tokio::sync::Notify,
+    /// Wakes the MPPS forwarding worker.
+    mpps_due: tokio::sync::Notify,
 }
 
 /// What the service is built from.
@@ -88,6 +93,7 @@ impl Service {
                 case_insensitive_names: parts.case_insensitive_names,
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),
+                mpps_due: tokio::sync::Notify::new(),
             }),
         }
     }

@@ -31,6 +31,7 @@ struct PeerEntry {
     check_host: bool,
     tenant: TenantId,
     tls_subject: Option<Subject>,
+    forward_mpps: bool,
 }
 
 /// One tenant, checked.
@@ -78,6 +79,7 @@ impl Peers {
                     port: p.port,
                     rights: p.permissions.iter().map(|p| right_of(*p)).collect(),
                     check_host: p.check_host,
+                    forward_mpps: p.forward_mpps,
                     tenant: TenantId::parse(&p.tenant)?,
                     tls_subject: if p.tls_subject.is_empty() {
                         None
@@ -96,6 +98,15 @@ impl Peers {
             tenants,
             peers,
         })
+    }
+
+    /// The AE titles of `tenant`'s peers that want its MPPS forwarded.
+    pub fn mpps_recipients(&self, tenant: &TenantId) -> Vec<String> {
+        self.peers
+            .iter()
+            .filter(|p| p.forward_mpps && &p.tenant == tenant)
+            .map(|p| p.ae_title.to_string())
+            .collect()
     }
 
     /// The configured tenants.
@@ -242,6 +253,7 @@ impl Peers {
                     Right::Store,
                     Right::Worklist,
                     Right::Procedure,
+                    Right::Commitment,
                 ],
                 UnknownPeers::Store => vec![Right::Store],
                 UnknownPeers::Reject => Vec::new(),
@@ -289,6 +301,7 @@ fn right_of(p: Permission) -> Right {
         Permission::Get => Right::Retrieve,
         Permission::Worklist => Right::Worklist,
         Permission::Mpps => Right::Procedure,
+        Permission::Commitment => Right::Commitment,
     }
 }
 
@@ -389,6 +402,7 @@ mod tests {
             check_host: false,
             tenant: tenant.into(),
             tls_subject: String::new(),
+            forward_mpps: false,
         };
         dicom.peers = vec![
             peer("RIS", "", vec![Permission::Find, Permission::Move]),

@@ -108,9 +108,11 @@ impl Service {
                 format!("performed procedure step {uid} exists already"),
             ));
         }
+        let created = dataset_json(attributes)?;
         let items = self
-            .follow_worklist(&tenant, &step, status::IN_PROGRESS)
+            .follow_worklist(&tenant, &created, status::IN_PROGRESS)
             .await?;
+        self.forward_step(&tenant, &uid, false, &created).await;
         tracing::info!(mpps = %uid, worklist_items = items, "performed procedure step in progress");
         self.record(
             ctx,
@@ -187,7 +189,7 @@ impl Service {
             ] {
                 if json_text(&json, key).is_empty() {
                     return Err(Error::procedure(
-                        Refusal::MissingAttribute(tag),
+                        Refusal::MissingValue(tag),
                         format!("{name} is required to end the step"),
                     ));
                 }
@@ -212,7 +214,9 @@ impl Service {
             DISCONTINUED => status::DISCONTINUED,
             _ => status::IN_PROGRESS,
         };
-        let items = self.follow_worklist(&tenant, &step, item_status).await?;
+        let items = self.follow_worklist(&tenant, &json, item_status).await?;
+        self.forward_step(&tenant, sop_instance_uid, true, &changes)
+            .await;
         tracing::info!(mpps = %sop_instance_uid, status = %new_status, worklist_items = items, "performed procedure step set");
         self.record(
             ctx,
@@ -226,32 +230,62 @@ impl Service {
         Ok(())
     }
 
-    /// Move the worklist items a step performs to `item_status`: those of
-    /// its study with its scheduled step ID (all of the study's when it
-    /// names none). Returns how many.
+    /// Queue a step's message for the peers that follow the tenant's steps;
+    /// the step is stored already, so a failure here is logged, not
+    /// answered.
+    async fn forward_step(&self, tenant: &storage::TenantId, uid: &str, set: bool, data: &Value) {
+        if let Err(e) = self.forward_performed_step(tenant, uid, set, data).await {
+            tracing::error!(error = %e, mpps = %uid, "cannot queue the MPPS for forwarding");
+        }
+    }
+
+    /// Move the worklist items a step performs to `item_status`: for each
+    /// item of its Scheduled Step Attributes Sequence (one step can
+    /// perform several, PS3.4 F.7.2.1 and IHE SWF's grouped procedures),
+    /// those of that study with that scheduled step ID (all of the study's
+    /// when it names none). Returns how many.
     async fn follow_worklist(
         &self,
         tenant: &storage::TenantId,
-        step: &PerformedStep,
+        step_json: &Value,
         item_status: &str,
     ) -> Result<usize> {
         let index = self.archive().index();
-        let items = index
-            .worklist_items_of_study(tenant, &step.study_instance_uid)
-            .await?;
         let mut n = 0;
-        for item in items.iter().filter(|i| {
-            step.scheduled_procedure_step_id.is_empty()
-                || i.item.scheduled_procedure_step_id == step.scheduled_procedure_step_id
-        }) {
-            if item.item.status == status::CANCELLED {
+        let mut done = std::collections::HashSet::new();
+        for (study, step_id) in scheduled_steps(step_json) {
+            if study.is_empty() || !done.insert((study.clone(), step_id.clone())) {
                 continue;
             }
-            index.set_worklist_status(item.id, item_status).await?;
-            n += 1;
+            let items = index.worklist_items_of_study(tenant, &study).await?;
+            for item in items
+                .iter()
+                .filter(|i| step_id.is_empty() || i.item.scheduled_procedure_step_id == step_id)
+            {
+                if item.item.status == status::CANCELLED || item.item.status == item_status {
+                    continue;
+                }
+                index.set_worklist_status(item.id, item_status).await?;
+                n += 1;
+            }
         }
         Ok(n)
     }
+}
+
+/// (Study Instance UID, Scheduled Procedure Step ID) of each item of a
+/// step's Scheduled Step Attributes Sequence, in DICOM JSON.
+fn scheduled_steps(json: &Value) -> Vec<(String, String)> {
+    json.get("00400270")
+        .and_then(|e| e.get("Value"))
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| (json_text(item, "0020000D"), json_text(item, "00400009")))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn storage_json(json: &Value) -> Result<String> {

@@ -31,6 +31,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0002_users_audit.sql",
     "0003_tenants.sql",
     "0004_workflow.sql",
+    "0005_worklist_performer.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -38,6 +39,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0002_users_audit.sql",
     "0003_tenants.sql",
     "0004_workflow.sql",
+    "0005_worklist_performer.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

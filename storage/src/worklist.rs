@@ -68,6 +68,8 @@ pub struct WorklistItem {
     pub scheduled_procedure_step_start_time: String,
     /// (0040,0007).
     pub scheduled_procedure_step_description: String,
+    /// (0040,0006).
+    pub scheduled_performing_physician_name: String,
     /// The whole item, DICOM JSON.
     pub dicom_json: String,
 }
@@ -129,6 +131,10 @@ impl WorklistItem {
             scheduled_procedure_step_description: text(
                 step,
                 tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION,
+            ),
+            scheduled_performing_physician_name: text(
+                step,
+                tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME,
             ),
             dicom_json: String::new(),
         };

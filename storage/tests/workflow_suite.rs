@@ -165,12 +165,46 @@ async fn worklist_matching(db: ScratchDb) {
         .unwrap();
     assert_eq!(again, one);
     assert_eq!(find(&a, &t, &station).await.len(), 0);
+    // ... but not how far the modality got: a step in progress stays so
+    // when the order is sent again.
+    assert!(index
+        .set_worklist_status(one, status::IN_PROGRESS)
+        .await
+        .unwrap());
+    index
+        .put_worklist_item(
+            &t,
+            &item(("P1", "NGUYỄN^VĂN AN"), "1.2.9.1", "CT9", "20261202", "S1"),
+        )
+        .await
+        .unwrap();
+    let kept = index.worklist_item(Some(&t), one).await.unwrap().unwrap();
+    assert_eq!(kept.item.status, status::IN_PROGRESS);
+    assert!(
+        kept.item.dicom_json.contains("IN PROGRESS"),
+        "{}",
+        kept.item.dicom_json
+    );
+    // The scheduled performing physician is a matching key, accents folded.
+    let mut performer = item(("P3", "LÊ^VĂN C"), "1.2.9.3", "US1", "20261202", "S3");
+    performer.scheduled_performing_physician_name = "PHẠM^MINH".into();
+    index.put_worklist_item(&t, &performer).await.unwrap();
+    let by_performer = identifier(
+        &[],
+        &[(tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME, VR::PN, "pham*")],
+    );
+    assert_eq!(find(&a, &t, &by_performer).await, ["S3"]);
+    let nobody = identifier(
+        &[],
+        &[(tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME, VR::PN, "tran*")],
+    );
+    assert!(find(&a, &t, &nobody).await.is_empty());
     // Cancelled items leave the worklist, unless a status is asked for.
     assert!(index
         .set_worklist_status(one, status::CANCELLED)
         .await
         .unwrap());
-    assert_eq!(find(&a, &t, &all).await, ["S2"]);
+    assert_eq!(find(&a, &t, &all).await, ["S2", "S3"]);
     let cancelled = identifier(
         &[],
         &[(tags::SCHEDULED_PROCEDURE_STEP_STATUS, VR::CS, "CANCELLED")],
@@ -280,7 +314,8 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
     let survivor = PatientAttributes {
         patient_id: s1.patient.id.clone(),
         issuer_of_patient_id: String::new(),
-        patient_name: s1.patient.name.clone(),
+        // The message carries the survivor's current demographics.
+        patient_name: "LÊ^THỊ MAI".into(),
         patient_birth_date: s1.patient.birth_date.clone(),
         patient_sex: s1.patient.sex.clone(),
     };
@@ -310,6 +345,25 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
         index.query(&q).await.unwrap().is_empty(),
         "the merged patient is gone"
     );
+    let mut q = storage::query::Query::new(storage::query::QueryLevel::Patient);
+    q.add(
+        storage::query::attribute(tags::PATIENT_ID).unwrap(),
+        &s1.patient.id,
+    )
+    .unwrap();
+    let p = index.query(&q).await.unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        p[0].get(tags::PATIENT_NAME),
+        Some("LÊ^THỊ MAI"),
+        "the survivor takes the message's demographics"
+    );
+    let own = index
+        .metadata(&t, &s1.study_instance_uid, None)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&own[0].dicom_json).unwrap();
+    assert_eq!(v["00100010"]["Value"][0]["Alphabetic"], "LÊ^THỊ MAI");
     let meta = index
         .metadata(&t, &s0.study_instance_uid, None)
         .await
@@ -328,6 +382,32 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
         .await
         .unwrap();
     assert!(unknown.before.is_none() && unknown.studies.is_empty());
+
+    // One ID under two issuers (two hospitals): a correction that names
+    // no issuer is refused rather than applied to both.
+    for (issuer, study, step) in [("BV_A", "1.2.9.21", "S21"), ("BV_B", "1.2.9.22", "S22")] {
+        let mut i = item(("P5", "HỒ^AN"), study, "CT1", "20261202", step);
+        i.issuer_of_patient_id = issuer.into();
+        index.put_worklist_item(&t, &i).await.unwrap();
+    }
+    let correction = PatientAttributes {
+        patient_id: "P5".into(),
+        issuer_of_patient_id: String::new(),
+        patient_name: "HỒ^AN BÌNH".into(),
+        patient_birth_date: "19900101".into(),
+        patient_sex: "F".into(),
+    };
+    let err = index.update_patient(&t, &correction).await.unwrap_err();
+    assert!(err.to_string().contains("several issuers"), "{err}");
+    let by_name = identifier(&[(tags::PATIENT_NAME, VR::PN, "ho^an binh")], &[]);
+    assert!(find(&a, &t, &by_name).await.is_empty(), "nothing changed");
+    let with_issuer = PatientAttributes {
+        issuer_of_patient_id: "BV_A".into(),
+        ..correction
+    };
+    let change = index.update_patient(&t, &with_issuer).await.unwrap();
+    assert_eq!(change.worklist_items, 1);
+    assert_eq!(find(&a, &t, &by_name).await, ["S21"]);
 }
 
 async fn performed_steps_end_once(db: ScratchDb) {
@@ -382,8 +462,8 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
         .await
         .unwrap();
     assert!(index.take_jobs("k", 10, 1_000).await.unwrap().is_empty());
-    // Put back: taken at once, its attempts counted.
-    index.retry_job(leased, 0, "released").await.unwrap();
+    // Put back by the holder of lease 1: taken at once, its attempts counted.
+    assert!(index.retry_job(leased, 1, 0, "released").await.unwrap());
     let taken = index.take_jobs("k", 10, 1_000).await.unwrap();
     assert_eq!(taken.len(), 1);
     assert_eq!(
@@ -395,8 +475,19 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     let again = index.take_jobs("k", 10, 60_000).await.unwrap();
     assert_eq!(again.len(), 1, "resumed after the lease");
-    index.finish_job(leased, None).await.unwrap();
+    assert_eq!(again[0].attempts, 3);
+    // The worker whose lease ended can neither renew, retry nor finish it:
+    // only the holder of the newest lease can.
+    assert!(!index.renew_job(leased, 2, 60_000).await.unwrap());
+    assert!(!index.retry_job(leased, 2, 0, "late").await.unwrap());
+    assert!(!index.finish_job(leased, 2, Some("late")).await.unwrap());
+    assert!(index.renew_job(leased, 3, 60_000).await.unwrap());
+    assert!(index.finish_job(leased, 3, None).await.unwrap());
+    // A finished job stays finished, whoever comes late.
+    assert!(!index.retry_job(leased, 3, 0, "again").await.unwrap());
+    assert!(!index.finish_job(leased, 3, Some("again")).await.unwrap());
     assert_eq!(index.jobs("k", state::DONE).await.unwrap().len(), 1);
+    assert_eq!(index.job(leased).await.unwrap().unwrap().state, state::DONE);
     // Two workers on two pools never take the same job.
     for n in 0..20 {
         index
@@ -419,7 +510,7 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
     let n = ids.len();
     ids.dedup();
     assert_eq!((n, ids.len()), (20, 20), "each job taken exactly once");
-    index.finish_job(ids[0], Some("gave up")).await.unwrap();
+    assert!(index.finish_job(ids[0], 1, Some("gave up")).await.unwrap());
     let failed = index.jobs("many", state::FAILED).await.unwrap();
     assert_eq!(failed[0].last_error, "gave up");
 }

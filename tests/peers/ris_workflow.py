@@ -135,7 +135,11 @@ def pid_segment(spec, id_key="patient_id", issuer_key="issuer"):
 
 
 def pv1_segment(spec):
-    return seg("PV1", ["1", spec.get("patient_class", "O")])
+    f = [""] * 8
+    f[0] = "1"
+    f[1] = spec.get("patient_class", "O")
+    f[7] = spec.get("referring", "")        # PV1-8 referring doctor
+    return seg("PV1", f)
 
 
 def evn_segment(code):
@@ -166,7 +170,7 @@ def build_order(spec):
     orc[2] = spec.get("filler", "")
     orc[4] = spec.get("order_status", "")
     orc[8] = hl7_ts()                         # ORC-9
-    orc[11] = spec.get("referring", "")       # ORC-12 ordering provider
+    orc[11] = spec.get("requesting", "")      # ORC-12 ordering provider
     segments.append(seg("ORC", orc))
 
     if use_tq1:
@@ -180,7 +184,7 @@ def build_order(spec):
     obr[1] = spec.get("placer", "")           # OBR-2
     obr[2] = spec.get("filler", "")           # OBR-3
     obr[3] = universal if rp_desc == text else universal_full  # OBR-4
-    obr[15] = spec.get("referring", "")       # OBR-16
+    obr[15] = spec.get("requesting", "")      # OBR-16 ordering provider
     obr[17] = spec.get("accession", "")       # OBR-18
     obr[18] = spec.get("rp_id", "")           # OBR-19
     obr[19] = spec.get("sps_id", "")          # OBR-20
@@ -188,19 +192,25 @@ def build_order(spec):
     obr[23] = spec.get("modality", "")        # OBR-24
     if not use_tq1 and start:
         obr[26] = "^^^%s" % start             # OBR-27.4
+    obr[33] = spec.get("technician", "")      # OBR-34 (CNN: id&family&given)
     if code:
         obr[43] = procedure_code              # OBR-44
     segments.append(seg("OBR", obr))
 
     if is_omi and spec.get("ipc", True):
-        ipc = [""] * 9
-        ipc[0] = spec.get("accession", "")     # IPC-1
-        ipc[1] = spec.get("rp_id", "")         # IPC-2
-        ipc[2] = spec.get("study_uid", "")     # IPC-3
-        ipc[3] = spec.get("sps_id", "")        # IPC-4
-        ipc[4] = spec.get("modality", "")      # IPC-5
-        ipc[8] = spec.get("station_aet", "")   # IPC-9
-        segments.append(seg("IPC", ipc))
+        # One IPC per scheduled step; "ipcs" lists several (each a dict
+        # overriding the order's sps_id, modality, station_aet).
+        for step in spec.get("ipcs", [{}]):
+            s2 = dict(spec)
+            s2.update(step)
+            ipc = [""] * 9
+            ipc[0] = s2.get("accession", "")     # IPC-1
+            ipc[1] = s2.get("rp_id", "")         # IPC-2
+            ipc[2] = s2.get("study_uid", "")     # IPC-3
+            ipc[3] = s2.get("sps_id", "")        # IPC-4
+            ipc[4] = s2.get("modality", "")      # IPC-5
+            ipc[8] = s2.get("station_aet", "")   # IPC-9
+            segments.append(seg("IPC", ipc))
     return segments
 
 
@@ -312,6 +322,10 @@ def cmd_hl7(args):
     acks = []
     try:
         sock = socket.create_connection((args.host, args.hl7_port), timeout=30)
+        if args.tls:
+            import ssl
+            context = ssl.create_default_context(cafile=args.tls)
+            sock = context.wrap_socket(sock, server_hostname=args.host)
     except Exception as e:
         out({"acks": acks, "error": "connect: %r" % (e,)})
         return 0
@@ -366,6 +380,7 @@ def cmd_mwl(args):
     ds.RequestedProcedureDescription = ""
     ds.StudyInstanceUID = ""
     ds.ReferringPhysicianName = ""
+    ds.RequestingPhysician = ""
     ds.ReferencedStudySequence = Sequence([])
     ds.RequestedProcedureCodeSequence = Sequence([])
     sps = Dataset()
@@ -375,7 +390,7 @@ def cmd_mwl(args):
     sps.ScheduledProcedureStepStartTime = ""
     sps.ScheduledProcedureStepDescription = ""
     sps.ScheduledProcedureStepID = ""
-    sps.ScheduledPerformingPhysicianName = ""
+    sps.ScheduledPerformingPhysicianName = args.performing or ""
     sps.ScheduledProcedureStepStatus = ""
     ds.ScheduledProcedureStepSequence = Sequence([sps])
 
@@ -431,7 +446,21 @@ def cmd_mpps_create(args):
     item.ScheduledProcedureStepID = args.sps_id
     item.ScheduledProcedureStepDescription = args.description
     item.ScheduledProtocolCodeSequence = Sequence([])
-    ds.ScheduledStepAttributesSequence = Sequence([item])
+    items = [item]
+    # More steps performed at once (a grouped procedure): STUDY:SPS each.
+    for extra in args.extra_step:
+        study, sps_id = extra.split(":", 1)
+        more = Dataset()
+        more.StudyInstanceUID = study
+        more.ReferencedStudySequence = Sequence([])
+        more.AccessionNumber = ""
+        more.RequestedProcedureID = ""
+        more.RequestedProcedureDescription = ""
+        more.ScheduledProcedureStepID = sps_id
+        more.ScheduledProcedureStepDescription = ""
+        more.ScheduledProtocolCodeSequence = Sequence([])
+        items.append(more)
+    ds.ScheduledStepAttributesSequence = Sequence(items)
     ds.PerformedProcedureStepID = args.pps_id or ("PPS" + t)
     ds.PerformedStationAETitle = args.aet
     ds.PerformedStationName = ""
@@ -476,7 +505,7 @@ def cmd_mpps_set(args):
     d, t = now_dt()
     ds = Dataset()
     ds.PerformedProcedureStepStatus = args.status
-    if args.status != "IN PROGRESS":
+    if args.status != "IN PROGRESS" and not args.omit_end:
         ds.PerformedProcedureStepEndDate = d
         ds.PerformedProcedureStepEndTime = t
     if args.series_uid:
@@ -507,6 +536,8 @@ def cmd_mpps_set(args):
     try:
         status, attrs = assoc.send_n_set(ds, ModalityPerformedProcedureStep, args.mpps_uid)
         result["status"] = status_of(status)
+        error_id = getattr(status, "ErrorID", None) if status is not None else None
+        result["error_id"] = int(error_id) if error_id is not None else None
         if result["status"] is None:
             result["error"] = "no N-SET response (timeout or abort)"
         result["attribute_list"] = to_json(attrs)
@@ -744,6 +775,50 @@ def cmd_commit(args):
     return 0
 
 
+# ------------------------------------------------------------ MPPS receiver
+
+
+def cmd_mpps_scp(args):
+    """Play the RIS that receives forwarded MPPS: listen, answer each
+    N-CREATE and N-SET with success, print what came in order."""
+    got = []
+    lock = threading.Lock()
+
+    def on_create(event):
+        req = event.request
+        with lock:
+            got.append({"op": "create", "uid": str(req.AffectedSOPInstanceUID),
+                        "calling_ae": event.assoc.requestor.ae_title,
+                        "data": to_json(event.attribute_list)})
+        return 0x0000, event.attribute_list
+
+    def on_set(event):
+        req = event.request
+        with lock:
+            got.append({"op": "set", "uid": str(req.RequestedSOPInstanceUID),
+                        "calling_ae": event.assoc.requestor.ae_title,
+                        "data": to_json(event.modification_list)})
+        return 0x0000, event.modification_list
+
+    if args.start_after:
+        time.sleep(args.start_after)
+    a = ae(args.aet)
+    a.add_supported_context(ModalityPerformedProcedureStep, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    server = a.start_server(("127.0.0.1", args.listen_port), block=False,
+                            evt_handlers=[(evt.EVT_N_CREATE, on_create), (evt.EVT_N_SET, on_set)])
+    deadline = time.time() + args.timeout
+    while time.time() < deadline:
+        with lock:
+            if len(got) >= args.count:
+                break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    server.shutdown()
+    with lock:
+        out({"received": got})
+    return 0
+
+
 # --------------------------------------------------------------------- main
 
 
@@ -759,6 +834,7 @@ def main():
     s.add_argument("--hl7-port", type=int, required=True)
     s.add_argument("--messages", required=True, help="JSON list of specs: a file, or inline if it starts with '['")
     s.add_argument("--ack-timeout", type=float, default=30.0)
+    s.add_argument("--tls", help="MLLP over TLS, trusting this CA certificate (PEM)")
 
     s = sub.add_parser("mwl", help="Modality Worklist C-FIND")
     s.add_argument("--station-aet")
@@ -767,6 +843,7 @@ def main():
     s.add_argument("--name")
     s.add_argument("--patient-id")
     s.add_argument("--accession")
+    s.add_argument("--performing", help="Scheduled Performing Physician's Name")
 
     s = sub.add_parser("mpps-create", help="MPPS N-CREATE")
     s.add_argument("--study-uid", required=True)
@@ -782,6 +859,7 @@ def main():
     s.add_argument("--description", default="")
     s.add_argument("--pps-id")
     s.add_argument("--omit-status", action="store_true")
+    s.add_argument("--extra-step", action="append", default=[], help="STUDY_UID:SPS_ID of another step performed")
 
     s = sub.add_parser("mpps-set", help="MPPS N-SET")
     s.add_argument("--mpps-uid", required=True)
@@ -791,6 +869,13 @@ def main():
     s.add_argument("--sop-class", default=str(CTImageStorage))
     s.add_argument("--sop-uids", default="")
     s.add_argument("--protocol", default="CT")
+    s.add_argument("--omit-end", action="store_true", help="no end date and time")
+
+    s = sub.add_parser("mpps-scp", help="receive forwarded MPPS (the RIS)")
+    s.add_argument("--listen-port", type=int, required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--start-after", type=float, default=0.0)
 
     s = sub.add_parser("store", help="C-STORE every file of a folder on one association")
     s.add_argument("--dir", required=True)
@@ -808,6 +893,7 @@ def main():
     handlers = {
         "hl7": cmd_hl7, "mwl": cmd_mwl, "mpps-create": cmd_mpps_create,
         "mpps-set": cmd_mpps_set, "store": cmd_store, "commit": cmd_commit,
+        "mpps-scp": cmd_mpps_scp,
     }
     try:
         return handlers[args.cmd](args)

@@ -168,6 +168,11 @@ impl Index {
                 "referring_physician_name",
                 "referring_physician_name_norm",
             ),
+            (
+                "worklist_item",
+                "scheduled_performing_physician_name",
+                "scheduled_performing_physician_name_norm",
+            ),
         ] {
             let mut after = 0i64;
             loop {

@@ -63,8 +63,9 @@ fn job_of(r: &sqlx::any::AnyRow) -> Result<Job> {
 
 impl Index {
     /// Queue a job, due at once; or, with `leased_for_ms`, already taken
-    /// by the caller for that long (it tries first; a worker takes it when
-    /// the lease ends or the caller puts it back). Returns its id.
+    /// by the caller for that long (it tries first, holding lease 1; a
+    /// worker takes it when the lease ends or the caller puts it back).
+    /// Returns its id.
     pub async fn enqueue_job(
         &self,
         tenant: &TenantId,
@@ -137,40 +138,96 @@ impl Index {
         Ok(jobs)
     }
 
-    /// End a job: `done`, or `failed` with why.
-    pub async fn finish_job(&self, id: i64, failure: Option<&str>) -> Result<()> {
+    /// End a job: `done`, or `failed` with why. `attempt` is the lease
+    /// the caller holds (the job's `attempts` when it was taken; 1 for a
+    /// job enqueued already leased): when the lease ended and another
+    /// worker took the job, or the job is no longer running, nothing
+    /// changes and `false` comes back, so a slow worker never undoes the
+    /// work of the one that took over.
+    pub async fn finish_job(&self, id: i64, attempt: i64, failure: Option<&str>) -> Result<bool> {
         let (state, error) = match failure {
             None => (state::DONE, ""),
             Some(e) => (state::FAILED, e),
         };
         let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query("UPDATE job SET state = $1, last_error = $2, updated_at = $3 WHERE id = $4")
-            .bind(state)
-            .bind(error)
-            .bind(now_millis())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE job SET state = $1, last_error = $2, updated_at = $3 \
+             WHERE id = $4 AND state = 'running' AND attempts = $5",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(now_millis())
+        .bind(id)
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
-        Ok(())
+        Ok(done == 1)
     }
 
-    /// Put a job back to wait `delay_ms`, keeping the error.
-    pub async fn retry_job(&self, id: i64, delay_ms: i64, error: &str) -> Result<()> {
+    /// Put a job back to wait `delay_ms`, keeping the error; only while
+    /// the caller still holds lease `attempt` (see [`Index::finish_job`]).
+    pub async fn retry_job(
+        &self,
+        id: i64,
+        attempt: i64,
+        delay_ms: i64,
+        error: &str,
+    ) -> Result<bool> {
         let now = now_millis();
         let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE job SET state = 'pending', next_attempt_at = $1, last_error = $2, \
-             updated_at = $3 WHERE id = $4",
+             updated_at = $3 WHERE id = $4 AND state = 'running' AND attempts = $5",
         )
         .bind(now + delay_ms)
         .bind(error)
         .bind(now)
         .bind(id)
+        .bind(attempt)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         tx.commit().await?;
-        Ok(())
+        Ok(done == 1)
+    }
+
+    /// Extend the lease `attempt` on a running job to `lease_ms` from now,
+    /// before a step that may take long (sending what was prepared).
+    /// `false` when the lease was already lost: the caller must not go on.
+    pub async fn renew_job(&self, id: i64, attempt: i64, lease_ms: i64) -> Result<bool> {
+        let now = now_millis();
+        let (_guard, mut tx) = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE job SET next_attempt_at = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'running' AND attempts = $4",
+        )
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(id)
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done == 1)
+    }
+
+    /// Whether a job of `kind` to `target` queued before job `id` is not
+    /// finished yet: jobs whose order matters (an N-SET after its
+    /// N-CREATE) wait for it.
+    pub async fn older_job_open(&self, kind: &str, target: &str, id: i64) -> Result<bool> {
+        let row: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM job WHERE kind = $1 AND target = $2 AND id < $3 \
+             AND state IN ('pending', 'running') LIMIT 1",
+        )
+        .bind(kind)
+        .bind(target)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
     }
 
     /// A job by id.

@@ -12,7 +12,7 @@ use crate::query::{Query, QueryLevel};
 use crate::record::{normalize_person_name, PatientAttributes};
 use crate::tenant::TenantId;
 use crate::worklist::{
-    element, parse_json, set_step_status, to_string, PerformedStep, WorklistItem,
+    element, parse_json, set_step_status, status, to_string, PerformedStep, WorklistItem,
 };
 
 const ITEM_COLUMNS: &str = "status, placer_order_number, filler_order_number, patient_id, \
@@ -21,7 +21,8 @@ const ITEM_COLUMNS: &str = "status, placer_order_number, filler_order_number, pa
     study_instance_uid, referring_physician_name, referring_physician_name_norm, \
     scheduled_procedure_step_id, scheduled_station_ae_title, modality, \
     scheduled_procedure_step_start_date, scheduled_procedure_step_start_time, \
-    scheduled_procedure_step_description, dicom_json";
+    scheduled_procedure_step_description, dicom_json, scheduled_performing_physician_name, \
+    scheduled_performing_physician_name_norm";
 
 /// A worklist item as stored: its row id and tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,8 @@ fn item_of(row: &sqlx::any::AnyRow) -> Result<StoredWorklistItem> {
             scheduled_procedure_step_start_time: g(21)?,
             scheduled_procedure_step_description: g(22)?,
             dicom_json: g(23)?,
+            scheduled_performing_physician_name: g(24)?,
+            // 25: the normalized name
         },
     })
 }
@@ -127,7 +130,8 @@ fn patient_in(json: &Value) -> PatientAttributes {
 
 impl Index {
     /// Add a worklist item, or replace the one of the same study and step
-    /// (an order changed). Returns its row id.
+    /// (an order changed; its status stays unless it is still SCHEDULED).
+    /// Returns its row id.
     pub async fn put_worklist_item(&self, tenant: &TenantId, item: &WorklistItem) -> Result<i64> {
         let now = now_millis();
         let updates = ITEM_COLUMNS
@@ -140,11 +144,37 @@ impl Index {
         let sql = format!(
             "INSERT INTO worklist_item (tenant_id, {ITEM_COLUMNS}, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $24) \
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $26) \
              ON CONFLICT (study_instance_uid, scheduled_procedure_step_id, tenant_id) \
              DO UPDATE SET {updates}, updated_at = excluded.updated_at RETURNING id"
         );
         let (_guard, mut tx) = self.begin_write().await?;
+        // A changed order (a resend, HL7 XO or SC) replaces the item's
+        // content but not how far the modality got: a step in progress,
+        // done or cancelled keeps that status.
+        let stored: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM worklist_item WHERE study_instance_uid = $1 \
+             AND scheduled_procedure_step_id = $2 AND tenant_id = $3",
+        )
+        .bind(&item.study_instance_uid)
+        .bind(&item.scheduled_procedure_step_id)
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let kept;
+        let item = match stored {
+            Some(s) if s != status::SCHEDULED && item.status == status::SCHEDULED => {
+                let mut json = parse_json(&item.dicom_json)?;
+                set_step_status(&mut json, &s);
+                kept = WorklistItem {
+                    status: s,
+                    dicom_json: to_string(&json)?,
+                    ..item.clone()
+                };
+                &kept
+            }
+            _ => item,
+        };
         let id: i64 = sqlx::query_scalar(&sql)
             .bind(tenant.as_str())
             .bind(&item.status)
@@ -169,6 +199,10 @@ impl Index {
             .bind(&item.scheduled_procedure_step_start_time)
             .bind(&item.scheduled_procedure_step_description)
             .bind(&item.dicom_json)
+            .bind(&item.scheduled_performing_physician_name)
+            .bind(normalize_person_name(
+                &item.scheduled_performing_physician_name,
+            ))
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
@@ -313,7 +347,8 @@ impl Index {
 
     /// Give the patient (`patient_id`, `issuer`) of `tenant` the identity
     /// and attributes `to`: an update when the ID stays, a merge when it
-    /// changes. One transaction.
+    /// changes (the surviving patient's own studies then take `to`'s
+    /// attributes too). One transaction.
     async fn rewrite_patient(
         &self,
         tenant: &TenantId,
@@ -327,36 +362,20 @@ impl Index {
         let (_guard, mut tx) = self.begin_write().await?;
         let now = now_millis();
         let mut change = PatientChange::default();
-        // The archive's patient rows: this ID, of this issuer or of none.
-        let rows = sqlx::query(
-            "SELECT id, patient_id, issuer_of_patient_id, patient_name, patient_birth_date, \
-             patient_sex FROM patient WHERE tenant_id = $1 AND patient_id = $2 \
-             AND (issuer_of_patient_id = $3 OR issuer_of_patient_id = '' OR $3 = '') ORDER BY id",
-        )
-        .bind(tenant.as_str())
-        .bind(patient_id)
-        .bind(issuer)
-        .fetch_all(&mut *tx)
-        .await?;
+        let issuer = resolve_issuer(&mut tx, tenant, patient_id, issuer).await?;
+        let rows = patient_rows(&mut tx, tenant, patient_id, &issuer).await?;
         let merging = patient_id != to.patient_id;
         // Where a merge puts the studies: the surviving patient's row when
         // the archive has one.
-        let survivor: Option<i64> = if merging {
-            sqlx::query_scalar(
-                "SELECT id FROM patient WHERE tenant_id = $1 AND patient_id = $2 \
-                 AND (issuer_of_patient_id = $3 OR issuer_of_patient_id = '' OR $3 = '') \
-                 ORDER BY id LIMIT 1",
-            )
-            .bind(tenant.as_str())
-            .bind(&to.patient_id)
-            .bind(&to.issuer_of_patient_id)
-            .fetch_optional(&mut *tx)
-            .await?
+        let survivors = if merging {
+            let i =
+                resolve_issuer(&mut tx, tenant, &to.patient_id, &to.issuer_of_patient_id).await?;
+            patient_rows(&mut tx, tenant, &to.patient_id, &i).await?
         } else {
-            None
+            Vec::new()
         };
+        let survivor: Option<i64> = survivors.first().map(|r| r.try_get(0)).transpose()?;
         for row in &rows {
-            let id: i64 = row.try_get(0)?;
             if change.before.is_none() {
                 change.before = Some(PatientAttributes {
                     patient_id: row.try_get(1)?,
@@ -366,81 +385,26 @@ impl Index {
                     patient_sex: row.try_get(5)?,
                 });
             }
-            let studies =
-                sqlx::query("SELECT id, study_instance_uid FROM study WHERE patient_ref = $1")
-                    .bind(id)
-                    .fetch_all(&mut *tx)
+            rewrite_patient_row(&mut tx, row.try_get(0)?, survivor, to, now, &mut change).await?;
+        }
+        if !rows.is_empty() {
+            // The survivor's own rows and studies: its attributes are the
+            // message's now.
+            let mut unchanged = PatientChange::default();
+            for row in &survivors {
+                rewrite_patient_row(&mut tx, row.try_get(0)?, None, to, now, &mut unchanged)
                     .await?;
-            for s in &studies {
-                change.studies.push(s.try_get(1)?);
-                let study_ref: i64 = s.try_get(0)?;
-                let instances = sqlx::query(
-                    "SELECT i.id, i.dicom_json FROM instance i JOIN series se ON se.id = i.series_ref \
-                     WHERE se.study_ref = $1",
-                )
-                .bind(study_ref)
-                .fetch_all(&mut *tx)
-                .await?;
-                for i in &instances {
-                    let mut json = parse_json(&i.try_get::<String, _>(1)?)?;
-                    set_patient(&mut json, to);
-                    sqlx::query("UPDATE instance SET dicom_json = $1 WHERE id = $2")
-                        .bind(to_string(&json)?)
-                        .bind(i.try_get::<i64, _>(0)?)
-                        .execute(&mut *tx)
-                        .await?;
-                    change.instances += 1;
-                }
-            }
-            match survivor.filter(|s| *s != id) {
-                Some(survivor) => {
-                    sqlx::query(
-                        "UPDATE study SET patient_ref = $1, updated_at = $2 WHERE patient_ref = $3",
-                    )
-                    .bind(survivor)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("DELETE FROM patient WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                None => {
-                    // Update in place (the issuer of a row that had none
-                    // stays none, so a later store of the same images
-                    // finds it again).
-                    sqlx::query(
-                        "UPDATE patient SET patient_id = $1, patient_name = $2, \
-                         patient_name_norm = $3, patient_birth_date = $4, patient_sex = $5 \
-                         WHERE id = $6",
-                    )
-                    .bind(&to.patient_id)
-                    .bind(&to.patient_name)
-                    .bind(normalize_person_name(&to.patient_name))
-                    .bind(&to.patient_birth_date)
-                    .bind(&to.patient_sex)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("UPDATE study SET updated_at = $1 WHERE patient_ref = $2")
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
             }
         }
         // The worklist: every item of a merge, the pending ones of an update.
         let items = sqlx::query(
             "SELECT id, dicom_json FROM worklist_item WHERE tenant_id = $1 AND patient_id = $2 \
-             AND (issuer_of_patient_id = $3 OR issuer_of_patient_id = '' OR $3 = '') \
+             AND (issuer_of_patient_id = $3 OR issuer_of_patient_id = '') \
              AND ($4 = 1 OR status IN ('SCHEDULED', 'IN PROGRESS')) ORDER BY id",
         )
         .bind(tenant.as_str())
         .bind(patient_id)
-        .bind(issuer)
+        .bind(&issuer)
         .bind(i64::from(merging))
         .fetch_all(&mut *tx)
         .await?;
@@ -559,4 +523,138 @@ impl Index {
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// The issuer a patient message means: the one it names; or, when it
+/// names none, the one issuer under which the archive knows this ID (rows
+/// without an issuer match any). An ID known under several issuers needs
+/// the message to say which: a correction must never reach another
+/// hospital's patient who happens to share the number.
+async fn resolve_issuer(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    patient_id: &str,
+    issuer: &str,
+) -> Result<String> {
+    if !issuer.is_empty() {
+        return Ok(issuer.to_owned());
+    }
+    let mut issuers: Vec<String> = sqlx::query_scalar(
+        "SELECT issuer_of_patient_id FROM patient WHERE tenant_id = $1 AND patient_id = $2 \
+         AND issuer_of_patient_id <> '' UNION SELECT issuer_of_patient_id FROM worklist_item \
+         WHERE tenant_id = $1 AND patient_id = $2 AND issuer_of_patient_id <> ''",
+    )
+    .bind(tenant.as_str())
+    .bind(patient_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    issuers.sort();
+    issuers.dedup();
+    match issuers.len() {
+        0 => Ok(String::new()),
+        1 => Ok(issuers.remove(0)),
+        _ => Err(Error::invalid(format!(
+            "patient ID {patient_id:?} is known under several issuers ({}); the message must \
+             name the assigning authority (PID-3.4, MRG-1.4)",
+            issuers.join(", ")
+        ))),
+    }
+}
+
+/// The patient rows of (`patient_id`, `issuer`), and those of that ID
+/// without an issuer: id, patient_id, issuer, name, birth date, sex.
+async fn patient_rows(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    patient_id: &str,
+    issuer: &str,
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    Ok(sqlx::query(
+        "SELECT id, patient_id, issuer_of_patient_id, patient_name, patient_birth_date, \
+         patient_sex FROM patient WHERE tenant_id = $1 AND patient_id = $2 \
+         AND (issuer_of_patient_id = $3 OR issuer_of_patient_id = '') ORDER BY id",
+    )
+    .bind(tenant.as_str())
+    .bind(patient_id)
+    .bind(issuer)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Give patient row `id` and every instance of its studies `to`'s
+/// attributes; with a `survivor` (another row), move its studies there
+/// and delete it.
+async fn rewrite_patient_row(
+    tx: &mut Tx,
+    id: i64,
+    survivor: Option<i64>,
+    to: &PatientAttributes,
+    now: i64,
+    change: &mut PatientChange,
+) -> Result<()> {
+    let studies = sqlx::query("SELECT id, study_instance_uid FROM study WHERE patient_ref = $1")
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+    for s in &studies {
+        change.studies.push(s.try_get(1)?);
+        let study_ref: i64 = s.try_get(0)?;
+        let instances = sqlx::query(
+            "SELECT i.id, i.dicom_json FROM instance i JOIN series se ON se.id = i.series_ref \
+             WHERE se.study_ref = $1",
+        )
+        .bind(study_ref)
+        .fetch_all(&mut **tx)
+        .await?;
+        for i in &instances {
+            let mut json = parse_json(&i.try_get::<String, _>(1)?)?;
+            set_patient(&mut json, to);
+            sqlx::query("UPDATE instance SET dicom_json = $1 WHERE id = $2")
+                .bind(to_string(&json)?)
+                .bind(i.try_get::<i64, _>(0)?)
+                .execute(&mut **tx)
+                .await?;
+            change.instances += 1;
+        }
+    }
+    match survivor.filter(|s| *s != id) {
+        Some(survivor) => {
+            sqlx::query(
+                "UPDATE study SET patient_ref = $1, updated_at = $2 WHERE patient_ref = $3",
+            )
+            .bind(survivor)
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("DELETE FROM patient WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        None => {
+            // Update in place (the issuer of a row that had none stays
+            // none, so a later store of the same images finds it again).
+            sqlx::query(
+                "UPDATE patient SET patient_id = $1, patient_name = $2, patient_name_norm = $3, \
+                 patient_birth_date = $4, patient_sex = $5 WHERE id = $6",
+            )
+            .bind(&to.patient_id)
+            .bind(&to.patient_name)
+            .bind(normalize_person_name(&to.patient_name))
+            .bind(&to.patient_birth_date)
+            .bind(&to.patient_sex)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE study SET updated_at = $1 WHERE patient_ref = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
 }

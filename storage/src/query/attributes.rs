@@ -292,6 +292,13 @@ pub static WORKLIST_ATTRIBUTES: &[Attribute] = &[
         Kind::Time,
     ),
     attr(
+        tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME,
+        VR::PN,
+        W,
+        "w.scheduled_performing_physician_name",
+        Kind::PersonName("w.scheduled_performing_physician_name_norm"),
+    ),
+    attr(
         tags::SCHEDULED_PROCEDURE_STEP_ID,
         VR::SH,
         W,
