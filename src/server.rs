@@ -45,6 +45,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
             .dicom
             .case_insensitive_names
             .unwrap_or(config.dicom.accent_insensitive_names),
+        max_commitment_references: config.dicom.max_commitment_references,
     });
     Ok(Opened {
         service,

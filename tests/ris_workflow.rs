@@ -718,7 +718,7 @@ fn hl7_messages_are_acknowledged_postgres() {
 /// refused with the status PS3.4 names.
 #[test]
 fn mpps_and_commitment_refusals() {
-    let s = site(None);
+    let s = site_with(None, ("", "[dicom]\nmax_commitment_references = 2\n"));
     let port = s.server.dicom_port;
     let create = |extra: &[&str]| {
         let mut args = vec![
@@ -782,6 +782,25 @@ fn mpps_and_commitment_refusals() {
         ],
     );
     assert_eq!(r["status"], 0x0121, "ended without an end date: {r}");
+    // More instances in one commitment request than the archive takes.
+    let ct = s.dir.path().join("ct");
+    images(&ct, "1.2.826.0.1.3680043.10.543.9", 3);
+    let r = ris(port, &["store", "--dir", ct.to_str().unwrap()]);
+    assert_eq!(r["stored"], 3, "{r}");
+    let r = ris(
+        port,
+        &[
+            "commit",
+            "--dir",
+            ct.to_str().unwrap(),
+            "--mode",
+            "same",
+            "--timeout",
+            "2",
+        ],
+    );
+    assert_eq!(r["action_status"], 0x0213, "resource limitation: {r}");
+    assert!(r["event_type"].is_null(), "{r}");
 }
 
 /// MPPS goes on to the RIS that wants it (`forward_mpps`), in the order

@@ -30,6 +30,10 @@ pub struct DicomConfig {
     /// Person names match case- and accent-insensitively in C-FIND,
     /// QIDO-RS and the worklist (`nguyen` finds NGUYỄN).
     pub accent_insensitive_names: bool,
+    /// The most instances one storage commitment request may name; more
+    /// are refused with 0213H (resource limitation), so one request cannot
+    /// make the archive read its whole store.
+    pub max_commitment_references: usize,
     /// The earlier name of `accent_insensitive_names`; when set, it wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_insensitive_names: Option<bool>,
@@ -161,6 +165,7 @@ impl Default for DicomConfig {
             check_called_ae_title: true,
             unknown_peers: UnknownPeers::Store,
             accent_insensitive_names: true,
+            max_commitment_references: 50_000,
             case_insensitive_names: None,
             peers: Vec::new(),
             tls_bind: String::new(),

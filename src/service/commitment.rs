@@ -38,10 +38,6 @@ const WORKER_LEASE_MS: i64 = 120_000;
 /// The lease the requesting association holds: a job enqueued already
 /// leased has made its first attempt.
 const ASSOCIATION_LEASE: i64 = 1;
-/// The most instances one commitment request may name (a large CT study
-/// is a few thousand); more are refused with 0213H (resource limitation)
-/// so that one request cannot make the archive read the whole store.
-pub const MAX_REFERENCES: usize = 50_000;
 /// Attempts on new associations before the job is failed (about a day
 /// with the backoff below).
 const MAX_ATTEMPTS: i64 = 300;
@@ -120,11 +116,12 @@ impl Service {
             .get(tags::REFERENCED_SOP_SEQUENCE)
             .and_then(|e| e.items())
             .unwrap_or_default();
-        if items.len() > MAX_REFERENCES {
+        let max = self.inner.max_commitment_references;
+        if items.len() > max {
             return Err(Error::procedure(
                 super::Refusal::TooLarge,
                 format!(
-                    "{} instances in one request; at most {MAX_REFERENCES} (split the request)",
+                    "{} instances in one request; at most {max} (dicom.max_commitment_references)",
                     items.len()
                 ),
             ));

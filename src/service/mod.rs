@@ -63,6 +63,7 @@ struct Inner {
     audit: Audit,
     peers: Peers,
     case_insensitive_names: bool,
+    max_commitment_references: usize,
     thumbnails: render::Thumbnails,
     /// Wakes the commitment worker (a report to send now).
     jobs_due: tokio::sync::Notify,
@@ -80,6 +81,8 @@ pub struct Parts {
     pub peers: Peers,
     /// Person names match case- and accent-insensitively.
     pub case_insensitive_names: bool,
+    /// The most instances one storage commitment request may name.
+    pub max_commitment_references: usize,
 }
 
 impl Service {
@@ -91,6 +94,7 @@ impl Service {
                 audit: parts.audit,
                 peers: parts.peers,
                 case_insensitive_names: parts.case_insensitive_names,
+                max_commitment_references: parts.max_commitment_references.max(1),
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),
                 mpps_due: tokio::sync::Notify::new(),
