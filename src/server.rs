@@ -46,6 +46,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
             .case_insensitive_names
             .unwrap_or(config.dicom.accent_insensitive_names),
         max_commitment_references: config.dicom.max_commitment_references,
+        routing: crate::service::routing::Routing::new(&config.routing, &config.dicomweb),
     });
     Ok(Opened {
         service,
@@ -230,8 +231,9 @@ impl Server {
         let workflow = tokio::spawn(async move {
             let commitment = service.clone().run_commitment_jobs(stop.clone());
             let forwarding = service.clone().run_mpps_forwarding(stop.clone());
+            let routing = service.clone().run_routing(stop.clone());
             let worker = async move {
-                tokio::join!(commitment, forwarding);
+                tokio::join!(commitment, forwarding, routing);
             };
             match hl7 {
                 None => {

@@ -217,6 +217,65 @@ impl ScuAssociation {
         }
     }
 
+    /// C-MOVE with `identifier` (in the context's transfer syntax) on
+    /// context `pc` to `destination`; `on_pending` sees the counts of each
+    /// pending response (progress). The final response and its counts.
+    /// Waits up to the association's timeout between responses.
+    pub async fn move_to(
+        &mut self,
+        pc: &AcceptedContext,
+        destination: &str,
+        identifier: &[u8],
+        mut on_pending: impl FnMut(crate::command::SubOperations),
+    ) -> Result<(Response, crate::command::SubOperations)> {
+        let mut rq = Command::request(
+            CommandField::CMoveRq,
+            self.message_id(),
+            &pc.abstract_syntax,
+            true,
+        );
+        rq.move_destination = Some(destination.to_owned());
+        self.chan.send(pc.id, &rq, Some(identifier)).await?;
+        loop {
+            let command = match tokio::time::timeout(self.timeout, self.chan.next()).await {
+                Err(_) => return Err(Error::Timeout("no C-MOVE response from the peer")),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Event::Command { command, .. }))
+                    if command.field == Some(CommandField::CMoveRsp)
+                        && command.responding_to == rq.message_id =>
+                {
+                    command
+                }
+                Ok(Ok(Event::Release)) => return Err(Error::Released),
+                Ok(Ok(other)) => {
+                    return Err(Error::Protocol(format!(
+                        "unexpected message while waiting: {other:?}"
+                    )))
+                }
+            };
+            let status = command.status.ok_or(Error::MalformedCommand(
+                "response without Status (0000,0900)",
+            ))?;
+            if command.has_data_set {
+                self.skip_data().await?;
+            }
+            let counts = command.sub_operations.unwrap_or_default();
+            if status.is_pending() {
+                on_pending(counts);
+                continue;
+            }
+            return Ok((
+                Response {
+                    status,
+                    comment: command.error_comment,
+                    offending: command.offending_elements,
+                    error_id: command.error_id,
+                },
+                counts,
+            ));
+        }
+    }
+
     /// N-EVENT-REPORT on the context of the report's SOP class.
     pub async fn event_report(&mut self, report: &EventReport) -> Result<Response> {
         let pc = self

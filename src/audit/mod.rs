@@ -63,6 +63,11 @@ pub enum Action {
     ProcedureStep,
     /// A storage commitment requested, or its result sent.
     Commitment,
+    /// Instances sent to another archive by a routing job (rule, manual
+    /// send), or pulled from one (retrieve, prefetch).
+    Transfer,
+    /// Routing jobs listed, retried or cancelled.
+    Jobs,
 }
 
 impl Action {
@@ -87,6 +92,8 @@ impl Action {
             Action::PatientRecord => "patient-record",
             Action::ProcedureStep => "procedure-step",
             Action::Commitment => "storage-commitment",
+            Action::Transfer => "transfer",
+            Action::Jobs => "jobs",
         }
     }
 
@@ -108,6 +115,8 @@ impl Action {
             Action::PatientRecord => ("110110", "Patient Record", "U"),
             Action::ProcedureStep => ("110111", "Procedure Record", "U"),
             Action::Commitment => ("110104", "DICOM Instances Transferred", "E"),
+            Action::Transfer => ("110104", "DICOM Instances Transferred", "R"),
+            Action::Jobs => ("110100", "Application Activity", "E"),
         }
     }
 }

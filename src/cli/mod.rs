@@ -10,6 +10,7 @@
 //! - `worklist`: the modality worklist.
 
 mod import;
+mod jobs;
 mod send;
 mod users;
 mod worklist;
@@ -86,11 +87,25 @@ pub enum Command {
         #[arg(long, default_value = "FILMLESS", value_name = "AET")]
         calling_ae: String,
     },
-    /// C-STORE files, folders (recursively) or a stored study to a DICOM peer.
+    /// C-STORE files, folders (recursively) or a stored study to a DICOM
+    /// peer; or, with `--to`, queue sending a stored study to a configured
+    /// destination as a routing job.
     Send {
         /// The peer.
-        #[arg(value_name = "AET@HOST:PORT")]
-        target: Target,
+        #[arg(value_name = "AET@HOST:PORT", required_unless_present = "to")]
+        target: Option<Target>,
+        /// A configured destination (a `[[dicom.peers]]` AE title or a
+        /// `[[dicomweb.peers]]` name): the study goes as a durable job.
+        #[arg(
+            long,
+            value_name = "PEER",
+            requires = "study",
+            conflicts_with = "target"
+        )]
+        to: Option<String>,
+        /// With --to: run the job here until it ends, and say how.
+        #[arg(long, requires = "to")]
+        wait: bool,
         /// Our AE title.
         #[arg(long, default_value = "FILMLESS", value_name = "AET")]
         calling_ae: String,
@@ -106,6 +121,63 @@ pub enum Command {
         /// Files or folders to send.
         #[arg(value_name = "PATH", required_unless_present = "study")]
         paths: Vec<PathBuf>,
+    },
+    /// Routing jobs: list, show, retry, cancel.
+    Jobs {
+        /// Archive location.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Only this tenant's jobs.
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[command(subcommand)]
+        command: jobs::JobsCommand,
+    },
+    /// C-FIND on a configured DICOM peer (Study Root), e.g.
+    /// `filmless query --peer OLDPACS PatientID=BN0001`.
+    Query {
+        /// Archive location (its configuration names the peer).
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// The tenant whose peer it is.
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// The peer's AE title.
+        #[arg(long, value_name = "AET")]
+        peer: String,
+        /// STUDY, SERIES or IMAGE.
+        #[arg(long, default_value = "study")]
+        level: String,
+        /// JSON (DICOM JSON, an array) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Matching and return keys, KEYWORD=VALUE (or KEYWORD to return).
+        #[arg(value_name = "KEY=VALUE")]
+        keys: Vec<String>,
+    },
+    /// Pull studies from a configured DICOM peer (C-MOVE to this archive's
+    /// AE title) as routing jobs.
+    Retrieve {
+        /// Archive location.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// The tenant the studies go to.
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// The peer's AE title.
+        #[arg(long, value_name = "AET")]
+        peer: String,
+        /// One study.
+        #[arg(long, value_name = "UID", required_unless_present = "studies")]
+        study: Option<String>,
+        /// A file listing studies, one Study Instance UID a line (a
+        /// migration; jobs already done are not queued twice if run again
+        /// with `jobs list` to see).
+        #[arg(long, value_name = "FILE", conflicts_with = "study")]
+        studies: Option<PathBuf>,
+        /// Run the jobs here until they end.
+        #[arg(long)]
+        wait: bool,
     },
     /// Compare the index with the object store: blobs missing, orphaned
     /// or damaged. Exit status 1 if anything is (still) wrong.
@@ -204,12 +276,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Send {
-            target,
+            target: None,
+            to: Some(to),
+            wait,
+            study: Some(study),
+            archive,
+            tenant,
+            ..
+        } => runtime
+            .block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move { jobs::send_to(&service, &ctx, &study, &to, wait).await },
+            ))
+            .map(ok),
+        Command::Send {
+            target: Some(target),
             calling_ae,
             study,
             archive,
             tenant,
             paths,
+            ..
         } => runtime
             .block_on(async {
                 match &study {
@@ -242,6 +331,62 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             ))
             .map(ok),
+        Command::Send { .. } => anyhow::bail!("send: give AET@HOST:PORT, or --study with --to"),
+        Command::Jobs {
+            archive,
+            tenant,
+            command,
+        } => {
+            runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move { jobs::jobs(&service, &ctx, command).await },
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query {
+            archive,
+            tenant,
+            peer,
+            level,
+            json,
+            keys,
+        } => {
+            runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move {
+                    jobs::query(&service, &ctx, &peer, &level, &keys, json).await
+                },
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retrieve {
+            archive,
+            tenant,
+            peer,
+            study,
+            studies,
+            wait,
+        } => {
+            let list = match (study, studies) {
+                (Some(s), _) => vec![s],
+                (None, Some(file)) => jobs::studies_file(&file)?,
+                (None, None) => anyhow::bail!("retrieve: --study or --studies"),
+            };
+            runtime
+                .block_on(with_service(
+                    &archive,
+                    &tenant,
+                    true,
+                    |service, ctx| async move {
+                        jobs::retrieve(&service, &ctx, &peer, list, wait).await
+                    },
+                ))
+                .map(ok)
+        }
         Command::User { command } => {
             runtime.block_on(users::user(command))?;
             Ok(ExitCode::SUCCESS)

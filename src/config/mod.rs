@@ -13,6 +13,7 @@
 mod dicom;
 mod hl7;
 mod http;
+mod routing;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ use storage::{ArchiveConfig, TenantId};
 pub use dicom::{DicomConfig, Peer, Permission, TenantConfig, UnknownPeers};
 pub use hl7::{Hl7Config, Hl7Sender};
 pub use http::{AuditConfig, AuthConfig, HttpConfig, LogConfig, LogFormat, OidcConfig};
+pub use routing::{
+    DicomwebAuth, DicomwebConfig, DicomwebPeer, PrefetchRule, RoutingConfig, RoutingRule, Trigger,
+};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +55,10 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     /// The HL7 v2 listener (orders and patient updates from the RIS).
     pub hl7: Hl7Config,
+    /// Forwarding rules and prefetch.
+    pub routing: RoutingConfig,
+    /// DICOMweb archives as destinations.
+    pub dicomweb: DicomwebConfig,
 }
 
 impl Default for Config {
@@ -70,6 +78,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             tenants: Vec::new(),
             hl7: Hl7Config::default(),
+            routing: RoutingConfig::default(),
+            dicomweb: DicomwebConfig::default(),
         }
     }
 }
@@ -186,6 +196,7 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         AeTitle::parse(&self.dicom.ae_title).map_err(|e| anyhow::anyhow!("dicom.ae_title: {e}"))?;
         self.validate_tenants()?;
+        self.validate_routing()?;
         let d = &self.dicom;
         if d.max_associations == 0
             || d.max_pdu_length < 4096
@@ -279,6 +290,83 @@ impl Config {
 
 impl Config {
     /// `[[tenants]]` and the peers bound to them.
+    fn validate_routing(&self) -> anyhow::Result<()> {
+        let dicom_peer = |ae: &str| {
+            self.dicom
+                .peers
+                .iter()
+                .any(|p| p.ae_title.trim() == ae.trim())
+        };
+        let mut names = std::collections::HashSet::new();
+        for p in &self.dicomweb.peers {
+            if p.name.trim().is_empty() || !names.insert(p.name.trim()) {
+                bail!("dicomweb.peers: every peer needs a name of its own");
+            }
+            if dicom_peer(&p.name) {
+                bail!(
+                    "dicomweb.peers {}: the name is also a [[dicom.peers]] AE title; rules could not tell them apart",
+                    p.name
+                );
+            }
+            let url = reqwest::Url::parse(&p.url)
+                .with_context(|| format!("dicomweb.peers {}: url {:?}", p.name, p.url))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("dicomweb.peers {}: url must be http or https", p.name);
+            }
+            match p.auth {
+                DicomwebAuth::Basic if p.user.is_empty() => {
+                    bail!(
+                        "dicomweb.peers {}: auth = \"basic\" needs user and password",
+                        p.name
+                    )
+                }
+                DicomwebAuth::Bearer if p.token.is_empty() && p.token_env.is_empty() => {
+                    bail!(
+                        "dicomweb.peers {}: auth = \"bearer\" needs token or token_env",
+                        p.name
+                    )
+                }
+                _ => {}
+            }
+            if p.batch == 0 {
+                bail!("dicomweb.peers {}: batch must be positive", p.name);
+            }
+        }
+        if self.routing.max_attempts < 1 || self.routing.max_per_peer == 0 {
+            bail!("routing.max_attempts and routing.max_per_peer must be positive");
+        }
+        for r in &self.routing.rules {
+            if r.name.trim().is_empty() {
+                bail!("routing.rules: every rule needs a name");
+            }
+            if r.to.is_empty() {
+                bail!("routing.rules {}: `to` names no destination", r.name);
+            }
+            for d in &r.to {
+                if !dicom_peer(d) && !names.contains(d.trim()) {
+                    bail!(
+                        "routing.rules {}: destination {d:?} is neither a [[dicom.peers]] AE title nor a [[dicomweb.peers]] name",
+                        r.name
+                    );
+                }
+            }
+            if r.on == Trigger::StudyStable && r.stable_secs == 0 {
+                bail!("routing.rules {}: stable_secs must be positive", r.name);
+            }
+        }
+        for p in &self.routing.prefetch {
+            if p.from.is_empty() || p.max_studies == 0 {
+                bail!("routing.prefetch: `from` names no peer, or max_studies is 0");
+            }
+            for f in &p.from {
+                if !dicom_peer(f) {
+                    bail!("routing.prefetch: {f:?} is not a [[dicom.peers]] AE title");
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate_tenants(&self) -> anyhow::Result<()> {
         if !self.tenants.is_empty() {
             // Anonymous access is the platform, and an unknown AE title

@@ -21,7 +21,7 @@ pub fn protected_routes() -> Vec<(String, String)> {
             out.push((m.to_ascii_uppercase(), format!("/dicom-web{path}")));
         }
     }
-    for (path, methods) in super::worklist::ROUTES {
+    for (path, methods) in super::worklist::ROUTES.iter().chain(super::jobs::ROUTES) {
         for m in *methods {
             out.push((m.to_ascii_uppercase(), (*path).to_owned()));
         }
@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(pages::status))
         .nest("/dicom-web", crate::dicomweb::router())
         .merge(super::worklist::router())
+        .merge(super::jobs::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

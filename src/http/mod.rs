@@ -15,13 +15,15 @@
 //! - `app`: the router; [`routes`]: how modules declare their routes;
 //! - [`pages`]: `/status`, `/healthz`; [`viewer`]: the OHIF viewer;
 //! - [`tls`]: HTTPS and the DICOM TLS settings;
-//! - [`worklist`]: `/api/worklist`, the worklist for a RIS without HL7.
+//! - [`worklist`]: `/api/worklist`, the worklist for a RIS without HL7;
+//! - [`jobs`]: `/api/jobs` and `/api/studies/{uid}/send`, routing jobs.
 
 mod app;
 pub mod auth;
 pub mod authenticator;
 pub mod error;
 pub mod identity;
+pub mod jobs;
 pub mod oidc;
 pub mod pages;
 pub mod proxy;

@@ -128,11 +128,14 @@ pub enum Right {
     /// Ask the archive to commit to keeping instances (storage commitment):
     /// it tells whether instances exist, so it is not part of `Store`.
     Commitment,
+    /// Send studies to other archives, pull studies from them, and see and
+    /// manage the routing jobs.
+    Jobs,
 }
 
 impl Right {
     /// Every right.
-    pub const ALL: [Right; 12] = [
+    pub const ALL: [Right; 13] = [
         Right::Search,
         Right::Retrieve,
         Right::Move,
@@ -145,6 +148,7 @@ impl Right {
         Right::Orders,
         Right::Procedure,
         Right::Commitment,
+        Right::Jobs,
     ];
 
     /// The least role that holds it, to tell a person what is missing.
@@ -158,7 +162,8 @@ impl Right {
             | Right::AuditTrail
             | Right::Users
             | Right::Procedure
-            | Right::Commitment => Role::Admin,
+            | Right::Commitment
+            | Right::Jobs => Role::Admin,
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum Error {
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another system (a peer archive) did not answer as needed.
+    #[error("{0}")]
+    Unavailable(String),
     /// A performed procedure step refused, for the reason PS3.4 F.7.2
     /// names (the DIMSE adapter answers its status).
     #[error("{message}")]
@@ -123,6 +126,7 @@ impl Error {
             Error::Ambiguous(_) => ErrorKind::AlreadyExists,
             Error::NotAcceptable(_) => ErrorKind::NotAcceptable,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Procedure { refusal, .. } => match refusal {
                 Refusal::Duplicate => ErrorKind::AlreadyExists,
                 Refusal::NoSuchInstance => ErrorKind::NotFound,

@@ -30,6 +30,7 @@ pub mod peers;
 mod procedure;
 pub mod render;
 mod retrieve;
+pub mod routing;
 mod search;
 mod status;
 mod store;
@@ -64,6 +65,7 @@ struct Inner {
     peers: Peers,
     case_insensitive_names: bool,
     max_commitment_references: usize,
+    routing: routing::Routing,
     thumbnails: render::Thumbnails,
     /// Wakes the commitment worker (a report to send now).
     jobs_due: tokio::sync::Notify,
@@ -83,6 +85,8 @@ pub struct Parts {
     pub case_insensitive_names: bool,
     /// The most instances one storage commitment request may name.
     pub max_commitment_references: usize,
+    /// Routing rules, prefetch and DICOMweb destinations.
+    pub routing: routing::Routing,
 }
 
 impl Service {
@@ -95,6 +99,7 @@ impl Service {
                 peers: parts.peers,
                 case_insensitive_names: parts.case_insensitive_names,
                 max_commitment_references: parts.max_commitment_references.max(1),
+                routing: parts.routing,
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),
                 mpps_due: tokio::sync::Notify::new(),

@@ -94,7 +94,7 @@ impl Service {
                     .await
             }
             Err(e) => Err(e),
-            Ok(false) => match self.try_forward(&job).await {
+            Ok(false) => match self.try_forward_mpps(&job).await {
                 Ok(()) => {
                     tracing::info!(job = job.id, recipient = %job.target, "mpps forwarded");
                     index.finish_job(job.id, job.attempts, None).await
@@ -121,7 +121,7 @@ impl Service {
     }
 
     /// One attempt: `Err((why, permanent))`.
-    async fn try_forward(&self, job: &Job) -> std::result::Result<(), (String, bool)> {
+    async fn try_forward_mpps(&self, job: &Job) -> std::result::Result<(), (String, bool)> {
         let forward: Forward = serde_json::from_str(&job.payload)
             .map_err(|e| (format!("unreadable job: {e}"), true))?;
         let data = storage::worklist::json_dataset(&forward.data)

@@ -85,6 +85,7 @@ impl Service {
             &detail,
         )
         .await;
+        self.route_stored(ctx, tenant, &stored).await;
         Ok(stored)
     }
 }

@@ -134,6 +134,23 @@ pub struct Stored {
     pub transfer_syntax_uid: String,
     /// Original size in bytes.
     pub size: u64,
+    /// What routing rules look at: (0008,0060) Modality, (0018,0015)
+    /// Body Part Examined, (0008,0080) Institution Name, (0008,1010)
+    /// Station Name.
+    pub routing: RoutingAttributes,
+}
+
+/// The attributes of an arriving instance that routing rules match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoutingAttributes {
+    /// (0008,0060).
+    pub modality: String,
+    /// (0018,0015).
+    pub body_part_examined: String,
+    /// (0008,0080).
+    pub institution_name: String,
+    /// (0008,1010).
+    pub station_name: String,
 }
 
 /// The archive.
@@ -752,6 +769,12 @@ fn stored_identity(record: &InstanceRecord, outcome: StoreOutcome, size: u64) ->
         series_instance_uid: record.series.series_instance_uid.to_string(),
         transfer_syntax_uid: record.instance.transfer_syntax_uid.clone(),
         size,
+        routing: RoutingAttributes {
+            modality: record.series.modality.clone(),
+            body_part_examined: record.series.body_part_examined.clone(),
+            institution_name: record.study.institution_name.clone(),
+            station_name: record.series.station_name.clone(),
+        },
     }
 }
 

@@ -41,7 +41,9 @@ pub mod tenant;
 pub mod uid;
 pub mod worklist;
 
-pub use archive::{Archive, ArchiveConfig, DuplicatePolicy, Prepared, StoreOutcome, Stored};
+pub use archive::{
+    Archive, ArchiveConfig, DuplicatePolicy, Prepared, RoutingAttributes, StoreOutcome, Stored,
+};
 pub use backend::Backend;
 pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};
 pub use check::CheckReport;

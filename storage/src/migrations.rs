@@ -32,6 +32,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0003_tenants.sql",
     "0004_workflow.sql",
     "0005_worklist_performer.sql",
+    "0006_routing.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -40,6 +41,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0003_tenants.sql",
     "0004_workflow.sql",
     "0005_worklist_performer.sql",
+    "0006_routing.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

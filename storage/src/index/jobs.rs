@@ -44,9 +44,20 @@ pub struct Job {
     pub attempts: i64,
     /// The last attempt's error.
     pub last_error: String,
+    /// Progress: items done of `total` (0 of 0 when the kind counts none).
+    pub done: i64,
+    /// Progress: items in all.
+    pub total: i64,
+    /// When its next attempt is due (or its lease ends), Unix ms.
+    pub next_attempt_at: i64,
+    /// When it was queued, Unix ms.
+    pub created_at: i64,
+    /// When it last changed, Unix ms.
+    pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, tenant_id, kind, target, payload, state, attempts, last_error";
+const COLUMNS: &str = "id, tenant_id, kind, target, payload, state, attempts, last_error, done, \
+                       total, next_attempt_at, created_at, updated_at";
 
 fn job_of(r: &sqlx::any::AnyRow) -> Result<Job> {
     Ok(Job {
@@ -58,6 +69,11 @@ fn job_of(r: &sqlx::any::AnyRow) -> Result<Job> {
         state: r.try_get(5)?,
         attempts: r.try_get(6)?,
         last_error: r.try_get(7)?,
+        done: r.try_get(8)?,
+        total: r.try_get(9)?,
+        next_attempt_at: r.try_get(10)?,
+        created_at: r.try_get(11)?,
+        updated_at: r.try_get(12)?,
     })
 }
 
@@ -136,6 +152,43 @@ impl Index {
         }
         tx.commit().await?;
         Ok(jobs)
+    }
+
+    /// Take job `id` if it is due (pending and its time has come, or
+    /// running with its lease ended), as `take_jobs` would.
+    pub async fn take_job(&self, id: i64, lease_ms: i64) -> Result<Option<Job>> {
+        let now = now_millis();
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let (_guard, mut tx) = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM job WHERE id = $1 AND state IN ('pending', 'running') \
+             AND next_attempt_at <= $2{lock}"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut job = job_of(&row)?;
+        job.attempts += 1;
+        job.state = state::RUNNING.to_owned();
+        sqlx::query(
+            "UPDATE job SET state = 'running', attempts = $1, next_attempt_at = $2, \
+             updated_at = $3 WHERE id = $4",
+        )
+        .bind(job.attempts)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(job.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(job))
     }
 
     /// End a job: `done`, or `failed` with why. `attempt` is the lease
@@ -228,6 +281,178 @@ impl Index {
         .fetch_optional(self.pool())
         .await?;
         Ok(row.is_some())
+    }
+
+    /// Queue a job due at `due_ms` (Unix ms) under `dedup`: while a
+    /// pending job with that key exists, it is postponed to `due_ms`
+    /// instead (a study forwarded once stable: each new instance moves
+    /// its time). Returns the job's id.
+    pub async fn enqueue_or_postpone(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        target: &str,
+        payload: &str,
+        dedup: &str,
+        due_ms: i64,
+    ) -> Result<i64> {
+        let now = now_millis();
+        let (_guard, mut tx) = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO job (tenant_id, kind, target, payload, state, attempts, next_attempt_at, \
+             created_at, updated_at, dedup) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $6, $7) \
+             ON CONFLICT (dedup) WHERE state = 'pending' AND dedup <> '' \
+             DO UPDATE SET next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at \
+             RETURNING id",
+        )
+        .bind(tenant.as_str())
+        .bind(kind)
+        .bind(target)
+        .bind(payload)
+        .bind(due_ms)
+        .bind(now)
+        .bind(dedup)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Queue many jobs in one transaction, due at once. Returns their ids.
+    pub async fn enqueue_jobs(
+        &self,
+        jobs: &[(TenantId, String, String, String)],
+    ) -> Result<Vec<i64>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_millis();
+        let (_guard, mut tx) = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(jobs.len());
+        for (tenant, kind, target, payload) in jobs {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO job (tenant_id, kind, target, payload, state, attempts, \
+                 next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5) RETURNING id",
+            )
+            .bind(tenant.as_str())
+            .bind(kind)
+            .bind(target)
+            .bind(payload)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Record progress of a running job (lease `attempt`) and extend its
+    /// lease by `lease_ms`: `false` when the lease was lost.
+    pub async fn job_progress(
+        &self,
+        id: i64,
+        attempt: i64,
+        done: i64,
+        total: i64,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let now = now_millis();
+        let (_guard, mut tx) = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE job SET done = $1, total = $2, next_attempt_at = $3, updated_at = $4 \
+             WHERE id = $5 AND state = 'running' AND attempts = $6",
+        )
+        .bind(done)
+        .bind(total)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(id)
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Put a failed (or finished) job back to be tried again now, its
+    /// attempts counted from zero; `false` when it is pending or running.
+    pub async fn requeue_job(&self, id: i64) -> Result<bool> {
+        let now = now_millis();
+        let (_guard, mut tx) = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE job SET state = 'pending', attempts = 0, next_attempt_at = $1, \
+             updated_at = $1, last_error = '', dedup = '' WHERE id = $2 AND state IN ('failed', 'done')",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Cancel a job that is not finished: failed, with `why`. A running
+    /// attempt notices when it next reports progress or ends (its lease
+    /// is gone). `false` when it was finished already.
+    pub async fn cancel_job(&self, id: i64, why: &str) -> Result<bool> {
+        let now = now_millis();
+        let (_guard, mut tx) = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE job SET state = 'failed', last_error = $1, updated_at = $2 \
+             WHERE id = $3 AND state IN ('pending', 'running')",
+        )
+        .bind(why)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Jobs, newest first: of `kinds` (empty: every kind), in `state`
+    /// (`None`: every state), of `tenant` (`None`: every tenant).
+    pub async fn list_jobs(
+        &self,
+        kinds: &[&str],
+        state: Option<&str>,
+        tenant: Option<&TenantId>,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM job WHERE 1 = 1");
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        let kind_params: Vec<String> = kinds.iter().map(|_| format!("${}", next())).collect();
+        if !kinds.is_empty() {
+            sql.push_str(&format!(" AND kind IN ({})", kind_params.join(", ")));
+        }
+        if state.is_some() {
+            sql.push_str(&format!(" AND state = ${}", next()));
+        }
+        if tenant.is_some() {
+            sql.push_str(&format!(" AND tenant_id = ${}", next()));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", next()));
+        let mut q = sqlx::query(&sql);
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        if let Some(s) = state {
+            q = q.bind(s);
+        }
+        if let Some(t) = tenant {
+            q = q.bind(t.as_str());
+        }
+        let rows = q.bind(limit).fetch_all(self.pool()).await?;
+        rows.iter().map(job_of).collect()
     }
 
     /// A job by id.

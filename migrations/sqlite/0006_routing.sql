@@ -1,0 +1,9 @@
+-- Routing jobs: progress (instances sent of total) and, for work that
+-- waits (a study sent once it is stable), a key that keeps one pending job
+-- per purpose: a new instance of the study postpones that job instead of
+-- adding another.
+ALTER TABLE job ADD COLUMN done BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE job ADD COLUMN total BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE job ADD COLUMN dedup TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX job_pending_dedup_idx ON job (dedup) WHERE state = 'pending' AND dedup <> '';
+CREATE INDEX job_kind_target_idx ON job (kind, target, state);

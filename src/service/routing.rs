@@ -1,0 +1,1407 @@
+//! Routing: instances go to other archives by rules (`[[routing.rules]]`)
+//! or by hand (`filmless send --to`, `POST /api/studies/{uid}/send`),
+//! studies are pulled from other archives (`filmless retrieve`), and a
+//! returning patient's priors are fetched (`[[routing.prefetch]]`). All of
+//! it is durable jobs in the index (see `jobs`): a restart resumes them, a
+//! peer that is away is retried with backoff, and nodes sharing one
+//! PostgreSQL never run one job twice.
+//!
+//! Rules are matched in memory when an instance is stored, after it is
+//! durable; the jobs are written by a task of their own, a batch of
+//! arrivals at a time (the instances of one study arriving together become
+//! one job per destination), so routing never slows a C-STORE.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_net::retrieve::{choose, data_set_as, proposals};
+use dicom_net::scu::{ScuAssociation, ScuOptions};
+use dicom_net::service::RetrieveItem;
+use dicom_net::{Status, StatusClass};
+use dicom_object::InMemDicomObject;
+use serde::{Deserialize, Serialize};
+use storage::index::{jobs::state, Job};
+use storage::{StoreOutcome, Stored, StoredInstance, TenantId};
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::jobs::backoff;
+use super::{Context, Error, Protocol, Result, Right, Service};
+use crate::audit::Action;
+use crate::config::{
+    DicomwebAuth, DicomwebConfig, DicomwebPeer, PrefetchRule, RoutingConfig, RoutingRule, Trigger,
+};
+
+/// Send instances to a peer.
+pub const FORWARD: &str = "forward";
+/// Pull a study from a peer (C-MOVE to us).
+pub const RETRIEVE: &str = "retrieve";
+/// Ask peers for a patient's earlier studies and pull the missing ones.
+pub const PREFETCH: &str = "prefetch";
+/// Every routing job kind.
+pub const KINDS: [&str; 3] = [FORWARD, RETRIEVE, PREFETCH];
+
+/// How long an attempt holds its job before another node may take it;
+/// renewed while the attempt makes progress.
+const LEASE_MS: i64 = 120_000;
+/// Study Root Query/Retrieve Information Model – FIND and – MOVE.
+const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
+const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+
+/// A forward job: the instances of a study (all of it when `instances`
+/// is empty).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ForwardJob {
+    study: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    instances: Vec<String>,
+    /// The rule that made it; empty for a manual send.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    rule: String,
+}
+
+/// A retrieve job: one study from the job's peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RetrieveJob {
+    study: String,
+}
+
+/// A prefetch job: the priors of a patient whose `study` arrived.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PrefetchJob {
+    patient_id: String,
+    study: String,
+    /// Index of the `[[routing.prefetch]]` entry.
+    rule: usize,
+}
+
+/// An instance stored that rules or prefetch want.
+#[derive(Debug)]
+struct Arrival {
+    tenant: TenantId,
+    study: String,
+    sop_instance_uid: String,
+    patient_id: String,
+    rules: Vec<usize>,
+    prefetch: Vec<usize>,
+}
+
+/// The routing configuration and its queues.
+pub struct Routing {
+    rules: Vec<RoutingRule>,
+    prefetch: Vec<PrefetchRule>,
+    dicomweb: Vec<DicomwebPeer>,
+    max_attempts: i64,
+    max_per_peer: usize,
+    arrivals: mpsc::Sender<Arrival>,
+    receiver: Mutex<Option<mpsc::Receiver<Arrival>>>,
+    due: Notify,
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routing")
+            .field("rules", &self.rules.len())
+            .field("prefetch", &self.prefetch.len())
+            .field("dicomweb", &self.dicomweb.len())
+            .finish()
+    }
+}
+
+impl Routing {
+    /// From `[routing]` and `[dicomweb]` (validated by the configuration).
+    pub fn new(routing: &RoutingConfig, dicomweb: &DicomwebConfig) -> Self {
+        let (arrivals, receiver) = mpsc::channel(65_536);
+        Routing {
+            rules: routing.rules.clone(),
+            prefetch: routing.prefetch.clone(),
+            dicomweb: dicomweb.peers.clone(),
+            max_attempts: routing.max_attempts.max(1),
+            max_per_peer: routing.max_per_peer.max(1),
+            arrivals,
+            receiver: Mutex::new(Some(receiver)),
+            due: Notify::new(),
+            slots: Mutex::new(HashMap::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(300))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn slot(&self, target: &str) -> Arc<Semaphore> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .entry(target.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_peer)))
+            .clone()
+    }
+}
+
+/// Whether `value` matches one of `patterns` (`*`, `?`; case-insensitive);
+/// an empty list matches anything.
+pub fn matches_any(patterns: &[String], value: &str) -> bool {
+    patterns.is_empty()
+        || patterns
+            .iter()
+            .any(|p| wildcard(&p.trim().to_uppercase(), &value.trim().to_uppercase()))
+}
+
+fn wildcard(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
+    while vi < v.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
+            pi += 1;
+            vi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = vi;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            vi = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Where a job's instances go.
+enum Destination<'a> {
+    Dicom(SocketAddr),
+    Web(&'a DicomwebPeer),
+}
+
+/// How an attempt ended.
+enum Attempt {
+    /// Every instance went, except those refused for good (with why).
+    Sent { sent: i64, refused: Vec<String> },
+    /// Try again later.
+    Again(String),
+    /// No point trying again.
+    Failed(String),
+    /// Another node took the job (our lease ended).
+    Lost,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// Its id.
+    pub id: i64,
+    /// `forward`, `retrieve`, `prefetch`.
+    pub kind: String,
+    /// `pending`, `running`, `done`, `failed`.
+    pub state: String,
+    /// The peer it sends to or pulls from.
+    pub peer: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// The study it moves.
+    pub study: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When the next attempt is due (or the running one's lease ends),
+    /// RFC 3339.
+    pub next_attempt_at: String,
+    /// The last attempt's error.
+    pub last_error: String,
+    /// Instances done.
+    pub done: i64,
+    /// Instances in all (0 while unknown).
+    pub total: i64,
+    /// Queued at, RFC 3339.
+    pub created_at: String,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl From<Job> for JobView {
+    fn from(j: Job) -> Self {
+        let study = serde_json::from_str::<serde_json::Value>(&j.payload)
+            .ok()
+            .and_then(|v| v["study"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        JobView {
+            id: j.id,
+            kind: j.kind,
+            state: j.state,
+            peer: j.target,
+            tenant: j.tenant.to_string(),
+            study,
+            attempts: j.attempts,
+            next_attempt_at: rfc3339(j.next_attempt_at),
+            last_error: j.last_error,
+            done: j.done,
+            total: j.total,
+            created_at: rfc3339(j.created_at),
+            updated_at: rfc3339(j.updated_at),
+        }
+    }
+}
+
+impl Service {
+    fn routing(&self) -> &Routing {
+        &self.inner.routing
+    }
+
+    /// After a store: hand the instance to routing when a rule or a
+    /// prefetch wants it. Never fails the store.
+    pub(super) async fn route_stored(&self, ctx: &Context, tenant: &TenantId, stored: &Stored) {
+        let r = self.routing();
+        if (r.rules.is_empty() && r.prefetch.is_empty())
+            || !matches!(
+                stored.outcome,
+                StoreOutcome::Stored | StoreOutcome::Replaced
+            )
+        {
+            return;
+        }
+        let calling = if ctx.protocol == Protocol::Dimse {
+            ctx.actor.name.as_str()
+        } else {
+            ""
+        };
+        let called = self.peers().our_ae_title(tenant);
+        let a = &stored.routing;
+        let rules: Vec<usize> = r
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| {
+                (rule.calling_ae.is_empty() || matches_any(&rule.calling_ae, calling))
+                    && matches_any(&rule.called_ae, called)
+                    && matches_any(&rule.modality, &a.modality)
+                    && matches_any(&rule.body_part, &a.body_part_examined)
+                    && matches_any(&rule.institution, &a.institution_name)
+                    && matches_any(&rule.station, &a.station_name)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        let prefetch: Vec<usize> = r
+            .prefetch
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                !stored.patient_id.is_empty()
+                    && !p.from.iter().any(|f| f.trim() == calling)
+                    && matches_any(&p.when_modality, &a.modality)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        if rules.is_empty() && prefetch.is_empty() {
+            return;
+        }
+        let arrival = Arrival {
+            tenant: tenant.clone(),
+            study: stored.study_instance_uid.clone(),
+            sop_instance_uid: stored.sop_instance_uid.clone(),
+            patient_id: stored.patient_id.clone(),
+            rules,
+            prefetch,
+        };
+        if r.arrivals.send(arrival).await.is_err() {
+            tracing::error!(sop_instance_uid = %stored.sop_instance_uid, "routing has stopped: the instance is not routed");
+        }
+    }
+
+    /// Write the jobs that arrivals call for, a batch at a time, and run
+    /// the routing jobs, until `stop`.
+    pub async fn run_routing(self, stop: CancellationToken) {
+        let receiver = self
+            .routing()
+            .receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let queue = {
+            let this = self.clone();
+            let stop = stop.clone();
+            async move {
+                if let Some(rx) = receiver {
+                    this.queue_arrivals(rx, stop).await
+                }
+            }
+        };
+        let due = &self.routing().due;
+        let forward = self.job_loop(
+            FORWARD,
+            LEASE_MS,
+            due,
+            stop.clone(),
+            |this, job| async move { this.forward_job(job).await },
+        );
+        let retrieve = self.job_loop(
+            RETRIEVE,
+            LEASE_MS,
+            due,
+            stop.clone(),
+            |this, job| async move { this.retrieve_job(job).await },
+        );
+        let prefetch = self.job_loop(PREFETCH, LEASE_MS, due, stop, |this, job| async move {
+            this.prefetch_job(job).await
+        });
+        tokio::join!(queue, forward, retrieve, prefetch);
+    }
+
+    async fn queue_arrivals(&self, mut rx: mpsc::Receiver<Arrival>, stop: CancellationToken) {
+        let mut seen_studies: HashSet<(TenantId, String)> = HashSet::new();
+        loop {
+            let first = tokio::select! {
+                _ = stop.cancelled() => None,
+                a = rx.recv() => a,
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while batch.len() < 2000 {
+                match rx.try_recv() {
+                    Ok(a) => batch.push(a),
+                    Err(_) => break,
+                }
+            }
+            if seen_studies.len() > 100_000 {
+                seen_studies.clear();
+            }
+            loop {
+                match self.queue_batch(&batch, &mut seen_studies).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, arrivals = batch.len(), "cannot write routing jobs; trying again");
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+            }
+            self.routing().due.notify_waiters();
+        }
+    }
+
+    async fn queue_batch(
+        &self,
+        batch: &[Arrival],
+        seen_studies: &mut HashSet<(TenantId, String)>,
+    ) -> Result<()> {
+        let r = self.routing();
+        let index = self.archive().index();
+        let now = storage::index::now_millis();
+        // Instance rules: one job per (tenant, destination, study, rule).
+        let mut grouped: HashMap<(TenantId, String, String, usize), Vec<String>> = HashMap::new();
+        let mut order = Vec::new();
+        let mut stable = HashSet::new();
+        let mut prefetch = HashSet::new();
+        for a in batch {
+            for &n in &a.rules {
+                let rule = &r.rules[n];
+                for dest in &rule.to {
+                    match rule.on {
+                        Trigger::Instance => {
+                            let key = (a.tenant.clone(), dest.clone(), a.study.clone(), n);
+                            let list = grouped.entry(key.clone()).or_default();
+                            if list.is_empty() {
+                                order.push(key);
+                            }
+                            list.push(a.sop_instance_uid.clone());
+                        }
+                        Trigger::StudyStable => {
+                            stable.insert((a.tenant.clone(), dest.clone(), a.study.clone(), n));
+                        }
+                    }
+                }
+            }
+            if seen_studies.insert((a.tenant.clone(), a.study.clone())) {
+                for &n in &a.prefetch {
+                    prefetch.insert((a.tenant.clone(), a.patient_id.clone(), a.study.clone(), n));
+                }
+            }
+        }
+        let mut jobs = Vec::new();
+        for key in order {
+            let instances = grouped.remove(&key).unwrap_or_default();
+            let (tenant, dest, study, n) = key;
+            let payload = serde_json::to_string(&ForwardJob {
+                study,
+                instances,
+                rule: r.rules[n].name.clone(),
+            })
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            jobs.push((tenant, FORWARD.to_owned(), dest, payload));
+        }
+        index.enqueue_jobs(&jobs).await?;
+        for (tenant, dest, study, n) in stable {
+            let rule = &r.rules[n];
+            let payload = serde_json::to_string(&ForwardJob {
+                study: study.clone(),
+                instances: Vec::new(),
+                rule: rule.name.clone(),
+            })
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            index
+                .enqueue_or_postpone(
+                    &tenant,
+                    FORWARD,
+                    &dest,
+                    &payload,
+                    &format!("stable|{}|{dest}|{tenant}|{study}", rule.name),
+                    now + rule.stable_secs as i64 * 1000,
+                )
+                .await?;
+        }
+        for (tenant, patient_id, study, n) in prefetch {
+            let payload = serde_json::to_string(&PrefetchJob {
+                patient_id: patient_id.clone(),
+                study,
+                rule: n,
+            })
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            // A moment for the study to settle; one pending per patient.
+            index
+                .enqueue_or_postpone(
+                    &tenant,
+                    PREFETCH,
+                    "",
+                    &payload,
+                    &format!("prefetch|{n}|{tenant}|{patient_id}"),
+                    now + 2_000,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------- by hand
+
+    /// Queue sending `study` to `to` (a DICOM peer's AE title or a
+    /// DICOMweb peer's name). Returns the job's id.
+    pub async fn send_study(&self, ctx: &Context, study: &str, to: &str) -> Result<i64> {
+        self.require(ctx, Right::Jobs, Action::Transfer, "send")
+            .await?;
+        let study = storage::Uid::parse("StudyInstanceUID", study)?;
+        let tenant = self
+            .tenant_of_study(ctx, study.as_str())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("study {study} not found")))?;
+        if self
+            .archive()
+            .index()
+            .study_instances(&tenant, study.as_str())
+            .await?
+            .is_empty()
+        {
+            return Err(Error::not_found(format!("study {study} not found")));
+        }
+        if self.destination(&tenant, to).await.is_none() {
+            return Err(Error::Invalid(
+                format!(
+                    "{to:?} is not a destination of tenant {tenant}: neither a [[dicom.peers]] AE \
+                     title with a reachable host nor a [[dicomweb.peers]] name"
+                )
+                .into(),
+            ));
+        }
+        let payload = serde_json::to_string(&ForwardJob {
+            study: study.as_str().to_owned(),
+            instances: Vec::new(),
+            rule: String::new(),
+        })
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        let id = self
+            .archive()
+            .index()
+            .enqueue_job(&tenant, FORWARD, to, &payload, None)
+            .await?;
+        self.record(
+            ctx,
+            Action::Transfer,
+            None,
+            Some(&tenant),
+            (String::new(), study.as_str().to_owned()),
+            &format!("send to {to} queued as job {id}"),
+        )
+        .await;
+        self.routing().due.notify_waiters();
+        Ok(id)
+    }
+
+    /// Queue pulling each of `studies` from the DICOM peer `from` (C-MOVE
+    /// to our AE title), into the caller's tenant. Returns the jobs' ids.
+    pub async fn retrieve_studies(
+        &self,
+        ctx: &Context,
+        from: &str,
+        studies: &[String],
+    ) -> Result<Vec<i64>> {
+        self.require(ctx, Right::Jobs, Action::Transfer, "retrieve")
+            .await?;
+        let tenant = Self::write_tenant(ctx);
+        if self.peers().address_of(&tenant, from).await.is_none() {
+            return Err(Error::Invalid(
+                format!("{from:?} is not a [[dicom.peers]] AE title of tenant {tenant} with a reachable host").into(),
+            ));
+        }
+        let mut jobs = Vec::with_capacity(studies.len());
+        for s in studies {
+            let uid = storage::Uid::parse("StudyInstanceUID", s)?;
+            let payload = serde_json::to_string(&RetrieveJob {
+                study: uid.as_str().to_owned(),
+            })
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            jobs.push((
+                tenant.clone(),
+                RETRIEVE.to_owned(),
+                from.to_owned(),
+                payload,
+            ));
+        }
+        let ids = self.archive().index().enqueue_jobs(&jobs).await?;
+        self.record(
+            ctx,
+            Action::Transfer,
+            None,
+            Some(&tenant),
+            Default::default(),
+            &format!("retrieve of {} studies from {from} queued", ids.len()),
+        )
+        .await;
+        self.routing().due.notify_waiters();
+        Ok(ids)
+    }
+
+    /// C-FIND on the DICOM peer `peer` (Study Root) with `identifier`:
+    /// the matches.
+    pub async fn query_peer(
+        &self,
+        ctx: &Context,
+        peer: &str,
+        identifier: &InMemDicomObject,
+    ) -> Result<Vec<InMemDicomObject>> {
+        self.require(ctx, Right::Jobs, Action::CFind, "query a peer")
+            .await?;
+        let tenant = Self::write_tenant(ctx);
+        let addr = self
+            .peers()
+            .address_of(&tenant, peer)
+            .await
+            .ok_or_else(|| {
+                Error::Invalid(
+                    format!("{peer:?} is not a [[dicom.peers]] AE title with a reachable host")
+                        .into(),
+                )
+            })?;
+        let found = self
+            .find_on(&tenant, peer, addr, identifier)
+            .await
+            .map_err(|e| Error::Unavailable(format!("C-FIND on {peer}: {e}")))?;
+        self.record(
+            ctx,
+            Action::CFind,
+            None,
+            Some(&tenant),
+            Default::default(),
+            &format!("query of {peer}: {} matches", found.len()),
+        )
+        .await;
+        Ok(found)
+    }
+
+    async fn find_on(
+        &self,
+        tenant: &TenantId,
+        peer: &str,
+        addr: SocketAddr,
+        identifier: &InMemDicomObject,
+    ) -> std::result::Result<Vec<InMemDicomObject>, String> {
+        let options = self.scu_options(tenant, peer, addr);
+        let mut assoc = ScuAssociation::connect(
+            &options,
+            &[(
+                STUDY_ROOT_FIND.to_owned(),
+                vec![EXPLICIT_LE.to_owned(), IMPLICIT_LE.to_owned()],
+            )],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let result = async {
+            let pc = assoc
+                .accepted()
+                .into_iter()
+                .find(|c| c.abstract_syntax == STUDY_ROOT_FIND)
+                .ok_or("the peer does not take Study Root C-FIND")?;
+            let data = dicom_net::dataset::encode(identifier, &pc.transfer_syntax)
+                .map_err(|e| e.to_string())?;
+            let (matches, response) = assoc.find(&pc, &data).await.map_err(|e| e.to_string())?;
+            if response.status.is_failure() {
+                return Err(format!("the peer answered {}", response.status));
+            }
+            matches
+                .iter()
+                .map(|m| {
+                    dicom_net::dataset::decode(m, &pc.transfer_syntax).map_err(|e| e.to_string())
+                })
+                .collect()
+        }
+        .await;
+        let _ = assoc.release().await;
+        result
+    }
+
+    /// Routing jobs for `ctx` (its tenant's; the platform's: all), newest
+    /// first.
+    pub async fn list_jobs(
+        &self,
+        ctx: &Context,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<JobView>> {
+        self.require(ctx, Right::Jobs, Action::Jobs, "list jobs")
+            .await?;
+        if let Some(s) = state {
+            if ![state::PENDING, state::RUNNING, state::DONE, state::FAILED].contains(&s) {
+                return Err(Error::Invalid(
+                    format!("state {s:?}: one of pending, running, done, failed").into(),
+                ));
+            }
+        }
+        let jobs = self
+            .archive()
+            .index()
+            .list_jobs(&KINDS, state, ctx.tenant(), limit.clamp(1, 10_000))
+            .await?;
+        Ok(jobs.into_iter().map(JobView::from).collect())
+    }
+
+    /// One routing job.
+    pub async fn job(&self, ctx: &Context, id: i64) -> Result<JobView> {
+        self.require(ctx, Right::Jobs, Action::Jobs, "show job")
+            .await?;
+        self.own_job(ctx, id).await.map(JobView::from)
+    }
+
+    async fn own_job(&self, ctx: &Context, id: i64) -> Result<Job> {
+        self.archive()
+            .index()
+            .job(id)
+            .await?
+            .filter(|j| KINDS.contains(&j.kind.as_str()))
+            .filter(|j| ctx.tenant().is_none_or(|t| t == &j.tenant))
+            .ok_or_else(|| Error::not_found(format!("no job {id}")))
+    }
+
+    /// Try a failed (or finished) job again, from its first attempt.
+    pub async fn retry_job(&self, ctx: &Context, id: i64) -> Result<()> {
+        self.require(ctx, Right::Jobs, Action::Jobs, "retry job")
+            .await?;
+        let job = self.own_job(ctx, id).await?;
+        if !self.archive().index().requeue_job(id).await? {
+            return Err(Error::Invalid(
+                format!(
+                    "job {id} is {}: only a failed or done job is retried",
+                    job.state
+                )
+                .into(),
+            ));
+        }
+        self.record(
+            ctx,
+            Action::Jobs,
+            None,
+            Some(&job.tenant),
+            Default::default(),
+            &format!("job {id} retried"),
+        )
+        .await;
+        self.routing().due.notify_waiters();
+        Ok(())
+    }
+
+    /// Cancel a job that is not finished.
+    pub async fn cancel_job(&self, ctx: &Context, id: i64) -> Result<()> {
+        self.require(ctx, Right::Jobs, Action::Jobs, "cancel job")
+            .await?;
+        let job = self.own_job(ctx, id).await?;
+        let why = format!("cancelled by {}", ctx.actor.name);
+        if !self.archive().index().cancel_job(id, &why).await? {
+            return Err(Error::Invalid(
+                format!("job {id} is {} already", job.state).into(),
+            ));
+        }
+        self.record(
+            ctx,
+            Action::Jobs,
+            None,
+            Some(&job.tenant),
+            Default::default(),
+            &format!("job {id} cancelled"),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Run job `id` here until it is done or failed (taking it whenever
+    /// it is due, so it works with or without a server running; a server
+    /// that takes it first runs it instead). Its final state.
+    pub async fn run_job(&self, ctx: &Context, id: i64) -> Result<JobView> {
+        self.require(ctx, Right::Jobs, Action::Jobs, "run job")
+            .await?;
+        let index = self.archive().index();
+        loop {
+            let job = self.own_job(ctx, id).await?;
+            if job.state == state::DONE || job.state == state::FAILED {
+                return Ok(JobView::from(job));
+            }
+            match index.take_job(id, LEASE_MS).await? {
+                Some(job) => match job.kind.as_str() {
+                    FORWARD => self.forward_job(job).await,
+                    RETRIEVE => self.retrieve_job(job).await,
+                    _ => self.prefetch_job(job).await,
+                },
+                None => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    // ---------------------------------------------------------- workers
+
+    fn scu_options(&self, tenant: &TenantId, peer: &str, addr: SocketAddr) -> ScuOptions {
+        ScuOptions {
+            calling_ae: self.peers().our_ae_title(tenant).to_owned(),
+            called_ae: peer.to_owned(),
+            addr,
+            max_pdu_length: 131_072,
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    async fn destination<'a>(&'a self, tenant: &TenantId, name: &str) -> Option<Destination<'a>> {
+        if let Some(p) = self.routing().dicomweb.iter().find(|p| {
+            p.name == name
+                && (p.tenant.is_empty() && tenant.is_implicit() || p.tenant == tenant.as_str())
+        }) {
+            return Some(Destination::Web(p));
+        }
+        self.peers()
+            .address_of(tenant, name)
+            .await
+            .map(Destination::Dicom)
+    }
+
+    /// End an attempt: done, failed, or again after a backoff.
+    async fn end_attempt(&self, job: &Job, attempt: Attempt, what: &str) {
+        let index = self.archive().index();
+        let result = match attempt {
+            Attempt::Lost => {
+                tracing::warn!(job = job.id, "routing job taken over after its lease ended");
+                return;
+            }
+            Attempt::Sent { sent, refused } if refused.is_empty() => {
+                tracing::info!(job = job.id, kind = %job.kind, peer = %job.target, instances = sent, "routing job done");
+                self.audit_job(job, None, &format!("{what}: {sent} instances"))
+                    .await;
+                index.finish_job(job.id, job.attempts, None).await
+            }
+            Attempt::Sent { sent, refused } => {
+                let why = format!(
+                    "{} instances refused for good ({sent} sent): {}",
+                    refused.len(),
+                    refused
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                tracing::warn!(job = job.id, peer = %job.target, reason = %why, "routing job failed");
+                self.audit_job(job, Some(why.clone()), what).await;
+                index.finish_job(job.id, job.attempts, Some(&why)).await
+            }
+            Attempt::Failed(why) => {
+                tracing::warn!(job = job.id, peer = %job.target, reason = %why, "routing job failed");
+                self.audit_job(job, Some(why.clone()), what).await;
+                index.finish_job(job.id, job.attempts, Some(&why)).await
+            }
+            Attempt::Again(why) if job.attempts >= self.routing().max_attempts => {
+                let why = format!("given up after {} attempts: {why}", job.attempts);
+                tracing::warn!(job = job.id, peer = %job.target, reason = %why, "routing job failed");
+                self.audit_job(job, Some(why.clone()), what).await;
+                index.finish_job(job.id, job.attempts, Some(&why)).await
+            }
+            Attempt::Again(why) => {
+                let delay = backoff(job.attempts);
+                tracing::info!(job = job.id, peer = %job.target, reason = %why, retry_in_secs = delay / 1000, "routing job will be tried again");
+                index.retry_job(job.id, job.attempts, delay, &why).await
+            }
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                job = job.id,
+                "routing job changed meanwhile (cancelled, or taken over)"
+            ),
+            Err(e) => tracing::warn!(error = %e, job = job.id, "cannot update the job"),
+        }
+    }
+
+    async fn audit_job(&self, job: &Job, failure: Option<String>, detail: &str) {
+        let study = serde_json::from_str::<serde_json::Value>(&job.payload)
+            .ok()
+            .and_then(|v| v["study"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.inner
+            .audit
+            .record(crate::audit::Access {
+                actor: super::Actor {
+                    name: job.target.clone(),
+                    kind: super::ActorKind::Ae,
+                },
+                source: String::new(),
+                action: Action::Transfer,
+                failure,
+                tenant: job.tenant.clone(),
+                patient_id: String::new(),
+                study_instance_uid: study,
+                detail: format!("job {} ({}): {detail}", job.id, job.kind),
+            })
+            .await;
+    }
+
+    /// Renew a job's lease (and its progress) every 30 s while `work`
+    /// runs; `Lost` when the lease ended meanwhile.
+    async fn leased<F, T>(&self, job: &Job, progress: Arc<Mutex<(i64, i64)>>, work: F) -> Option<T>
+    where
+        F: std::future::Future<Output = T>,
+    {
+        let index = self.archive().index();
+        let keeper = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                let (done, total) = *progress.lock().unwrap_or_else(|e| e.into_inner());
+                match index
+                    .job_progress(job.id, job.attempts, done, total, LEASE_MS)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, job = job.id, "cannot renew the job's lease")
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            out = work => {
+                let (done, total) = *progress.lock().unwrap_or_else(|e| e.into_inner());
+                match index.job_progress(job.id, job.attempts, done, total, LEASE_MS).await {
+                    Ok(false) => None,
+                    _ => Some(out),
+                }
+            }
+            _ = keeper => None,
+        }
+    }
+
+    async fn forward_job(&self, job: Job) {
+        let attempt = self.try_forward(&job).await;
+        self.end_attempt(&job, attempt, &format!("sent to {}", job.target))
+            .await;
+    }
+
+    async fn try_forward(&self, job: &Job) -> Attempt {
+        let Ok(payload) = serde_json::from_str::<ForwardJob>(&job.payload) else {
+            return Attempt::Failed("unreadable job".into());
+        };
+        let mut instances = match self
+            .archive()
+            .index()
+            .study_instances(&job.tenant, &payload.study)
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => return Attempt::Again(e.to_string()),
+        };
+        if !payload.instances.is_empty() {
+            let wanted: HashSet<&str> = payload.instances.iter().map(String::as_str).collect();
+            instances.retain(|i| wanted.contains(i.sop_instance_uid.as_str()));
+        }
+        if instances.is_empty() {
+            return Attempt::Failed(format!(
+                "nothing of study {} is stored (deleted since?)",
+                payload.study
+            ));
+        }
+        let Some(destination) = self.destination(&job.tenant, &job.target).await else {
+            return Attempt::Again(format!(
+                "{} is not a destination now (not configured, or its host does not resolve)",
+                job.target
+            ));
+        };
+        let slot = self.routing().slot(&job.target);
+        let Ok(_permit) = slot.acquire().await else {
+            return Attempt::Again("shutting down".into());
+        };
+        let progress = Arc::new(Mutex::new((0i64, instances.len() as i64)));
+        let work = async {
+            match destination {
+                Destination::Dicom(addr) => {
+                    self.forward_dimse(job, addr, &instances, progress.clone())
+                        .await
+                }
+                Destination::Web(peer) => {
+                    self.forward_stow(peer, &instances, progress.clone()).await
+                }
+            }
+        };
+        self.leased(job, progress.clone(), work)
+            .await
+            .unwrap_or(Attempt::Lost)
+    }
+
+    async fn forward_dimse(
+        &self,
+        job: &Job,
+        addr: SocketAddr,
+        instances: &[StoredInstance],
+        progress: Arc<Mutex<(i64, i64)>>,
+    ) -> Attempt {
+        let items: Vec<RetrieveItem> = instances
+            .iter()
+            .map(|i| RetrieveItem {
+                sop_class_uid: i.sop_class_uid.clone(),
+                sop_instance_uid: i.sop_instance_uid.clone(),
+                transfer_syntax: i.transfer_syntax_uid.clone(),
+            })
+            .collect();
+        let options = self.scu_options(&job.tenant, &job.target, addr);
+        let mut assoc = match ScuAssociation::connect(&options, &proposals(&items)).await {
+            Ok(a) => a,
+            Err(e) => return Attempt::Again(format!("association with {}: {e}", job.target)),
+        };
+        let accepted = assoc.accepted();
+        let (mut sent, mut refused) = (0i64, Vec::new());
+        for (item, instance) in items.iter().zip(instances) {
+            let ctx = match choose(item, &accepted) {
+                Ok(c) => c,
+                Err(why) => {
+                    refused.push(format!("{}: {why}", item.sop_instance_uid));
+                    continue;
+                }
+            };
+            let bytes = match self.read(instance).await {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = assoc.release().await;
+                    return Attempt::Again(format!("reading {}: {e}", item.sop_instance_uid));
+                }
+            };
+            let data: Bytes = match data_set_as(bytes, &ctx.transfer_syntax).await {
+                Ok(d) => d,
+                Err(why) => {
+                    refused.push(format!("{}: {why}", item.sop_instance_uid));
+                    continue;
+                }
+            };
+            match assoc.store(&ctx, &item.sop_instance_uid, &data, None).await {
+                Ok(r) => match r.status.class() {
+                    StatusClass::Success | StatusClass::Warning => sent += 1,
+                    _ if is_transient(r.status) => {
+                        let _ = assoc.release().await;
+                        return Attempt::Again(format!(
+                            "{} answered {} for {}",
+                            job.target, r.status, item.sop_instance_uid
+                        ));
+                    }
+                    _ => refused.push(format!(
+                        "{}: {}{}",
+                        item.sop_instance_uid,
+                        r.status,
+                        r.comment.map(|c| format!(" ({c})")).unwrap_or_default()
+                    )),
+                },
+                Err(e) => return Attempt::Again(format!("C-STORE to {}: {e}", job.target)),
+            }
+            progress.lock().unwrap_or_else(|e| e.into_inner()).0 = sent + refused.len() as i64;
+        }
+        let _ = assoc.release().await;
+        Attempt::Sent { sent, refused }
+    }
+
+    async fn forward_stow(
+        &self,
+        peer: &DicomwebPeer,
+        instances: &[StoredInstance],
+        progress: Arc<Mutex<(i64, i64)>>,
+    ) -> Attempt {
+        let url = format!("{}/studies", peer.url.trim_end_matches('/'));
+        let (mut sent, mut refused) = (0i64, Vec::new());
+        for chunk in instances.chunks(peer.batch.max(1)) {
+            let boundary = format!("filmless-{}", storage::Uid::generate());
+            let mut body = Vec::new();
+            for i in chunk {
+                let bytes = match self.read(i).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return Attempt::Again(format!("reading {}: {e}", i.sop_instance_uid))
+                    }
+                };
+                body.extend_from_slice(
+                    format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").as_bytes(),
+                );
+                body.extend_from_slice(&bytes);
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+            let mut request = self
+                .routing()
+                .http
+                .post(&url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
+                )
+                .header(reqwest::header::ACCEPT, "application/dicom+json")
+                .body(body);
+            match peer.auth {
+                DicomwebAuth::None => {}
+                DicomwebAuth::Basic => {
+                    request = request.basic_auth(&peer.user, Some(&peer.password));
+                }
+                DicomwebAuth::Bearer => {
+                    let token = if peer.token_env.is_empty() {
+                        peer.token.clone()
+                    } else {
+                        std::env::var(&peer.token_env).unwrap_or_default()
+                    };
+                    request = request.bearer_auth(token);
+                }
+            }
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => return Attempt::Again(format!("STOW-RS to {}: {e}", peer.name)),
+            };
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            let failed = failed_sops(&text);
+            match status.as_u16() {
+                200 => sent += chunk.len() as i64,
+                202 | 409 => {
+                    let failed_set: HashSet<&str> =
+                        failed.iter().map(|(u, _)| u.as_str()).collect();
+                    for i in chunk {
+                        if failed_set.contains(i.sop_instance_uid.as_str())
+                            || (failed.is_empty() && status.as_u16() == 409)
+                        {
+                            let reason = failed
+                                .iter()
+                                .find(|(u, _)| u == &i.sop_instance_uid)
+                                .map(|(_, r)| format!("failure reason {r:04X}H"))
+                                .unwrap_or_else(|| format!("HTTP {status}"));
+                            refused.push(format!("{}: {reason}", i.sop_instance_uid));
+                        } else {
+                            sent += 1;
+                        }
+                    }
+                }
+                408 | 429 | 500..=599 => {
+                    return Attempt::Again(format!("STOW-RS to {} answered {status}", peer.name))
+                }
+                401 | 403 => {
+                    return Attempt::Again(format!(
+                        "STOW-RS to {} answered {status}: check [[dicomweb.peers]] auth",
+                        peer.name
+                    ))
+                }
+                _ => {
+                    for i in chunk {
+                        refused.push(format!("{}: HTTP {status}", i.sop_instance_uid));
+                    }
+                }
+            }
+            progress.lock().unwrap_or_else(|e| e.into_inner()).0 = sent + refused.len() as i64;
+        }
+        Attempt::Sent { sent, refused }
+    }
+
+    async fn retrieve_job(&self, job: Job) {
+        let attempt = self.try_retrieve(&job).await;
+        self.end_attempt(&job, attempt, &format!("retrieved from {}", job.target))
+            .await;
+    }
+
+    async fn try_retrieve(&self, job: &Job) -> Attempt {
+        let Ok(payload) = serde_json::from_str::<RetrieveJob>(&job.payload) else {
+            return Attempt::Failed("unreadable job".into());
+        };
+        let Some(addr) = self.peers().address_of(&job.tenant, &job.target).await else {
+            return Attempt::Again(format!(
+                "{} is not a peer with a reachable host now",
+                job.target
+            ));
+        };
+        let slot = self.routing().slot(&job.target);
+        let Ok(_permit) = slot.acquire().await else {
+            return Attempt::Again("shutting down".into());
+        };
+        let progress = Arc::new(Mutex::new((0i64, 0i64)));
+        let work = async {
+            let options = self.scu_options(&job.tenant, &job.target, addr);
+            let mut assoc = match ScuAssociation::connect(
+                &options,
+                &[(
+                    STUDY_ROOT_MOVE.to_owned(),
+                    vec![EXPLICIT_LE.to_owned(), IMPLICIT_LE.to_owned()],
+                )],
+            )
+            .await
+            {
+                Ok(a) => a,
+                Err(e) => return Attempt::Again(format!("association with {}: {e}", job.target)),
+            };
+            let Some(pc) = assoc
+                .accepted()
+                .into_iter()
+                .find(|c| c.abstract_syntax == STUDY_ROOT_MOVE)
+            else {
+                let _ = assoc.release().await;
+                return Attempt::Failed(format!("{} does not take Study Root C-MOVE", job.target));
+            };
+            let mut id = InMemDicomObject::new_empty();
+            id.put(DataElement::new(
+                tags::QUERY_RETRIEVE_LEVEL,
+                VR::CS,
+                PrimitiveValue::from("STUDY"),
+            ));
+            id.put(DataElement::new(
+                tags::STUDY_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(payload.study.as_str()),
+            ));
+            let data = match dicom_net::dataset::encode(&id, &pc.transfer_syntax) {
+                Ok(d) => d,
+                Err(e) => return Attempt::Failed(e.to_string()),
+            };
+            let ours = self.peers().our_ae_title(&job.tenant).to_owned();
+            let p = progress.clone();
+            let result = assoc
+                .move_to(&pc, &ours, &data, |c| {
+                    let done = i64::from(c.completed) + i64::from(c.failed) + i64::from(c.warning);
+                    *p.lock().unwrap_or_else(|e| e.into_inner()) =
+                        (done, done + i64::from(c.remaining));
+                })
+                .await;
+            let _ = assoc.release().await;
+            match result {
+                Err(e) => Attempt::Again(format!("C-MOVE from {}: {e}", job.target)),
+                Ok((r, c)) => {
+                    let done = i64::from(c.completed) + i64::from(c.warning);
+                    *progress.lock().unwrap_or_else(|e| e.into_inner()) =
+                        (done, done + i64::from(c.failed));
+                    match r.status.class() {
+                        StatusClass::Success => Attempt::Sent {
+                            sent: done,
+                            refused: Vec::new(),
+                        },
+                        StatusClass::Warning if c.failed == 0 => Attempt::Sent {
+                            sent: done,
+                            refused: Vec::new(),
+                        },
+                        _ if is_transient(r.status) => Attempt::Again(format!(
+                            "{} answered {}{}",
+                            job.target,
+                            r.status,
+                            r.comment.map(|c| format!(" ({c})")).unwrap_or_default()
+                        )),
+                        _ if c.failed > 0 => Attempt::Again(format!(
+                            "{} sub-operations failed ({} answered {})",
+                            c.failed, job.target, r.status
+                        )),
+                        _ => Attempt::Failed(format!(
+                            "{} answered {}{} (is {ours} among its destinations?)",
+                            job.target,
+                            r.status,
+                            r.comment.map(|c| format!(": {c}")).unwrap_or_default()
+                        )),
+                    }
+                }
+            }
+        };
+        self.leased(job, progress.clone(), work)
+            .await
+            .unwrap_or(Attempt::Lost)
+    }
+
+    async fn prefetch_job(&self, job: Job) {
+        let attempt = self.try_prefetch(&job).await;
+        self.end_attempt(&job, attempt, "prefetch").await;
+    }
+
+    async fn try_prefetch(&self, job: &Job) -> Attempt {
+        let Ok(payload) = serde_json::from_str::<PrefetchJob>(&job.payload) else {
+            return Attempt::Failed("unreadable job".into());
+        };
+        let Some(rule) = self.routing().prefetch.get(payload.rule) else {
+            return Attempt::Failed("its [[routing.prefetch]] entry is gone".into());
+        };
+        let index = self.archive().index();
+        let mut identifier = InMemDicomObject::new_empty();
+        for (tag, vr, v) in [
+            (tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY"),
+            (tags::PATIENT_ID, VR::LO, payload.patient_id.as_str()),
+            (tags::STUDY_INSTANCE_UID, VR::UI, ""),
+            (tags::STUDY_DATE, VR::DA, ""),
+            (tags::MODALITIES_IN_STUDY, VR::CS, ""),
+        ] {
+            identifier.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+        }
+        let text = |o: &InMemDicomObject, tag| {
+            o.get(tag)
+                .and_then(|e| e.to_multi_str().ok().map(|v| v.join("\\")))
+                .map(|v| v.trim_matches(['\0', ' ']).to_owned())
+                .unwrap_or_default()
+        };
+        let mut wanted: Vec<(String, String, String)> = Vec::new();
+        let mut errors = Vec::new();
+        for peer in &rule.from {
+            let Some(addr) = self.peers().address_of(&job.tenant, peer).await else {
+                errors.push(format!("{peer}: no reachable host"));
+                continue;
+            };
+            let found = match self.find_on(&job.tenant, peer, addr, &identifier).await {
+                Ok(f) => f,
+                Err(e) => {
+                    errors.push(format!("{peer}: {e}"));
+                    continue;
+                }
+            };
+            for m in found {
+                let study = text(&m, tags::STUDY_INSTANCE_UID);
+                let modalities = text(&m, tags::MODALITIES_IN_STUDY);
+                if study.is_empty()
+                    || study == payload.study
+                    || wanted.iter().any(|(s, _, _)| s == &study)
+                    || !(rule.modality.is_empty()
+                        || modalities
+                            .split('\\')
+                            .any(|m| matches_any(&rule.modality, m)))
+                {
+                    continue;
+                }
+                wanted.push((study, text(&m, tags::STUDY_DATE), peer.clone()));
+            }
+        }
+        if wanted.is_empty() && !errors.is_empty() {
+            return Attempt::Again(errors.join("; "));
+        }
+        wanted.sort_by(|a, b| b.1.cmp(&a.1));
+        let mut jobs = Vec::new();
+        for (study, _, peer) in wanted {
+            if jobs.len() >= rule.max_studies {
+                break;
+            }
+            match index.study_instances(&job.tenant, &study).await {
+                Ok(have) if !have.is_empty() => continue,
+                Ok(_) => {}
+                Err(e) => return Attempt::Again(e.to_string()),
+            }
+            let payload = match serde_json::to_string(&RetrieveJob {
+                study: study.clone(),
+            }) {
+                Ok(p) => p,
+                Err(e) => return Attempt::Failed(e.to_string()),
+            };
+            jobs.push((job.tenant.clone(), RETRIEVE.to_owned(), peer, payload));
+        }
+        let n = jobs.len() as i64;
+        if let Err(e) = index.enqueue_jobs(&jobs).await {
+            return Attempt::Again(e.to_string());
+        }
+        if n > 0 {
+            self.routing().due.notify_waiters();
+        }
+        tracing::info!(
+            job = job.id,
+            priors = n,
+            "prefetch queued the patient's missing priors"
+        );
+        Attempt::Sent {
+            sent: n,
+            refused: Vec::new(),
+        }
+    }
+}
+
+/// Whether a failure status may go away by itself (the peer is out of
+/// resources, busy): retried; anything else is refused for good.
+fn is_transient(status: Status) -> bool {
+    matches!(status.0, 0xA700..=0xA7FF | 0x0213 | 0xFE00)
+}
+
+/// (SOP Instance UID, Failure Reason) of a STOW-RS response's Failed SOP
+/// Sequence (DICOM JSON).
+fn failed_sops(text: &str) -> Vec<(String, u16)> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    v["00081198"]["Value"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| {
+                    (
+                        i["00081155"]["Value"][0].as_str().unwrap_or("").to_owned(),
+                        i["00081197"]["Value"][0].as_u64().unwrap_or(0) as u16,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_as_rules_say() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(matches_any(&[], "anything"));
+        assert!(matches_any(&p(&["CT", "MR"]), "mr"));
+        assert!(!matches_any(&p(&["CT"]), "CR"));
+        assert!(matches_any(&p(&["CT*"]), "CT_SCANNER_2"));
+        assert!(matches_any(&p(&["*CHEST*"]), "ct chest w/o"));
+        assert!(matches_any(&p(&["C?"]), "CR"));
+        assert!(!matches_any(&p(&["C?"]), "CTX"));
+        assert!(!matches_any(&p(&["CT"]), ""));
+        assert!(matches_any(&p(&["*"]), ""));
+    }
+
+    #[test]
+    fn stow_failures_are_read_from_the_response() {
+        let body = r#"{"00081198":{"vr":"SQ","Value":[{"00081155":{"vr":"UI","Value":["1.2.3"]},"00081197":{"vr":"US","Value":[272]}}]}}"#;
+        assert_eq!(failed_sops(body), [("1.2.3".to_owned(), 0x0110)]);
+        assert!(failed_sops("not json").is_empty());
+        assert!(is_transient(Status(0xA700)) && !is_transient(Status(0x0122)));
+    }
+}
