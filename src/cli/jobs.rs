@@ -117,18 +117,23 @@ async fn wait(service: &Service, ctx: &Context, ids: &[i64]) -> anyhow::Result<b
     Ok(all_done)
 }
 
-/// `send --study UID --to PEER`: queue (and with `wait`, run) the job.
+/// `send --study UID --to PEER`: queue (and with `wait`, run) a job per
+/// study.
 pub async fn send_to(
     service: &Service,
     ctx: &Context,
-    study: &str,
+    studies: &[String],
     to: &str,
     wait_for_it: bool,
 ) -> anyhow::Result<bool> {
-    let id = service.send_study(ctx, study, to).await?;
-    println!("job {id}: send study {study} to {to}");
+    let mut ids = Vec::with_capacity(studies.len());
+    for study in studies {
+        let id = service.send_study(ctx, study, to).await?;
+        println!("job {id}: send study {study} to {to}");
+        ids.push(id);
+    }
     if wait_for_it {
-        return wait(service, ctx, &[id]).await;
+        return wait(service, ctx, &ids).await;
     }
     Ok(true)
 }

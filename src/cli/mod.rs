@@ -96,13 +96,12 @@ pub enum Command {
         target: Option<Target>,
         /// A configured destination (a `[[dicom.peers]]` AE title or a
         /// `[[dicomweb.peers]]` name): the study goes as a durable job.
-        #[arg(
-            long,
-            value_name = "PEER",
-            requires = "study",
-            conflicts_with = "target"
-        )]
+        #[arg(long, value_name = "PEER", conflicts_with = "target")]
         to: Option<String>,
+        /// With --to: every study a file lists (one Study Instance UID a
+        /// line), a job each.
+        #[arg(long, value_name = "FILE", requires = "to", conflicts_with = "study")]
+        studies: Option<PathBuf>,
         /// With --to: run the job here until it ends, and say how.
         #[arg(long, requires = "to")]
         wait: bool,
@@ -119,7 +118,7 @@ pub enum Command {
         #[command(flatten)]
         tenant: TenantArg,
         /// Files or folders to send.
-        #[arg(value_name = "PATH", required_unless_present = "study")]
+        #[arg(value_name = "PATH", required_unless_present_any = ["study", "studies"])]
         paths: Vec<PathBuf>,
     },
     /// Routing jobs: list, show, retry, cancel.
@@ -279,18 +278,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target: None,
             to: Some(to),
             wait,
-            study: Some(study),
+            study,
+            studies,
             archive,
             tenant,
             ..
-        } => runtime
-            .block_on(with_service(
-                &archive,
-                &tenant,
-                true,
-                |service, ctx| async move { jobs::send_to(&service, &ctx, &study, &to, wait).await },
-            ))
-            .map(ok),
+        } => {
+            let list = match (study, studies) {
+                (Some(s), _) => vec![s],
+                (None, Some(file)) => jobs::studies_file(&file)?,
+                (None, None) => anyhow::bail!("send --to: --study or --studies"),
+            };
+            runtime
+                .block_on(with_service(
+                    &archive,
+                    &tenant,
+                    true,
+                    |service, ctx| async move {
+                        jobs::send_to(&service, &ctx, &list, &to, wait).await
+                    },
+                ))
+                .map(ok)
+        }
         Command::Send {
             target: Some(target),
             calling_ae,

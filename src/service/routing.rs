@@ -46,6 +46,8 @@ pub const PREFETCH: &str = "prefetch";
 /// Every routing job kind.
 pub const KINDS: [&str; 3] = [FORWARD, RETRIEVE, PREFETCH];
 
+/// How long arrivals are gathered into one batch of jobs.
+const GATHER: Duration = Duration::from_millis(500);
 /// How long an attempt holds its job before another node may take it;
 /// renewed while the attempt makes progress.
 const LEASE_MS: i64 = 120_000;
@@ -374,11 +376,15 @@ impl Service {
                 a = rx.recv() => a,
             };
             let Some(first) = first else { return };
+            // The rest of what arrives together (a modality sends a series
+            // in a burst): a job per study and destination, not per
+            // instance.
             let mut batch = vec![first];
+            let until = tokio::time::Instant::now() + GATHER;
             while batch.len() < 2000 {
-                match rx.try_recv() {
-                    Ok(a) => batch.push(a),
-                    Err(_) => break,
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(a)) => batch.push(a),
+                    _ => break,
                 }
             }
             if seen_studies.len() > 100_000 {

@@ -1,0 +1,534 @@
+//! Routing with Orthanc (Debian's `orthanc`, with its DICOMweb plugin) as
+//! the other archive, in both directions: rules forward what modalities
+//! send (C-STORE per instance, STOW-RS once a study is stable), through an
+//! outage of Orthanc and a restart of Filmless; `filmless send --to`,
+//! `filmless query` and `filmless retrieve` by hand; prefetch of a
+//! returning patient's priors; `/api/jobs`. On SQLite and PostgreSQL.
+//! Two nodes on one PostgreSQL run each of 200 jobs exactly once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{dcmtk, filmless, free_port, http, ScratchPg, ServerProcess};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use serde_json::Value;
+
+/// Orthanc on loopback with its own folder; killed when dropped.
+struct Orthanc {
+    child: std::process::Child,
+    http: String,
+}
+
+impl Orthanc {
+    /// Start Orthanc (AE `ORTHANC`) on `dicom_port`/`http_port`, knowing
+    /// Filmless as `FILMLESS` at `filmless_port` (its C-MOVE destination).
+    fn start(dir: &Path, dicom_port: u16, http_port: u16, filmless_port: u16) -> Self {
+        assert!(
+            Path::new("/usr/sbin/Orthanc").exists(),
+            "install Debian's orthanc and orthanc-dicomweb (scripts/setup-test-deps does)"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        let config = serde_json::json!({
+            "Name": "routing-test",
+            "StorageDirectory": dir.join("storage"),
+            "IndexDirectory": dir.join("index"),
+            "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port,
+            "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
+            "DicomCheckCalledAet": false, "UnknownSopClassAccepted": true,
+            "DicomModalities": { "filmless": ["FILMLESS", "127.0.0.1", filmless_port] },
+            "DicomAlwaysAllowFind": true, "DicomAlwaysAllowMove": true,
+            "DicomAlwaysAllowStore": true,
+            "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
+            "DicomWeb": { "Enable": true, "Root": "/dicom-web/" },
+            "StorageCompression": false, "DicomScpTimeout": 30,
+        });
+        let path = dir.join("orthanc.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let child = Command::new("timeout")
+            .args(["900", "/usr/sbin/Orthanc"])
+            .arg(&path)
+            .current_dir(dir)
+            .env("TCP_NODELAY", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Orthanc");
+        let o = Orthanc {
+            child,
+            http: format!("127.0.0.1:{http_port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if std::net::TcpStream::connect(&o.http).is_ok()
+                && http(&o.http, "GET", "/system", &[], b"").0 == 200
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "Orthanc did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        o
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, _, body) = http(&self.http, "GET", path, &[], b"");
+        assert_eq!(status, 200, "Orthanc {path}");
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// The SOP Instance UIDs Orthanc holds, each as often as it holds it.
+    fn sop_uids(&self) -> Vec<String> {
+        let ids = self.get("/instances");
+        let mut out: Vec<String> = ids
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| {
+                self.get(&format!("/instances/{}", id.as_str().unwrap()))["MainDicomTags"]
+                    ["SOPInstanceUID"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Upload files straight into Orthanc (REST).
+    fn upload(&self, files: &[PathBuf]) {
+        for f in files {
+            let (status, _, body) = http(
+                &self.http,
+                "POST",
+                "/instances",
+                &[("Content-Type", "application/dicom")],
+                &std::fs::read(f).unwrap(),
+            );
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        }
+    }
+}
+
+impl Drop for Orthanc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// `n` instances of a new study of `patient` in `modality`, written to
+/// `dir`; their SOP Instance UIDs.
+fn study_files(
+    dir: &Path,
+    seed: u64,
+    patient: &str,
+    modality: &str,
+    date: &str,
+    n: u32,
+) -> (String, Vec<PathBuf>, Vec<String>) {
+    let (plan, instances) = filmless_test_data::ct_series_sized(seed, n, (16, 16));
+    std::fs::create_dir_all(dir).unwrap();
+    let mut files = Vec::new();
+    let mut uids = Vec::new();
+    for (k, i) in instances.iter().enumerate() {
+        let mut obj = dicom_object::from_reader(&i.bytes[128..]).unwrap();
+        for (tag, vr, v) in [
+            (tags::PATIENT_ID, VR::LO, patient),
+            (tags::PATIENT_NAME, VR::PN, "TRẦN^VĂN BA"),
+            (tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
+            (tags::MODALITY, VR::CS, modality),
+            (tags::STUDY_DATE, VR::DA, date),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+        }
+        let path = dir.join(format!("{seed}-{k:03}.dcm"));
+        obj.write_to_file(&path).unwrap();
+        files.push(path);
+        uids.push(i.sop_instance_uid.clone());
+    }
+    uids.sort();
+    (plan.study_instance_uid.clone(), files, uids)
+}
+
+/// DCMTK storescu as a modality (`aet`) sending to Filmless.
+fn modality_sends(aet: &str, port: u16, files: &[PathBuf]) {
+    let out = dcmtk("storescu")
+        .args([
+            "-aet",
+            aet,
+            "-aec",
+            "FILMLESS",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "storescu: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Wait until `check` holds (polled every 250 ms), or panic with `what`.
+fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> Option<String>) {
+    let deadline = Instant::now() + within;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match check() {
+            None => return,
+            Some(why) => last = why,
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("{what}: {last}");
+}
+
+fn jobs(server: &ServerProcess) -> Vec<Value> {
+    let (status, _, body) = http(&server.http, "GET", "/api/jobs?limit=1000", &[], b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice::<Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn config(
+    dir: &Path,
+    database_url: Option<&str>,
+    orthanc_dicom: u16,
+    orthanc_http: u16,
+) -> PathBuf {
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "data_dir = \"{}\"\n{storage}\
+         [[dicom.peers]]\nae_title = \"ORTHANC\"\nhost = \"127.0.0.1\"\nport = {orthanc_dicom}\n\
+         [[dicomweb.peers]]\nname = \"ORTHANC-WEB\"\nurl = \"http://127.0.0.1:{orthanc_http}/dicom-web\"\n\
+         [[routing.rules]]\nname = \"ct-to-orthanc\"\nmodality = [\"CT\"]\ncalling_ae = [\"CT*\"]\n\
+         to = [\"ORTHANC\"]\n\
+         [[routing.rules]]\nname = \"mr-by-stow\"\nmodality = [\"MR\"]\non = \"study-stable\"\n\
+         stable_secs = 2\nto = [\"ORTHANC-WEB\"]\n\
+         [[routing.prefetch]]\nfrom = [\"ORTHANC\"]\nwhen_modality = [\"DX\"]\nmax_studies = 2\n",
+        dir.display()
+    );
+    let path = dir.join("filmless.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn routes_to_and_from_orthanc(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (od, oh) = (free_port(), free_port());
+    let config = config(dir.path(), database_url, od, oh);
+    let args = ["--config", config.to_str().unwrap()];
+    let mut server = ServerProcess::start(dir.path(), &args, &[]);
+
+    // 1. Orthanc is down: a CT arrives, its forward job waits and retries.
+    let (ct_study, ct_files, ct_uids) =
+        study_files(&dir.path().join("ct"), 301, "BN0301", "CT", "20261201", 3);
+    modality_sends("CT01", server.dicom_port, &ct_files);
+    eventually(Duration::from_secs(30), "a failed attempt", || {
+        let j = jobs(&server);
+        let forward: Vec<&Value> = j.iter().filter(|j| j["kind"] == "forward").collect();
+        match forward.first() {
+            Some(f) if f["attempts"].as_i64() >= Some(1) && f["last_error"] != "" => {
+                assert_eq!(f["peer"], "ORTHANC", "{f}");
+                assert_eq!(f["study"], ct_study.as_str(), "{f}");
+                None
+            }
+            _ => Some(format!("{j:?}")),
+        }
+    });
+    // A CR from the same modality matches no rule.
+    let (_, cr_files, _) = study_files(&dir.path().join("cr"), 302, "BN0302", "CR", "20261201", 1);
+    modality_sends("CT01", server.dicom_port, &cr_files);
+    // 2. Filmless restarts meanwhile; Orthanc comes back; the job resumes.
+    assert!(server.terminate(Duration::from_secs(30)).success());
+    let server = ServerProcess::start(dir.path(), &args, &[]);
+    let orthanc = Orthanc::start(&dir.path().join("orthanc"), od, oh, server.dicom_port);
+    eventually(Duration::from_secs(90), "the CT in Orthanc", || {
+        let got = orthanc.sop_uids();
+        (got != ct_uids).then(|| format!("{got:?}"))
+    });
+    // The instances arrived together: one job (or a few), all done, every
+    // instance counted, after retries.
+    eventually(Duration::from_secs(30), "the jobs done", || {
+        let j = jobs(&server);
+        let open = j
+            .iter()
+            .filter(|j| j["kind"] == "forward" && j["state"] != "done")
+            .count();
+        (open > 0).then(|| format!("{j:?}"))
+    });
+    let forward: Vec<Value> = jobs(&server)
+        .into_iter()
+        .filter(|j| j["kind"] == "forward")
+        .collect();
+    let sum = |k: &str| forward.iter().map(|j| j[k].as_i64().unwrap()).sum::<i64>();
+    assert_eq!((sum("done"), sum("total")), (3, 3), "{forward:?}");
+    assert!(forward.len() <= 3, "{forward:?}");
+    assert!(
+        forward.iter().any(|f| f["attempts"].as_i64().unwrap() >= 2),
+        "retried: {forward:?}"
+    );
+
+    // 3. An MR goes once the study is stable, by STOW-RS.
+    let (_, mr_files, mr_uids) =
+        study_files(&dir.path().join("mr"), 303, "BN0303", "MR", "20261201", 2);
+    modality_sends("MR01", server.dicom_port, &mr_files[..1]);
+    modality_sends("MR01", server.dicom_port, &mr_files[1..]);
+    eventually(Duration::from_secs(60), "the MR in Orthanc", || {
+        let got = orthanc.sop_uids();
+        (!mr_uids.iter().all(|u| got.contains(u))).then(|| format!("{got:?}"))
+    });
+    let stable: Vec<Value> = jobs(&server)
+        .into_iter()
+        .filter(|j| j["peer"] == "ORTHANC-WEB")
+        .collect();
+    assert_eq!(stable.len(), 1, "one job for the whole study: {stable:?}");
+    let mut want = ct_uids.clone();
+    want.extend(mr_uids.iter().cloned());
+    want.sort();
+    assert_eq!(orthanc.sop_uids(), want, "each instance once; no CR");
+
+    // 4. By hand: query Orthanc, pull a study from it, send one to it.
+    let (old_study, old_files, old_uids) =
+        study_files(&dir.path().join("old"), 304, "BN0304", "CT", "20200101", 2);
+    orthanc.upload(&old_files);
+    let out = filmless()
+        .args(["query", "--config", config.to_str().unwrap()])
+        .args(["--peer", "ORTHANC", "--json", "PatientID=BN0304"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        found[0]["0020000D"]["Value"][0],
+        old_study.as_str(),
+        "{found}"
+    );
+    let out = filmless()
+        .args(["retrieve", "--config", config.to_str().unwrap()])
+        .args(["--peer", "ORTHANC", "--study", &old_study, "--wait"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(": done (2/2)"), "{said}");
+    let (status, _, body) = http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies/{old_study}/metadata"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let meta: Value = serde_json::from_slice(&body).unwrap();
+    let mut got: Vec<&str> = meta
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["00080018"]["Value"][0].as_str().unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(got, old_uids, "pulled from Orthanc");
+    let (cr_study, _, _) = study_files(&dir.path().join("cr2"), 302, "BN0302", "CR", "20261201", 1);
+    let (status, _, body) = http(
+        &server.http,
+        "POST",
+        &format!("/api/studies/{cr_study}/send"),
+        &[("Content-Type", "application/json")],
+        br#"{"to": "ORTHANC"}"#,
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let job = serde_json::from_slice::<Value>(&body).unwrap()["job"]
+        .as_i64()
+        .unwrap();
+    eventually(Duration::from_secs(30), "the manual send", || {
+        let j = jobs(&server);
+        let f = j.iter().find(|j| j["id"] == job).unwrap();
+        (f["state"] != "done").then(|| f.to_string())
+    });
+    let (status, _, _) = http(
+        &server.http,
+        "POST",
+        "/api/studies/1.2.3/send",
+        &[("Content-Type", "application/json")],
+        br#"{"to": "NOWHERE"}"#,
+    );
+    assert_eq!(status, 404, "an unknown study");
+
+    // 5. Prefetch: a returning patient's new DX brings the priors.
+    let (prior1, p1_files, _) =
+        study_files(&dir.path().join("p1"), 305, "BN0305", "DX", "20240101", 1);
+    let (prior2, p2_files, _) =
+        study_files(&dir.path().join("p2"), 306, "BN0305", "DX", "20250101", 1);
+    let (prior0, p0_files, _) =
+        study_files(&dir.path().join("p0"), 307, "BN0305", "DX", "20190101", 1);
+    orthanc.upload(&p1_files);
+    orthanc.upload(&p2_files);
+    orthanc.upload(&p0_files);
+    let (new_study, new_files, _) =
+        study_files(&dir.path().join("new"), 308, "BN0305", "DX", "20261202", 1);
+    modality_sends("DX01", server.dicom_port, &new_files);
+    eventually(
+        Duration::from_secs(60),
+        "the two newest priors here",
+        || {
+            let (_, _, body) = http(
+                &server.http,
+                "GET",
+                "/dicom-web/studies?PatientID=BN0305",
+                &[],
+                b"",
+            );
+            let studies: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let mut got: Vec<String> = studies
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|s| s["0020000D"]["Value"][0].as_str().unwrap_or("").to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            got.sort();
+            let mut want = vec![new_study.clone(), prior1.clone(), prior2.clone()];
+            want.sort();
+            (got != want).then(|| format!("{got:?}"))
+        },
+    );
+    assert!(!orthanc.sop_uids().is_empty());
+    let _ = prior0;
+
+    // 6. jobs list from the command line.
+    let out = filmless()
+        .args(["jobs", "--config", config.to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        table.contains("forward") && table.contains("retrieve") && table.contains("prefetch"),
+        "{table}"
+    );
+}
+
+#[test]
+fn routes_to_and_from_orthanc_sqlite() {
+    routes_to_and_from_orthanc(None);
+}
+
+#[test]
+fn routes_to_and_from_orthanc_postgres() {
+    let db = ScratchPg::new();
+    routes_to_and_from_orthanc(Some(&db.url));
+}
+
+/// Two nodes on one PostgreSQL and one object store share 200 queued
+/// jobs: each runs exactly once (the peer receives each instance once).
+#[test]
+fn two_nodes_run_each_job_once() {
+    let db = ScratchPg::new();
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = free_port();
+    let received = dir.path().join("received.txt");
+    let text = format!(
+        "data_dir = \"{dir}\"\n[storage]\ndatabase_url = \"{}\"\n\
+         object_store_url = \"file://{dir}/objects\"\n\
+         [[dicom.peers]]\nae_title = \"COUNTER\"\nhost = \"127.0.0.1\"\nport = {peer_port}\n",
+        db.url,
+        dir = dir.path().display(),
+    );
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(&config, text).unwrap();
+    // 200 studies of one instance each, imported, one job each.
+    let files_dir = dir.path().join("files");
+    let mut studies = Vec::new();
+    for n in 0..200u64 {
+        let (study, _, _) =
+            study_files(&files_dir, 1000 + n, &format!("P{n}"), "CT", "20261201", 1);
+        studies.push(study);
+    }
+    let out = filmless()
+        .args(["import", "--config", config.to_str().unwrap()])
+        .arg(&files_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = dir.path().join("studies.txt");
+    std::fs::write(&list, studies.join("\n")).unwrap();
+    let out = filmless()
+        .args([
+            "send",
+            "--config",
+            config.to_str().unwrap(),
+            "--to",
+            "COUNTER",
+        ])
+        .arg("--studies")
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 200);
+    // The peer counts what it receives.
+    let counter = common::python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/store_counter.py"))
+        .args(["--port", &peer_port.to_string(), "--out"])
+        .arg(&received)
+        .args(["--count", "200", "--timeout", "240"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let a = ServerProcess::start(&dir.path().join("a"), &args, &[]);
+    let b = ServerProcess::start(&dir.path().join("b"), &args, &[]);
+    let out = counter.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    eventually(Duration::from_secs(60), "every job done", || {
+        let j = jobs(&a);
+        let open = j.iter().filter(|j| j["state"] != "done").count();
+        (j.len() != 200 || open > 0).then(|| format!("{} jobs, {open} not done", j.len()))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = std::fs::read_to_string(&received).unwrap();
+    let mut uids: Vec<&str> = lines.lines().collect();
+    let n = uids.len();
+    uids.sort();
+    uids.dedup();
+    assert_eq!((n, uids.len()), (200, 200), "each instance once");
+    let ran_a = a.logged("routing job done");
+    let ran_b = b.logged("routing job done");
+    assert!(ran_a && ran_b, "both nodes took jobs ({ran_a}, {ran_b})");
+}
