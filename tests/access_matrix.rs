@@ -36,6 +36,12 @@ const NO_DELETE_ALL: [u16; 5] = [401, 405, 405, 405, 405];
 /// Scheduling a worklist item (role scheduler or admin); the other
 /// tenant's admin schedules in its own tenant.
 const ORDER: [u16; 5] = [401, 403, 403, 201, 201];
+/// Routing jobs: administrators, each of its own tenant's.
+const JOBS: [u16; 5] = [401, 403, 403, 200, 200];
+const JOB: [u16; 5] = [401, 403, 403, 200, 404];
+const JOB_ACTION: [u16; 5] = [401, 403, 403, 204, 404];
+/// Sending study S: the other tenant's admin does not see it.
+const SEND: [u16; 5] = [401, 403, 403, 202, 404];
 
 /// Every protected route: method, path template, expected statuses, and
 /// whether the answer is a search (the other tenant's answer must be empty).
@@ -107,6 +113,12 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         ("POST", "/api/worklist", ORDER, false),
         ("GET", "/api/worklist/{id}", READ, false),
         ("DELETE", "/api/worklist/{id}", DELETE, false),
+        ("POST", "/api/studies/{study}/send", SEND, false),
+        ("GET", "/api/jobs", JOBS, true),
+        ("GET", "/api/jobs/{id}", JOB, false),
+        // Cancelled first (it is pending), then retried (it failed).
+        ("POST", "/api/jobs/{id}/cancel", JOB_ACTION, false),
+        ("POST", "/api/jobs/{id}/retry", JOB_ACTION, false),
     ]
 }
 
@@ -438,14 +450,36 @@ fn access_matrix(database_url: Option<&str>) {
             .find(|se| *se != s[0].series_instance_uid)
             .expect("two series"),
     );
+    // A routing job of tenant h1 for study S, to a peer that is not
+    // listening (it stays pending).
+    let (status, _, reply) = http(
+        &server.http,
+        "POST",
+        &format!("/api/studies/{study}/send"),
+        &[
+            ("Authorization", credentials[3].as_deref().unwrap()),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"to": "RIS1"}"#,
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&reply));
+    let job_id = serde_json::from_slice::<serde_json::Value>(&reply).unwrap()["job"]
+        .as_i64()
+        .unwrap()
+        .to_string();
     let fill = |template: &str| {
+        let item_id = if template.starts_with("/api/jobs/") {
+            &job_id
+        } else {
+            &item_id
+        };
         template
             .replace("{study}", &study)
             .replace("{series}", &series_a)
             .replace("{instance}", &s[0].sop_instance_uid)
             .replace("{frames}", "1")
             .replace("{*path}", "7FE00010")
-            .replace("{id}", &item_id)
+            .replace("{id}", item_id)
     };
     let mut order: Vec<_> = table.iter().filter(|r| r.0 != "DELETE").collect();
     for p in [
@@ -494,6 +528,11 @@ fn access_matrix(database_url: Option<&str>) {
             let body: &[u8] = if method == "POST" && template == "/api/worklist" {
                 headers.push(("Content-Type", "application/json"));
                 &order_body
+            } else if method == "POST" && template.ends_with("/send") {
+                headers.push(("Content-Type", "application/json"));
+                br#"{"to": "RIS1"}"#
+            } else if method == "POST" && template.starts_with("/api/jobs/") {
+                b""
             } else if method == "POST" {
                 headers.push(("Content-Type", STOW_TYPE));
                 if k == 4 {

@@ -416,8 +416,48 @@ fn routes_to_and_from_orthanc(database_url: Option<&str>) {
             (got != want).then(|| format!("{got:?}"))
         },
     );
-    assert!(!orthanc.sop_uids().is_empty());
     let _ = prior0;
+    // An order for a returning patient fetches the priors before the
+    // exam.
+    let (prior3, p3_files, _) =
+        study_files(&dir.path().join("p3"), 309, "BN0309", "DX", "20230101", 1);
+    orthanc.upload(&p3_files);
+    let out = filmless()
+        .args(["worklist", "--config", config.to_str().unwrap(), "add"])
+        .args([
+            "--patient-id",
+            "BN0309",
+            "--name",
+            "LÝ^THỊ TƯ",
+            "--accession",
+            "A309",
+        ])
+        .args([
+            "--modality",
+            "DX",
+            "--station",
+            "DX01",
+            "--start",
+            "202612031000",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(Duration::from_secs(60), "the order's prior here", || {
+        let (_, _, body) = http(
+            &server.http,
+            "GET",
+            "/dicom-web/studies?PatientID=BN0309",
+            &[],
+            b"",
+        );
+        let studies: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (studies[0]["0020000D"]["Value"][0] != prior3.as_str()).then(|| studies.to_string())
+    });
 
     // 6. jobs list from the command line.
     let out = filmless()
@@ -531,4 +571,75 @@ fn two_nodes_run_each_job_once() {
     let ran_a = a.logged("routing job done");
     let ran_b = b.logged("routing job done");
     assert!(ran_a && ran_b, "both nodes took jobs ({ran_a}, {ran_b})");
+}
+
+/// A peer that refuses an instance for good (0122H, SOP class not
+/// supported): the job does not retry; it ends failed at its first
+/// attempt, saying which and why, with the rest sent.
+#[test]
+fn a_permanent_refusal_fails_the_job_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = free_port();
+    let text = format!(
+        "data_dir = \"{}\"\n[[dicom.peers]]\nae_title = \"COUNTER\"\nhost = \"127.0.0.1\"\n\
+         port = {peer_port}\n",
+        dir.path().display()
+    );
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(&config, text).unwrap();
+    let (study, files, uids) =
+        study_files(&dir.path().join("f"), 401, "BN0401", "CT", "20261201", 2);
+    let out = filmless()
+        .args(["import", "--config", config.to_str().unwrap()])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = dir.path().join("received.txt");
+    let counter = common::python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/store_counter.py"))
+        .args(["--port", &peer_port.to_string(), "--out"])
+        .arg(&received)
+        .args(["--count", "2", "--timeout", "60", "--refuse", &uids[0]])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let out = filmless()
+        .args([
+            "send",
+            "--config",
+            config.to_str().unwrap(),
+            "--study",
+            &study,
+        ])
+        .args(["--to", "COUNTER", "--wait"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(": failed (2/2)"), "{said}");
+    assert!(said.contains(&uids[0]) && said.contains("0122"), "{said}");
+    let _ = counter.wait_with_output().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&received).unwrap().trim(),
+        uids[1],
+        "the other instance went"
+    );
+    let out = filmless()
+        .args([
+            "jobs",
+            "--config",
+            config.to_str().unwrap(),
+            "list",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let jobs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs[0]["attempts"], 1, "not retried: {jobs}");
 }

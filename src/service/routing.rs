@@ -498,6 +498,51 @@ impl Service {
         Ok(())
     }
 
+    /// A worklist item was scheduled (an order): fetch the patient's
+    /// priors as prefetch rules say, before the modality even starts.
+    /// Never fails the order.
+    pub(super) async fn prefetch_for_order(
+        &self,
+        tenant: &TenantId,
+        patient_id: &str,
+        study: &str,
+        modality: &str,
+    ) {
+        let r = self.routing();
+        if patient_id.is_empty() {
+            return;
+        }
+        for (n, p) in r.prefetch.iter().enumerate() {
+            if !matches_any(&p.when_modality, modality) {
+                continue;
+            }
+            let payload = match serde_json::to_string(&PrefetchJob {
+                patient_id: patient_id.to_owned(),
+                study: study.to_owned(),
+                rule: n,
+            }) {
+                Ok(p) => p,
+                Err(_) => continue,
+            };
+            let queued = self
+                .archive()
+                .index()
+                .enqueue_or_postpone(
+                    tenant,
+                    PREFETCH,
+                    "",
+                    &payload,
+                    &format!("prefetch|{n}|{tenant}|{patient_id}"),
+                    storage::index::now_millis(),
+                )
+                .await;
+            if let Err(e) = queued {
+                tracing::warn!(error = %e, "cannot queue the prefetch of an order's priors");
+            }
+        }
+        r.due.notify_waiters();
+    }
+
     // ---------------------------------------------------------- by hand
 
     /// Queue sending `study` to `to` (a DICOM peer's AE title or a

@@ -144,6 +144,13 @@ impl Service {
             ),
         )
         .await;
+        self.prefetch_for_order(
+            &tenant,
+            &row.patient_id,
+            &row.study_instance_uid,
+            &row.modality,
+        )
+        .await;
         Ok(Scheduled {
             id,
             study_instance_uid: row.study_instance_uid,

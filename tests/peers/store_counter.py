@@ -20,16 +20,21 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--refuse", action="append", default=[],
+                   help="answer 0122H (SOP class not supported) for this SOP Instance UID")
     args = p.parse_args()
     lock = threading.Lock()
     seen = [0]
     out = open(args.out, "a")
 
     def on_store(event):
+        uid = str(event.request.AffectedSOPInstanceUID)
         with lock:
-            out.write(str(event.request.AffectedSOPInstanceUID) + "\n")
-            out.flush()
             seen[0] += 1
+            if uid in args.refuse:
+                return 0x0122
+            out.write(uid + "\n")
+            out.flush()
         return 0x0000
 
     ae = AE(ae_title=args.aet)
