@@ -214,6 +214,8 @@ fn config(
     let text = format!(
         "data_dir = \"{}\"\n{storage}\
          [[dicom.peers]]\nae_title = \"ORTHANC\"\nhost = \"127.0.0.1\"\nport = {orthanc_dicom}\n\
+         [[dicom.peers]]\nae_title = \"ORTHANCGET\"\nhost = \"127.0.0.1\"\nport = {orthanc_dicom}\n\
+         retrieve = \"get\"\n\
          [[dicomweb.peers]]\nname = \"ORTHANC-WEB\"\nurl = \"http://127.0.0.1:{orthanc_http}/dicom-web\"\n\
          [[routing.rules]]\nname = \"ct-to-orthanc\"\nmodality = [\"CT\"]\ncalling_ae = [\"CT*\"]\n\
          to = [\"ORTHANC\"]\n\
@@ -351,6 +353,22 @@ fn routes_to_and_from_orthanc(database_url: Option<&str>) {
         .collect();
     got.sort();
     assert_eq!(got, old_uids, "pulled from Orthanc");
+    // The same by C-GET, from a peer configured for it.
+    let (get_study, get_files, _) =
+        study_files(&dir.path().join("get"), 310, "BN0310", "MR", "20210101", 2);
+    orthanc.upload(&get_files);
+    let out = filmless()
+        .args(["retrieve", "--config", config.to_str().unwrap()])
+        .args(["--peer", "ORTHANCGET", "--study", &get_study, "--wait"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(": done (2/2)"), "by C-GET: {said}");
     let (cr_study, _, _) = study_files(&dir.path().join("cr2"), 302, "BN0302", "CR", "20261201", 1);
     let (status, _, body) = http(
         &server.http,

@@ -276,6 +276,113 @@ impl ScuAssociation {
         }
     }
 
+    /// C-GET with `identifier` (in the context's transfer syntax) on
+    /// context `pc`: the peer sends the instances back as C-STORE
+    /// sub-operations on this association (we proposed the SCP role of
+    /// their storage classes); each whole data set goes to `store`, whose
+    /// response is sent back. The final C-GET response and its counts.
+    pub async fn get<F, Fut>(
+        &mut self,
+        pc: &AcceptedContext,
+        identifier: &[u8],
+        mut store: F,
+        mut on_pending: impl FnMut(crate::command::SubOperations),
+    ) -> Result<(Response, crate::command::SubOperations)>
+    where
+        F: FnMut(crate::service::StoreRequest, Vec<u8>) -> Fut,
+        Fut: std::future::Future<Output = Response>,
+    {
+        let rq = Command::request(
+            CommandField::CGetRq,
+            self.message_id(),
+            &pc.abstract_syntax,
+            true,
+        );
+        self.chan.send(pc.id, &rq, Some(identifier)).await?;
+        let contexts = self.accepted();
+        let mut incoming: Option<(u8, Box<Command>)> = None;
+        let mut buf = Vec::new();
+        loop {
+            let event = match tokio::time::timeout(self.timeout, self.chan.next()).await {
+                Err(_) => return Err(Error::Timeout("no C-GET response from the peer")),
+                Ok(r) => r?,
+            };
+            match event {
+                Event::Command { pc: spc, command }
+                    if command.field == Some(CommandField::CStoreRq) =>
+                {
+                    if !command.has_data_set {
+                        let rsp = command.response(crate::Status::CANNOT_UNDERSTAND, false);
+                        self.chan.send(spc, &rsp, None).await?;
+                        continue;
+                    }
+                    buf.clear();
+                    incoming = Some((spc, command));
+                }
+                Event::Data { data, last, .. } => {
+                    let Some((spc, _)) = &incoming else {
+                        return Err(Error::Protocol("a data set without its C-STORE".into()));
+                    };
+                    let spc = *spc;
+                    buf.extend_from_slice(&data);
+                    if !last {
+                        continue;
+                    }
+                    let (_, command) = incoming.take().expect("checked above");
+                    let transfer_syntax = contexts
+                        .iter()
+                        .find(|c| c.id == spc)
+                        .map(|c| c.transfer_syntax.clone())
+                        .unwrap_or_default();
+                    let request = crate::service::StoreRequest {
+                        sop_class_uid: command.affected_sop_class_uid.clone().unwrap_or_default(),
+                        sop_instance_uid: command
+                            .affected_sop_instance_uid
+                            .clone()
+                            .unwrap_or_default(),
+                        transfer_syntax,
+                    };
+                    let r = store(request, std::mem::take(&mut buf)).await;
+                    let mut rsp = command.response(r.status, false);
+                    rsp.error_comment = r.comment;
+                    rsp.offending_elements = r.offending;
+                    self.chan.send(spc, &rsp, None).await?;
+                }
+                Event::Command { command, .. }
+                    if command.field == Some(CommandField::CGetRsp)
+                        && command.responding_to == rq.message_id =>
+                {
+                    let status = command.status.ok_or(Error::MalformedCommand(
+                        "response without Status (0000,0900)",
+                    ))?;
+                    if command.has_data_set {
+                        self.skip_data().await?;
+                    }
+                    let counts = command.sub_operations.unwrap_or_default();
+                    if status.is_pending() {
+                        on_pending(counts);
+                        continue;
+                    }
+                    return Ok((
+                        Response {
+                            status,
+                            comment: command.error_comment,
+                            offending: command.offending_elements,
+                            error_id: command.error_id,
+                        },
+                        counts,
+                    ));
+                }
+                Event::Release => return Err(Error::Released),
+                other => {
+                    return Err(Error::Protocol(format!(
+                        "unexpected message while waiting: {other:?}"
+                    )))
+                }
+            }
+        }
+    }
+
     /// N-EVENT-REPORT on the context of the report's SOP class.
     pub async fn event_report(&mut self, report: &EventReport) -> Result<Response> {
         let pc = self

@@ -113,6 +113,22 @@ pub struct Peer {
     /// it (a RIS that follows the procedure steps), durably, in order.
     #[serde(default)]
     pub forward_mpps: bool,
+    /// How `filmless retrieve` and prefetch pull from it: `move` (C-MOVE
+    /// to our AE title; it must know us as a destination) or `get` (C-GET:
+    /// the instances come back on our own association).
+    #[serde(default)]
+    pub retrieve: RetrieveBy,
+}
+
+/// How studies are pulled from a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetrieveBy {
+    /// C-MOVE to our AE title.
+    #[default]
+    Move,
+    /// C-GET.
+    Get,
 }
 
 fn all_permissions() -> Vec<Permission> {
@@ -148,6 +164,7 @@ impl std::str::FromStr for Peer {
             tenant: String::new(),
             tls_subject: String::new(),
             forward_mpps: false,
+            retrieve: RetrieveBy::Move,
         })
     }
 }

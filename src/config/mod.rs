@@ -26,7 +26,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use storage::{ArchiveConfig, TenantId};
 
-pub use dicom::{DicomConfig, Peer, Permission, TenantConfig, UnknownPeers};
+pub use dicom::{DicomConfig, Peer, Permission, RetrieveBy, TenantConfig, UnknownPeers};
 pub use hl7::{Hl7Config, Hl7Sender};
 pub use http::{AuditConfig, AuthConfig, HttpConfig, LogConfig, LogFormat, OidcConfig};
 pub use routing::{

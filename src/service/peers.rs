@@ -32,6 +32,7 @@ struct PeerEntry {
     tenant: TenantId,
     tls_subject: Option<Subject>,
     forward_mpps: bool,
+    retrieve_by_get: bool,
 }
 
 /// One tenant, checked.
@@ -80,6 +81,7 @@ impl Peers {
                     rights: p.permissions.iter().map(|p| right_of(*p)).collect(),
                     check_host: p.check_host,
                     forward_mpps: p.forward_mpps,
+                    retrieve_by_get: p.retrieve == crate::config::RetrieveBy::Get,
                     tenant: TenantId::parse(&p.tenant)?,
                     tls_subject: if p.tls_subject.is_empty() {
                         None
@@ -98,6 +100,13 @@ impl Peers {
             tenants,
             peers,
         })
+    }
+
+    /// Whether studies are pulled from `tenant`'s peer `ae_title` by
+    /// C-GET (else C-MOVE).
+    pub fn retrieves_by_get(&self, tenant: &TenantId, ae_title: &str) -> bool {
+        self.peer(ae_title, tenant)
+            .is_some_and(|p| p.retrieve_by_get)
     }
 
     /// The AE titles of `tenant`'s peers that want its MPPS forwarded.
@@ -403,6 +412,7 @@ mod tests {
             tenant: tenant.into(),
             tls_subject: String::new(),
             forward_mpps: false,
+            retrieve: Default::default(),
         };
         dicom.peers = vec![
             peer("RIS", "", vec![Permission::Find, Permission::Move]),

@@ -54,6 +54,62 @@ const LEASE_MS: i64 = 120_000;
 /// Study Root Query/Retrieve Information Model – FIND and – MOVE.
 const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
 const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
+const STUDY_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
+/// The storage classes a C-GET proposes to receive (at most 127 with the
+/// C-GET context): the images and documents radiology archives hold.
+const GET_STORAGE_CLASSES: &[&str] = &[
+    "1.2.840.10008.5.1.4.1.1.1",      // CR
+    "1.2.840.10008.5.1.4.1.1.1.1",    // DX for presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",  // DX for processing
+    "1.2.840.10008.5.1.4.1.1.1.2",    // MG for presentation
+    "1.2.840.10008.5.1.4.1.1.1.2.1",  // MG for processing
+    "1.2.840.10008.5.1.4.1.1.2",      // CT
+    "1.2.840.10008.5.1.4.1.1.2.1",    // Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4",      // MR
+    "1.2.840.10008.5.1.4.1.1.4.1",    // Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.6.1",    // US
+    "1.2.840.10008.5.1.4.1.1.3.1",    // US multi-frame
+    "1.2.840.10008.5.1.4.1.1.7",      // Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.4",    // SC true colour
+    "1.2.840.10008.5.1.4.1.1.12.1",   // XA
+    "1.2.840.10008.5.1.4.1.1.12.2",   // RF
+    "1.2.840.10008.5.1.4.1.1.20",     // NM
+    "1.2.840.10008.5.1.4.1.1.128",    // PET
+    "1.2.840.10008.5.1.4.1.1.481.1",  // RT Image
+    "1.2.840.10008.5.1.4.1.1.88.11",  // Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  // Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  // Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.104.1",  // Encapsulated PDF
+    "1.2.840.10008.5.1.4.1.1.11.1",   // Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.13.1.3", // Breast Tomosynthesis
+    "1.2.840.10008.5.1.4.1.1.77.1.4", // VL Photographic
+];
+
+/// The presentation contexts a C-GET proposes for the instances coming
+/// back: each storage class, in the transfer syntaxes archives store.
+fn get_storage_proposals() -> Vec<(String, Vec<String>)> {
+    let syntaxes: Vec<String> = [
+        EXPLICIT_LE,
+        IMPLICIT_LE,
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.81",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.5",
+        "1.2.840.10008.1.2.1.99",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    GET_STORAGE_CLASSES
+        .iter()
+        .map(|c| (c.to_string(), syntaxes.clone()))
+        .collect()
+}
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 
@@ -1214,17 +1270,29 @@ impl Service {
         let Ok(_permit) = slot.acquire().await else {
             return Attempt::Again("shutting down".into());
         };
+        let by_get = self.peers().retrieves_by_get(&job.tenant, &job.target);
         let progress = Arc::new(Mutex::new((0i64, 0i64)));
         let work = async {
             let options = self.scu_options(&job.tenant, &job.target, addr);
-            let mut assoc = match ScuAssociation::connect(
-                &options,
-                &[(
-                    STUDY_ROOT_MOVE.to_owned(),
-                    vec![EXPLICIT_LE.to_owned(), IMPLICIT_LE.to_owned()],
-                )],
-            )
-            .await
+            let class = if by_get {
+                STUDY_ROOT_GET
+            } else {
+                STUDY_ROOT_MOVE
+            };
+            let mut proposals = vec![(
+                class.to_owned(),
+                vec![EXPLICIT_LE.to_owned(), IMPLICIT_LE.to_owned()],
+            )];
+            if by_get {
+                proposals.extend(get_storage_proposals());
+            }
+            let scp_of: Vec<&str> = if by_get {
+                GET_STORAGE_CLASSES.to_vec()
+            } else {
+                Vec::new()
+            };
+            let mut assoc = match ScuAssociation::connect_with_roles(&options, &proposals, &scp_of)
+                .await
             {
                 Ok(a) => a,
                 Err(e) => return Attempt::Again(format!("association with {}: {e}", job.target)),
@@ -1232,10 +1300,14 @@ impl Service {
             let Some(pc) = assoc
                 .accepted()
                 .into_iter()
-                .find(|c| c.abstract_syntax == STUDY_ROOT_MOVE)
+                .find(|c| c.abstract_syntax == class)
             else {
                 let _ = assoc.release().await;
-                return Attempt::Failed(format!("{} does not take Study Root C-MOVE", job.target));
+                return Attempt::Failed(format!(
+                    "{} does not take Study Root C-{}",
+                    job.target,
+                    if by_get { "GET" } else { "MOVE" }
+                ));
             };
             let mut id = InMemDicomObject::new_empty();
             id.put(DataElement::new(
@@ -1254,16 +1326,46 @@ impl Service {
             };
             let ours = self.peers().our_ae_title(&job.tenant).to_owned();
             let p = progress.clone();
-            let result = assoc
-                .move_to(&pc, &ours, &data, |c| {
-                    let done = i64::from(c.completed) + i64::from(c.failed) + i64::from(c.warning);
-                    *p.lock().unwrap_or_else(|e| e.into_inner()) =
-                        (done, done + i64::from(c.remaining));
-                })
-                .await;
+            let on_pending = move |c: dicom_net::command::SubOperations| {
+                let done = i64::from(c.completed) + i64::from(c.failed) + i64::from(c.warning);
+                *p.lock().unwrap_or_else(|e| e.into_inner()) =
+                    (done, done + i64::from(c.remaining));
+            };
+            let result = if by_get {
+                // The instances arrive on this association: stored as the
+                // peer's C-STOREs would be.
+                let ctx = Context::ae(
+                    &job.target,
+                    vec![Right::Store],
+                    job.tenant.clone(),
+                    addr.ip().to_string(),
+                );
+                let store = |request: dicom_net::service::StoreRequest, bytes: Vec<u8>| {
+                    let (service, ctx) = (self.clone(), ctx.clone());
+                    async move {
+                        let meta = storage::part10::file_meta(
+                            &request.transfer_syntax,
+                            &request.sop_class_uid,
+                            &request.sop_instance_uid,
+                            Some(&ctx.actor.name),
+                        );
+                        let chunks = futures::stream::iter([
+                            Ok::<Bytes, std::io::Error>(Bytes::from(meta)),
+                            Ok(Bytes::from(bytes)),
+                        ]);
+                        match service.store(&ctx, chunks, None).await {
+                            Ok(_) => dicom_net::service::Response::success(),
+                            Err(e) => crate::errors::dimse_response(&e),
+                        }
+                    }
+                };
+                assoc.get(&pc, &data, store, on_pending).await
+            } else {
+                assoc.move_to(&pc, &ours, &data, on_pending).await
+            };
             let _ = assoc.release().await;
             match result {
-                Err(e) => Attempt::Again(format!("C-MOVE from {}: {e}", job.target)),
+                Err(e) => Attempt::Again(format!("C-MOVE or C-GET from {}: {e}", job.target)),
                 Ok((r, c)) => {
                     let done = i64::from(c.completed) + i64::from(c.warning);
                     *progress.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -1286,6 +1388,12 @@ impl Service {
                         _ if c.failed > 0 => Attempt::Again(format!(
                             "{} sub-operations failed ({} answered {})",
                             c.failed, job.target, r.status
+                        )),
+                        _ if by_get => Attempt::Failed(format!(
+                            "{} answered {}{}",
+                            job.target,
+                            r.status,
+                            r.comment.map(|c| format!(": {c}")).unwrap_or_default()
                         )),
                         _ => Attempt::Failed(format!(
                             "{} answered {}{} (is {ours} among its destinations?)",
