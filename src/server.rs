@@ -27,6 +27,9 @@ pub struct Opened {
     pub service: Service,
     audit: AuditWriter,
     archive: Archive,
+    /// The task writing routing jobs for what is stored (also in commands:
+    /// `filmless import` routes as a C-STORE would).
+    arrivals: (CancellationToken, tokio::task::JoinHandle<()>),
 }
 
 /// Open the archive (running migrations), start the audit trail's writer
@@ -48,10 +51,13 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
         max_commitment_references: config.dicom.max_commitment_references,
         routing: crate::service::routing::Routing::new(&config.routing, &config.dicomweb),
     });
+    let stop = CancellationToken::new();
+    let arrivals = (stop.clone(), service.spawn_arrival_queue(stop));
     Ok(Opened {
         service,
         audit: writer,
         archive,
+        arrivals,
     })
 }
 
@@ -63,7 +69,17 @@ impl Opened {
             service,
             audit,
             archive,
+            arrivals: (stop, queue),
         } = self;
+        // The routes of what was stored are written before the index
+        // closes.
+        stop.cancel();
+        if tokio::time::timeout(Duration::from_secs(30), queue)
+            .await
+            .is_err()
+        {
+            tracing::warn!("routing jobs of the last arrivals were not all written within 30 s");
+        }
         drop(service);
         // Give uploads from the spool a moment; what is left stays there,
         // durable, for the next start.

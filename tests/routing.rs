@@ -353,6 +353,17 @@ fn routes_to_and_from_orthanc(database_url: Option<&str>) {
         .collect();
     got.sort();
     assert_eq!(got, old_uids, "pulled from Orthanc");
+    // A migration's list run again queues only what is not done.
+    let list = dir.path().join("migrate.txt");
+    std::fs::write(&list, format!("# from the old PACS\n{old_study}\n")).unwrap();
+    let out = filmless()
+        .args(["retrieve", "--config", config.to_str().unwrap()])
+        .args(["--peer", "ORTHANC", "--studies"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("queued or done already"), "{said}");
     // The same by C-GET, from a peer configured for it.
     let (get_study, get_files, _) =
         study_files(&dir.path().join("get"), 310, "BN0310", "MR", "20210101", 2);
@@ -512,13 +523,15 @@ fn two_nodes_run_each_job_once() {
     let text = format!(
         "data_dir = \"{dir}\"\n[storage]\ndatabase_url = \"{}\"\n\
          object_store_url = \"file://{dir}/objects\"\n\
-         [[dicom.peers]]\nae_title = \"COUNTER\"\nhost = \"127.0.0.1\"\nport = {peer_port}\n",
+         [[dicom.peers]]\nae_title = \"COUNTER\"\nhost = \"127.0.0.1\"\nport = {peer_port}\n\
+         [[routing.rules]]\nname = \"everything\"\nto = [\"COUNTER\"]\n",
         db.url,
         dir = dir.path().display(),
     );
     let config = dir.path().join("filmless.toml");
     std::fs::write(&config, text).unwrap();
-    // 200 studies of one instance each, imported, one job each.
+    // 200 studies of one instance each, imported: the rule makes a job
+    // each (an import routes as a C-STORE does).
     let files_dir = dir.path().join("files");
     let mut studies = Vec::new();
     for n in 0..200u64 {
@@ -536,26 +549,22 @@ fn two_nodes_run_each_job_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list = dir.path().join("studies.txt");
-    std::fs::write(&list, studies.join("\n")).unwrap();
     let out = filmless()
-        .args([
-            "send",
-            "--config",
-            config.to_str().unwrap(),
-            "--to",
-            "COUNTER",
-        ])
-        .arg("--studies")
-        .arg(&list)
+        .args(["jobs", "--config", config.to_str().unwrap()])
+        .args(["list", "--json", "--limit", "1000"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 200);
+    let queued: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut queued_studies: Vec<&str> = queued
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["study"].as_str().unwrap())
+        .collect();
+    queued_studies.sort();
+    let mut want: Vec<&str> = studies.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(queued_studies, want, "one job per imported study");
     // The peer counts what it receives.
     let counter = common::python()
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/store_counter.py"))
@@ -627,14 +636,11 @@ fn a_permanent_refusal_fails_the_job_at_once() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
+    let list = dir.path().join("studies.txt");
+    std::fs::write(&list, format!("{study}\n")).unwrap();
     let out = filmless()
-        .args([
-            "send",
-            "--config",
-            config.to_str().unwrap(),
-            "--study",
-            &study,
-        ])
+        .args(["send", "--config", config.to_str().unwrap(), "--studies"])
+        .arg(&list)
         .args(["--to", "COUNTER", "--wait"])
         .output()
         .unwrap();

@@ -34,6 +34,17 @@ pub struct ScuOptions {
     pub timeout: Duration,
 }
 
+/// How a C-MOVE or C-GET ended.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    /// The final response.
+    pub response: Response,
+    /// Its sub-operation counts.
+    pub counts: crate::command::SubOperations,
+    /// The Failed SOP Instance UID List, when the peer sent one.
+    pub failed: Vec<String>,
+}
+
 /// An association we requested.
 pub struct ScuAssociation {
     chan: Channel<AsyncClientAssociation<TcpStream>>,
@@ -71,6 +82,19 @@ impl ScuAssociation {
         proposals: &[(String, Vec<String>)],
         scp_of: &[&str],
     ) -> Result<Self> {
+        Self::connect_waiting(options, proposals, scp_of, options.timeout).await
+    }
+
+    /// As [`ScuAssociation::connect_with_roles`], waiting up to
+    /// `response_timeout` for each message of the peer once associated
+    /// (a C-MOVE or C-GET of a large study may send no pending response
+    /// for a long time; PS3.4 C.4.2.3.1 makes them optional).
+    pub async fn connect_waiting(
+        options: &ScuOptions,
+        proposals: &[(String, Vec<String>)],
+        scp_of: &[&str],
+        response_timeout: Duration,
+    ) -> Result<Self> {
         if proposals.is_empty() || proposals.len() > 128 {
             return Err(Error::Refused(format!(
                 "{} presentation contexts to propose",
@@ -82,7 +106,7 @@ impl ScuAssociation {
             .called_ae_title(options.called_ae.clone())
             .max_pdu_length(options.max_pdu_length)
             .connection_timeout(options.timeout)
-            .read_timeout(options.timeout)
+            .read_timeout(response_timeout)
             .write_timeout(options.timeout);
         for (class, syntaxes) in proposals {
             o = o.with_presentation_context(class.clone(), syntaxes.clone());
@@ -96,9 +120,9 @@ impl ScuAssociation {
             .map_err(|e| Error::Refused(e.to_string()))?;
         let _ = assoc.inner_stream().set_nodelay(true);
         Ok(ScuAssociation {
-            chan: Channel::new(assoc, options.timeout),
+            chan: Channel::new(assoc, response_timeout),
             next_message_id: 1,
-            timeout: options.timeout,
+            timeout: response_timeout,
         })
     }
 
@@ -227,7 +251,7 @@ impl ScuAssociation {
         destination: &str,
         identifier: &[u8],
         mut on_pending: impl FnMut(crate::command::SubOperations),
-    ) -> Result<(Response, crate::command::SubOperations)> {
+    ) -> Result<Retrieved> {
         let mut rq = Command::request(
             CommandField::CMoveRq,
             self.message_id(),
@@ -256,23 +280,25 @@ impl ScuAssociation {
             let status = command.status.ok_or(Error::MalformedCommand(
                 "response without Status (0000,0900)",
             ))?;
-            if command.has_data_set {
-                self.skip_data().await?;
-            }
             let counts = command.sub_operations.unwrap_or_default();
             if status.is_pending() {
+                if command.has_data_set {
+                    self.skip_data().await?;
+                }
                 on_pending(counts);
                 continue;
             }
-            return Ok((
-                Response {
+            let failed = self.failed_list(pc, command.has_data_set).await?;
+            return Ok(Retrieved {
+                response: Response {
                     status,
                     comment: command.error_comment,
                     offending: command.offending_elements,
                     error_id: command.error_id,
                 },
                 counts,
-            ));
+                failed,
+            });
         }
     }
 
@@ -287,7 +313,7 @@ impl ScuAssociation {
         identifier: &[u8],
         mut store: F,
         mut on_pending: impl FnMut(crate::command::SubOperations),
-    ) -> Result<(Response, crate::command::SubOperations)>
+    ) -> Result<Retrieved>
     where
         F: FnMut(crate::service::StoreRequest, Vec<u8>) -> Fut,
         Fut: std::future::Future<Output = Response>,
@@ -355,23 +381,25 @@ impl ScuAssociation {
                     let status = command.status.ok_or(Error::MalformedCommand(
                         "response without Status (0000,0900)",
                     ))?;
-                    if command.has_data_set {
-                        self.skip_data().await?;
-                    }
                     let counts = command.sub_operations.unwrap_or_default();
                     if status.is_pending() {
+                        if command.has_data_set {
+                            self.skip_data().await?;
+                        }
                         on_pending(counts);
                         continue;
                     }
-                    return Ok((
-                        Response {
+                    let failed = self.failed_list(pc, command.has_data_set).await?;
+                    return Ok(Retrieved {
+                        response: Response {
                             status,
                             comment: command.error_comment,
                             offending: command.offending_elements,
                             error_id: command.error_id,
                         },
                         counts,
-                    ));
+                        failed,
+                    });
                 }
                 Event::Release => return Err(Error::Released),
                 other => {
@@ -438,6 +466,28 @@ impl ScuAssociation {
         let data = crate::dataset::encode(data_set, &pc.transfer_syntax)?;
         self.chan.send(pc.id, &rq, Some(&data)).await?;
         self.response(&rq).await
+    }
+
+    /// The Failed SOP Instance UID List (0008,0058) of a final C-MOVE or
+    /// C-GET response's identifier, when it has one.
+    async fn failed_list(&mut self, pc: &AcceptedContext, has_data: bool) -> Result<Vec<String>> {
+        if !has_data {
+            return Ok(Vec::new());
+        }
+        let data = self.read_data().await?;
+        let Ok(obj) = crate::dataset::decode(&data, &pc.transfer_syntax) else {
+            return Ok(Vec::new());
+        };
+        Ok(obj
+            .get(dicom_dictionary_std::tags::FAILED_SOP_INSTANCE_UID_LIST)
+            .and_then(|e| e.to_multi_str().ok())
+            .map(|v| {
+                v.iter()
+                    .map(|u| u.trim_matches(['\0', ' ']).to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn read_data(&mut self) -> Result<Vec<u8>> {

@@ -146,9 +146,15 @@ pub async fn retrieve(
     studies: Vec<String>,
     wait_for_it: bool,
 ) -> anyhow::Result<bool> {
-    let ids = service.retrieve_studies(ctx, peer, &studies).await?;
-    for (id, study) in ids.iter().zip(&studies) {
-        println!("job {id}: retrieve study {study} from {peer}");
+    let queued = service.retrieve_studies(ctx, peer, &studies).await?;
+    let mut ids = Vec::new();
+    for (study, id, new) in &queued {
+        if *new {
+            println!("job {id}: retrieve study {study} from {peer}");
+        } else {
+            println!("job {id}: retrieve study {study}: queued or done already");
+        }
+        ids.push(*id);
     }
     if wait_for_it {
         return wait(service, ctx, &ids).await;

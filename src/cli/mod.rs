@@ -170,8 +170,8 @@ pub enum Command {
         #[arg(long, value_name = "UID", required_unless_present = "studies")]
         study: Option<String>,
         /// A file listing studies, one Study Instance UID a line (a
-        /// migration; jobs already done are not queued twice if run again
-        /// with `jobs list` to see).
+        /// migration: run again after an interruption, it queues only the
+        /// studies without a pending, running or done retrieve job).
         #[arg(long, value_name = "FILE", conflicts_with = "study")]
         studies: Option<PathBuf>,
         /// Run the jobs here until they end.

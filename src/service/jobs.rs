@@ -16,9 +16,16 @@ use super::Service;
 /// How often a worker looks for due jobs without being woken.
 const TICK: Duration = Duration::from_secs(2);
 
+/// Attempts of one kind running at once on a node.
+const CAPACITY: usize = 8;
+/// How long a stopping worker lets its attempts finish before it drops
+/// them (their leases end and another node, or the next start, resumes).
+const DRAIN: Duration = Duration::from_secs(10);
+
 impl Service {
-    /// Run jobs of `kind` with `attempt` until `stop`; `wake` makes the
-    /// worker look at once.
+    /// Run jobs of `kind` with `attempt` until `stop`: up to [`CAPACITY`]
+    /// at once, each slot refilled as soon as it frees (one long transfer
+    /// does not hold up the others). `wake` makes the worker look at once.
     pub(super) async fn job_loop<F, Fut>(
         &self,
         kind: &'static str,
@@ -30,22 +37,42 @@ impl Service {
         F: Fn(Service, Job) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let mut running = tokio::task::JoinSet::new();
         loop {
-            match self.archive().index().take_jobs(kind, 8, lease_ms).await {
-                Ok(jobs) => {
-                    let mut set = tokio::task::JoinSet::new();
-                    for job in jobs {
-                        set.spawn(attempt(self.clone(), job));
+            let free = CAPACITY - running.len();
+            if free > 0 {
+                match self
+                    .archive()
+                    .index()
+                    .take_jobs(kind, free as i64, lease_ms)
+                    .await
+                {
+                    Ok(jobs) => {
+                        for job in jobs {
+                            running.spawn(attempt(self.clone(), job));
+                        }
                     }
-                    while set.join_next().await.is_some() {}
+                    Err(e) => tracing::warn!(error = %e, kind, "cannot read the job table"),
                 }
-                Err(e) => tracing::warn!(error = %e, kind, "cannot read the job table"),
             }
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => break,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(TICK) => {}
             }
+        }
+        let drained = tokio::time::timeout(DRAIN, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::info!(
+                kind,
+                jobs = running.len(),
+                "stopping: attempts left to resume"
+            );
+            running.abort_all();
         }
     }
 }

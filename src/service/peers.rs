@@ -102,6 +102,11 @@ impl Peers {
         })
     }
 
+    /// Whether `ae_title` is one of `tenant`'s peers.
+    pub fn is_peer(&self, tenant: &TenantId, ae_title: &str) -> bool {
+        self.peer(ae_title, tenant).is_some()
+    }
+
     /// Whether studies are pulled from `tenant`'s peer `ae_title` by
     /// C-GET (else C-MOVE).
     pub fn retrieves_by_get(&self, tenant: &TenantId, ae_title: &str) -> bool {

@@ -20,12 +20,12 @@ use bytes::Bytes;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_net::retrieve::{choose, data_set_as, proposals};
-use dicom_net::scu::{ScuAssociation, ScuOptions};
+use dicom_net::scu::{Retrieved, ScuAssociation, ScuOptions};
 use dicom_net::service::RetrieveItem;
 use dicom_net::{Status, StatusClass};
 use dicom_object::InMemDicomObject;
 use serde::{Deserialize, Serialize};
-use storage::index::{jobs::state, Job};
+use storage::index::{jobs::state, Job, NewJob};
 use storage::{StoreOutcome, Stored, StoredInstance, TenantId};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,11 @@ pub const PREFETCH: &str = "prefetch";
 /// Every routing job kind.
 pub const KINDS: [&str; 3] = [FORWARD, RETRIEVE, PREFETCH];
 
+/// How long a C-MOVE or C-GET may go without a response (pending
+/// responses are optional; the lease is renewed meanwhile).
+const RETRIEVE_WAIT: Duration = Duration::from_secs(3600);
+/// Attempts a retrieve with failed sub-operations gets before it fails.
+const RETRIEVE_TRIES_ON_FAILED: i64 = 3;
 /// How long arrivals are gathered into one batch of jobs.
 const GATHER: Duration = Duration::from_millis(500);
 /// How long an attempt holds its job before another node may take it;
@@ -140,6 +145,17 @@ struct PrefetchJob {
     rule: usize,
 }
 
+/// The key of a study's retrieve job: one at a time per study and tenant,
+/// whichever peer it comes from.
+fn retrieve_key(tenant: &TenantId, study: &str) -> String {
+    format!("retrieve|{tenant}|{study}")
+}
+
+/// A job payload as JSON.
+fn json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// An instance stored that rules or prefetch want.
 #[derive(Debug)]
 struct Arrival {
@@ -196,10 +212,10 @@ impl Routing {
         }
     }
 
-    fn slot(&self, target: &str) -> Arc<Semaphore> {
+    fn slot(&self, tenant: &TenantId, target: &str) -> Arc<Semaphore> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots
-            .entry(target.to_owned())
+            .entry(format!("{tenant}|{target}"))
             .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_peer)))
             .clone()
     }
@@ -269,7 +285,7 @@ pub struct JobView {
     pub tenant: String,
     /// The study it moves.
     pub study: String,
-    /// Attempts so far.
+    /// Attempts so far (since the last manual retry).
     pub attempts: i64,
     /// When the next attempt is due (or the running one's lease ends),
     /// RFC 3339.
@@ -309,7 +325,7 @@ impl From<Job> for JobView {
             peer: j.target,
             tenant: j.tenant.to_string(),
             study,
-            attempts: j.attempts,
+            attempts: j.attempts - j.attempt_base,
             next_attempt_at: rfc3339(j.next_attempt_at),
             last_error: j.last_error,
             done: j.done,
@@ -385,24 +401,26 @@ impl Service {
         }
     }
 
-    /// Write the jobs that arrivals call for, a batch at a time, and run
-    /// the routing jobs, until `stop`.
-    pub async fn run_routing(self, stop: CancellationToken) {
+    /// Start the task that writes the jobs arrivals call for, a batch at a
+    /// time, until `stop` (then it writes what is left and ends). Started
+    /// once, where the archive is opened.
+    pub fn spawn_arrival_queue(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let receiver = self
             .routing()
             .receiver
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let queue = {
-            let this = self.clone();
-            let stop = stop.clone();
-            async move {
-                if let Some(rx) = receiver {
-                    this.queue_arrivals(rx, stop).await
-                }
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Some(rx) = receiver {
+                this.queue_arrivals(rx, stop).await
             }
-        };
+        })
+    }
+
+    /// Run the routing jobs until `stop`.
+    pub async fn run_routing(self, stop: CancellationToken) {
         let due = &self.routing().due;
         let forward = self.job_loop(
             FORWARD,
@@ -421,15 +439,25 @@ impl Service {
         let prefetch = self.job_loop(PREFETCH, LEASE_MS, due, stop, |this, job| async move {
             this.prefetch_job(job).await
         });
-        tokio::join!(queue, forward, retrieve, prefetch);
+        tokio::join!(forward, retrieve, prefetch);
     }
 
     async fn queue_arrivals(&self, mut rx: mpsc::Receiver<Arrival>, stop: CancellationToken) {
         let mut seen_studies: HashSet<(TenantId, String)> = HashSet::new();
+        let mut stopping = false;
         loop {
-            let first = tokio::select! {
-                _ = stop.cancelled() => None,
-                a = rx.recv() => a,
+            let first = if stopping {
+                rx.try_recv().ok()
+            } else {
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        // No more arrivals; write what is queued, then end.
+                        rx.close();
+                        stopping = true;
+                        rx.try_recv().ok()
+                    }
+                    a = rx.recv() => a,
+                }
             };
             let Some(first) = first else { return };
             // The rest of what arrives together (a modality sends a series
@@ -438,23 +466,34 @@ impl Service {
             let mut batch = vec![first];
             let until = tokio::time::Instant::now() + GATHER;
             while batch.len() < 2000 {
-                match tokio::time::timeout_at(until, rx.recv()).await {
-                    Ok(Some(a)) => batch.push(a),
-                    _ => break,
+                let next = if stopping {
+                    rx.try_recv().ok()
+                } else {
+                    tokio::select! {
+                        _ = stop.cancelled() => None,
+                        a = tokio::time::timeout_at(until, rx.recv()) => a.ok().flatten(),
+                    }
+                };
+                match next {
+                    Some(a) => batch.push(a),
+                    None => break,
                 }
             }
             if seen_studies.len() > 100_000 {
                 seen_studies.clear();
             }
+            let mut tries = 0;
             loop {
                 match self.queue_batch(&batch, &mut seen_studies).await {
                     Ok(()) => break,
                     Err(e) => {
+                        tries += 1;
                         tracing::error!(error = %e, arrivals = batch.len(), "cannot write routing jobs; trying again");
-                        tokio::select! {
-                            _ = stop.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        if stopping && tries >= 3 {
+                            tracing::error!(arrivals = batch.len(), "routing jobs not written (stopping): `filmless send --to` sends these studies");
+                            break;
                         }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
             }
@@ -468,17 +507,17 @@ impl Service {
         seen_studies: &mut HashSet<(TenantId, String)>,
     ) -> Result<()> {
         let r = self.routing();
-        let index = self.archive().index();
         let now = storage::index::now_millis();
         // Instance rules: one job per (tenant, destination, study, rule).
         let mut grouped: HashMap<(TenantId, String, String, usize), Vec<String>> = HashMap::new();
         let mut order = Vec::new();
-        let mut stable = HashSet::new();
-        let mut prefetch = HashSet::new();
+        let mut stable = Vec::new();
+        let mut prefetch = Vec::new();
+        let mut new_studies = Vec::new();
         for a in batch {
             for &n in &a.rules {
                 let rule = &r.rules[n];
-                for dest in &rule.to {
+                for dest in rule.to.iter().filter(|d| self.is_destination(&a.tenant, d)) {
                     match rule.on {
                         Trigger::Instance => {
                             let key = (a.tenant.clone(), dest.clone(), a.study.clone(), n);
@@ -489,14 +528,25 @@ impl Service {
                             list.push(a.sop_instance_uid.clone());
                         }
                         Trigger::StudyStable => {
-                            stable.insert((a.tenant.clone(), dest.clone(), a.study.clone(), n));
+                            let key = (a.tenant.clone(), dest.clone(), a.study.clone(), n);
+                            if !stable.contains(&key) {
+                                stable.push(key);
+                            }
                         }
                     }
                 }
             }
-            if seen_studies.insert((a.tenant.clone(), a.study.clone())) {
+            let study = (a.tenant.clone(), a.study.clone());
+            if !seen_studies.contains(&study) && !new_studies.contains(&study) {
+                new_studies.push(study);
                 for &n in &a.prefetch {
-                    prefetch.insert((a.tenant.clone(), a.patient_id.clone(), a.study.clone(), n));
+                    let key = (a.tenant.clone(), a.patient_id.clone(), a.study.clone(), n);
+                    if !prefetch
+                        .iter()
+                        .any(|(t, p, _, m)| (t, p, m) == (&key.0, &key.1, &key.3))
+                    {
+                        prefetch.push(key);
+                    }
                 }
             }
         }
@@ -504,53 +554,53 @@ impl Service {
         for key in order {
             let instances = grouped.remove(&key).unwrap_or_default();
             let (tenant, dest, study, n) = key;
-            let payload = serde_json::to_string(&ForwardJob {
-                study,
-                instances,
-                rule: r.rules[n].name.clone(),
-            })
-            .map_err(|e| Error::Internal(e.to_string()))?;
-            jobs.push((tenant, FORWARD.to_owned(), dest, payload));
+            jobs.push(NewJob {
+                tenant,
+                kind: FORWARD.to_owned(),
+                target: dest,
+                payload: json(&ForwardJob {
+                    study,
+                    instances,
+                    rule: r.rules[n].name.clone(),
+                })?,
+                dedup: String::new(),
+                due_ms: None,
+            });
         }
-        index.enqueue_jobs(&jobs).await?;
         for (tenant, dest, study, n) in stable {
             let rule = &r.rules[n];
-            let payload = serde_json::to_string(&ForwardJob {
-                study: study.clone(),
-                instances: Vec::new(),
-                rule: rule.name.clone(),
-            })
-            .map_err(|e| Error::Internal(e.to_string()))?;
-            index
-                .enqueue_or_postpone(
-                    &tenant,
-                    FORWARD,
-                    &dest,
-                    &payload,
-                    &format!("stable|{}|{dest}|{tenant}|{study}", rule.name),
-                    now + rule.stable_secs as i64 * 1000,
-                )
-                .await?;
+            jobs.push(NewJob {
+                dedup: format!("stable|{}|{dest}|{tenant}|{study}", rule.name),
+                tenant,
+                kind: FORWARD.to_owned(),
+                target: dest,
+                payload: json(&ForwardJob {
+                    study,
+                    instances: Vec::new(),
+                    rule: rule.name.clone(),
+                })?,
+                due_ms: Some(now + rule.stable_secs as i64 * 1000),
+            });
         }
         for (tenant, patient_id, study, n) in prefetch {
-            let payload = serde_json::to_string(&PrefetchJob {
-                patient_id: patient_id.clone(),
-                study,
-                rule: n,
-            })
-            .map_err(|e| Error::Internal(e.to_string()))?;
             // A moment for the study to settle; one pending per patient.
-            index
-                .enqueue_or_postpone(
-                    &tenant,
-                    PREFETCH,
-                    "",
-                    &payload,
-                    &format!("prefetch|{n}|{tenant}|{patient_id}"),
-                    now + 2_000,
-                )
-                .await?;
+            jobs.push(NewJob {
+                dedup: format!("prefetch|{n}|{tenant}|{patient_id}"),
+                tenant,
+                kind: PREFETCH.to_owned(),
+                target: String::new(),
+                payload: json(&PrefetchJob {
+                    patient_id,
+                    study,
+                    rule: n,
+                })?,
+                due_ms: Some(now + 2_000),
+            });
         }
+        // All of the batch in one transaction: a retry after a failure
+        // writes nothing twice.
+        self.archive().index().enqueue_batch(&jobs).await?;
+        seen_studies.extend(new_studies);
         Ok(())
     }
 
@@ -654,13 +704,16 @@ impl Service {
     }
 
     /// Queue pulling each of `studies` from the DICOM peer `from` (C-MOVE
-    /// to our AE title), into the caller's tenant. Returns the jobs' ids.
+    /// to our AE title, or C-GET), into the caller's tenant. A study with a
+    /// retrieve job pending, running or done already is not queued again
+    /// (so a migration's list can be run again after an interruption).
+    /// Returns, per study, its job and whether it is new.
     pub async fn retrieve_studies(
         &self,
         ctx: &Context,
         from: &str,
         studies: &[String],
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<(String, i64, bool)>> {
         self.require(ctx, Right::Jobs, Action::Transfer, "retrieve")
             .await?;
         let tenant = Self::write_tenant(ctx);
@@ -669,32 +722,46 @@ impl Service {
                 format!("{from:?} is not a [[dicom.peers]] AE title of tenant {tenant} with a reachable host").into(),
             ));
         }
-        let mut jobs = Vec::with_capacity(studies.len());
+        let index = self.archive().index();
+        let mut out = Vec::with_capacity(studies.len());
+        let mut jobs = Vec::new();
         for s in studies {
             let uid = storage::Uid::parse("StudyInstanceUID", s)?;
-            let payload = serde_json::to_string(&RetrieveJob {
-                study: uid.as_str().to_owned(),
-            })
-            .map_err(|e| Error::Internal(e.to_string()))?;
-            jobs.push((
-                tenant.clone(),
-                RETRIEVE.to_owned(),
-                from.to_owned(),
-                payload,
-            ));
+            let dedup = retrieve_key(&tenant, uid.as_str());
+            if let Some(j) = index.job_by_dedup(&dedup).await? {
+                if j.state != state::FAILED {
+                    out.push((uid.as_str().to_owned(), j.id, false));
+                    continue;
+                }
+            }
+            jobs.push(NewJob {
+                tenant: tenant.clone(),
+                kind: RETRIEVE.to_owned(),
+                target: from.to_owned(),
+                payload: json(&RetrieveJob {
+                    study: uid.as_str().to_owned(),
+                })?,
+                dedup,
+                due_ms: None,
+            });
+            out.push((uid.as_str().to_owned(), 0, true));
         }
-        let ids = self.archive().index().enqueue_jobs(&jobs).await?;
+        let ids = index.enqueue_batch(&jobs).await?;
+        let mut ids = ids.into_iter();
+        for entry in out.iter_mut().filter(|e| e.2) {
+            entry.1 = ids.next().unwrap_or_default();
+        }
         self.record(
             ctx,
             Action::Transfer,
             None,
             Some(&tenant),
             Default::default(),
-            &format!("retrieve of {} studies from {from} queued", ids.len()),
+            &format!("retrieve of {} studies from {from} queued", jobs.len()),
         )
         .await;
         self.routing().due.notify_waiters();
-        Ok(ids)
+        Ok(out)
     }
 
     /// C-FIND on the DICOM peer `peer` (Study Root) with `identifier`:
@@ -902,11 +969,20 @@ impl Service {
         }
     }
 
-    async fn destination<'a>(&'a self, tenant: &TenantId, name: &str) -> Option<Destination<'a>> {
-        if let Some(p) = self.routing().dicomweb.iter().find(|p| {
+    /// Whether `name` is configured as a destination of `tenant`.
+    fn is_destination(&self, tenant: &TenantId, name: &str) -> bool {
+        self.web_peer(tenant, name).is_some() || self.peers().is_peer(tenant, name)
+    }
+
+    fn web_peer(&self, tenant: &TenantId, name: &str) -> Option<&DicomwebPeer> {
+        self.routing().dicomweb.iter().find(|p| {
             p.name == name
                 && (p.tenant.is_empty() && tenant.is_implicit() || p.tenant == tenant.as_str())
-        }) {
+        })
+    }
+
+    async fn destination<'a>(&'a self, tenant: &TenantId, name: &str) -> Option<Destination<'a>> {
+        if let Some(p) = self.web_peer(tenant, name) {
             return Some(Destination::Web(p));
         }
         self.peers()
@@ -949,8 +1025,13 @@ impl Service {
                 self.audit_job(job, Some(why.clone()), what).await;
                 index.finish_job(job.id, job.attempts, Some(&why)).await
             }
-            Attempt::Again(why) if job.attempts >= self.routing().max_attempts => {
-                let why = format!("given up after {} attempts: {why}", job.attempts);
+            Attempt::Again(why)
+                if job.attempts - job.attempt_base >= self.routing().max_attempts =>
+            {
+                let why = format!(
+                    "given up after {} attempts: {why}",
+                    job.attempts - job.attempt_base
+                );
                 tracing::warn!(job = job.id, peer = %job.target, reason = %why, "routing job failed");
                 self.audit_job(job, Some(why.clone()), what).await;
                 index.finish_job(job.id, job.attempts, Some(&why)).await
@@ -1058,18 +1139,23 @@ impl Service {
                 payload.study
             ));
         }
-        let Some(destination) = self.destination(&job.tenant, &job.target).await else {
-            return Attempt::Again(format!(
-                "{} is not a destination now (not configured, or its host does not resolve)",
-                job.target
+        if !self.is_destination(&job.tenant, &job.target) {
+            return Attempt::Failed(format!(
+                "{} is not a destination of tenant {} ([[dicom.peers]] or [[dicomweb.peers]])",
+                job.target, job.tenant
             ));
+        }
+        let Some(destination) = self.destination(&job.tenant, &job.target).await else {
+            return Attempt::Again(format!("{}: its host does not resolve", job.target));
         };
-        let slot = self.routing().slot(&job.target);
-        let Ok(_permit) = slot.acquire().await else {
-            return Attempt::Again("shutting down".into());
-        };
+        let slot = self.routing().slot(&job.tenant, &job.target);
         let progress = Arc::new(Mutex::new((0i64, instances.len() as i64)));
         let work = async {
+            // Waiting for a free association to the peer, the lease is
+            // renewed all the same.
+            let Ok(_permit) = slot.acquire().await else {
+                return Attempt::Again("shutting down".into());
+            };
             match destination {
                 Destination::Dicom(addr) => {
                     self.forward_dimse(job, addr, &instances, progress.clone())
@@ -1132,6 +1218,8 @@ impl Service {
             match assoc.store(&ctx, &item.sop_instance_uid, &data, None).await {
                 Ok(r) => match r.status.class() {
                     StatusClass::Success | StatusClass::Warning => sent += 1,
+                    // It has it already (an earlier attempt got that far).
+                    _ if r.status.0 == 0x0111 => sent += 1,
                     _ if is_transient(r.status) => {
                         let _ = assoc.release().await;
                         return Attempt::Again(format!(
@@ -1209,7 +1297,15 @@ impl Service {
             };
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
-            let failed = failed_sops(&text);
+            // 0111H: the peer has the instance already (an earlier
+            // attempt): delivered.
+            let reported = failed_sops(&text);
+            let duplicates_only =
+                !reported.is_empty() && reported.iter().all(|(_, r)| *r == 0x0111);
+            let failed: Vec<(String, u16)> = reported
+                .into_iter()
+                .filter(|(_, reason)| *reason != 0x0111)
+                .collect();
             match status.as_u16() {
                 200 => sent += chunk.len() as i64,
                 202 | 409 => {
@@ -1217,7 +1313,7 @@ impl Service {
                         failed.iter().map(|(u, _)| u.as_str()).collect();
                     for i in chunk {
                         if failed_set.contains(i.sop_instance_uid.as_str())
-                            || (failed.is_empty() && status.as_u16() == 409)
+                            || (failed.is_empty() && status.as_u16() == 409 && !duplicates_only)
                         {
                             let reason = failed
                                 .iter()
@@ -1266,13 +1362,13 @@ impl Service {
                 job.target
             ));
         };
-        let slot = self.routing().slot(&job.target);
-        let Ok(_permit) = slot.acquire().await else {
-            return Attempt::Again("shutting down".into());
-        };
+        let slot = self.routing().slot(&job.tenant, &job.target);
         let by_get = self.peers().retrieves_by_get(&job.tenant, &job.target);
         let progress = Arc::new(Mutex::new((0i64, 0i64)));
         let work = async {
+            let Ok(_permit) = slot.acquire().await else {
+                return Attempt::Again("shutting down".into());
+            };
             let options = self.scu_options(&job.tenant, &job.target, addr);
             let class = if by_get {
                 STUDY_ROOT_GET
@@ -1291,12 +1387,15 @@ impl Service {
             } else {
                 Vec::new()
             };
-            let mut assoc = match ScuAssociation::connect_with_roles(&options, &proposals, &scp_of)
-                .await
-            {
-                Ok(a) => a,
-                Err(e) => return Attempt::Again(format!("association with {}: {e}", job.target)),
-            };
+            let mut assoc =
+                match ScuAssociation::connect_waiting(&options, &proposals, &scp_of, RETRIEVE_WAIT)
+                    .await
+                {
+                    Ok(a) => a,
+                    Err(e) => {
+                        return Attempt::Again(format!("association with {}: {e}", job.target))
+                    }
+                };
             let Some(pc) = assoc
                 .accepted()
                 .into_iter()
@@ -1366,29 +1465,61 @@ impl Service {
             let _ = assoc.release().await;
             match result {
                 Err(e) => Attempt::Again(format!("C-MOVE or C-GET from {}: {e}", job.target)),
-                Ok((r, c)) => {
+                Ok(Retrieved {
+                    response: r,
+                    counts: c,
+                    failed,
+                }) => {
                     let done = i64::from(c.completed) + i64::from(c.warning);
                     *progress.lock().unwrap_or_else(|e| e.into_inner()) =
                         (done, done + i64::from(c.failed));
+                    let failed_list = if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ": {}{}",
+                            failed
+                                .iter()
+                                .take(5)
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            if failed.len() > 5 { ", …" } else { "" }
+                        )
+                    };
                     match r.status.class() {
                         StatusClass::Success => Attempt::Sent {
                             sent: done,
                             refused: Vec::new(),
                         },
-                        StatusClass::Warning if c.failed == 0 => Attempt::Sent {
-                            sent: done,
-                            refused: Vec::new(),
-                        },
+                        StatusClass::Warning if c.failed == 0 && failed.is_empty() => {
+                            Attempt::Sent {
+                                sent: done,
+                                refused: Vec::new(),
+                            }
+                        }
                         _ if is_transient(r.status) => Attempt::Again(format!(
                             "{} answered {}{}",
                             job.target,
                             r.status,
                             r.comment.map(|c| format!(" ({c})")).unwrap_or_default()
                         )),
-                        _ if c.failed > 0 => Attempt::Again(format!(
-                            "{} sub-operations failed ({} answered {})",
-                            c.failed, job.target, r.status
-                        )),
+                        // Failed sub-operations: tried again a few times
+                        // (we may have been out of resources), then failed
+                        // with the instances named.
+                        _ if c.failed > 0 || !failed.is_empty() => {
+                            let why = format!(
+                                "{} sub-operations failed ({} answered {}){failed_list}",
+                                c.failed.max(failed.len() as u16),
+                                job.target,
+                                r.status,
+                            );
+                            if job.attempts - job.attempt_base < RETRIEVE_TRIES_ON_FAILED {
+                                Attempt::Again(why)
+                            } else {
+                                Attempt::Failed(why)
+                            }
+                        }
                         _ if by_get => Attempt::Failed(format!(
                             "{} answered {}{}",
                             job.target,
@@ -1472,27 +1603,40 @@ impl Service {
         if wanted.is_empty() && !errors.is_empty() {
             return Attempt::Again(errors.join("; "));
         }
+        // The most recent priors; those here already, or on their way,
+        // count too.
         wanted.sort_by(|a, b| b.1.cmp(&a.1));
+        wanted.truncate(rule.max_studies);
         let mut jobs = Vec::new();
         for (study, _, peer) in wanted {
-            if jobs.len() >= rule.max_studies {
-                break;
-            }
             match index.study_instances(&job.tenant, &study).await {
                 Ok(have) if !have.is_empty() => continue,
                 Ok(_) => {}
                 Err(e) => return Attempt::Again(e.to_string()),
             }
-            let payload = match serde_json::to_string(&RetrieveJob {
+            let dedup = retrieve_key(&job.tenant, &study);
+            match index.job_by_dedup(&dedup).await {
+                Ok(Some(j)) if j.state != state::FAILED => continue,
+                Ok(_) => {}
+                Err(e) => return Attempt::Again(e.to_string()),
+            }
+            let payload = match json(&RetrieveJob {
                 study: study.clone(),
             }) {
                 Ok(p) => p,
                 Err(e) => return Attempt::Failed(e.to_string()),
             };
-            jobs.push((job.tenant.clone(), RETRIEVE.to_owned(), peer, payload));
+            jobs.push(NewJob {
+                tenant: job.tenant.clone(),
+                kind: RETRIEVE.to_owned(),
+                target: peer,
+                payload,
+                dedup,
+                due_ms: None,
+            });
         }
         let n = jobs.len() as i64;
-        if let Err(e) = index.enqueue_jobs(&jobs).await {
+        if let Err(e) = index.enqueue_batch(&jobs).await {
             return Attempt::Again(e.to_string());
         }
         if n > 0 {

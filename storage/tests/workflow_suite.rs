@@ -513,6 +513,56 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
     assert!(index.finish_job(ids[0], 1, Some("gave up")).await.unwrap());
     let failed = index.jobs("many", state::FAILED).await.unwrap();
     assert_eq!(failed[0].last_error, "gave up");
+    // Retried by hand: attempts never go down (they name the leases); the
+    // count starts again from attempt_base.
+    assert!(index.requeue_job(ids[0]).await.unwrap());
+    let again = index.job(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (again.state.as_str(), again.attempts, again.attempt_base),
+        (state::PENDING, 1, 1)
+    );
+    assert!(!index.requeue_job(ids[0]).await.unwrap(), "pending already");
+    let taken = index.take_job(ids[0], 60_000).await.unwrap().unwrap();
+    assert_eq!(taken.attempts, 2, "a new lease, not the old one");
+    assert!(!index.finish_job(ids[0], 1, None).await.unwrap());
+    assert!(index.finish_job(ids[0], 2, None).await.unwrap());
+
+    // One pending job per purpose: a new arrival postpones it; while it
+    // runs, the next arrival queues another, and a retry of the running
+    // one is superseded by that one.
+    let due = storage::index::now_millis() - 1_000;
+    let first = index
+        .enqueue_or_postpone(&t, "stable", "P", "{}", "stable|S1", due)
+        .await
+        .unwrap();
+    let same = index
+        .enqueue_or_postpone(&t, "stable", "P", "{}", "stable|S1", due + 1)
+        .await
+        .unwrap();
+    assert_eq!(first, same);
+    let running = index.take_jobs("stable", 10, 60_000).await.unwrap();
+    assert_eq!(running.len(), 1);
+    let second = index
+        .enqueue_or_postpone(&t, "stable", "P", "{}", "stable|S1", due + 60_000)
+        .await
+        .unwrap();
+    assert_ne!(second, first);
+    assert!(index
+        .retry_job(first, running[0].attempts, 0, "peer away")
+        .await
+        .unwrap());
+    let j = index.job(first).await.unwrap().unwrap();
+    assert_eq!(j.state, state::DONE);
+    assert!(
+        j.last_error
+            .contains(&format!("superseded by job {second}")),
+        "{}",
+        j.last_error
+    );
+    assert_eq!(
+        index.job_by_dedup("stable|S1").await.unwrap().unwrap().id,
+        second
+    );
 }
 
 macro_rules! workflow_suite {

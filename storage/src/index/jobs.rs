@@ -25,6 +25,23 @@ pub mod state {
     pub const FAILED: &str = "failed";
 }
 
+/// A job to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Whose data it moves.
+    pub tenant: TenantId,
+    /// What kind of work.
+    pub kind: String,
+    /// Where it goes.
+    pub target: String,
+    /// The work (JSON).
+    pub payload: String,
+    /// One pending job per key ('' for none).
+    pub dedup: String,
+    /// When it is due (Unix ms); `None`: now.
+    pub due_ms: Option<i64>,
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -54,10 +71,16 @@ pub struct Job {
     pub created_at: i64,
     /// When it last changed, Unix ms.
     pub updated_at: i64,
+    /// `attempts` when it was last retried by hand: attempts since then
+    /// are `attempts - attempt_base` (`attempts` itself never goes down,
+    /// as it names each attempt's lease).
+    pub attempt_base: i64,
+    /// The key that keeps one pending job per purpose ('' for none).
+    pub dedup: String,
 }
 
 const COLUMNS: &str = "id, tenant_id, kind, target, payload, state, attempts, last_error, done, \
-                       total, next_attempt_at, created_at, updated_at";
+                       total, next_attempt_at, created_at, updated_at, attempt_base, dedup";
 
 fn job_of(r: &sqlx::any::AnyRow) -> Result<Job> {
     Ok(Job {
@@ -74,6 +97,8 @@ fn job_of(r: &sqlx::any::AnyRow) -> Result<Job> {
         next_attempt_at: r.try_get(10)?,
         created_at: r.try_get(11)?,
         updated_at: r.try_get(12)?,
+        attempt_base: r.try_get(13)?,
+        dedup: r.try_get(14)?,
     })
 }
 
@@ -221,6 +246,9 @@ impl Index {
 
     /// Put a job back to wait `delay_ms`, keeping the error; only while
     /// the caller still holds lease `attempt` (see [`Index::finish_job`]).
+    /// A job whose purpose (`dedup`) another pending job has taken over
+    /// meanwhile (a study that went on growing while it was being sent)
+    /// ends `done`, superseded: that one sends it all.
     pub async fn retry_job(
         &self,
         id: i64,
@@ -230,15 +258,32 @@ impl Index {
     ) -> Result<bool> {
         let now = now_millis();
         let (_guard, mut tx) = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE job SET state = 'pending', next_attempt_at = $1, last_error = $2, \
-             updated_at = $3 WHERE id = $4 AND state = 'running' AND attempts = $5",
+        let superseded: Option<i64> = sqlx::query_scalar(
+            "SELECT o.id FROM job j JOIN job o ON o.dedup = j.dedup AND o.id <> j.id \
+             WHERE j.id = $1 AND j.dedup <> '' AND o.state = 'pending' LIMIT 1",
         )
-        .bind(now + delay_ms)
-        .bind(error)
-        .bind(now)
         .bind(id)
-        .bind(attempt)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let done = match superseded {
+            Some(other) => sqlx::query(
+                "UPDATE job SET state = 'done', last_error = $1, updated_at = $2 \
+                 WHERE id = $3 AND state = 'running' AND attempts = $4",
+            )
+            .bind(format!("superseded by job {other} ({error})"))
+            .bind(now)
+            .bind(id)
+            .bind(attempt),
+            None => sqlx::query(
+                "UPDATE job SET state = 'pending', next_attempt_at = $1, last_error = $2, \
+                 updated_at = $3 WHERE id = $4 AND state = 'running' AND attempts = $5",
+            )
+            .bind(now + delay_ms)
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .bind(attempt),
+        }
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -323,29 +368,64 @@ impl Index {
         &self,
         jobs: &[(TenantId, String, String, String)],
     ) -> Result<Vec<i64>> {
+        let batch: Vec<NewJob> = jobs
+            .iter()
+            .map(|(tenant, kind, target, payload)| NewJob {
+                tenant: tenant.clone(),
+                kind: kind.clone(),
+                target: target.clone(),
+                payload: payload.clone(),
+                dedup: String::new(),
+                due_ms: None,
+            })
+            .collect();
+        self.enqueue_batch(&batch).await
+    }
+
+    /// Queue jobs in one transaction (all or none). A job with a `dedup`
+    /// key postpones the pending job of that key to its `due_ms` instead,
+    /// when there is one (see [`Index::enqueue_or_postpone`]). Returns
+    /// the ids.
+    pub async fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<i64>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
         let now = now_millis();
         let (_guard, mut tx) = self.begin_write().await?;
         let mut ids = Vec::with_capacity(jobs.len());
-        for (tenant, kind, target, payload) in jobs {
+        for j in jobs {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO job (tenant_id, kind, target, payload, state, attempts, \
-                 next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5) RETURNING id",
+                 next_attempt_at, created_at, updated_at, dedup) \
+                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $6, $7) \
+                 ON CONFLICT (dedup) WHERE state = 'pending' AND dedup <> '' \
+                 DO UPDATE SET next_attempt_at = excluded.next_attempt_at, \
+                 updated_at = excluded.updated_at RETURNING id",
             )
-            .bind(tenant.as_str())
-            .bind(kind)
-            .bind(target)
-            .bind(payload)
+            .bind(j.tenant.as_str())
+            .bind(&j.kind)
+            .bind(&j.target)
+            .bind(&j.payload)
+            .bind(j.due_ms.unwrap_or(now))
             .bind(now)
+            .bind(&j.dedup)
             .fetch_one(&mut *tx)
             .await?;
             ids.push(id);
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    /// The newest job with this `dedup` key.
+    pub async fn job_by_dedup(&self, dedup: &str) -> Result<Option<Job>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM job WHERE dedup = $1 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(dedup)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(job_of).transpose()
     }
 
     /// Record progress of a running job (lease `attempt`) and extend its
@@ -378,13 +458,16 @@ impl Index {
     }
 
     /// Put a failed (or finished) job back to be tried again now, its
-    /// attempts counted from zero; `false` when it is pending or running.
+    /// attempts counted from here (`attempt_base`); `false` when it is
+    /// pending or running.
     pub async fn requeue_job(&self, id: i64) -> Result<bool> {
         let now = now_millis();
         let (_guard, mut tx) = self.begin_write().await?;
         let n = sqlx::query(
-            "UPDATE job SET state = 'pending', attempts = 0, next_attempt_at = $1, \
-             updated_at = $1, last_error = '', dedup = '' WHERE id = $2 AND state IN ('failed', 'done')",
+            "UPDATE job SET state = 'pending', attempt_base = attempts, next_attempt_at = $1, \
+             updated_at = $1, last_error = '' WHERE id = $2 AND state IN ('failed', 'done') \
+             AND NOT EXISTS (SELECT 1 FROM job o WHERE o.dedup = job.dedup AND o.dedup <> '' \
+             AND o.state = 'pending')",
         )
         .bind(now)
         .bind(id)

@@ -35,7 +35,7 @@ mod write;
 
 pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{Index, IndexOptions};
-pub use jobs::Job;
+pub use jobs::{Job, NewJob};
 pub use rows::{
     now_millis, Counts, Insert, InstanceJson, NewInstance, StoredInstance, StudySummary,
 };
