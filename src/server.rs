@@ -50,6 +50,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
             .unwrap_or(config.dicom.accent_insensitive_names),
         max_commitment_references: config.dicom.max_commitment_references,
         routing: crate::service::routing::Routing::new(&config.routing, &config.dicomweb),
+        site_name: config.site.name.clone(),
     });
     let stop = CancellationToken::new();
     let arrivals = (stop.clone(), service.spawn_arrival_queue(stop));

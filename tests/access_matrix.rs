@@ -42,6 +42,12 @@ const JOB: [u16; 5] = [401, 403, 403, 200, 404];
 const JOB_ACTION: [u16; 5] = [401, 403, 403, 204, 404];
 /// Sending study S: the other tenant's admin does not see it.
 const SEND: [u16; 5] = [401, 403, 403, 202, 404];
+/// Share links (role share, or admin): the other tenant's admin cannot
+/// share study S nor see our shares.
+const SHARE_CREATE: [u16; 5] = [401, 403, 403, 201, 404];
+const SHARES: [u16; 5] = [401, 403, 403, 200, 200];
+const SHARE: [u16; 5] = [401, 403, 403, 200, 404];
+const SHARE_REVOKE: [u16; 5] = [401, 403, 403, 204, 404];
 
 /// Every protected route: method, path template, expected statuses, and
 /// whether the answer is a search (the other tenant's answer must be empty).
@@ -119,6 +125,13 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         // Cancelled first (it is pending), then retried (it failed).
         ("POST", "/api/jobs/{id}/cancel", JOB_ACTION, false),
         ("POST", "/api/jobs/{id}/retry", JOB_ACTION, false),
+        ("POST", "/api/shares", SHARE_CREATE, false),
+        ("GET", "/api/shares", SHARES, true),
+        ("GET", "/api/shares/{id}", SHARE, false),
+        ("GET", "/api/shares/{id}/qr.svg", SHARE, false),
+        ("GET", "/api/shares/{id}/qr.png", SHARE, false),
+        ("GET", "/api/shares/{id}/slip", SHARE, false),
+        ("DELETE", "/api/shares/{id}", SHARE_REVOKE, false),
     ]
 }
 
@@ -433,7 +446,17 @@ fn access_matrix(database_url: Option<&str>) {
         .iter()
         .map(|(_, p, _)| *p)
         .collect();
-    assert_eq!(public, ["/healthz", "/ (fallback)"], "the public routes");
+    assert_eq!(
+        public,
+        [
+            "/healthz",
+            "/ (fallback)",
+            "/s/{token}",
+            "/s/{token}/pin",
+            "/s/{token}/dicom-web/{*rest}"
+        ],
+        "the public routes"
+    );
 
     let credentials = [
         None,
@@ -467,11 +490,42 @@ fn access_matrix(database_url: Option<&str>) {
         .as_i64()
         .unwrap()
         .to_string();
+    // A share of study S, made by h1's admin.
+    let (status, _, reply) = http(
+        &server.http,
+        "POST",
+        "/api/shares",
+        &[
+            ("Authorization", credentials[3].as_deref().unwrap()),
+            ("Content-Type", "application/json"),
+        ],
+        format!(r#"{{"study": "{study}"}}"#).as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&reply));
+    let made: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+    let share_id = made["id"].as_i64().unwrap().to_string();
+    let share_token = made["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let fill = |template: &str| {
         let item_id = if template.starts_with("/api/jobs/") {
             &job_id
+        } else if template.starts_with("/api/shares/") {
+            &share_id
         } else {
             &item_id
+        };
+        let token = if template.ends_with("/qr.svg")
+            || template.ends_with("/qr.png")
+            || template.ends_with("/slip")
+        {
+            format!("?token={share_token}")
+        } else {
+            String::new()
         };
         template
             .replace("{study}", &study)
@@ -480,9 +534,12 @@ fn access_matrix(database_url: Option<&str>) {
             .replace("{frames}", "1")
             .replace("{*path}", "7FE00010")
             .replace("{id}", item_id)
+            + &token
     };
+    let share_body = format!(r#"{{"study": "{study}"}}"#);
     let mut order: Vec<_> = table.iter().filter(|r| r.0 != "DELETE").collect();
     for p in [
+        "/api/shares/{id}",
         "/api/worklist/{id}",
         "/dicom-web/studies",
         "/dicom-web/studies/{study}/series/{series}/instances/{instance}",
@@ -528,6 +585,9 @@ fn access_matrix(database_url: Option<&str>) {
             let body: &[u8] = if method == "POST" && template == "/api/worklist" {
                 headers.push(("Content-Type", "application/json"));
                 &order_body
+            } else if method == "POST" && template == "/api/shares" {
+                headers.push(("Content-Type", "application/json"));
+                share_body.as_bytes()
             } else if method == "POST" && template.ends_with("/send") {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"to": "RIS1"}"#

@@ -68,6 +68,8 @@ pub enum Action {
     Transfer,
     /// Routing jobs listed, retried or cancelled.
     Jobs,
+    /// A share link made, revoked, opened, or given a wrong PIN.
+    Share,
 }
 
 impl Action {
@@ -94,6 +96,7 @@ impl Action {
             Action::Commitment => "storage-commitment",
             Action::Transfer => "transfer",
             Action::Jobs => "jobs",
+            Action::Share => "share",
         }
     }
 
@@ -117,6 +120,7 @@ impl Action {
             Action::Commitment => ("110104", "DICOM Instances Transferred", "E"),
             Action::Transfer => ("110104", "DICOM Instances Transferred", "R"),
             Action::Jobs => ("110100", "Application Activity", "E"),
+            Action::Share => ("110106", "Export", "R"),
         }
     }
 }

@@ -12,6 +12,7 @@
 mod import;
 mod jobs;
 mod send;
+mod shares;
 mod users;
 mod worklist;
 
@@ -120,6 +121,17 @@ pub enum Command {
         /// Files or folders to send.
         #[arg(value_name = "PATH", required_unless_present_any = ["study", "studies"])]
         paths: Vec<PathBuf>,
+    },
+    /// Share links (the patient's e-film): create, list, revoke.
+    Share {
+        /// Archive location.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// The tenant of the study.
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[command(subcommand)]
+        command: shares::ShareCommand,
     },
     /// Routing jobs: list, show, retry, cancel.
     Jobs {
@@ -341,6 +353,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
             .map(ok),
         Command::Send { .. } => anyhow::bail!("send: give AET@HOST:PORT, or --study with --to"),
+        Command::Share {
+            archive,
+            tenant,
+            command,
+        } => {
+            let config = Config::load(&archive, None)?;
+            runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move { shares::run(&service, &ctx, &config, command).await },
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Jobs {
             archive,
             tenant,

@@ -59,6 +59,25 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// DICOMweb archives as destinations.
     pub dicomweb: DicomwebConfig,
+    /// The facility.
+    pub site: SiteConfig,
+}
+
+/// `[site]`: the facility, as patients see it (share slips).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Its name, printed on share slips (with tenants, each tenant's name
+    /// is used instead).
+    pub name: String,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            name: "Filmless".to_owned(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -80,6 +99,7 @@ impl Default for Config {
             hl7: Hl7Config::default(),
             routing: RoutingConfig::default(),
             dicomweb: DicomwebConfig::default(),
+            site: SiteConfig::default(),
         }
     }
 }

@@ -21,7 +21,11 @@ pub fn protected_routes() -> Vec<(String, String)> {
             out.push((m.to_ascii_uppercase(), format!("/dicom-web{path}")));
         }
     }
-    for (path, methods) in super::worklist::ROUTES.iter().chain(super::jobs::ROUTES) {
+    for (path, methods) in super::worklist::ROUTES
+        .iter()
+        .chain(super::jobs::ROUTES)
+        .chain(super::shares::ROUTES)
+    {
         for m in *methods {
             out.push((m.to_ascii_uppercase(), (*path).to_owned()));
         }
@@ -47,11 +51,14 @@ pub fn router(state: AppState) -> Router {
         .nest("/dicom-web", crate::dicomweb::router())
         .merge(super::worklist::router())
         .merge(super::jobs::router())
+        .merge(super::shares::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,
         ));
-    let public = Router::new().route("/healthz", get(pages::health));
+    let public = Router::new()
+        .route("/healthz", get(pages::health))
+        .merge(super::shares::public_router());
     public
         .merge(protected)
         .fallback(viewer::fallback)

@@ -56,7 +56,7 @@ fn host_is_local(headers: &HeaderMap, public_url: &str) -> bool {
 
 /// The client's address: the connection's peer, or what a trusted proxy
 /// says it forwarded.
-fn client_address(state: &AppState, req: &Request) -> String {
+pub(super) fn client_address(state: &AppState, req: &Request) -> String {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -85,7 +85,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         );
     }
     let detail = match req.uri().query() {
-        Some(q) => format!("{} {}?{q}", req.method(), req.uri().path()),
+        Some(q) => format!("{} {}?{}", req.method(), req.uri().path(), redact(q)),
         None => format!("{} {}", req.method(), req.uri().path()),
     };
     let identity = match state.auth.authenticate(req.headers()).await {
@@ -213,6 +213,19 @@ async fn refused(
 }
 
 /// `METHOD /path` of a request (no query: it may carry patient data).
+/// A query string as the audit trail keeps it: a share link's token (the
+/// `token` parameter of a share's QR code and slip) left out.
+fn redact(query: &str) -> String {
+    query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some(("token", _)) => "token=…",
+            _ => p,
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn request_line(req: &Request) -> String {
     format!("{} {}", req.method(), req.uri().path())
 }

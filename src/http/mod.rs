@@ -16,7 +16,9 @@
 //! - [`pages`]: `/status`, `/healthz`; [`viewer`]: the OHIF viewer;
 //! - [`tls`]: HTTPS and the DICOM TLS settings;
 //! - [`worklist`]: `/api/worklist`, the worklist for a RIS without HL7;
-//! - [`jobs`]: `/api/jobs` and `/api/studies/{uid}/send`, routing jobs.
+//! - [`jobs`]: `/api/jobs` and `/api/studies/{uid}/send`, routing jobs;
+//! - [`shares`]: `/api/shares` (staff) and `/s/{token}` (the patient's
+//!   e-film, public with its link).
 
 mod app;
 pub mod auth;
@@ -28,6 +30,7 @@ pub mod oidc;
 pub mod pages;
 pub mod proxy;
 pub mod routes;
+pub mod shares;
 pub mod state;
 pub mod tls;
 pub mod viewer;
@@ -42,5 +45,20 @@ pub const PUBLIC_ROUTES: &[(&str, &str, &str)] = &[
         "GET",
         "/ (fallback)",
         "the viewer's static files and client-side routes, no data",
+    ),
+    (
+        "GET",
+        "/s/{token}",
+        "a share's page: one study, with the share's link (and PIN) as proof",
+    ),
+    (
+        "POST",
+        "/s/{token}/pin",
+        "a share's PIN, counted and locked",
+    ),
+    (
+        "GET",
+        "/s/{token}/dicom-web/{*rest}",
+        "a share's study over QIDO-RS and WADO-RS, that study only",
     ),
 ];

@@ -19,6 +19,9 @@ pub enum Role {
     Uploader,
     /// The RIS side: manage the worklist (orders) and correct patients.
     Scheduler,
+    /// Give patients their e-film: create and revoke share links (and see
+    /// the studies they share).
+    Share,
     /// Everything within the tenant: also delete and read the audit trail.
     Admin,
     /// Everything in every tenant (a city platform's operator); audited as
@@ -28,10 +31,11 @@ pub enum Role {
 
 impl Role {
     /// Every role, in order.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Viewer,
         Role::Uploader,
         Role::Scheduler,
+        Role::Share,
         Role::Admin,
         Role::PlatformAdmin,
     ];
@@ -42,6 +46,7 @@ impl Role {
             Role::Viewer => "viewer",
             Role::Uploader => "uploader",
             Role::Scheduler => "scheduler",
+            Role::Share => "share",
             Role::Admin => "admin",
             Role::PlatformAdmin => "platform-admin",
         }
@@ -58,7 +63,7 @@ impl Role {
         for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let r = Role::parse(name).ok_or_else(|| {
                 format!(
-                    "unknown role {name:?} (viewer, uploader, scheduler, admin, platform-admin)"
+                    "unknown role {name:?} (viewer, uploader, scheduler, share, admin, platform-admin)"
                 )
             })?;
             if !out.contains(&r) {
@@ -67,7 +72,7 @@ impl Role {
         }
         if out.is_empty() {
             return Err(
-                "no role given (viewer, uploader, scheduler, admin, platform-admin)".into(),
+                "no role given (viewer, uploader, scheduler, share, admin, platform-admin)".into(),
             );
         }
         Ok(out)
@@ -93,6 +98,7 @@ impl Role {
             ],
             Role::Uploader => &[Right::Store],
             Role::Scheduler => &[Right::Worklist, Right::Orders],
+            Role::Share => &[Right::Search, Right::Retrieve, Right::Share],
             Role::Admin | Role::PlatformAdmin => &Right::ALL,
         }
     }
@@ -131,11 +137,13 @@ pub enum Right {
     /// Send studies to other archives, pull studies from them, and see and
     /// manage the routing jobs.
     Jobs,
+    /// Create, list and revoke share links (the patient's e-film).
+    Share,
 }
 
 impl Right {
     /// Every right.
-    pub const ALL: [Right; 13] = [
+    pub const ALL: [Right; 14] = [
         Right::Search,
         Right::Retrieve,
         Right::Move,
@@ -149,6 +157,7 @@ impl Right {
         Right::Procedure,
         Right::Commitment,
         Right::Jobs,
+        Right::Share,
     ];
 
     /// The least role that holds it, to tell a person what is missing.
@@ -157,6 +166,7 @@ impl Right {
             Right::Search | Right::Retrieve | Right::Status | Right::Worklist => Role::Viewer,
             Right::Store => Role::Uploader,
             Right::Orders => Role::Scheduler,
+            Right::Share => Role::Share,
             Right::Move
             | Right::Delete
             | Right::AuditTrail
@@ -183,6 +193,8 @@ pub enum ActorKind {
     Cli,
     /// An HL7 sender (`application@facility`, MSH-3 and MSH-4).
     Hl7,
+    /// Whoever holds a share's link (`share:ID`).
+    Share,
 }
 
 impl ActorKind {
@@ -195,6 +207,7 @@ impl ActorKind {
             ActorKind::Ae => "ae",
             ActorKind::Cli => "cli",
             ActorKind::Hl7 => "hl7",
+            ActorKind::Share => "share",
         }
     }
 }

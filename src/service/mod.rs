@@ -32,6 +32,7 @@ pub mod render;
 mod retrieve;
 pub mod routing;
 mod search;
+pub mod shares;
 mod status;
 mod store;
 mod trail;
@@ -66,6 +67,7 @@ struct Inner {
     case_insensitive_names: bool,
     max_commitment_references: usize,
     routing: routing::Routing,
+    site_name: String,
     thumbnails: render::Thumbnails,
     /// Wakes the commitment worker (a report to send now).
     jobs_due: tokio::sync::Notify,
@@ -87,6 +89,8 @@ pub struct Parts {
     pub max_commitment_references: usize,
     /// Routing rules, prefetch and DICOMweb destinations.
     pub routing: routing::Routing,
+    /// The facility's name (`[site] name`), on share slips.
+    pub site_name: String,
 }
 
 impl Service {
@@ -100,6 +104,7 @@ impl Service {
                 case_insensitive_names: parts.case_insensitive_names,
                 max_commitment_references: parts.max_commitment_references.max(1),
                 routing: parts.routing,
+                site_name: parts.site_name,
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),
                 mpps_due: tokio::sync::Notify::new(),

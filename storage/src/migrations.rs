@@ -33,6 +33,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0004_workflow.sql",
     "0005_worklist_performer.sql",
     "0006_routing.sql",
+    "0007_shares.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -42,6 +43,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0004_workflow.sql",
     "0005_worklist_performer.sql",
     "0006_routing.sql",
+    "0007_shares.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

@@ -29,6 +29,7 @@ mod group;
 pub mod jobs;
 mod read;
 mod rows;
+mod shares;
 mod users;
 mod workflow;
 mod write;
@@ -39,6 +40,7 @@ pub use jobs::{Job, NewJob};
 pub use rows::{
     now_millis, Counts, Insert, InstanceJson, NewInstance, StoredInstance, StudySummary,
 };
+pub use shares::Share;
 pub use users::UserRow;
 pub use workflow::{PatientChange, StoredWorklistItem, WorklistHit};
 
