@@ -50,7 +50,7 @@ pub enum WorklistCommand {
         /// The modality's AE title (Scheduled Station AE Title).
         #[arg(long, value_name = "AET", default_value = "")]
         station: String,
-        /// Start, YYYYMMDD[HHMM].
+        /// Start, `YYYYMMDD[HHMM]`.
         #[arg(long, value_name = "WHEN", default_value = "")]
         start: String,
         /// Referring physician, DICOM style.

@@ -47,9 +47,9 @@ pub struct Order {
     pub station_ae_title: String,
     /// (0008,0060).
     pub modality: String,
-    /// (0040,0002) and (0040,0003).
+    /// (0040,0002).
     pub start_date: String,
-    /// (0040,0003), HHMM[SS].
+    /// (0040,0003), `HHMM[SS]`.
     pub start_time: String,
     /// (0040,0007) Scheduled Procedure Step Description.
     pub step_description: String,

@@ -1454,7 +1454,16 @@ impl Service {
                         ]);
                         match service.store(&ctx, chunks, None).await {
                             Ok(_) => dicom_net::service::Response::success(),
-                            Err(e) => crate::errors::dimse_response(&e),
+                            // As the C-STORE SCP answers (the service
+                            // layer does not reach into the adapters).
+                            Err(e) => dicom_net::service::Response::with(
+                                if e.kind() == super::ErrorKind::Invalid {
+                                    Status::CANNOT_UNDERSTAND
+                                } else {
+                                    Status::PROCESSING_FAILURE
+                                },
+                                e.public_message(),
+                            ),
                         }
                     }
                 };
