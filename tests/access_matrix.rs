@@ -453,6 +453,7 @@ fn access_matrix(database_url: Option<&str>) {
             "/ (fallback)",
             "/s/{token}",
             "/s/{token}/pin",
+            "/s/{token}/images.zip",
             "/s/{token}/dicom-web/{*rest}"
         ],
         "the public routes"

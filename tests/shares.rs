@@ -196,6 +196,30 @@ fn shares_work(database_url: Option<&str>, browser: bool) {
     );
     assert_eq!(status, 404, "a guessed token");
 
+    // The images as JPEGs, for people without a viewer.
+    let (status, headers, zip) = http(&server.http, "GET", &format!("{base}/images.zip"), &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/zip"));
+    let zpath = dir.path().join("images.zip");
+    std::fs::write(&zpath, &zip).unwrap();
+    let out = common::python()
+        .args([
+            "-c",
+            "import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; \
+             n=z.namelist(); print(len(n), n[0], z.read(n[0])[:2].hex())",
+        ])
+        .arg(&zpath)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let slices = if browser { 500 } else { 20 };
+    assert_eq!(
+        listed.trim(),
+        format!("{slices} 0001.jpg ffd8"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // The QR code decodes to the link (zbarimg).
     let (status, _, png) = http(
         &server.http,

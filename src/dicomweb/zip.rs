@@ -158,6 +158,39 @@ pub fn response(service: Service, target: Target, instances: Vec<StoredInstance>
         .into_response()
 }
 
+/// Images (JPEG) as one ZIP file named `name.zip`, entries numbered in
+/// the order they come (`0001.jpg`…), streamed as they are made.
+pub fn images_response(
+    name: &str,
+    images: futures::stream::BoxStream<'static, crate::service::Result<Bytes>>,
+) -> Response {
+    let archive = Arc::new(Mutex::new(Archive::default()));
+    let entries = {
+        let archive = archive.clone();
+        images.enumerate().then(move |(n, r)| {
+            let archive = archive.clone();
+            async move {
+                let bytes = r.map_err(|e| std::io::Error::other(e.public_message()))?;
+                let name = format!("{:04}.jpg", n + 1);
+                on_archive(&archive, move |a| a.entry(&name, &bytes)).await
+            }
+        })
+    };
+    let end = futures::stream::once(async move { on_archive(&archive, Archive::finish).await });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.zip\""),
+            ),
+        ],
+        Body::from_stream(entries.chain(end)),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

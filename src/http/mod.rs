@@ -58,6 +58,11 @@ pub const PUBLIC_ROUTES: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/s/{token}/images.zip",
+        "a share's images as JPEGs, that study only",
+    ),
+    (
+        "GET",
         "/s/{token}/dicom-web/{*rest}",
         "a share's study over QIDO-RS and WADO-RS, that study only",
     ),

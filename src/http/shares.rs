@@ -15,6 +15,7 @@
 //! - `GET /s/{token}`: the study's page (phone and PC), or the PIN form,
 //!   or "expired" (410) / "not found" (404);
 //! - `POST /s/{token}/pin`: check a PIN; the browser keeps a proof;
+//! - `GET /s/{token}/images.zip`: the images as JPEGs;
 //! - `GET /s/{token}/dicom-web/…`: QIDO-RS and WADO-RS (also rendered
 //!   images, thumbnails and the ZIP download) of that study only: any
 //!   other study answers 404, searches see only it, and nothing else
@@ -357,6 +358,7 @@ pub fn public_router() -> Router<AppState> {
     Router::new()
         .route("/s/{token}", get(page))
         .route("/s/{token}/pin", post(pin))
+        .route("/s/{token}/images.zip", get(images))
         .route("/s/{token}/dicom-web/{*rest}", get(dicomweb))
 }
 
@@ -448,8 +450,49 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>, req: Req
         .replace("{{date}}", &escape(&study_date))
         .replace("{{description}}", &escape(&description))
         .replace("{{base}}", &format!("/s/{token}/dicom-web"))
+        .replace("{{images}}", &format!("/s/{token}/images.zip"))
         .replace("{{study}}", &escape(study));
     no_store(Html(html).into_response())
+}
+
+/// `GET /s/{token}/images.zip`: every image as a JPEG, for people without
+/// a DICOM viewer.
+async fn images(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    let open = match open(&state, &token, who(&state, &req), "images.zip").await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    state.service.count_share_access(&open.share).await;
+    let Ok(study) = storage::Uid::parse("StudyInstanceUID", &open.share.study_instance_uid) else {
+        return closed_page(&Closed::NotFound, &token, 0);
+    };
+    let params = crate::service::RenderParams {
+        png: false,
+        quality: 90,
+        viewport: None,
+        window: None,
+    };
+    match state
+        .service
+        .rendered(
+            &open.ctx,
+            &crate::service::Target::Study(study.clone()),
+            crate::service::render::Frame::Default,
+            &params,
+            "GET /s/…/images.zip",
+        )
+        .await
+    {
+        Ok(stream) => no_store(crate::dicomweb::zip::images_response(
+            study.as_str(),
+            stream,
+        )),
+        Err(e) => no_store(ApiError::from(e).into_response()),
+    }
 }
 
 /// `POST /s/{token}/pin` (a form: `pin=123456`).
