@@ -95,6 +95,30 @@ fn shares_work(database_url: Option<&str>, browser: bool) {
     }
     let study = ct(dir.path(), &args, 21, if browser { 500 } else { 20 });
     let other = ct(dir.path(), &args, 22, 3);
+    if !browser {
+        // The radiologist's structured report, in the shared study.
+        let mut sr =
+            dicom_object::open_file(common::pydicom_samples().join("test-SR.dcm")).unwrap();
+        sr.put(dicom_core::DataElement::new(
+            dicom_dictionary_std::tags::STUDY_INSTANCE_UID,
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from(study.as_str()),
+        ));
+        let path = dir.path().join("sr.dcm");
+        sr.write_to_file(&path).unwrap();
+        let out = filmless()
+            .args(["import", "--data-dir"])
+            .arg(dir.path())
+            .args(&args)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let server = ServerProcess::start(dir.path(), &args, &[]);
     let share = create(&server, &study, false);
     let (id, url) = (
@@ -112,7 +136,16 @@ fn shares_work(database_url: Option<&str>, browser: bool) {
     assert_eq!(header(&headers, "cache-control"), Some("no-store"));
     assert_eq!(header(&headers, "referrer-policy"), Some("no-referrer"));
     assert_eq!(header(&headers, "x-robots-tag"), Some("noindex"));
-    assert!(String::from_utf8_lossy(&body).contains(&study));
+    let page = String::from_utf8_lossy(&body).into_owned();
+    assert!(page.contains(&study));
+    if !browser {
+        assert!(
+            page.contains("Diagnosis")
+                && page.contains("A mass of")
+                && page.contains("was detected"),
+            "the report on the page: {page}"
+        );
+    }
 
     // Its DICOMweb: that study, nothing else.
     let (status, found) = json(http(

@@ -435,6 +435,150 @@ fn who(state: &AppState, req: &Request) -> (Option<String>, String) {
     )
 }
 
+/// Structured reports and encapsulated PDFs of the study: the report,
+/// as HTML for the page (SR content as text; a PDF as a download).
+async fn report_html(state: &AppState, open: &OpenShare, token: &str) -> String {
+    const SR: &str = "1.2.840.10008.5.1.4.1.1.88.";
+    const PDF: &str = "1.2.840.10008.5.1.4.1.1.104.1";
+    let Ok(study) = storage::Uid::parse("StudyInstanceUID", &open.share.study_instance_uid) else {
+        return String::new();
+    };
+    let Ok(instances) = state
+        .service
+        .instances(
+            &open.ctx,
+            &crate::service::Target::Study(study.clone()),
+            "share page: reports",
+        )
+        .await
+    else {
+        return String::new();
+    };
+    let mut html = String::new();
+    for i in instances
+        .iter()
+        .filter(|i| i.sop_class_uid.starts_with(SR) || i.sop_class_uid == PDF)
+        .take(5)
+    {
+        if i.sop_class_uid == PDF {
+            html.push_str(&format!(
+                r#"<p><a class="report-pdf" href="/s/{token}/dicom-web/studies/{study}/series/{se}/instances/{sop}/bulkdata/00420011?accept=application/octet-stream" download="report.pdf">Kết quả / Report (PDF)</a></p>"#,
+                se = escape(&i.series_instance_uid),
+                sop = escape(&i.sop_instance_uid),
+            ));
+            continue;
+        }
+        let Ok(bytes) = state.service.read(i).await else {
+            continue;
+        };
+        let lines = tokio::task::spawn_blocking(move || sr_lines(&bytes))
+            .await
+            .unwrap_or_default();
+        if lines.is_empty() {
+            continue;
+        }
+        html.push_str("<article class=\"report\">");
+        for (depth, name, value) in lines {
+            match (name.is_empty(), value.is_empty()) {
+                (false, true) if depth == 0 => {
+                    html.push_str(&format!("<h2>{}</h2>", escape(&name)))
+                }
+                (false, true) => html.push_str(&format!(
+                    "<h3 style=\"margin-left:{}em\">{}</h3>",
+                    depth,
+                    escape(&name)
+                )),
+                _ => html.push_str(&format!(
+                    "<p style=\"margin-left:{}em\"><b>{}</b> {}</p>",
+                    depth,
+                    escape(&name),
+                    escape(&value).replace('\n', "<br>")
+                )),
+            }
+        }
+        html.push_str("</article>");
+    }
+    html
+}
+
+/// A structured report as (depth, concept name, value) lines: its title,
+/// then its content tree (text, codes, numbers with units, names, dates).
+fn sr_lines(part10: &[u8]) -> Vec<(usize, String, String)> {
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let start = if part10.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    let Ok(obj) = dicom_object::from_reader(&part10[start..]) else {
+        return Vec::new();
+    };
+    fn text(o: &InMemDicomObject, tag: dicom_core::Tag) -> String {
+        o.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|v| v.trim_matches(['\0', ' ']).to_owned())
+            .unwrap_or_default()
+    }
+    fn first(o: &InMemDicomObject, tag: dicom_core::Tag) -> Option<&InMemDicomObject> {
+        o.get(tag).and_then(|e| e.items()).and_then(|i| i.first())
+    }
+    fn meaning(o: &InMemDicomObject, tag: dicom_core::Tag) -> String {
+        first(o, tag)
+            .map(|c| text(c, tags::CODE_MEANING))
+            .unwrap_or_default()
+    }
+    fn walk(o: &InMemDicomObject, depth: usize, out: &mut Vec<(usize, String, String)>) {
+        for item in o
+            .get(tags::CONTENT_SEQUENCE)
+            .and_then(|e| e.items())
+            .unwrap_or_default()
+        {
+            if out.len() >= 500 {
+                return;
+            }
+            let name = meaning(item, tags::CONCEPT_NAME_CODE_SEQUENCE);
+            let value = match text(item, tags::VALUE_TYPE).as_str() {
+                "TEXT" => text(item, tags::TEXT_VALUE),
+                "CODE" => meaning(item, tags::CONCEPT_CODE_SEQUENCE),
+                "NUM" => first(item, tags::MEASURED_VALUE_SEQUENCE)
+                    .map(|m| {
+                        format!(
+                            "{} {}",
+                            text(m, tags::NUMERIC_VALUE),
+                            first(m, tags::MEASUREMENT_UNITS_CODE_SEQUENCE)
+                                .map(|u| text(u, tags::CODE_VALUE))
+                                .unwrap_or_default()
+                        )
+                        .trim()
+                        .to_owned()
+                    })
+                    .unwrap_or_default(),
+                "PNAME" => text(item, tags::PERSON_NAME).replace('^', " "),
+                "DATE" => text(item, tags::DATE),
+                "DATETIME" => text(item, tags::DATE_TIME),
+                "CONTAINER" => String::new(),
+                _ => {
+                    walk(item, depth + 1, out);
+                    continue;
+                }
+            };
+            if !name.is_empty() || !value.is_empty() {
+                out.push((depth, name, value));
+            }
+            walk(item, depth + 1, out);
+        }
+    }
+    let mut out = vec![(
+        0,
+        meaning(&obj, tags::CONCEPT_NAME_CODE_SEQUENCE),
+        String::new(),
+    )];
+    walk(&obj, 1, &mut out);
+    out.retain(|(d, n, v)| *d > 0 || !n.is_empty() || !v.is_empty());
+    out
+}
+
 /// `GET /s/{token}`: the study's page.
 async fn page(State(state): State<AppState>, Path(token): Path<String>, req: Request) -> Response {
     let open = match open(&state, &token, who(&state, &req), "page").await {
@@ -444,6 +588,7 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>, req: Req
     state.service.count_share_access(&open.share).await;
     let study = &open.share.study_instance_uid;
     let (name, patient_id, study_date, description) = study_summary(&state, &open.ctx, study).await;
+    let report = report_html(&state, &open, &token).await;
     let html = include_str!("share_page.html")
         .replace("{{name}}", &escape(&name))
         .replace("{{patient_id}}", &escape(&patient_id))
@@ -451,7 +596,9 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>, req: Req
         .replace("{{description}}", &escape(&description))
         .replace("{{base}}", &format!("/s/{token}/dicom-web"))
         .replace("{{images}}", &format!("/s/{token}/images.zip"))
-        .replace("{{study}}", &escape(study));
+        .replace("{{study}}", &escape(study))
+        // Last: the report's text is the patient's, not a template.
+        .replace("{{report}}", &report);
     no_store(Html(html).into_response())
 }
 
