@@ -136,6 +136,13 @@ fn shares_work(database_url: Option<&str>, browser: bool) {
     assert_eq!(header(&headers, "cache-control"), Some("no-store"));
     assert_eq!(header(&headers, "referrer-policy"), Some("no-referrer"));
     assert_eq!(header(&headers, "x-robots-tag"), Some("noindex"));
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    assert!(
+        header(&headers, "content-security-policy").is_some_and(|c| c
+            .contains("script-src 'sha256-")
+            && c.contains("frame-ancestors 'none'")),
+        "{headers:?}"
+    );
     let page = String::from_utf8_lossy(&body).into_owned();
     assert!(page.contains(&study));
     if !browser {
@@ -432,6 +439,41 @@ fn shares_work(database_url: Option<&str>, browser: bool) {
     assert_eq!(post_pin(&pin).0, 429, "locked: even the right PIN waits");
     let (status, _, _) = http(&server.http, "GET", &pinned, &[("Cookie", &cookie)], b"");
     assert_eq!(status, 200, "a browser that gave the PIN before keeps it");
+
+    // Wrong PINs sent all at once cannot get past the lock: at most four
+    // are checked and answered "wrong" before it closes.
+    let burst = create(&server, &study, true);
+    let burst_path = path_of(burst["url"].as_str().unwrap());
+    let burst_pin = burst["pin"].as_str().unwrap().to_owned();
+    let wrong = if burst_pin == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                s.spawn(|| {
+                    http(
+                        &server.http,
+                        "POST",
+                        &format!("{burst_path}/pin"),
+                        &[("Content-Type", "application/x-www-form-urlencoded")],
+                        format!("pin={wrong}").as_bytes(),
+                    )
+                    .0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 4, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        20 - checked,
+        "{statuses:?}"
+    );
 
     // The audit trail has every access.
     let pinned_actor = format!("share:{}", with_pin["id"]);

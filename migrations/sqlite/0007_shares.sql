@@ -12,6 +12,7 @@ CREATE TABLE share (
     expires_at          BIGINT  NOT NULL,
     revoked_at          BIGINT  NOT NULL DEFAULT 0,
     failed_pins         BIGINT  NOT NULL DEFAULT 0,
+    failed_pins_total   BIGINT  NOT NULL DEFAULT 0,
     locked_until        BIGINT  NOT NULL DEFAULT 0,
     access_count        BIGINT  NOT NULL DEFAULT 0,
     last_access_at      BIGINT  NOT NULL DEFAULT 0

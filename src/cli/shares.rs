@@ -54,7 +54,8 @@ pub fn duration_ms(s: &str) -> anyhow::Result<i64> {
         "s" => 1_000,
         _ => anyhow::bail!("{s:?}: a duration like 30d, 12h, 90m"),
     };
-    Ok(n * unit_ms)
+    n.checked_mul(unit_ms)
+        .ok_or_else(|| anyhow::anyhow!("{s:?}: too long"))
 }
 
 /// Run a share command.
@@ -74,6 +75,10 @@ pub async fn run(
                 .create_share(ctx, &study, duration_ms(&expires)?, pin)
                 .await?;
             let base = if config.http.public_url.is_empty() {
+                eprintln!(
+                    "warning: http.public_url is not set: the link below is this machine's \
+                     address, which a patient's phone may not reach"
+                );
                 format!("http://{}", config.http.bind)
             } else {
                 config.http.public_url.trim_end_matches('/').to_owned()

@@ -218,9 +218,15 @@ async fn refused(
 fn redact(query: &str) -> String {
     query
         .split('&')
-        .map(|p| match p.split_once('=') {
-            Some(("token", _)) => "token=…",
-            _ => p,
+        .map(|p| {
+            let key = p.split('=').next().unwrap_or("");
+            let decoded: String = url::form_urlencoded::parse(key.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect();
+            match decoded.as_str() {
+                "token" | "pin" => format!("{key}=…"),
+                _ => p.to_owned(),
+            }
         })
         .collect::<Vec<_>>()
         .join("&")

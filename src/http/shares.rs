@@ -90,16 +90,18 @@ async fn create(
         .create_share(&caller.ctx, study, days * 24 * 3600 * 1000, pin)
         .await?;
     let url = format!("{}/s/{}", base_url(&state, &headers), made.token);
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({
-            "id": made.id,
-            "url": url,
-            "expires_at": made.expires_at,
-            "pin": made.pin,
-        })),
-    )
-        .into_response())
+    Ok(no_store(
+        (
+            StatusCode::CREATED,
+            Json(serde_json::json!({
+                "id": made.id,
+                "url": url,
+                "expires_at": made.expires_at,
+                "pin": made.pin,
+            })),
+        )
+            .into_response(),
+    ))
 }
 
 /// `GET /api/shares?study=UID`.
@@ -185,9 +187,35 @@ fn qr_svg_of(link: &str) -> ApiResult<String> {
         .build())
 }
 
+/// The share pages' Content-Security-Policy: the one inline script of the
+/// page allowed by its SHA-256, nothing else.
+static CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let page = include_str!("share_page.html");
+    let script = page
+        .split_once("<script>")
+        .and_then(|(_, s)| s.split_once("</script>"))
+        .map(|(s, _)| s)
+        .unwrap_or("");
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
+    HeaderValue::from_str(&format!(
+        "default-src 'self'; img-src 'self' blob: data:; style-src 'unsafe-inline'; \
+         script-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+});
+
 fn no_store(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // The page's own script (by its hash) and styles, images from this
+    // server only, and never inside another site's frame.
+    h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -529,6 +557,9 @@ fn sr_lines(part10: &[u8]) -> Vec<(usize, String, String)> {
             .unwrap_or_default()
     }
     fn walk(o: &InMemDicomObject, depth: usize, out: &mut Vec<(usize, String, String)>) {
+        if depth > 16 {
+            return;
+        }
         for item in o
             .get(tags::CONTENT_SEQUENCE)
             .and_then(|e| e.items())
@@ -589,17 +620,47 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>, req: Req
     let study = &open.share.study_instance_uid;
     let (name, patient_id, study_date, description) = study_summary(&state, &open.ctx, study).await;
     let report = report_html(&state, &open, &token).await;
-    let html = include_str!("share_page.html")
-        .replace("{{name}}", &escape(&name))
-        .replace("{{patient_id}}", &escape(&patient_id))
-        .replace("{{date}}", &escape(&study_date))
-        .replace("{{description}}", &escape(&description))
-        .replace("{{base}}", &format!("/s/{token}/dicom-web"))
-        .replace("{{images}}", &format!("/s/{token}/images.zip"))
-        .replace("{{study}}", &escape(study))
-        // Last: the report's text is the patient's, not a template.
-        .replace("{{report}}", &report);
+    let html = fill(
+        include_str!("share_page.html"),
+        &[
+            ("name", escape(&name)),
+            ("patient_id", escape(&patient_id)),
+            ("date", escape(&study_date)),
+            ("description", escape(&description)),
+            ("base", escape(&format!("/s/{token}/dicom-web"))),
+            ("images", escape(&format!("/s/{token}/images.zip"))),
+            ("study", escape(study)),
+            ("report", report),
+        ],
+    );
     no_store(Html(html).into_response())
+}
+
+/// A template with each `{{key}}` replaced by its value, in one pass (a
+/// value is never read as a template).
+fn fill(template: &str, values: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len() + 1024);
+    let mut rest = template;
+    while let Some(at) = rest.find("{{") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find("}}").map(|end| (&after[..end], end)) {
+            Some((key, end)) if values.iter().any(|(k, _)| *k == key) => {
+                let v = values
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.as_str());
+                out.push_str(v.unwrap_or(""));
+                rest = &after[end + 2..];
+            }
+            _ => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `GET /s/{token}/images.zip`: every image as a JPEG, for people without
@@ -614,6 +675,11 @@ async fn images(
         Err(r) => return r,
     };
     state.service.count_share_access(&open.share).await;
+    // Rendering a whole study is costly: two at a time.
+    static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let Ok(_permit) = RENDERING.acquire().await else {
+        return closed_page(&Closed::NotFound, &token, 0);
+    };
     let Ok(study) = storage::Uid::parse("StudyInstanceUID", &open.share.study_instance_uid) else {
         return closed_page(&Closed::NotFound, &token, 0);
     };
@@ -645,6 +711,7 @@ async fn images(
 /// `POST /s/{token}/pin` (a form: `pin=123456`).
 async fn pin(State(state): State<AppState>, Path(token): Path<String>, req: Request) -> Response {
     let source = super::auth::client_address(&state, &req);
+    let headers = req.headers().clone();
     let body = axum::body::to_bytes(req.into_body(), 4096)
         .await
         .unwrap_or_default();
@@ -659,8 +726,13 @@ async fn pin(State(state): State<AppState>, Path(token): Path<String>, req: Requ
                 .header(header::LOCATION, format!("/s/{token}"))
                 .body(Body::empty())
                 .unwrap_or_default();
+            let secure = if base_url(&state, &headers).starts_with("https:") {
+                "; Secure"
+            } else {
+                ""
+            };
             if let Ok(v) = HeaderValue::from_str(&format!(
-                "{PIN_COOKIE}={proof}; Path=/s/{token}; HttpOnly; SameSite=Strict; Max-Age=86400"
+                "{PIN_COOKIE}={proof}; Path=/s/{token}; HttpOnly; SameSite=Lax; Max-Age=86400{secure}"
             )) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -678,7 +750,8 @@ async fn dicomweb(
     req: Request,
 ) -> Response {
     let caller = who(&state, &req);
-    let open = match open(&state, &token, caller, &format!("GET {rest}")).await {
+    // The DICOMweb handlers audit what they serve, as the share.
+    let open = match open(&state, &token, caller, "").await {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -717,7 +790,8 @@ async fn dicomweb(
     let Ok(uri) = format!("/{rest}?{query}").parse::<Uri>() else {
         return no_store(ApiError::bad_request("malformed request").into_response());
     };
-    let detail = format!("GET /s/…/dicom-web/{rest}");
+    let printable: String = rest.chars().filter(|c| !c.is_control()).take(256).collect();
+    let detail = format!("GET /s/…/dicom-web/{printable}");
     let (mut parts, body) = req.into_parts();
     parts.uri = uri;
     parts.extensions.insert(Caller {

@@ -22,6 +22,11 @@ use crate::audit::Action;
 pub const MAX_PIN_FAILURES: i64 = 5;
 /// How long a share stays locked after too many wrong PINs.
 pub const PIN_LOCK_MS: i64 = 15 * 60 * 1000;
+/// Wrong PINs in a share's life after which it stays locked (staff make a
+/// new one).
+pub const MAX_PIN_FAILURES_EVER: i64 = 20;
+/// How long a browser's proof of the PIN lasts.
+pub const PIN_PROOF_MS: i64 = 24 * 3600 * 1000;
 /// The longest a share may last.
 pub const MAX_LIFETIME_MS: i64 = 366 * 24 * 3600 * 1000;
 
@@ -103,13 +108,39 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The proof a browser keeps (a cookie) once it gave the right PIN: it
-/// cannot be made without the PIN's stored hash, which never leaves the
-/// server.
-pub fn pin_proof(share: &Share) -> String {
+/// The proof a browser keeps (a cookie) once it gave the right PIN at
+/// `issued` (Unix ms): `issued.mac`, where the MAC cannot be made without
+/// the PIN's stored (salted) hash, which never leaves the server. Good
+/// for [`PIN_PROOF_MS`].
+pub fn pin_proof(share: &Share, issued: i64) -> String {
+    format!("{issued}.{}", proof_mac(share, issued))
+}
+
+fn proof_mac(share: &Share, issued: i64) -> String {
     hex::encode(Sha256::digest(
-        format!("{}\n{}", share.token_hash, share.pin_hash).as_bytes(),
+        format!("{}\n{}\n{issued}", share.token_hash, share.pin_hash).as_bytes(),
     ))
+}
+
+/// Whether `given` is a valid, unexpired proof of the PIN of `share`
+/// (compared in constant time).
+pub fn pin_proof_holds(share: &Share, given: &str, now: i64) -> bool {
+    let Some((issued, mac)) = given.split_once('.') else {
+        return false;
+    };
+    let Ok(issued) = issued.parse::<i64>() else {
+        return false;
+    };
+    if issued > now || now - issued > PIN_PROOF_MS {
+        return false;
+    }
+    let want = proof_mac(share, issued);
+    want.len() == mac.len()
+        && want
+            .bytes()
+            .zip(mac.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 fn view(s: Share) -> ShareView {
@@ -273,7 +304,8 @@ impl Service {
     /// Open the share of `token` for a request from `source`: the share and
     /// the context its requests run in; or why not. `pin_proof` is the
     /// browser's proof of the PIN ([`pin_proof`]), when it has one.
-    /// `what` (the request) goes to the audit trail.
+    /// `what` (the request) goes to the audit trail; empty: the caller
+    /// audits what it does (DICOMweb requests are audited as such).
     pub async fn open_share(
         &self,
         token: &str,
@@ -294,22 +326,26 @@ impl Service {
         if share.expires_at <= now {
             return Err(Closed::Expired);
         }
-        if !share.pin_hash.is_empty() && pin_proof_given != Some(pin_proof(&share).as_str()) {
+        if !share.pin_hash.is_empty()
+            && !pin_proof_given.is_some_and(|p| pin_proof_holds(&share, p, now))
+        {
             if share.locked_until > now {
                 return Err(Closed::Locked(share.locked_until));
             }
             return Err(Closed::PinRequired);
         }
         let ctx = share_context(&share, source);
-        self.record(
-            &ctx,
-            Action::Share,
-            None,
-            Some(&share.tenant),
-            (String::new(), share.study_instance_uid.clone()),
-            &format!("share {} opened: {what}", share.id),
-        )
-        .await;
+        if !what.is_empty() {
+            self.record(
+                &ctx,
+                Action::Share,
+                None,
+                Some(&share.tenant),
+                (String::new(), share.study_instance_uid.clone()),
+                &format!("share {} opened: {what}", share.id),
+            )
+            .await;
+        }
         Ok(OpenShare { share, ctx })
     }
 
@@ -321,13 +357,16 @@ impl Service {
     }
 
     /// Check a PIN typed for the share of `token`: the proof to keep, or
-    /// why not (a wrong PIN counts towards the lock, and is audited).
+    /// why not. The attempt is counted before the PIN is checked, so
+    /// attempts sent at once cannot get past the lock; a wrong PIN is
+    /// audited. At most a few checks run at once (Argon2 is costly).
     pub async fn check_share_pin(
         &self,
         token: &str,
         pin: &str,
         source: &str,
     ) -> std::result::Result<String, (Closed, i64)> {
+        static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
         let index = self.archive().index();
         let share = match index.share_by_token_hash(&token_hash(token)).await {
             Ok(Some(s)) if s.revoked_at == 0 => s,
@@ -340,30 +379,38 @@ impl Service {
         if share.pin_hash.is_empty() {
             return Ok(String::new());
         }
-        if share.locked_until > now {
-            return Err((Closed::Locked(share.locked_until), 0));
-        }
+        let reserved = match index
+            .reserve_pin_attempt(
+                share.id,
+                MAX_PIN_FAILURES,
+                PIN_LOCK_MS,
+                MAX_PIN_FAILURES_EVER,
+            )
+            .await
+        {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err((Closed::Locked(share.locked_until), 0)),
+            Err(_) => return Err((Closed::NotFound, 0)),
+        };
         let hash = share.pin_hash.clone();
         let pin = pin.trim().to_owned();
-        let right = tokio::task::spawn_blocking(move || super::verify_password(&hash, &pin))
-            .await
-            .unwrap_or(false);
+        let right = match CHECKS.acquire().await {
+            Ok(_permit) => tokio::task::spawn_blocking(move || super::verify_password(&hash, &pin))
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        };
         let ctx = share_context(&share, source);
         if right {
             let _ = index.share_pin_passed(share.id).await;
-            return Ok(pin_proof(&share));
+            return Ok(pin_proof(&share, now));
         }
-        let after = index
-            .share_pin_failed(share.id, MAX_PIN_FAILURES, PIN_LOCK_MS)
-            .await
-            .ok()
-            .flatten();
-        let locked = after.as_ref().is_some_and(|s| s.locked_until > now);
+        let locked = reserved.locked_until > now;
         self.record(
             &ctx,
             Action::Share,
             Some(if locked {
-                "wrong PIN: locked for 15 minutes".to_owned()
+                "wrong PIN: locked".to_owned()
             } else {
                 "wrong PIN".to_owned()
             }),
@@ -372,10 +419,10 @@ impl Service {
             &format!("share {}: wrong PIN", share.id),
         )
         .await;
-        match after {
-            Some(s) if locked => Err((Closed::Locked(s.locked_until), 0)),
-            Some(s) => Err((Closed::PinRequired, MAX_PIN_FAILURES - s.failed_pins)),
-            None => Err((Closed::NotFound, 0)),
+        if locked {
+            Err((Closed::Locked(reserved.locked_until), 0))
+        } else {
+            Err((Closed::PinRequired, MAX_PIN_FAILURES - reserved.failed_pins))
         }
     }
 
@@ -421,13 +468,25 @@ mod tests {
             expires_at: 0,
             revoked_at: 0,
             failed_pins: 0,
+            failed_pins_total: 0,
             locked_until: 0,
             access_count: 0,
             last_access_at: 0,
         };
-        let a = pin_proof(&s);
+        let now = 1_000_000_000;
+        let a = pin_proof(&s, now);
+        assert!(pin_proof_holds(&s, &a, now + 1000));
+        assert!(!pin_proof_holds(&s, &a, now + PIN_PROOF_MS + 1), "expired");
+        assert!(
+            !pin_proof_holds(&s, &format!("{}.{}", now + 5, &a[11..]), now + 10),
+            "issued time is signed"
+        );
         s.pin_hash = "h2".into();
-        assert_ne!(a, pin_proof(&s));
+        assert!(
+            !pin_proof_holds(&s, &a, now + 1000),
+            "a new PIN, a new proof"
+        );
+        assert!(!pin_proof_holds(&s, "garbage", now));
         assert_eq!(token_hash("abc").len(), 64);
     }
 }

@@ -30,8 +30,10 @@ pub struct Share {
     pub expires_at: i64,
     /// Unix ms; 0: not revoked.
     pub revoked_at: i64,
-    /// Wrong PINs since the last right one (or the last lock).
+    /// Wrong PINs in a row (since the last right one).
     pub failed_pins: i64,
+    /// Wrong PINs in its life.
+    pub failed_pins_total: i64,
     /// Unix ms until which PINs are not checked; 0: not locked.
     pub locked_until: i64,
     /// Times opened.
@@ -42,7 +44,7 @@ pub struct Share {
 
 const COLUMNS: &str = "id, tenant_id, study_instance_uid, token_hash, pin_hash, created_by, \
                        created_at, expires_at, revoked_at, failed_pins, locked_until, \
-                       access_count, last_access_at";
+                       access_count, last_access_at, failed_pins_total";
 
 fn share_of(r: &sqlx::any::AnyRow) -> Result<Share> {
     Ok(Share {
@@ -59,6 +61,7 @@ fn share_of(r: &sqlx::any::AnyRow) -> Result<Share> {
         locked_until: r.try_get(10)?,
         access_count: r.try_get(11)?,
         last_access_at: r.try_get(12)?,
+        failed_pins_total: r.try_get(13)?,
     })
 }
 
@@ -173,41 +176,60 @@ impl Index {
         Ok(())
     }
 
-    /// A wrong PIN: counted; at `max_failures` the share locks for
-    /// `lock_ms` (and the count starts again). Returns the share after.
-    pub async fn share_pin_failed(
+    /// Reserve a PIN attempt, before the PIN is checked: counted at once
+    /// (so attempts sent together cannot pass a lock they would reach);
+    /// the `max_failures`-th in a row locks the share for `lock_ms`, and
+    /// after `max_total` failures in its life it stays locked. `None` when
+    /// it is locked now (no attempt allowed).
+    pub async fn reserve_pin_attempt(
         &self,
         id: i64,
         max_failures: i64,
         lock_ms: i64,
+        max_total: i64,
     ) -> Result<Option<Share>> {
         let now = now_millis();
         let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE share SET failed_pins = CASE WHEN failed_pins + 1 >= $1 THEN 0 \
-             ELSE failed_pins + 1 END, locked_until = CASE WHEN failed_pins + 1 >= $1 \
-             THEN $2 ELSE locked_until END WHERE id = $3",
+        let n = sqlx::query(
+            "UPDATE share SET failed_pins = failed_pins + 1, \
+             failed_pins_total = failed_pins_total + 1, \
+             locked_until = CASE WHEN failed_pins_total + 1 >= $1 THEN $2 \
+             WHEN failed_pins + 1 >= $3 THEN $4 ELSE locked_until END \
+             WHERE id = $5 AND locked_until <= $6",
         )
+        .bind(max_total)
+        .bind(i64::MAX)
         .bind(max_failures)
         .bind(now + lock_ms)
         .bind(id)
+        .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM share WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
         tx.commit().await?;
+        if n == 0 {
+            return Ok(None);
+        }
         row.as_ref().map(share_of).transpose()
     }
 
-    /// The right PIN: the failure count starts again.
+    /// The right PIN: the reserved attempt did not fail; the count of
+    /// failures in a row starts again (the lifetime count stays).
     pub async fn share_pin_passed(&self, id: i64) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query("UPDATE share SET failed_pins = 0 WHERE id = $1 AND failed_pins <> 0")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE share SET failed_pins = 0, failed_pins_total = failed_pins_total - 1, \
+             locked_until = CASE WHEN locked_until = $1 THEN locked_until ELSE 0 END \
+             WHERE id = $2",
+        )
+        .bind(i64::MAX)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
