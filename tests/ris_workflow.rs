@@ -96,7 +96,7 @@ fn config_text(
          [[dicom.peers]]\nae_title = \"CT1\"\nhost = \"127.0.0.1\"\nport = {listen}\n\
          permissions = [\"store\", \"worklist\", \"mpps\", \"commitment\"]\n\
          [[dicom.peers]]\nae_title = \"FINDSCU\"\nhost = \"127.0.0.1\"\nport = 104\n\
-         permissions = [\"find\", \"worklist\"]\n{extra}",
+         permissions = [\"find\", \"get\", \"worklist\"]\n{extra}",
         dir.display()
     )
 }
@@ -458,6 +458,35 @@ fn a_day_at_a_vietnamese_hospital(database_url: Option<&str>) {
     assert_eq!(found.len(), 1);
     assert_eq!(text(&found[0], tags::PATIENT_NAME), NAME);
     assert_eq!(text(&found[0], tags::PATIENT_BIRTH_DATE), "19800215");
+    // The images themselves leave with the correction (C-GET), the stored
+    // objects untouched.
+    let got = s.dir.path().join("got");
+    std::fs::create_dir_all(&got).unwrap();
+    let out = dcmtk("getscu")
+        .args(["-aet", "FINDSCU", "-aec", "FILMLESS", "-S"])
+        .args(["-k", "QueryRetrieveLevel=STUDY", "-k"])
+        .arg(format!("StudyInstanceUID={study}"))
+        .arg("-od")
+        .arg(&got)
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<_> = std::fs::read_dir(&got)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for f in &files {
+        let obj = dicom_object::open_file(f).unwrap();
+        assert_eq!(text(&obj, tags::PATIENT_BIRTH_DATE), "19800215", "{f:?}");
+        assert_eq!(text(&obj, tags::PATIENT_NAME), NAME);
+        assert_eq!(text(&obj, tags::PATIENT_ID), "BN0001");
+    }
     if database_url.is_none() {
         // OHIF filters its list again in the browser, by the letters typed:
         // there the accents are typed too.

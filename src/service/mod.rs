@@ -68,6 +68,17 @@ struct Inner {
     max_commitment_references: usize,
     routing: routing::Routing,
     site_name: String,
+    /// Studies' patient patches, as last read.
+    #[allow(clippy::type_complexity)]
+    patient_patches: std::sync::Mutex<
+        std::collections::HashMap<
+            (storage::TenantId, String),
+            (
+                std::time::Instant,
+                Option<storage::record::PatientAttributes>,
+            ),
+        >,
+    >,
     thumbnails: render::Thumbnails,
     /// Wakes the commitment worker (a report to send now).
     jobs_due: tokio::sync::Notify,
@@ -105,6 +116,7 @@ impl Service {
                 max_commitment_references: parts.max_commitment_references.max(1),
                 routing: parts.routing,
                 site_name: parts.site_name,
+                patient_patches: Default::default(),
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),
                 mpps_due: tokio::sync::Notify::new(),

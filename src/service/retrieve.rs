@@ -15,6 +15,10 @@ use storage::query::Query;
 use storage::{StoredInstance, TenantId, Uid};
 
 use super::{action, Context, Error, Result, Right, Service};
+
+/// How long a node trusts what it read of a study's patient patch (another
+/// node may correct the patient meanwhile).
+const PATCH_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::audit::Action;
 
 /// What a retrieve names, as a WADO-RS path does.
@@ -157,9 +161,55 @@ impl Service {
         .await;
     }
 
-    /// The original bytes of an instance, as received.
+    /// The bytes of an instance as they leave the archive: as received,
+    /// with the patient attributes of a later correction or merge (HL7
+    /// ADT^A08, A40) put in.
     pub async fn read(&self, instance: &StoredInstance) -> Result<Bytes> {
-        Ok(self.archive().blobs().read(&instance.blob).await?)
+        let bytes = self.archive().blobs().read(&instance.blob).await?;
+        match self
+            .patient_patch(&instance.tenant, &instance.study_instance_uid)
+            .await?
+        {
+            None => Ok(bytes),
+            Some(p) => tokio::task::spawn_blocking(move || {
+                storage::part10::with_patient(&bytes, &p).map(Bytes::from)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(Error::from),
+        }
+    }
+
+    /// The patient patch of a study, remembered for a few seconds (a
+    /// retrieve reads many instances of one study).
+    async fn patient_patch(
+        &self,
+        tenant: &TenantId,
+        study: &str,
+    ) -> Result<Option<storage::record::PatientAttributes>> {
+        let key = (tenant.clone(), study.to_owned());
+        if let Some((at, p)) = self
+            .inner
+            .patient_patches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            if at.elapsed() < PATCH_TTL {
+                return Ok(p.clone());
+            }
+        }
+        let p = self.archive().index().patient_patch(tenant, study).await?;
+        let mut cache = self
+            .inner
+            .patient_patches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(key, (std::time::Instant::now(), p.clone()));
+        Ok(p)
     }
 
     /// Frame `number` (1-based) of an instance: native pixel data, or an
@@ -229,9 +279,7 @@ impl Service {
             Some(t) if ctx.may(Right::Retrieve) || ctx.may(Right::Move) => t,
             _ => return Err(Error::Forbidden(ctx.refusal(Right::Retrieve))),
         };
-        Ok(self
-            .archive()
-            .read_instance(tenant, sop_instance_uid)
-            .await?)
+        let instance = self.archive().instance(tenant, sop_instance_uid).await?;
+        self.read(&instance).await
     }
 }

@@ -340,6 +340,12 @@ impl Service {
         detail: &str,
         verb: &str,
     ) -> Result<PatientUpdated> {
+        // What this node remembers of studies' patients is stale now.
+        self.inner
+            .patient_patches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         let Some(before) = change.before.clone() else {
             self.record(
                 ctx,

@@ -34,6 +34,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0005_worklist_performer.sql",
     "0006_routing.sql",
     "0007_shares.sql",
+    "0008_patient_patches.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -44,6 +45,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0005_worklist_performer.sql",
     "0006_routing.sql",
     "0007_shares.sql",
+    "0008_patient_patches.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

@@ -142,10 +142,102 @@ fn guess_encoding(d: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// A Part 10 file with the patient attributes `p` (a correction or merge
+/// made after it was stored): name, ID, issuer, birth date and sex
+/// replaced, the rest as it was, in the same transfer syntax. Text goes
+/// out in UTF-8 (`ISO_IR 192`) when a new value needs it.
+pub fn with_patient(part10: &[u8], p: &crate::record::PatientAttributes) -> Result<Vec<u8>> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let start = if part10.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    let mut obj = dicom_object::from_reader(&part10[start..])
+        .map_err(|e| Error::invalid(format!("stored object does not parse: {e}")))?;
+    let values = [
+        (tags::PATIENT_NAME, VR::PN, p.patient_name.as_str()),
+        (tags::PATIENT_ID, VR::LO, p.patient_id.as_str()),
+        (
+            tags::PATIENT_BIRTH_DATE,
+            VR::DA,
+            p.patient_birth_date.as_str(),
+        ),
+        (tags::PATIENT_SEX, VR::CS, p.patient_sex.as_str()),
+    ];
+    for (tag, vr, v) in values {
+        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+    }
+    if !p.issuer_of_patient_id.is_empty() || obj.get(tags::ISSUER_OF_PATIENT_ID).is_some() {
+        obj.put(DataElement::new(
+            tags::ISSUER_OF_PATIENT_ID,
+            VR::LO,
+            PrimitiveValue::from(p.issuer_of_patient_id.as_str()),
+        ));
+    }
+    let ascii = [&p.patient_name, &p.issuer_of_patient_id]
+        .iter()
+        .all(|v| v.is_ascii());
+    if !ascii {
+        obj.put(DataElement::new(
+            tags::SPECIFIC_CHARACTER_SET,
+            VR::CS,
+            PrimitiveValue::from("ISO_IR 192"),
+        ));
+    }
+    let mut out = Vec::with_capacity(part10.len() + 256);
+    obj.write_all(&mut out)
+        .map_err(|e| Error::Internal(format!("cannot write the corrected object: {e}").into()))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scan::scan_complete;
+
+    #[test]
+    fn a_corrected_patient_goes_out_with_the_rest_unchanged() {
+        let (_, instances) = filmless_test_data::ct_series_sized(5, 1, (16, 16));
+        let original = &instances[0].bytes;
+        let p = crate::record::PatientAttributes {
+            patient_id: "BN0001".into(),
+            issuer_of_patient_id: "BVHĐ".into(),
+            patient_name: "NGUYỄN^VĂN AN".into(),
+            patient_birth_date: "19800215".into(),
+            patient_sex: "M".into(),
+        };
+        let patched = with_patient(original, &p).unwrap();
+        let read = |b: &[u8]| dicom_object::from_reader(&b[128..]).unwrap();
+        let (before, after) = (read(original), read(&patched));
+        let text = |o: &dicom_object::DefaultDicomObject, tag| {
+            o.element(tag)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end()
+                .to_owned()
+        };
+        assert_eq!(text(&after, tags::PATIENT_NAME), "NGUYỄN^VĂN AN");
+        assert_eq!(text(&after, tags::PATIENT_BIRTH_DATE), "19800215");
+        assert_eq!(text(&after, tags::ISSUER_OF_PATIENT_ID), "BVHĐ");
+        assert_eq!(text(&after, tags::SPECIFIC_CHARACTER_SET), "ISO_IR 192");
+        for tag in [tags::SOP_INSTANCE_UID, tags::STUDY_INSTANCE_UID, tags::ROWS] {
+            assert_eq!(text(&before, tag), text(&after, tag));
+        }
+        assert_eq!(
+            before
+                .element(tags::PIXEL_DATA)
+                .unwrap()
+                .to_bytes()
+                .unwrap(),
+            after.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap()
+        );
+        assert_eq!(
+            before.meta().transfer_syntax(),
+            after.meta().transfer_syntax()
+        );
+    }
 
     #[test]
     fn built_meta_scans_back() {

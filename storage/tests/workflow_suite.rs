@@ -298,6 +298,24 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
     }
     let wl = identifier(&[(tags::PATIENT_NAME, VR::PN, "NGUYEN*")], &[]);
     assert_eq!(find(&a, &t, &wl).await, ["S7"]);
+    // What the instances carry when they leave: the correction.
+    let patch = index
+        .patient_patch(&t, &s0.study_instance_uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            patch.patient_name.as_str(),
+            patch.patient_birth_date.as_str()
+        ),
+        ("NGUYỄN^VĂN AN", "19790203")
+    );
+    assert!(index
+        .patient_patch(&t, &s1.study_instance_uid)
+        .await
+        .unwrap()
+        .is_none());
     // Nothing of a patient: nothing changes, and it says so.
     let nobody = PatientAttributes {
         patient_id: "NOBODY".into(),
@@ -364,6 +382,14 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&own[0].dicom_json).unwrap();
     assert_eq!(v["00100010"]["Value"][0]["Alphabetic"], "LÊ^THỊ MAI");
+    for study in [&s0.study_instance_uid, &s1.study_instance_uid] {
+        let patch = index.patient_patch(&t, study).await.unwrap().unwrap();
+        assert_eq!(
+            (patch.patient_id.as_str(), patch.patient_name.as_str()),
+            (s1.patient.id.as_str(), "LÊ^THỊ MAI"),
+            "both studies leave as the survivor's"
+        );
+    }
     let meta = index
         .metadata(&t, &s0.study_instance_uid, None)
         .await
@@ -408,6 +434,16 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
     let change = index.update_patient(&t, &with_issuer).await.unwrap();
     assert_eq!(change.worklist_items, 1);
     assert_eq!(find(&a, &t, &by_name).await, ["S21"]);
+    // A study deleted takes its patch along.
+    index
+        .delete_study(&t, &s0.study_instance_uid)
+        .await
+        .unwrap();
+    assert!(index
+        .patient_patch(&t, &s0.study_instance_uid)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn performed_steps_end_once(db: ScratchDb) {

@@ -122,6 +122,13 @@ impl Index {
                 .bind(study)
                 .execute(&mut *conn)
                 .await?;
+            sqlx::query(
+                "DELETE FROM patient_patch WHERE tenant_id = $1 AND study_instance_uid = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(study_instance_uid)
+            .execute(&mut *conn)
+            .await?;
             remove_if_empty(conn, study, patient).await?;
             Ok(Tx::Commit(keys))
         })
@@ -189,6 +196,17 @@ pub(crate) async fn delete_instance_rows(
 
 /// Remove a study without series, then a patient without studies.
 async fn remove_if_empty(conn: &mut AnyConnection, study: i64, patient: i64) -> Result<()> {
+    // Its patient patch goes with it (a study stored again under the UID
+    // starts as received).
+    sqlx::query(
+        "DELETE FROM patient_patch WHERE EXISTS (SELECT 1 FROM study s WHERE s.id = $1 \
+         AND s.tenant_id = patient_patch.tenant_id \
+         AND s.study_instance_uid = patient_patch.study_instance_uid \
+         AND NOT EXISTS (SELECT 1 FROM series WHERE study_ref = $1))",
+    )
+    .bind(study)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM study WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM series WHERE study_ref = $1)")
         .bind(study)
         .execute(&mut *conn)

@@ -385,15 +385,32 @@ impl Index {
                     patient_sex: row.try_get(5)?,
                 });
             }
-            rewrite_patient_row(&mut tx, row.try_get(0)?, survivor, to, now, &mut change).await?;
+            rewrite_patient_row(
+                &mut tx,
+                tenant,
+                row.try_get(0)?,
+                survivor,
+                to,
+                now,
+                &mut change,
+            )
+            .await?;
         }
         if !rows.is_empty() {
             // The survivor's own rows and studies: its attributes are the
             // message's now.
             let mut unchanged = PatientChange::default();
             for row in &survivors {
-                rewrite_patient_row(&mut tx, row.try_get(0)?, None, to, now, &mut unchanged)
-                    .await?;
+                rewrite_patient_row(
+                    &mut tx,
+                    tenant,
+                    row.try_get(0)?,
+                    None,
+                    to,
+                    now,
+                    &mut unchanged,
+                )
+                .await?;
             }
         }
         // The worklist: every item of a merge, the pending ones of an update.
@@ -527,6 +544,46 @@ impl Index {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// Patient attributes as a patch row keeps them.
+fn patient_json(p: &PatientAttributes) -> Result<String> {
+    to_string(&serde_json::json!({
+        "id": p.patient_id,
+        "issuer": p.issuer_of_patient_id,
+        "name": p.patient_name,
+        "birth_date": p.patient_birth_date,
+        "sex": p.patient_sex,
+    }))
+}
+
+impl Index {
+    /// The patient attributes the instances of `study` must carry when
+    /// they leave (it was corrected or merged); `None`: as stored.
+    pub async fn patient_patch(
+        &self,
+        tenant: &TenantId,
+        study_instance_uid: &str,
+    ) -> Result<Option<PatientAttributes>> {
+        let json: Option<String> = sqlx::query_scalar(
+            "SELECT patient_json FROM patient_patch WHERE tenant_id = $1 \
+             AND study_instance_uid = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(study_instance_uid)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(json) = json else { return Ok(None) };
+        let v = parse_json(&json)?;
+        let g = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+        Ok(Some(PatientAttributes {
+            patient_id: g("id"),
+            issuer_of_patient_id: g("issuer"),
+            patient_name: g("name"),
+            patient_birth_date: g("birth_date"),
+            patient_sex: g("sex"),
+        }))
+    }
+}
+
 /// The issuer a patient message means: the one it names; or, when it
 /// names none, the one issuer under which the archive knows this ID (rows
 /// without an issuer match any). An ID known under several issuers needs
@@ -588,6 +645,7 @@ async fn patient_rows(
 /// and delete it.
 async fn rewrite_patient_row(
     tx: &mut Tx,
+    tenant: &TenantId,
     id: i64,
     survivor: Option<i64>,
     to: &PatientAttributes,
@@ -599,7 +657,20 @@ async fn rewrite_patient_row(
         .fetch_all(&mut **tx)
         .await?;
     for s in &studies {
-        change.studies.push(s.try_get(1)?);
+        let study_uid: String = s.try_get(1)?;
+        // What its instances carry when they leave the archive.
+        sqlx::query(
+            "INSERT INTO patient_patch (tenant_id, study_instance_uid, patient_json, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, study_instance_uid) \
+             DO UPDATE SET patient_json = excluded.patient_json, updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_str())
+        .bind(&study_uid)
+        .bind(patient_json(to)?)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        change.studies.push(study_uid);
         let study_ref: i64 = s.try_get(0)?;
         let instances = sqlx::query(
             "SELECT i.id, i.dicom_json FROM instance i JOIN series se ON se.id = i.series_ref \
