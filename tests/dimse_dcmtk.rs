@@ -457,11 +457,23 @@ fn move_decompresses_for_a_destination_that_takes_only_uncompressed() {
         "SC_rgb_jpeg_dcmtk.dcm",
         "SC_rgb_rle_2frame.dcm",
         "JPEG2000.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
     ];
-    let no_decoder = "MR_small_jpeg_ls_lossless.dcm";
-    for f in decodable.iter().chain([&no_decoder]) {
+    for f in decodable {
         std::fs::copy(samples.join(f), files.path().join(f)).unwrap();
     }
+    // No decoder exists for video (here a JPEG image declared as MPEG-2).
+    let no_decoder = "video.dcm";
+    let mut video = dicom_object::open_file(samples.join("SC_rgb_jpeg_dcmtk.dcm")).unwrap();
+    video.meta_mut().transfer_syntax = "1.2.840.10008.1.2.4.100".to_owned();
+    let video_sop = "1.2.826.0.1.3680043.10.543.1100";
+    video.put(dicom_core::DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from(video_sop),
+    ));
+    video.meta_mut().media_storage_sop_instance_uid = video_sop.to_owned();
+    video.write_to_file(files.path().join(no_decoder)).unwrap();
     let data = tempfile::tempdir().unwrap();
     assert!(common::import(data.path(), &[files.path()])
         .status
@@ -481,7 +493,7 @@ fn move_decompresses_for_a_destination_that_takes_only_uncompressed() {
     let received = tempfile::tempdir().unwrap();
     let _peer = storescp_with("STORESCP", dest_port, received.path(), "+x=");
     let move_one = |file: &str| {
-        let obj = dicom_object::open_file(samples.join(file)).unwrap();
+        let obj = dicom_object::open_file(files.path().join(file)).unwrap();
         let out = dcmtk("movescu")
             .args([
                 "-v",

@@ -1,0 +1,173 @@
+//! Frames of every compressed transfer syntax the archive keeps, decoded
+//! by the server (WADO-RS frames asked uncompressed, and rendered), against
+//! a reference decode: DCMTK's `dcmdjpls` for JPEG-LS (lossless,
+//! near-lossless, colour), `dcmdjpeg` for JPEG, `dcmdrle` for RLE. On
+//! SQLite and PostgreSQL.
+
+mod common;
+
+use common::{dcmtk, filmless, http, pixel_data, pydicom_samples, ScratchPg, ServerProcess};
+use dicom_dictionary_std::tags;
+
+/// (sample, DCMTK decoder, largest difference allowed per sample value).
+const SAMPLES: &[(&str, &str, u8)] = &[
+    ("MR_small_jpeg_ls_lossless.dcm", "dcmdjpls", 0),
+    ("JPEGLSNearLossless_16.dcm", "dcmdjpls", 0),
+    ("JPEGLSNearLossless_08.dcm", "dcmdjpls", 0),
+    ("SC_rgb_jls_lossy_line.dcm", "dcmdjpls", 0),
+    ("SC_rgb_jpeg_dcmtk.dcm", "dcmdjpeg", 2),
+    ("SC_rgb_rle_2frame.dcm", "dcmdrle", 0),
+];
+
+fn text(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
+    obj.element(tag)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+        .unwrap_or_default()
+}
+
+/// The parts of a multipart/related body.
+fn parts(body: &[u8]) -> Vec<Vec<u8>> {
+    let text_end = body.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+    let boundary = body[..text_end].to_vec();
+    let mut out = Vec::new();
+    let mut rest = &body[text_end + 2..];
+    while let Some(head_end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+        let data = &rest[head_end + 4..];
+        let Some(next) = data
+            .windows(boundary.len() + 2)
+            .position(|w| &w[..2] == b"\r\n" && w[2..] == boundary[..])
+        else {
+            break;
+        };
+        out.push(data[..next].to_vec());
+        rest = &data[next + 2 + boundary.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        rest = &rest[2..];
+    }
+    out
+}
+
+fn decodes_as_the_reference(database_url: Option<&str>) {
+    let samples = pydicom_samples();
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("in");
+    std::fs::create_dir_all(&files).unwrap();
+    // Some samples carry no study or series: they get UIDs of their own.
+    for (n, (f, _, _)) in SAMPLES.iter().enumerate() {
+        let mut obj = dicom_object::open_file(samples.join(f)).unwrap();
+        for (tag, level) in [
+            (tags::STUDY_INSTANCE_UID, 1),
+            (tags::SERIES_INSTANCE_UID, 2),
+        ] {
+            if text(&obj, tag).is_empty() {
+                obj.put(dicom_core::DataElement::new(
+                    tag,
+                    dicom_core::VR::UI,
+                    dicom_core::PrimitiveValue::from(format!(
+                        "1.2.826.0.1.3680043.10.543.77.{n}.{level}"
+                    )),
+                ));
+            }
+        }
+        obj.write_to_file(files.join(f)).unwrap();
+    }
+    let mut args: Vec<String> = Vec::new();
+    if let Some(u) = database_url {
+        args.extend(["--database-url".to_owned(), u.to_owned()]);
+    }
+    let out = filmless()
+        .args(["import", "--data-dir"])
+        .arg(dir.path())
+        .args(&args)
+        .arg(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = ServerProcess::start(dir.path(), &arg_refs, &[]);
+    let accept =
+        "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1";
+    for (file, decoder, tolerance) in SAMPLES {
+        let reference = dir.path().join(format!("{file}.ref"));
+        let out = dcmtk(decoder)
+            .arg(samples.join(file))
+            .arg(&reference)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{decoder} {file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = pixel_data(&std::fs::read(&reference).unwrap()).concat();
+        let obj = dicom_object::open_file(files.join(file)).unwrap();
+        let frames: usize = text(&obj, tags::NUMBER_OF_FRAMES).parse().unwrap_or(1);
+        let inst = format!(
+            "/dicom-web/studies/{}/series/{}/instances/{}",
+            text(&obj, tags::STUDY_INSTANCE_UID),
+            text(&obj, tags::SERIES_INSTANCE_UID),
+            text(&obj, tags::SOP_INSTANCE_UID)
+        );
+        let mut got: Vec<u8> = Vec::new();
+        for n in 1..=frames {
+            let (status, _, body) = http(
+                &server.http,
+                "GET",
+                &format!("{inst}/frames/{n}"),
+                &[("Accept", accept)],
+                b"",
+            );
+            assert_eq!(status, 200, "{file}: {}", String::from_utf8_lossy(&body));
+            let frame = parts(&body);
+            assert_eq!(frame.len(), 1, "{file} frame {n}");
+            got.extend_from_slice(&frame[0]);
+        }
+        let frame_len = want.len() / frames;
+        assert!(
+            got.len() >= frame_len * frames,
+            "{file}: {} bytes of {}",
+            got.len(),
+            want.len()
+        );
+        let got = &got[..want.len()];
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap_or(0);
+        assert!(
+            worst <= *tolerance,
+            "{file}: decoded differs from {decoder} by {worst}"
+        );
+        let (status, headers, jpeg) =
+            http(&server.http, "GET", &format!("{inst}/rendered"), &[], b"");
+        assert_eq!(status, 200, "{file} renders");
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v == "image/jpeg")
+                && jpeg.starts_with(&[0xFF, 0xD8]),
+            "{file}: {headers:?}"
+        );
+    }
+}
+
+#[test]
+fn frames_decode_as_the_reference_sqlite() {
+    decodes_as_the_reference(None);
+}
+
+#[test]
+fn frames_decode_as_the_reference_postgres() {
+    let db = ScratchPg::new();
+    decodes_as_the_reference(Some(&db.url));
+}
