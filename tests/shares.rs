@@ -312,6 +312,25 @@ fn shares_work(database_url: Option<&str>, browser: bool) {
         );
         assert!(r["zip_bytes"].as_u64().unwrap() > 500 * 8192, "{r}");
         assert_eq!(r["pdf_pages"], 1, "the slip is one A5 page: {r}");
+        // The full viewer, on this study only, through the share.
+        if root.join("viewer-web/dist/index.html").exists() {
+            let out = std::process::Command::new("node")
+                .arg(root.join("tests/browser/share_ohif.mjs"))
+                .arg(format!(
+                    "http://{}/viewer?StudyInstanceUIDs={study}&share={token}",
+                    server.http
+                ))
+                .output()
+                .expect("node");
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "OHIF through the share: {said}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            panic!("the viewer is not installed: run viewer-web/setup.sh (scripts/test does)");
+        }
         // The slip's QR decodes to the link too.
         let ok = std::process::Command::new("pdftoppm")
             .args(["-png", "-r", "150", "-singlefile"])

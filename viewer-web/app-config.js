@@ -4,6 +4,16 @@
 // (config/default.js of @ohif/app, pinned in viewer-web/setup.sh) with the
 // data source pointed at this server's same-origin /dicom-web.
 // viewer-web/setup.sh copies it over the package's dist/app-config.js.
+// A share's link opens the viewer on its study only: `?share=TOKEN` points
+// every DICOMweb request at the share's own prefix (/s/TOKEN/dicom-web),
+// which answers for that study and nothing else.
+const filmlessShare = new URLSearchParams(window.location.search).get('share');
+const filmlessDicomWeb =
+  window.location.origin +
+  (filmlessShare && /^[A-Za-z0-9_-]{20,}$/.test(filmlessShare)
+    ? '/s/' + filmlessShare + '/dicom-web'
+    : '/dicom-web');
+
 window.config = {
   name: 'filmless',
   routerBasename: null,
@@ -73,9 +83,9 @@ window.config = {
       configuration: {
         friendlyName: 'Filmless',
         name: 'filmless',
-        wadoUriRoot: window.location.origin + '/dicom-web',
-        qidoRoot: window.location.origin + '/dicom-web',
-        wadoRoot: window.location.origin + '/dicom-web',
+        wadoUriRoot: filmlessDicomWeb,
+        qidoRoot: filmlessDicomWeb,
+        wadoRoot: filmlessDicomWeb,
         qidoSupportsIncludeField: true,
         imageRendering: 'wadors',
         thumbnailRendering: 'wadors',
@@ -89,7 +99,7 @@ window.config = {
           relativeResolution: 'studies',
         },
         omitQuotationForMultipartRequest: true,
-        dicomUploadEnabled: true,
+        dicomUploadEnabled: !filmlessShare,
       },
     },
   ],

@@ -451,10 +451,10 @@ mod tests {
         assert_eq!(choose(&item(ct, IMPLICIT_VR_LE), &accepted).unwrap().id, 1);
         let only_native = vec![ctx(1, ct, EXPLICIT_VR_LE)];
         // JPEG baseline decodes here, so it may go as explicit VR little
-        // endian; JPEG-LS has no decoder here.
+        // endian; video (MPEG-2) has no decoder.
         assert_eq!(choose(&item(ct, jpeg), &only_native).unwrap().id, 1);
-        let jpeg_ls = "1.2.840.10008.1.2.4.80";
-        assert!(choose(&item(ct, jpeg_ls), &only_native)
+        let video = "1.2.840.10008.1.2.4.100";
+        assert!(choose(&item(ct, video), &only_native)
             .unwrap_err()
             .contains("no decoder"));
         assert!(choose(&item("1.2.3.4", EXPLICIT_VR_LE), &only_native)

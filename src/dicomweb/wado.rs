@@ -419,14 +419,20 @@ mod tests {
     fn instance_syntax_follows_accept() {
         let jpeg = "1.2.840.10008.1.2.4.50";
         let jls = "1.2.840.10008.1.2.4.80";
+        let video = "1.2.840.10008.1.2.4.100";
         assert_eq!(choose_syntax(&[], EXPLICIT_VR_LE), Some(Syntax::Stored));
         assert_eq!(
             choose_syntax(&[], jpeg),
             Some(Syntax::Convert(EXPLICIT_VR_LE.into()))
         );
-        assert_eq!(choose_syntax(&[], jls), None, "no JPEG-LS decoder: 406");
+        assert_eq!(
+            choose_syntax(&[], jls),
+            Some(Syntax::Convert(EXPLICIT_VR_LE.into())),
+            "JPEG-LS decodes (CharLS)"
+        );
+        assert_eq!(choose_syntax(&[], video), None, "no video decoder: 406");
         let any = parse(["multipart/related; type=\"application/dicom\"; transfer-syntax=*"]);
-        assert_eq!(choose_syntax(&any, jls), Some(Syntax::Stored));
+        assert_eq!(choose_syntax(&any, video), Some(Syntax::Stored));
         let implicit =
             parse(["multipart/related; type=application/dicom; transfer-syntax=1.2.840.10008.1.2"]);
         assert_eq!(

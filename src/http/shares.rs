@@ -629,6 +629,10 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>, req: Req
             ("description", escape(&description)),
             ("base", escape(&format!("/s/{token}/dicom-web"))),
             ("images", escape(&format!("/s/{token}/images.zip"))),
+            (
+                "viewer",
+                escape(&format!("/viewer?StudyInstanceUIDs={study}&share={token}")),
+            ),
             ("study", escape(study)),
             ("report", report),
         ],
