@@ -1,16 +1,19 @@
 //! Frames of every compressed transfer syntax the archive keeps, decoded
 //! by the server (WADO-RS frames asked uncompressed, and rendered), against
 //! a reference decode: DCMTK's `dcmdjpls` for JPEG-LS (lossless,
-//! near-lossless, colour), `dcmdjpeg` for JPEG, `dcmdrle` for RLE. On
-//! SQLite and PostgreSQL.
+//! near-lossless, colour), `dcmdjpeg` for JPEG, `dcmdrle` for RLE, and
+//! Pillow's OpenJPEG for JPEG 2000. On SQLite and PostgreSQL.
 
 mod common;
 
 use common::{dcmtk, filmless, http, pixel_data, pydicom_samples, ScratchPg, ServerProcess};
 use dicom_dictionary_std::tags;
 
-/// (sample, DCMTK decoder, largest difference allowed per sample value).
-const SAMPLES: &[(&str, &str, u8)] = &[
+/// (sample, reference decoder, largest difference allowed per sample
+/// value).
+const SAMPLES: &[(&str, &str, u16)] = &[
+    ("MR_small_jp2klossless.dcm", "pillow", 0),
+    ("JPEG2000.dcm", "pillow", 1),
     ("MR_small_jpeg_ls_lossless.dcm", "dcmdjpls", 0),
     ("JPEGLSNearLossless_16.dcm", "dcmdjpls", 0),
     ("JPEGLSNearLossless_08.dcm", "dcmdjpls", 0),
@@ -97,17 +100,31 @@ fn decodes_as_the_reference(database_url: Option<&str>) {
         "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1";
     for (file, decoder, tolerance) in SAMPLES {
         let reference = dir.path().join(format!("{file}.ref"));
-        let out = dcmtk(decoder)
-            .arg(samples.join(file))
-            .arg(&reference)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{decoder} {file}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let want = pixel_data(&std::fs::read(&reference).unwrap()).concat();
+        let want = if *decoder == "pillow" {
+            let out = common::python()
+                .arg(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("tests/peers/j2k_reference.py"),
+                )
+                .arg(samples.join(file))
+                .arg(&reference)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+            std::fs::read(&reference).unwrap()
+        } else {
+            let out = dcmtk(decoder)
+                .arg(samples.join(file))
+                .arg(&reference)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{decoder} {file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            pixel_data(&std::fs::read(&reference).unwrap()).concat()
+        };
         let obj = dicom_object::open_file(files.join(file)).unwrap();
         let frames: usize = text(&obj, tags::NUMBER_OF_FRAMES).parse().unwrap_or(1);
         let inst = format!(
@@ -138,12 +155,22 @@ fn decodes_as_the_reference(database_url: Option<&str>) {
             want.len()
         );
         let got = &got[..want.len()];
-        let worst = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap_or(0);
+        let bits: usize = text(&obj, tags::BITS_ALLOCATED).parse().unwrap_or(8);
+        let worst = if bits == 16 {
+            got.chunks_exact(2)
+                .zip(want.chunks_exact(2))
+                .map(|(a, b)| {
+                    u16::from_le_bytes([a[0], a[1]]).abs_diff(u16::from_le_bytes([b[0], b[1]]))
+                })
+                .max()
+                .unwrap_or(0)
+        } else {
+            got.iter()
+                .zip(&want)
+                .map(|(a, b)| u16::from(a.abs_diff(*b)))
+                .max()
+                .unwrap_or(0)
+        };
         assert!(
             worst <= *tolerance,
             "{file}: decoded differs from {decoder} by {worst}"

@@ -130,8 +130,8 @@ fn the_viewer_is_served_at_root_or_the_home_page_says_how_to_install_it() {
     }
     let config = get(&server.http, "/app-config.js");
     assert!(
-        config.contains("window.location.origin + '/dicom-web'"),
-        "{config}"
+        config.contains("qidoRoot: filmlessDicomWeb") && config.contains(": '/dicom-web'"),
+        "the viewer asks this server's own /dicom-web (or a share's prefix): {config}"
     );
     let status = get(&server.http, "/status");
     assert!(status.contains("open the study list"), "{status}");
