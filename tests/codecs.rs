@@ -110,7 +110,11 @@ fn decodes_as_the_reference(database_url: Option<&str>) {
                 .arg(&reference)
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             std::fs::read(&reference).unwrap()
         } else {
             let out = dcmtk(decoder)
