@@ -209,7 +209,7 @@ fn shares_work(database_url: Option<&str>, browser: bool) {
         status == 404 || status == 405,
         "no delete through a share: {status}"
     );
-    let (status, _, _) = http(
+    let (status, _, meta) = http(
         &server.http,
         "GET",
         &format!("{base}/dicom-web/studies/{study}/metadata"),
@@ -217,6 +217,42 @@ fn shares_work(database_url: Option<&str>, browser: bool) {
         b"",
     );
     assert_eq!(status, 200);
+    // Its URLs stay within the share (another client can follow them).
+    let meta = String::from_utf8_lossy(&meta);
+    assert!(
+        meta.contains(&format!("{base}/dicom-web/studies/{study}")),
+        "BulkDataURI within the share"
+    );
+    assert!(
+        !meta.contains(&format!("{}/dicom-web/", server.http)),
+        "none to the staff's /dicom-web"
+    );
+    let (_, found) = json(http(
+        &server.http,
+        "GET",
+        &format!("{base}/dicom-web/studies"),
+        &[],
+        b"",
+    ));
+    assert!(
+        found[0]["00081190"]["Value"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{base}/dicom-web/studies/{study}")),
+        "RetrieveURL within the share: {found}"
+    );
+    // Nobody else can claim to be within a share.
+    let (_, staff) = json(http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies?StudyInstanceUID={study}"),
+        &[("x-filmless-share-prefix", "/s/forged")],
+        b"",
+    ));
+    assert!(
+        !staff.to_string().contains("/s/forged"),
+        "the header is the server's own: {staff}"
+    );
     let (status, headers, png) = http(
         &server.http,
         "GET",

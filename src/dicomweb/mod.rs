@@ -107,9 +107,21 @@ pub fn cors(config: &crate::config::Config) -> CorsLayer {
 /// a proxy). A Host without a port (some clients send that) gets the port
 /// this server listens on.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    // Through a share, the URLs stay within the share's prefix (the server
+    // sets this header itself; incoming copies are dropped).
+    let prefix = headers
+        .get(SHARE_PREFIX)
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| {
+            p.starts_with("/s/")
+                && p[3..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or("");
     let public = state.config.http.public_url.trim_end_matches('/');
     if !public.is_empty() {
-        return format!("{public}/dicom-web");
+        return format!("{public}{prefix}/dicom-web");
     }
     let get = |name: &str| {
         headers
@@ -138,8 +150,13 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         (None, Some(h)) => format!("{h}:{}", state.http_port),
         (None, None) => format!("localhost:{}", state.http_port),
     };
-    format!("{scheme}://{host}/dicom-web")
+    format!("{scheme}://{host}{prefix}/dicom-web")
 }
+
+/// The header by which the share gate tells DICOMweb handlers the share's
+/// path prefix (`/s/TOKEN`), so that RetrieveURL and BulkDataURI point
+/// within it. Set only by the server: dropped from incoming requests.
+pub const SHARE_PREFIX: &str = "x-filmless-share-prefix";
 
 /// A `Warning` header value (PS3.18 §8.4.3).
 pub fn warning(text: &str) -> HeaderValue {

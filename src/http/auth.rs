@@ -76,6 +76,8 @@ pub const TENANT_HEADER: &str = "x-filmless-tenant";
 /// The middleware of every non-public route: authenticate, and hand the
 /// handler a [`Caller`]; without an identity, 401 with the challenges.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    // Only the share gate may say a request runs within a share.
+    req.headers_mut().remove(crate::dicomweb::SHARE_PREFIX);
     let source = client_address(&state, &req);
     if !state.auth.required() && !host_is_local(req.headers(), &state.config.http.public_url) {
         return error(

@@ -798,6 +798,9 @@ async fn dicomweb(
     let detail = format!("GET /s/…/dicom-web/{printable}");
     let (mut parts, body) = req.into_parts();
     parts.uri = uri;
+    if let Ok(prefix) = HeaderValue::from_str(&format!("/s/{token}")) {
+        parts.headers.insert(crate::dicomweb::SHARE_PREFIX, prefix);
+    }
     parts.extensions.insert(Caller {
         ctx: open.ctx,
         detail,
