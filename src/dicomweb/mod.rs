@@ -110,7 +110,7 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     // Through a share, the URLs stay within the share's prefix (the server
     // sets this header itself; incoming copies are dropped).
     let prefix = headers
-        .get(SHARE_PREFIX)
+        .get(crate::http::auth::SHARE_PREFIX)
         .and_then(|h| h.to_str().ok())
         .filter(|p| {
             p.starts_with("/s/")
@@ -152,11 +152,6 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     };
     format!("{scheme}://{host}{prefix}/dicom-web")
 }
-
-/// The header by which the share gate tells DICOMweb handlers the share's
-/// path prefix (`/s/TOKEN`), so that RetrieveURL and BulkDataURI point
-/// within it. Set only by the server: dropped from incoming requests.
-pub const SHARE_PREFIX: &str = "x-filmless-share-prefix";
 
 /// A `Warning` header value (PS3.18 §8.4.3).
 pub fn warning(text: &str) -> HeaderValue {

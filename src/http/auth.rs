@@ -70,6 +70,11 @@ pub(super) fn client_address(state: &AppState, req: &Request) -> String {
     state.proxies.client(peer, req.headers()).to_string()
 }
 
+/// The header by which the share gate tells DICOMweb handlers the share's
+/// path prefix (`/s/TOKEN`), so that RetrieveURL and BulkDataURI point
+/// within it. Set only by the server: dropped from incoming requests.
+pub const SHARE_PREFIX: &str = "x-filmless-share-prefix";
+
 /// The header a platform administrator names one tenant with.
 pub const TENANT_HEADER: &str = "x-filmless-tenant";
 
@@ -77,7 +82,7 @@ pub const TENANT_HEADER: &str = "x-filmless-tenant";
 /// handler a [`Caller`]; without an identity, 401 with the challenges.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     // Only the share gate may say a request runs within a share.
-    req.headers_mut().remove(crate::dicomweb::SHARE_PREFIX);
+    req.headers_mut().remove(SHARE_PREFIX);
     let source = client_address(&state, &req);
     if !state.auth.required() && !host_is_local(req.headers(), &state.config.http.public_url) {
         return error(

@@ -799,7 +799,7 @@ async fn dicomweb(
     let (mut parts, body) = req.into_parts();
     parts.uri = uri;
     if let Ok(prefix) = HeaderValue::from_str(&format!("/s/{token}")) {
-        parts.headers.insert(crate::dicomweb::SHARE_PREFIX, prefix);
+        parts.headers.insert(super::auth::SHARE_PREFIX, prefix);
     }
     parts.extensions.insert(Caller {
         ctx: open.ctx,
