@@ -277,28 +277,12 @@ impl ScuAssociation {
                     )))
                 }
             };
-            let status = command.status.ok_or(Error::MalformedCommand(
-                "response without Status (0000,0900)",
-            ))?;
-            let counts = command.sub_operations.unwrap_or_default();
-            if status.is_pending() {
-                if command.has_data_set {
-                    self.skip_data().await?;
-                }
-                on_pending(counts);
-                continue;
+            if let Some(done) = self
+                .retrieve_response(pc, *command, &mut on_pending)
+                .await?
+            {
+                return Ok(done);
             }
-            let failed = self.failed_list(pc, command.has_data_set).await?;
-            return Ok(Retrieved {
-                response: Response {
-                    status,
-                    comment: command.error_comment,
-                    offending: command.offending_elements,
-                    error_id: command.error_id,
-                },
-                counts,
-                failed,
-            });
         }
     }
 
@@ -378,28 +362,12 @@ impl ScuAssociation {
                     if command.field == Some(CommandField::CGetRsp)
                         && command.responding_to == rq.message_id =>
                 {
-                    let status = command.status.ok_or(Error::MalformedCommand(
-                        "response without Status (0000,0900)",
-                    ))?;
-                    let counts = command.sub_operations.unwrap_or_default();
-                    if status.is_pending() {
-                        if command.has_data_set {
-                            self.skip_data().await?;
-                        }
-                        on_pending(counts);
-                        continue;
+                    if let Some(done) = self
+                        .retrieve_response(pc, *command, &mut on_pending)
+                        .await?
+                    {
+                        return Ok(done);
                     }
-                    let failed = self.failed_list(pc, command.has_data_set).await?;
-                    return Ok(Retrieved {
-                        response: Response {
-                            status,
-                            comment: command.error_comment,
-                            offending: command.offending_elements,
-                            error_id: command.error_id,
-                        },
-                        counts,
-                        failed,
-                    });
                 }
                 Event::Release => return Err(Error::Released),
                 other => {
@@ -466,6 +434,38 @@ impl ScuAssociation {
         let data = crate::dataset::encode(data_set, &pc.transfer_syntax)?;
         self.chan.send(pc.id, &rq, Some(&data)).await?;
         self.response(&rq).await
+    }
+
+    /// A C-MOVE or C-GET response: `None` while pending (its counts go to
+    /// `on_pending`), the outcome when final.
+    async fn retrieve_response(
+        &mut self,
+        pc: &AcceptedContext,
+        command: Command,
+        on_pending: &mut impl FnMut(crate::command::SubOperations),
+    ) -> Result<Option<Retrieved>> {
+        let status = command.status.ok_or(Error::MalformedCommand(
+            "response without Status (0000,0900)",
+        ))?;
+        let counts = command.sub_operations.unwrap_or_default();
+        if status.is_pending() {
+            if command.has_data_set {
+                self.skip_data().await?;
+            }
+            on_pending(counts);
+            return Ok(None);
+        }
+        let failed = self.failed_list(pc, command.has_data_set).await?;
+        Ok(Some(Retrieved {
+            response: Response {
+                status,
+                comment: command.error_comment,
+                offending: command.offending_elements,
+                error_id: command.error_id,
+            },
+            counts,
+            failed,
+        }))
     }
 
     /// The Failed SOP Instance UID List (0008,0058) of a final C-MOVE or

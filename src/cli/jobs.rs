@@ -162,8 +162,21 @@ pub async fn retrieve(
     Ok(true)
 }
 
+/// The studies a command names: `--study UID`, or a `--studies` file.
+pub fn study_list(
+    study: Option<String>,
+    studies: Option<std::path::PathBuf>,
+    command: &str,
+) -> anyhow::Result<Vec<String>> {
+    match (study, studies) {
+        (Some(s), _) => Ok(vec![s]),
+        (None, Some(file)) => studies_file(&file),
+        (None, None) => anyhow::bail!("{command}: --study or --studies"),
+    }
+}
+
 /// The study list of a `--studies` file: one UID a line, `#` comments.
-pub fn studies_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+fn studies_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()

@@ -296,11 +296,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant,
             ..
         } => {
-            let list = match (study, studies) {
-                (Some(s), _) => vec![s],
-                (None, Some(file)) => jobs::studies_file(&file)?,
-                (None, None) => anyhow::bail!("send --to: --study or --studies"),
-            };
+            let list = jobs::study_list(study, studies, "send --to")?;
             runtime
                 .block_on(with_service(
                     &archive,
@@ -406,11 +402,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             studies,
             wait,
         } => {
-            let list = match (study, studies) {
-                (Some(s), _) => vec![s],
-                (None, Some(file)) => jobs::studies_file(&file)?,
-                (None, None) => anyhow::bail!("retrieve: --study or --studies"),
-            };
+            let list = jobs::study_list(study, studies, "retrieve")?;
             runtime
                 .block_on(with_service(
                     &archive,

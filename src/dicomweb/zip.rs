@@ -144,6 +144,14 @@ pub fn response(service: Service, target: Target, instances: Vec<StoredInstance>
         Target::Series(_, se) => se.to_string(),
         other => other.study().to_string(),
     };
+    download(&name, entries.chain(end))
+}
+
+/// A ZIP download named `name.zip`, its bytes from `body`.
+fn download<S>(name: &str, body: S) -> Response
+where
+    S: futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+{
     (
         StatusCode::OK,
         [
@@ -153,7 +161,7 @@ pub fn response(service: Service, target: Target, instances: Vec<StoredInstance>
                 format!("attachment; filename=\"{name}.zip\""),
             ),
         ],
-        Body::from_stream(entries.chain(end)),
+        Body::from_stream(body),
     )
         .into_response()
 }
@@ -177,18 +185,7 @@ pub fn images_response(
         })
     };
     let end = futures::stream::once(async move { on_archive(&archive, Archive::finish).await });
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "application/zip".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}.zip\""),
-            ),
-        ],
-        Body::from_stream(entries.chain(end)),
-    )
-        .into_response()
+    download(name, entries.chain(end))
 }
 
 #[cfg(test)]

@@ -424,17 +424,16 @@ impl Service {
                 true,
             ));
         };
-        let options = dicom_net::scu::ScuOptions {
-            calling_ae: if request.called_ae.is_empty() {
-                self.peers().our_ae_title(&job.tenant).to_owned()
-            } else {
-                request.called_ae.clone()
-            },
-            called_ae: request.calling_ae.clone(),
+        let mut options = self.job_association(
+            &job.tenant,
+            &request.calling_ae,
             addr,
-            max_pdu_length: 65_536,
-            timeout: Duration::from_secs(30),
-        };
+            Duration::from_secs(30),
+        );
+        // From the AE title the requester called (PS3.4 J.3.3).
+        if !request.called_ae.is_empty() {
+            options.calling_ae = request.called_ae.clone();
+        }
         let event = dicom_net::service::EventReport {
             sop_class_uid: uids::STORAGE_COMMITMENT_PUSH_MODEL.to_owned(),
             sop_instance_uid: COMMITMENT_INSTANCE.to_owned(),

@@ -77,6 +77,26 @@ impl Service {
     }
 }
 
+impl Service {
+    /// How a job's association to `peer` of `tenant` is requested: from
+    /// the tenant's AE title, waiting up to `timeout` for each answer.
+    pub(super) fn job_association(
+        &self,
+        tenant: &storage::TenantId,
+        peer: &str,
+        addr: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> dicom_net::scu::ScuOptions {
+        dicom_net::scu::ScuOptions {
+            calling_ae: self.peers().our_ae_title(tenant).to_owned(),
+            called_ae: peer.to_owned(),
+            addr,
+            max_pdu_length: 131_072,
+            timeout,
+        }
+    }
+}
+
 /// Milliseconds before attempt `attempts + 1`: doubling from 1 s to 5
 /// minutes, with up to 25% jitter so jobs to one peer spread out.
 pub(super) fn backoff(attempts: i64) -> i64 {

@@ -224,6 +224,27 @@ impl Service {
     /// for the platform: it must name the tenant (`X-Filmless-Tenant`,
     /// `--tenant`), so nothing acts on one hospital's study in place of
     /// another's.
+    /// A study `ctx` reaches that holds instances: its UID and tenant; or
+    /// not found.
+    async fn stored_study(&self, ctx: &Context, study: &str) -> Result<(storage::Uid, TenantId)> {
+        let uid = storage::Uid::parse("StudyInstanceUID", study)?;
+        let not_found = || Error::not_found(format!("study {uid} not found"));
+        let tenant = self
+            .tenant_of_study(ctx, uid.as_str())
+            .await?
+            .ok_or_else(not_found)?;
+        if self
+            .archive()
+            .index()
+            .study_instances(&tenant, uid.as_str())
+            .await?
+            .is_empty()
+        {
+            return Err(not_found());
+        }
+        Ok((uid, tenant))
+    }
+
     async fn tenant_of_study(&self, ctx: &Context, study: &str) -> Result<Option<TenantId>> {
         if let Some(t) = ctx.tenant() {
             return Ok(Some(t.clone()));

@@ -132,13 +132,7 @@ impl Service {
                 false,
             ));
         };
-        let options = dicom_net::scu::ScuOptions {
-            calling_ae: self.peers().our_ae_title(&job.tenant).to_owned(),
-            called_ae: job.target.clone(),
-            addr,
-            max_pdu_length: 65_536,
-            timeout: Duration::from_secs(30),
-        };
+        let options = self.job_association(&job.tenant, &job.target, addr, Duration::from_secs(30));
         let response = dicom_net::scu::normalized(
             &options,
             forward.set,

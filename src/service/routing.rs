@@ -656,20 +656,7 @@ impl Service {
     pub async fn send_study(&self, ctx: &Context, study: &str, to: &str) -> Result<i64> {
         self.require(ctx, Right::Jobs, Action::Transfer, "send")
             .await?;
-        let study = storage::Uid::parse("StudyInstanceUID", study)?;
-        let tenant = self
-            .tenant_of_study(ctx, study.as_str())
-            .await?
-            .ok_or_else(|| Error::not_found(format!("study {study} not found")))?;
-        if self
-            .archive()
-            .index()
-            .study_instances(&tenant, study.as_str())
-            .await?
-            .is_empty()
-        {
-            return Err(Error::not_found(format!("study {study} not found")));
-        }
+        let (study, tenant) = self.stored_study(ctx, study).await?;
         if self.destination(&tenant, to).await.is_none() {
             return Err(Error::Invalid(
                 format!(
@@ -960,13 +947,7 @@ impl Service {
     // ---------------------------------------------------------- workers
 
     fn scu_options(&self, tenant: &TenantId, peer: &str, addr: SocketAddr) -> ScuOptions {
-        ScuOptions {
-            calling_ae: self.peers().our_ae_title(tenant).to_owned(),
-            called_ae: peer.to_owned(),
-            addr,
-            max_pdu_length: 131_072,
-            timeout: Duration::from_secs(120),
-        }
+        self.job_association(tenant, peer, addr, Duration::from_secs(120))
     }
 
     /// Whether `name` is configured as a destination of `tenant`.

@@ -185,26 +185,17 @@ impl Service {
                 "a share lasts from a second to a year (expires_in_days 1 to 366)".into(),
             ));
         }
-        let uid = storage::Uid::parse("StudyInstanceUID", study)?;
-        let tenant = self
-            .tenant_of_study(ctx, uid.as_str())
-            .await?
-            .ok_or_else(|| Error::not_found(format!("study {uid} not found")))?;
-        if self
-            .archive()
-            .index()
-            .study_instances(&tenant, uid.as_str())
-            .await?
-            .is_empty()
-        {
-            return Err(Error::not_found(format!("study {uid} not found")));
-        }
+        let (uid, tenant) = self.stored_study(ctx, study).await?;
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
         let pin = with_pin.then(|| format!("{:06}", rand::random_range(0..1_000_000u32)));
-        let pin_hash = match &pin {
-            Some(p) => super::hash_password(p).map_err(|e| Error::Internal(e.to_string()))?,
+        // Argon2 is costly: off the async runtime.
+        let pin_hash = match pin.clone() {
+            Some(p) => tokio::task::spawn_blocking(move || super::hash_password(&p))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(|e| Error::Internal(e.to_string()))?,
             None => String::new(),
         };
         let expires_at = now_millis() + lifetime_ms;
