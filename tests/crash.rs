@@ -166,23 +166,32 @@ async fn kill_repeatedly(database_url: Option<String>, s3: Option<S3Target>) {
 
     let spool = data.path().join("spool");
     let spooled_after_kills = walk_files(&spool);
-    if s3.is_some() {
-        // Kills interrupt uploads too. One more start resumes them: wait
-        // until the spool is empty, then read from S3 alone.
-        let server = ServerProcess::start(data.path(), &args, &env);
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            let left = walk_files(&spool);
-            if left == 0 {
-                break;
+    // One more start after the last kill: the server comes back, takes one
+    // more study and stops cleanly, which writes its audit trail. On S3 it
+    // also resumes the uploads the kills interrupted: wait until the spool
+    // is empty, then read from S3 alone.
+    {
+        let mut server = ServerProcess::start(data.path(), &args, &env);
+        let (_, files) = filmless_test_data::ct_series_sized(20_000, 3, (64, 64));
+        let stored = stow_writer(server.http.clone(), files).await;
+        assert_eq!(stored.len(), 3, "the server takes stores after the kills");
+        acked.extend(stored);
+        if s3.is_some() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                let left = walk_files(&spool);
+                if left == 0 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{left} objects still in the spool"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{left} objects still in the spool"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        drop(server);
+        let status = server.terminate(Duration::from_secs(60));
+        assert!(status.success(), "clean stop after the kills: {status}");
     }
 
     // Everything acknowledged is there, byte for byte (from S3 itself in
@@ -283,8 +292,8 @@ async fn sigkill_during_concurrent_ingest_loses_nothing_acknowledged_postgres() 
         .unwrap();
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap().to_owned();
     kill_repeatedly(Some(format!("{base}/{name}")), None).await;
-    // The audit trail those stores left cannot be changed on PostgreSQL
-    // either.
+    // The audit trail those stores left (at least the last, cleanly
+    // stopped run's) cannot be changed on PostgreSQL either.
     let mut db = sqlx::PgConnection::connect(&format!("{base}/{name}"))
         .await
         .unwrap();
