@@ -212,6 +212,19 @@ mod sink {
         ) {
         }
     }
+    impl dicom_net::service::Print for super::Sink {
+        async fn print(
+            &self,
+            _: &AssociationInfo,
+            _: &str,
+            _: dicom_net::service::NormalizedOperation,
+            _: dicom_net::service::NormalizedRequest,
+        ) -> dicom_net::service::NormalizedResponse {
+            unsupported()
+        }
+
+        async fn print_closed(&self, _: &AssociationInfo) {}
+    }
 }
 
 fn p_data(c: &mut Criterion) {

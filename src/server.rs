@@ -43,7 +43,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
     let service = Service::new(Parts {
         archive: archive.clone(),
         audit,
-        peers: Peers::new(&config.dicom, &config.tenants)?,
+        peers: Peers::new(&config.dicom, &config.tenants)?
+            .with_print_ae_title(&config.print.ae_title)?,
         case_insensitive_names: config
             .dicom
             .case_insensitive_names
@@ -51,6 +52,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
         max_commitment_references: config.dicom.max_commitment_references,
         routing: crate::service::routing::Routing::new(&config.routing, &config.dicomweb),
         site_name: config.site.name.clone(),
+        print: (&config.print).into(),
     });
     let stop = CancellationToken::new();
     let arrivals = (stop.clone(), service.spawn_arrival_queue(stop));

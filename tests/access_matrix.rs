@@ -132,6 +132,7 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         ("GET", "/api/shares/{id}/qr.png", SHARE, false),
         ("GET", "/api/shares/{id}/slip", SHARE, false),
         ("DELETE", "/api/shares/{id}", SHARE_REVOKE, false),
+        ("GET", "/api/print/sheets", JOBS, true),
     ]
 }
 
@@ -172,14 +173,14 @@ fn config(dir: &Path, database_url: Option<&str>, dest_port: u16) -> std::path::
             "WS1",
             104,
             "h1",
-            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\", \"commitment\""
+            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\", \"commitment\", \"print\""
         ),
         peer("DEST1", dest_port, "h1", ""),
         peer(
             "RIS2",
             104,
             "h2",
-            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\", \"commitment\""
+            "\"store\", \"find\", \"move\", \"get\", \"worklist\", \"mpps\", \"commitment\", \"print\""
         ),
         peer("DEST2", dest_port, "h2", ""),
     );
@@ -374,6 +375,29 @@ fn access_matrix(database_url: Option<&str>) {
             Some(got),
         );
         assert_eq!(seen, want, "DIMSE as {who}: {x}");
+    }
+    // Printing (a Basic Film Session N-CREATE, then a film naming the
+    // identity's file, printed into its study): peers with the `print`
+    // permission, each in its own tenant.
+    for (who, want) in [
+        ("viewer", NOT_AUTHORIZED),
+        ("uploader", NOT_AUTHORIZED),
+        ("admin", OK),
+        ("other tenant", OK),
+    ] {
+        assert_eq!(
+            r[who]["print"].as_u64(),
+            Some(want),
+            "print as {who}: {}",
+            r[who]
+        );
+        let printed = (want == OK).then_some(OK);
+        assert_eq!(
+            r[who]["printed"].as_u64(),
+            printed,
+            "printed as {who}: {}",
+            r[who]
+        );
     }
     // The RIS workflow's services: (identity, worklist, items, mpps,
     // commit, report event type).
@@ -672,6 +696,8 @@ fn anonymous_peer_without_tenants(database_url: Option<&str>) {
         // Storage commitment tells whether instances exist: not for a
         // stranger (only for peers with the `commitment` permission).
         ("commit", NOT_AUTHORIZED),
+        // Printing files sheets into studies: peers with `print` only.
+        ("print", NOT_AUTHORIZED),
     ] {
         assert_eq!(x[service].as_u64(), Some(want), "{service}: {x}");
     }

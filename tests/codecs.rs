@@ -30,30 +30,6 @@ fn text(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String 
         .unwrap_or_default()
 }
 
-/// The parts of a multipart/related body.
-fn parts(body: &[u8]) -> Vec<Vec<u8>> {
-    let text_end = body.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
-    let boundary = body[..text_end].to_vec();
-    let mut out = Vec::new();
-    let mut rest = &body[text_end + 2..];
-    while let Some(head_end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
-        let data = &rest[head_end + 4..];
-        let Some(next) = data
-            .windows(boundary.len() + 2)
-            .position(|w| &w[..2] == b"\r\n" && w[2..] == boundary[..])
-        else {
-            break;
-        };
-        out.push(data[..next].to_vec());
-        rest = &data[next + 2 + boundary.len()..];
-        if rest.starts_with(b"--") {
-            break;
-        }
-        rest = &rest[2..];
-    }
-    out
-}
-
 fn decodes_as_the_reference(database_url: Option<&str>) {
     let samples = pydicom_samples();
     let dir = tempfile::tempdir().unwrap();
@@ -147,7 +123,7 @@ fn decodes_as_the_reference(database_url: Option<&str>) {
                 b"",
             );
             assert_eq!(status, 200, "{file}: {}", String::from_utf8_lossy(&body));
-            let frame = parts(&body);
+            let frame = common::multipart_parts(&body);
             assert_eq!(frame.len(), 1, "{file} frame {n}");
             got.extend_from_slice(&frame[0]);
         }

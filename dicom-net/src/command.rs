@@ -52,8 +52,15 @@ pub enum CommandField {
     NCreateRq,
     /// N-CREATE-RSP.
     NCreateRsp,
-    /// Anything else (N-GET, N-DELETE, or nonsense): answered as
-    /// unrecognized.
+    /// N-GET-RQ.
+    NGetRq,
+    /// N-GET-RSP.
+    NGetRsp,
+    /// N-DELETE-RQ.
+    NDeleteRq,
+    /// N-DELETE-RSP.
+    NDeleteRsp,
+    /// Anything else: answered as unrecognized.
     Other(u16),
 }
 
@@ -80,6 +87,10 @@ impl CommandField {
             CommandField::NActionRsp => 0x8130,
             CommandField::NCreateRq => 0x0140,
             CommandField::NCreateRsp => 0x8140,
+            CommandField::NGetRq => 0x0110,
+            CommandField::NGetRsp => 0x8110,
+            CommandField::NDeleteRq => 0x0150,
+            CommandField::NDeleteRsp => 0x8150,
             CommandField::Other(c) => c,
         }
     }
@@ -106,6 +117,10 @@ impl CommandField {
             0x8130 => CommandField::NActionRsp,
             0x0140 => CommandField::NCreateRq,
             0x8140 => CommandField::NCreateRsp,
+            0x0110 => CommandField::NGetRq,
+            0x8110 => CommandField::NGetRsp,
+            0x0150 => CommandField::NDeleteRq,
+            0x8150 => CommandField::NDeleteRsp,
             other => CommandField::Other(other),
         }
     }
@@ -122,6 +137,8 @@ impl CommandField {
             CommandField::NSetRq => CommandField::NSetRsp,
             CommandField::NActionRq => CommandField::NActionRsp,
             CommandField::NCreateRq => CommandField::NCreateRsp,
+            CommandField::NGetRq => CommandField::NGetRsp,
+            CommandField::NDeleteRq => CommandField::NDeleteRsp,
             CommandField::Other(c) => CommandField::Other(c | 0x8000),
             other => other,
         }
@@ -138,6 +155,29 @@ pub enum Priority {
     High,
     /// 0002H.
     Low,
+}
+
+/// An AT value: tags, little endian.
+fn tag_list(tags: &[Tag]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(tags.len() * 4);
+    for t in tags {
+        v.extend_from_slice(&t.group().to_le_bytes());
+        v.extend_from_slice(&t.element().to_le_bytes());
+    }
+    v
+}
+
+/// The tags of an AT value.
+fn read_tag_list(value: &[u8]) -> Vec<Tag> {
+    value
+        .chunks_exact(4)
+        .map(|t| {
+            Tag(
+                u16::from_le_bytes([t[0], t[1]]),
+                u16::from_le_bytes([t[2], t[3]]),
+            )
+        })
+        .collect()
 }
 
 /// (0000,0800) value meaning "no data set follows" (PS3.7 E.1).
@@ -177,6 +217,9 @@ pub struct Command {
     pub event_type_id: Option<u16>,
     /// (0000,1008) Action Type ID (N-ACTION).
     pub action_type_id: Option<u16>,
+    /// (0000,1005) Attribute Identifier List (N-GET): the attributes asked
+    /// for (empty: all).
+    pub attribute_identifiers: Vec<Tag>,
     /// (0000,0700) Priority.
     pub priority: Option<Priority>,
     /// (0000,0800) whether a data set follows.
@@ -242,6 +285,8 @@ impl Command {
                     | CommandField::NSetRsp
                     | CommandField::NActionRsp
                     | CommandField::NCreateRsp
+                    | CommandField::NGetRsp
+                    | CommandField::NDeleteRsp
             )
         );
         Command {
@@ -334,12 +379,11 @@ impl Command {
         );
         us(&mut body, tags::STATUS, self.status.map(|s| s.0));
         if !self.offending_elements.is_empty() {
-            let mut v = Vec::with_capacity(self.offending_elements.len() * 4);
-            for t in &self.offending_elements {
-                v.extend_from_slice(&t.group().to_le_bytes());
-                v.extend_from_slice(&t.element().to_le_bytes());
-            }
-            put(&mut body, tags::OFFENDING_ELEMENT, &v);
+            put(
+                &mut body,
+                tags::OFFENDING_ELEMENT,
+                &tag_list(&self.offending_elements),
+            );
         }
         if let Some(c) = &self.error_comment {
             put(
@@ -360,6 +404,13 @@ impl Command {
             &self.requested_sop_instance_uid,
         );
         us(&mut body, tags::EVENT_TYPE_ID, self.event_type_id);
+        if !self.attribute_identifiers.is_empty() {
+            put(
+                &mut body,
+                tags::ATTRIBUTE_IDENTIFIER_LIST,
+                &tag_list(&self.attribute_identifiers),
+            );
+        }
         us(&mut body, tags::ACTION_TYPE_ID, self.action_type_id);
         if let Some(s) = self.sub_operations {
             us(
@@ -468,17 +519,8 @@ impl Command {
                 // (a newline could forge a log line), as we send them.
                 tags::ERROR_COMMENT => c.error_comment = Some(clean_comment(&text())),
                 tags::ERROR_ID => c.error_id = Some(us()?),
-                tags::OFFENDING_ELEMENT => {
-                    c.offending_elements = value
-                        .chunks_exact(4)
-                        .map(|t| {
-                            Tag(
-                                u16::from_le_bytes([t[0], t[1]]),
-                                u16::from_le_bytes([t[2], t[3]]),
-                            )
-                        })
-                        .collect()
-                }
+                tags::OFFENDING_ELEMENT => c.offending_elements = read_tag_list(value),
+                tags::ATTRIBUTE_IDENTIFIER_LIST => c.attribute_identifiers = read_tag_list(value),
                 tags::MOVE_DESTINATION => c.move_destination = Some(text()),
                 tags::MOVE_ORIGINATOR_APPLICATION_ENTITY_TITLE => {
                     c.move_originator_ae_title = Some(text())

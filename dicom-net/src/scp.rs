@@ -34,8 +34,8 @@ use crate::error::{Error, Result};
 use crate::message::{cancelled, Channel, Event, Wire};
 use crate::retrieve::{self, Destination};
 use crate::service::{
-    AssociationInfo, AssociationRequest, NormalizedRequest, NormalizedResponse, Provider,
-    QueryRequest, Response, StoreRequest,
+    self as svc, AssociationInfo, AssociationRequest, NormalizedOperation, NormalizedRequest,
+    NormalizedResponse, Provider, QueryRequest, Response, StoreRequest,
 };
 use crate::status::Status;
 use crate::tls::{CapturedCertificate, TlsServer};
@@ -68,6 +68,9 @@ pub struct ScpConfig {
     pub tls: Option<Arc<TlsServer>>,
     /// Largest C-FIND/C-MOVE/C-GET identifier accepted, in bytes.
     pub max_identifier_bytes: usize,
+    /// Largest print data set accepted (an image box's N-SET carries its
+    /// image), in bytes.
+    pub max_print_bytes: usize,
     /// The association counts, shared by every listener served with clones
     /// of this configuration (the plain and the TLS port count together).
     pub counts: Arc<std::sync::OnceLock<Counts>>,
@@ -93,6 +96,7 @@ impl Default for ScpConfig {
             tls: None,
             counts: Default::default(),
             max_identifier_bytes: 1024 * 1024,
+            max_print_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -413,8 +417,12 @@ async fn run_session<S: Provider, W: Wire>(
         config,
         next_message_id: 1,
         reports: Vec::new(),
+        printed: false,
     };
     let outcome = session.run().await;
+    if session.printed {
+        session.services.print_closed(&session.info).await;
+    }
     // Reports sent here and not answered go another way.
     for (_, id) in std::mem::take(&mut session.reports) {
         session
@@ -443,6 +451,24 @@ struct Session<'a, S, W: Wire> {
     next_message_id: u16,
     /// N-EVENT-REPORTs sent and not yet answered: (message ID, report id).
     reports: Vec<(u16, i64)>,
+    /// Whether a print operation came: its film sessions end with the
+    /// association.
+    printed: bool,
+}
+
+/// Whether a presentation context is one of Print Management's: a print
+/// meta SOP class, or a member negotiated on its own.
+fn print_context(abstract_syntax: &str) -> bool {
+    matches!(
+        abstract_syntax,
+        svc::BASIC_GRAYSCALE_PRINT_MANAGEMENT_META
+            | svc::BASIC_COLOR_PRINT_MANAGEMENT_META
+            | svc::BASIC_FILM_SESSION
+            | svc::BASIC_FILM_BOX
+            | svc::BASIC_GRAYSCALE_IMAGE_BOX
+            | svc::BASIC_COLOR_IMAGE_BOX
+            | svc::PRINTER
+    )
 }
 
 /// The abstract and transfer syntax of an accepted presentation context.
@@ -473,7 +499,23 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
                     "command on presentation context {pc}, which was not accepted"
                 )));
             };
-            match command.field()? {
+            let field = command.field()?;
+            if print_context(&abstract_syntax) {
+                let operation = match field {
+                    CommandField::NCreateRq => Some(NormalizedOperation::Create),
+                    CommandField::NSetRq => Some(NormalizedOperation::Set),
+                    CommandField::NGetRq => Some(NormalizedOperation::Get),
+                    CommandField::NActionRq => Some(NormalizedOperation::Action),
+                    CommandField::NDeleteRq => Some(NormalizedOperation::Delete),
+                    _ => None,
+                };
+                if let Some(operation) = operation {
+                    self.print(pc, &command, operation, &abstract_syntax, &ts)
+                        .await?;
+                    continue;
+                }
+            }
+            match field {
                 CommandField::CEchoRq => {
                     self.drain_data_set(&command).await?;
                     let response = self.services.echo(&self.info).await;
@@ -501,7 +543,7 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
                         let mut rsp = command.response(Status::UNRECOGNIZED_OPERATION, false);
                         rsp.error_comment = Some(
                             "only C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, N-CREATE, N-SET and \
-                             N-ACTION are supported"
+                             N-ACTION are supported (N-GET and N-DELETE: print management)"
                                 .into(),
                         );
                         self.chan.send(pc, &rsp, None).await?;
@@ -560,6 +602,7 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
             sop_class_uid,
             sop_instance_uid: instance.clone().filter(|u| !u.is_empty()),
             action_type_id: command.action_type_id,
+            attribute_identifiers: Vec::new(),
             data_set,
         };
         let answer = if create {
@@ -567,6 +610,76 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         } else {
             self.services.n_set(&self.info, request).await
         };
+        self.respond_normalized(pc, command, answer, ts).await
+    }
+
+    /// An N-operation of Print Management: the data set decoded (an image
+    /// box's may be large), the member class checked against the meta
+    /// class, the service's answer sent.
+    async fn print(
+        &mut self,
+        pc: u8,
+        command: &Command,
+        operation: NormalizedOperation,
+        abstract_syntax: &str,
+        ts: &str,
+    ) -> Result<()> {
+        self.printed = true;
+        let data_set = match self.read_print_data_set(command).await? {
+            None if command.has_data_set => {
+                let r = Response::with(
+                    Status::RESOURCE_LIMITATION,
+                    format!(
+                        "data set larger than {} bytes (the most one print request may carry)",
+                        self.config.max_print_bytes
+                    ),
+                );
+                return self.respond(pc, command, r).await;
+            }
+            None => None,
+            Some(bytes) => match dataset::decode(&bytes, ts) {
+                Ok(obj) => Some(obj),
+                Err(e) => {
+                    let r = Response::with(
+                        Status::PROCESSING_FAILURE,
+                        format!("data set does not parse: {e}"),
+                    );
+                    return self.respond(pc, command, r).await;
+                }
+            },
+        };
+        let (class, instance) = if operation == NormalizedOperation::Create {
+            (
+                &command.affected_sop_class_uid,
+                &command.affected_sop_instance_uid,
+            )
+        } else {
+            (
+                &command.requested_sop_class_uid,
+                &command.requested_sop_instance_uid,
+            )
+        };
+        let sop_class_uid = class.clone().unwrap_or_else(|| abstract_syntax.to_owned());
+        if sop_class_uid != abstract_syntax
+            && !svc::print_meta_member(abstract_syntax, &sop_class_uid)
+        {
+            let r = Response::with(
+                Status::NO_SUCH_SOP_CLASS,
+                format!("{sop_class_uid} is not part of the negotiated {abstract_syntax}"),
+            );
+            return self.respond(pc, command, r).await;
+        }
+        let request = NormalizedRequest {
+            sop_class_uid,
+            sop_instance_uid: instance.clone().filter(|u| !u.is_empty()),
+            action_type_id: command.action_type_id,
+            attribute_identifiers: command.attribute_identifiers.clone(),
+            data_set,
+        };
+        let answer = self
+            .services
+            .print(&self.info, abstract_syntax, operation, request)
+            .await;
         self.respond_normalized(pc, command, answer, ts).await
     }
 
@@ -601,6 +714,7 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
                 .unwrap_or_else(|| abstract_syntax.to_owned()),
             sop_instance_uid: command.requested_sop_instance_uid.clone(),
             action_type_id: command.action_type_id,
+            attribute_identifiers: Vec::new(),
             data_set,
         };
         let (answer, report) = self.services.n_action(&self.info, request).await;
@@ -720,6 +834,23 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
 
     /// Collect a (small) data set: an identifier.
     async fn read_data_set(&mut self, command: &Command) -> Result<Option<Vec<u8>>> {
+        self.read_data_set_up_to(command, self.config.max_identifier_bytes)
+            .await
+    }
+
+    /// Collect a print data set (an image box's carries its image).
+    async fn read_print_data_set(&mut self, command: &Command) -> Result<Option<Vec<u8>>> {
+        self.read_data_set_up_to(command, self.config.max_print_bytes)
+            .await
+    }
+
+    /// Collect a data set of at most `limit` bytes (`None`: larger; the
+    /// rest is read and dropped to stay in step).
+    async fn read_data_set_up_to(
+        &mut self,
+        command: &Command,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>> {
         if !command.has_data_set {
             return Ok(None);
         }
@@ -728,7 +859,7 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         loop {
             match self.chan.next().await? {
                 Event::Data { data, last, .. } => {
-                    if out.len() + data.len() > self.config.max_identifier_bytes {
+                    if out.len() + data.len() > limit {
                         too_large = true;
                     } else {
                         out.extend_from_slice(&data);

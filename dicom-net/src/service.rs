@@ -12,6 +12,8 @@
 //! - [`Mpps`]: N-CREATE and N-SET of Modality Performed Procedure Steps;
 //! - [`Commitment`]: N-ACTION of Storage Commitment, and the
 //!   N-EVENT-REPORT sent back on the same association when it stays open;
+//! - [`Print`]: the normalized operations of Print Management (film
+//!   sessions, film boxes, image boxes, the printer);
 //! - [`Provider`]: all of them, what [`crate::scp::serve`] runs.
 //!
 //! Who may do what is the application's decision, made in these calls:
@@ -213,7 +215,7 @@ pub trait Get: Retrieve {
     ) -> impl Future<Output = std::result::Result<Vec<RetrieveItem>, Response>> + Send;
 }
 
-/// An N-CREATE, N-SET or N-ACTION request (PS3.7 §10.1).
+/// An N-CREATE, N-SET, N-GET, N-ACTION or N-DELETE request (PS3.7 §10.1).
 #[derive(Debug, Clone)]
 pub struct NormalizedRequest {
     /// The SOP class: (0000,0002) of an N-CREATE, (0000,0003) otherwise.
@@ -223,6 +225,8 @@ pub struct NormalizedRequest {
     pub sop_instance_uid: Option<String>,
     /// (0000,1008) of an N-ACTION.
     pub action_type_id: Option<u16>,
+    /// (0000,1005) of an N-GET: the attributes asked for (empty: all).
+    pub attribute_identifiers: Vec<Tag>,
     /// The attribute list (N-CREATE), modification list (N-SET) or action
     /// information (N-ACTION).
     pub data_set: Option<InMemDicomObject>,
@@ -311,7 +315,81 @@ pub trait Commitment: Send + Sync + 'static {
     ) -> impl Future<Output = ()> + Send;
 }
 
-/// Every service the provider serves.
-pub trait Provider: Associations + Echo + Store + Find + Move + Get + Mpps + Commitment {}
+/// Which normalized operation (PS3.7 §10.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormalizedOperation {
+    /// N-CREATE.
+    Create,
+    /// N-SET.
+    Set,
+    /// N-GET.
+    Get,
+    /// N-ACTION.
+    Action,
+    /// N-DELETE.
+    Delete,
+}
 
-impl<T: Associations + Echo + Store + Find + Move + Get + Mpps + Commitment> Provider for T {}
+/// Print Management (PS3.4 Annex H): Basic Film Session, Basic Film Box,
+/// Basic Grayscale and Color Image Box, Printer. Their instances live as
+/// long as the association that created them; [`Print::print_closed`]
+/// says when it ended.
+pub trait Print: Send + Sync + 'static {
+    /// An operation on a print SOP class (`request.sop_class_uid` is the
+    /// member class; `meta_sop_class_uid` the negotiated meta SOP class).
+    fn print(
+        &self,
+        association: &AssociationInfo,
+        meta_sop_class_uid: &str,
+        operation: NormalizedOperation,
+        request: NormalizedRequest,
+    ) -> impl Future<Output = NormalizedResponse> + Send;
+
+    /// The association that printed ended: its film sessions end with it.
+    fn print_closed(&self, association: &AssociationInfo) -> impl Future<Output = ()> + Send;
+}
+
+/// Basic Grayscale Print Management Meta SOP Class.
+pub const BASIC_GRAYSCALE_PRINT_MANAGEMENT_META: &str = "1.2.840.10008.5.1.1.9";
+/// Basic Color Print Management Meta SOP Class.
+pub const BASIC_COLOR_PRINT_MANAGEMENT_META: &str = "1.2.840.10008.5.1.1.18";
+/// Basic Film Session SOP Class.
+pub const BASIC_FILM_SESSION: &str = "1.2.840.10008.5.1.1.1";
+/// Basic Film Box SOP Class.
+pub const BASIC_FILM_BOX: &str = "1.2.840.10008.5.1.1.2";
+/// Basic Grayscale Image Box SOP Class.
+pub const BASIC_GRAYSCALE_IMAGE_BOX: &str = "1.2.840.10008.5.1.1.4";
+/// Basic Color Image Box SOP Class.
+pub const BASIC_COLOR_IMAGE_BOX: &str = "1.2.840.10008.5.1.1.4.1";
+/// Printer SOP Class.
+pub const PRINTER: &str = "1.2.840.10008.5.1.1.16";
+/// The well-known Printer SOP Instance.
+pub const PRINTER_INSTANCE: &str = "1.2.840.10008.5.1.1.17";
+
+/// Whether `sop_class_uid` belongs to the print meta SOP class
+/// `meta_sop_class_uid` (PS3.4 H.3: a meta SOP class negotiates its
+/// members together).
+pub fn print_meta_member(meta_sop_class_uid: &str, sop_class_uid: &str) -> bool {
+    match meta_sop_class_uid {
+        BASIC_GRAYSCALE_PRINT_MANAGEMENT_META => matches!(
+            sop_class_uid,
+            BASIC_FILM_SESSION | BASIC_FILM_BOX | BASIC_GRAYSCALE_IMAGE_BOX | PRINTER
+        ),
+        BASIC_COLOR_PRINT_MANAGEMENT_META => matches!(
+            sop_class_uid,
+            BASIC_FILM_SESSION | BASIC_FILM_BOX | BASIC_COLOR_IMAGE_BOX | PRINTER
+        ),
+        _ => false,
+    }
+}
+
+/// Every service the provider serves.
+pub trait Provider:
+    Associations + Echo + Store + Find + Move + Get + Mpps + Commitment + Print
+{
+}
+
+impl<T: Associations + Echo + Store + Find + Move + Get + Mpps + Commitment + Print> Provider
+    for T
+{
+}

@@ -70,6 +70,8 @@ pub enum Action {
     Jobs,
     /// A share link made, revoked, opened, or given a wrong PIN.
     Share,
+    /// A film sheet printed (filed into a study) by a modality.
+    Print,
 }
 
 impl Action {
@@ -97,6 +99,7 @@ impl Action {
             Action::Transfer => "transfer",
             Action::Jobs => "jobs",
             Action::Share => "share",
+            Action::Print => "print",
         }
     }
 
@@ -121,6 +124,7 @@ impl Action {
             Action::Transfer => ("110104", "DICOM Instances Transferred", "R"),
             Action::Jobs => ("110100", "Application Activity", "E"),
             Action::Share => ("110106", "Export", "R"),
+            Action::Print => ("110107", "Import", "C"),
         }
     }
 }

@@ -81,6 +81,9 @@ pub enum Permission {
     Mpps,
     /// Storage Commitment Push Model N-ACTION (and the reports back).
     Commitment,
+    /// Print Management (film sessions, film boxes, image boxes): prints
+    /// film sheets into the archive.
+    Print,
 }
 
 /// `[[dicom.peers]]`.
@@ -140,6 +143,7 @@ fn all_permissions() -> Vec<Permission> {
         Permission::Worklist,
         Permission::Mpps,
         Permission::Commitment,
+        Permission::Print,
     ]
 }
 

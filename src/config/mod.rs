@@ -61,6 +61,61 @@ pub struct Config {
     pub dicomweb: DicomwebConfig,
     /// The facility.
     pub site: SiteConfig,
+    /// The DICOM Print SCP (a modality's film printer).
+    pub print: PrintConfig,
+}
+
+/// `[print]`: Filmless answers as a film printer (Print Management SCP)
+/// and files each printed sheet into its study.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrintConfig {
+    /// Answer print requests at all.
+    pub enabled: bool,
+    /// A further AE title modalities may print to (the archive's own AE
+    /// titles always work); empty: none.
+    pub ae_title: String,
+    /// Resolution the sheet is composed at, in dots per inch of film.
+    pub dpi: u32,
+    /// Film Size IDs accepted (PS3.3 C.13.8), e.g. `14INX17IN`, `A4`.
+    pub film_sizes: Vec<String>,
+    /// The film size when a film box names none.
+    pub default_film_size: String,
+    /// A sheet that names no study goes into the most recent study its
+    /// station stored within this many minutes (of the same patient when
+    /// the print names one); otherwise into a new study to reconcile.
+    pub match_window_minutes: u64,
+    /// Also file each sheet as an encapsulated PDF (to print on paper).
+    pub pdf: bool,
+}
+
+impl Default for PrintConfig {
+    fn default() -> Self {
+        PrintConfig {
+            enabled: true,
+            ae_title: String::new(),
+            dpi: 150,
+            film_sizes: [
+                "8INX10IN",
+                "8_5INX11IN",
+                "10INX12IN",
+                "10INX14IN",
+                "11INX14IN",
+                "11INX17IN",
+                "14INX14IN",
+                "14INX17IN",
+                "24CMX24CM",
+                "24CMX30CM",
+                "A4",
+                "A3",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            default_film_size: "14INX17IN".to_owned(),
+            match_window_minutes: 60,
+            pdf: true,
+        }
+    }
 }
 
 /// `[site]`: the facility, as patients see it (share slips).
@@ -100,6 +155,7 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             dicomweb: DicomwebConfig::default(),
             site: SiteConfig::default(),
+            print: PrintConfig::default(),
         }
     }
 }
@@ -217,6 +273,7 @@ impl Config {
         AeTitle::parse(&self.dicom.ae_title).map_err(|e| anyhow::anyhow!("dicom.ae_title: {e}"))?;
         self.validate_tenants()?;
         self.validate_routing()?;
+        self.validate_print()?;
         let d = &self.dicom;
         if d.max_associations == 0
             || d.max_pdu_length < 4096
@@ -310,6 +367,25 @@ impl Config {
 
 impl Config {
     /// `[[tenants]]` and the peers bound to them.
+    fn validate_print(&self) -> anyhow::Result<()> {
+        let p = &self.print;
+        if !p.ae_title.is_empty() {
+            AeTitle::parse(&p.ae_title).map_err(|e| anyhow::anyhow!("print.ae_title: {e}"))?;
+        }
+        if !(50..=600).contains(&p.dpi) {
+            bail!("print.dpi must be between 50 and 600");
+        }
+        for size in p.film_sizes.iter().chain([&p.default_film_size]) {
+            if crate::service::print::film_size_mm(size).is_none() {
+                bail!("print: unknown film size {size:?} (PS3.3 C.13.8 Film Size ID, e.g. 14INX17IN or A4)");
+            }
+        }
+        if !p.film_sizes.contains(&p.default_film_size) {
+            bail!("print.default_film_size must be one of print.film_sizes");
+        }
+        Ok(())
+    }
+
     fn validate_routing(&self) -> anyhow::Result<()> {
         let dicom_peer = |ae: &str| {
             self.dicom

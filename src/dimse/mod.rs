@@ -6,9 +6,11 @@
 //! - this file: association checks, C-ECHO, C-STORE, C-MOVE and C-GET;
 //! - `find`: C-FIND (the query/retrieve models and the modality worklist),
 //!   identifiers in and matches out;
-//! - `workflow`: MPPS (N-CREATE, N-SET) and storage commitment (N-ACTION).
+//! - `workflow`: MPPS (N-CREATE, N-SET) and storage commitment (N-ACTION);
+//! - `print`: Print Management (the virtual film printer).
 
 mod find;
+mod print;
 mod workflow;
 
 use bytes::Bytes;

@@ -25,6 +25,7 @@ pub fn protected_routes() -> Vec<(String, String)> {
         .iter()
         .chain(super::jobs::ROUTES)
         .chain(super::shares::ROUTES)
+        .chain(super::print::ROUTES)
     {
         for m in *methods {
             out.push((m.to_ascii_uppercase(), (*path).to_owned()));
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::worklist::router())
         .merge(super::jobs::router())
         .merge(super::shares::router())
+        .merge(super::print::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

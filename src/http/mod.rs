@@ -18,7 +18,8 @@
 //! - [`worklist`]: `/api/worklist`, the worklist for a RIS without HL7;
 //! - [`jobs`]: `/api/jobs` and `/api/studies/{uid}/send`, routing jobs;
 //! - [`shares`]: `/api/shares` (staff) and `/s/{token}` (the patient's
-//!   e-film, public with its link).
+//!   e-film, public with its link);
+//! - [`print`]: `/api/print/sheets`, the film sheets modalities printed.
 
 mod app;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod identity;
 pub mod jobs;
 pub mod oidc;
 pub mod pages;
+pub mod print;
 pub mod proxy;
 pub mod routes;
 pub mod shares;

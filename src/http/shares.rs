@@ -341,6 +341,12 @@ async fn slip(
         storage::TenantId::parse(&share.tenant).unwrap_or_else(|_| storage::TenantId::implicit());
     let facility = state.service.facility_name(&tenant);
     let svg = qr_svg_of(&link)?;
+    let films = match state.service.share_films(&share).await? {
+        0 => String::new(),
+        n => format!(
+            "<p>Phim đã in / Printed films: <b>{n}</b> (xem trong liên kết / in the link)</p>"
+        ),
+    };
     let pin_line = match (&pin, share.pin_required) {
         (Some(p), true) => format!("<p class=\"pin\">Mã PIN / PIN: <b>{}</b></p>", escape(p)),
         (None, true) => "<p class=\"pin\">Mã PIN / PIN: ______</p>".to_owned(),
@@ -362,7 +368,7 @@ h1 {{ font-size: 16pt; margin: 0 0 4mm; }}
 <h1>{facility}</h1>
 <p class="who"><b>{name}</b> · {patient_id}</p>
 <p>{study_date} · {description}</p>
-<div class="qr">{svg}</div>
+{films}<div class="qr">{svg}</div>
 <p class="link">{link}</p>
 {pin_line}
 <p>Hết hạn / Expires: {expires}</p>

@@ -139,11 +139,14 @@ pub enum Right {
     Jobs,
     /// Create, list and revoke share links (the patient's e-film).
     Share,
+    /// Print film sheets (Print Management), which files them into the
+    /// archive.
+    Print,
 }
 
 impl Right {
     /// Every right.
-    pub const ALL: [Right; 14] = [
+    pub const ALL: [Right; 15] = [
         Right::Search,
         Right::Retrieve,
         Right::Move,
@@ -158,6 +161,7 @@ impl Right {
         Right::Commitment,
         Right::Jobs,
         Right::Share,
+        Right::Print,
     ];
 
     /// The least role that holds it, to tell a person what is missing.
@@ -173,7 +177,8 @@ impl Right {
             | Right::Users
             | Right::Procedure
             | Right::Commitment
-            | Right::Jobs => Role::Admin,
+            | Right::Jobs
+            | Right::Print => Role::Admin,
         }
     }
 }

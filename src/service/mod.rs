@@ -27,6 +27,7 @@ mod jobs;
 pub mod mpps_forward;
 pub mod order;
 pub mod peers;
+pub mod print;
 mod procedure;
 pub mod render;
 mod retrieve;
@@ -84,6 +85,10 @@ struct Inner {
     jobs_due: tokio::sync::Notify,
     /// Wakes the MPPS forwarding worker.
     mpps_due: tokio::sync::Notify,
+    /// `[print]`.
+    print: print::PrintSettings,
+    /// Film sessions of the associations that print.
+    print_sessions: print::PrintSessions,
 }
 
 /// What the service is built from.
@@ -102,6 +107,8 @@ pub struct Parts {
     pub routing: routing::Routing,
     /// The facility's name (`[site] name`), on share slips.
     pub site_name: String,
+    /// The Print SCP's settings.
+    pub print: print::PrintSettings,
 }
 
 impl Service {
@@ -116,6 +123,8 @@ impl Service {
                 max_commitment_references: parts.max_commitment_references.max(1),
                 routing: parts.routing,
                 site_name: parts.site_name,
+                print: parts.print,
+                print_sessions: Default::default(),
                 patient_patches: Default::default(),
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),

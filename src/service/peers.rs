@@ -50,6 +50,8 @@ pub struct Tenant {
 #[derive(Debug, Clone)]
 pub struct Peers {
     ae_title: AeTitle,
+    /// `[print] ae_title`: one more AE title of the implicit tenant.
+    print_ae_title: Option<AeTitle>,
     check_called_ae_title: bool,
     unknown: UnknownPeers,
     tenants: Vec<Tenant>,
@@ -95,11 +97,21 @@ impl Peers {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Peers {
             ae_title: parse_ae(&dicom.ae_title)?,
+            print_ae_title: None,
             check_called_ae_title: dicom.check_called_ae_title,
             unknown: dicom.unknown_peers,
             tenants,
             peers,
         })
+    }
+
+    /// Answer also to `ae_title` (`[print] ae_title`; empty: nothing more),
+    /// as the implicit tenant.
+    pub fn with_print_ae_title(mut self, ae_title: &str) -> anyhow::Result<Self> {
+        if !ae_title.trim().is_empty() {
+            self.print_ae_title = Some(AeTitle::parse(ae_title).map_err(anyhow::Error::msg)?);
+        }
+        Ok(self)
     }
 
     /// Whether `ae_title` is one of `tenant`'s peers.
@@ -142,7 +154,12 @@ impl Peers {
     /// The tenant an AE title called stands for; `None` when it is none of
     /// ours.
     pub fn tenant_of_called(&self, called_ae: &str) -> Option<TenantId> {
-        if called_ae.trim() == self.ae_title.as_str() {
+        if called_ae.trim() == self.ae_title.as_str()
+            || self
+                .print_ae_title
+                .as_ref()
+                .is_some_and(|a| a.as_str() == called_ae.trim())
+        {
             return Some(TenantId::implicit());
         }
         self.tenants
@@ -268,6 +285,7 @@ impl Peers {
                     Right::Worklist,
                     Right::Procedure,
                     Right::Commitment,
+                    Right::Print,
                 ],
                 UnknownPeers::Store => vec![Right::Store],
                 UnknownPeers::Reject => Vec::new(),
@@ -316,6 +334,7 @@ fn right_of(p: Permission) -> Right {
         Permission::Worklist => Right::Worklist,
         Permission::Mpps => Right::Procedure,
         Permission::Commitment => Right::Commitment,
+        Permission::Print => Right::Print,
     }
 }
 

@@ -274,6 +274,19 @@ impl Service {
         Ok(view(share))
     }
 
+    /// How many film sheets modalities printed into a share's study (its
+    /// slip says so: they are in the link, in place of the film).
+    pub async fn share_films(&self, share: &ShareView) -> Result<usize> {
+        // A view names the implicit tenant "(default)".
+        let tenant = TenantId::parse(&share.tenant).unwrap_or_else(|_| TenantId::implicit());
+        Ok(self
+            .archive()
+            .index()
+            .print_sheets(Some(&tenant), Some(&share.study), false, 1000)
+            .await?
+            .len())
+    }
+
     /// Revoke a share, at once.
     pub async fn revoke_share(&self, ctx: &Context, id: i64) -> Result<()> {
         self.require(ctx, Right::Share, Action::Share, "revoke share")

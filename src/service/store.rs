@@ -41,7 +41,7 @@ impl Service {
     }
 
     /// Audit a store's outcome.
-    async fn stored(
+    pub(super) async fn stored(
         &self,
         ctx: &Context,
         act: Action,

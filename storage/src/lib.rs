@@ -50,8 +50,8 @@ pub use check::CheckReport;
 pub use commit::CommitStats;
 pub use error::{Error, ErrorKind, Result};
 pub use index::{
-    now_millis, AuditEvent, AuditFilter, Counts, Index, IndexOptions, NewInstance, StoredInstance,
-    UserRow,
+    now_millis, AuditEvent, AuditFilter, Counts, Index, IndexOptions, NewInstance, PrintSheet,
+    StoredInstance, UserRow,
 };
 pub use tenant::{TenantId, TenantScope};
 pub use uid::Uid;

@@ -35,6 +35,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0006_routing.sql",
     "0007_shares.sql",
     "0008_patient_patches.sql",
+    "0009_print.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -46,6 +47,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0006_routing.sql",
     "0007_shares.sql",
     "0008_patient_patches.sql",
+    "0009_print.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

@@ -527,3 +527,31 @@ pub fn stow_body(bytes: &[u8]) -> Vec<u8> {
 
 /// The Content-Type of [`stow_body`].
 pub const STOW_TYPE: &str = "multipart/related; type=\"application/dicom\"; boundary=XYZ";
+
+/// The parts of a multipart/related body.
+pub fn multipart_parts(mut body: &[u8]) -> Vec<Vec<u8>> {
+    // A body may open with an empty line before the first boundary.
+    while let Some(rest) = body.strip_prefix(b"\r\n") {
+        body = rest;
+    }
+    let text_end = body.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+    let boundary = body[..text_end].to_vec();
+    let mut out = Vec::new();
+    let mut rest = &body[text_end + 2..];
+    while let Some(head_end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+        let data = &rest[head_end + 4..];
+        let Some(next) = data
+            .windows(boundary.len() + 2)
+            .position(|w| &w[..2] == b"\r\n" && w[2..] == boundary[..])
+        else {
+            break;
+        };
+        out.push(data[..next].to_vec());
+        rest = &data[next + 2 + boundary.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        rest = &rest[2..];
+    }
+    out
+}

@@ -8,8 +8,9 @@ title), try every DIMSE service Filmless serves and report what came back.
 Each identity: C-ECHO, C-STORE of FILE, C-FIND of the study (Study Root),
 C-MOVE of it to DEST (a storage SCP this script runs on D, answering any
 AE title), C-GET of it, a Modality Worklist C-FIND (items of the study),
-an MPPS N-CREATE, and a storage commitment N-ACTION for FILE (its report
-taken on the same association). The result is one JSON object per
+an MPPS N-CREATE, a storage commitment N-ACTION for FILE (its report
+taken on the same association), and a print: a Basic Film Session
+N-CREATE, then (when allowed) a 1×1 film naming FILE, printed. The result is one JSON object per
 identity: the final status of each service (None: association refused),
 matches found, instances moved and got, worklist items found. The Rust
 test decides what is right.
@@ -25,6 +26,10 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt, StoragePresentationContexts
 from pydicom.uid import generate_uid
 from pynetdicom.sop_class import (
+    BasicFilmBox,
+    BasicFilmSession,
+    BasicGrayscaleImageBox,
+    BasicGrayscalePrintManagementMeta,
     ModalityPerformedProcedureStep,
     ModalityWorklistInformationFind,
     StorageCommitmentPushModel,
@@ -64,6 +69,7 @@ def run_identity(args, calling, called, dest, file, moved):
         ModalityWorklistInformationFind,
         ModalityPerformedProcedureStep,
         StorageCommitmentPushModel,
+        BasicGrayscalePrintManagementMeta,
     ):
         a.add_requested_context(model)
     got = []
@@ -162,6 +168,42 @@ def run_identity(args, calling, called, dest, file, moved):
         while not reports and time.time() < deadline:
             time.sleep(0.05)
     out["report"] = reports[0] if reports else None
+    # A print: the film session every print starts with.
+    meta = BasicGrayscalePrintManagementMeta
+    session = Dataset()
+    session.NumberOfCopies = 1
+    session_uid = generate_uid()
+    status, _ = assoc.send_n_create(session, BasicFilmSession, session_uid, meta_uid=meta)
+    out["print"] = getattr(status, "Status", None)
+    out["printed"] = None
+    if out["print"] == 0:
+        film = Dataset()
+        film.ImageDisplayFormat = "STANDARD\\1,1"
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = BasicFilmSession
+        ref.ReferencedSOPInstanceUID = session_uid
+        film.ReferencedFilmSessionSequence = [ref]
+        film_uid = generate_uid()
+        _, box = assoc.send_n_create(film, BasicFilmBox, film_uid, meta_uid=meta)
+        image = Dataset()
+        image.ImageBoxPosition = 1
+        item = Dataset()
+        item.SamplesPerPixel = 1
+        item.PhotometricInterpretation = "MONOCHROME2"
+        item.Rows = item.Columns = 8
+        item.BitsAllocated = item.BitsStored = 8
+        item.HighBit = 7
+        item.PixelRepresentation = 0
+        item.add_new(0x7FE00010, "OB", bytes(range(64)))
+        image.BasicGrayscaleImageSequence = [item]
+        shown = Dataset()
+        shown.ReferencedSOPClassUID = sop_class
+        shown.ReferencedSOPInstanceUID = instance.SOPInstanceUID
+        image.ReferencedImageSequence = [shown]
+        box_uid = box.ReferencedImageBoxSequence[0].ReferencedSOPInstanceUID
+        assoc.send_n_set(image, BasicGrayscaleImageBox, box_uid, meta_uid=meta)
+        status, _ = assoc.send_n_action(None, 1, BasicFilmBox, film_uid, meta_uid=meta)
+        out["printed"] = getattr(status, "Status", None)
     assoc.release()
     return out
 

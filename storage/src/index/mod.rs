@@ -27,6 +27,7 @@ mod connection;
 mod delete;
 mod group;
 pub mod jobs;
+mod print;
 mod read;
 mod rows;
 mod shares;
@@ -37,6 +38,7 @@ mod write;
 pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{Index, IndexOptions};
 pub use jobs::{Job, NewJob};
+pub use print::PrintSheet;
 pub use rows::{
     now_millis, Counts, Insert, InstanceJson, NewInstance, StoredInstance, StudySummary,
 };
