@@ -1,8 +1,10 @@
 //! Frames of every compressed transfer syntax the archive keeps, decoded
 //! by the server (WADO-RS frames asked uncompressed, and rendered), against
 //! a reference decode: DCMTK's `dcmdjpls` for JPEG-LS (lossless,
-//! near-lossless, colour), `dcmdjpeg` for JPEG, `dcmdrle` for RLE, and
-//! Pillow's OpenJPEG for JPEG 2000. On SQLite and PostgreSQL.
+//! near-lossless, colour), `dcmdjpeg` for JPEG, `dcmdrle` for RLE,
+//! Pillow's OpenJPEG for JPEG 2000, and OpenJPH (Debian's openjph-tools)
+//! for HTJ2K, whose samples it makes from uncompressed pydicom samples
+//! (pydicom ships none). On SQLite and PostgreSQL.
 
 mod common;
 
@@ -20,6 +22,16 @@ const SAMPLES: &[(&str, &str, u16)] = &[
     ("SC_rgb_jls_lossy_line.dcm", "dcmdjpls", 0),
     ("SC_rgb_jpeg_dcmtk.dcm", "dcmdjpeg", 2),
     ("SC_rgb_rle_2frame.dcm", "dcmdrle", 0),
+];
+
+/// HTJ2K samples made by OpenJPH from uncompressed pydicom samples:
+/// (source, lossy, largest difference allowed from OpenJPH's own decode).
+/// Lossless is High-Throughput JPEG 2000 Lossless Only (…4.201) of a
+/// signed 16-bit CT; lossy is High-Throughput JPEG 2000 (…4.203) of an
+/// RGB image (9/7 wavelet, irreversible colour transform).
+const HTJ2K: &[(&str, bool, u16)] = &[
+    ("CT_small.dcm", false, 0),
+    ("examples_rgb_color.dcm", true, 1),
 ];
 
 fn text(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
@@ -54,6 +66,29 @@ fn decodes_as_the_reference(database_url: Option<&str>) {
         }
         obj.write_to_file(files.join(f)).unwrap();
     }
+    // The HTJ2K samples and their reference decodes.
+    let mut cases: Vec<(String, &str, u16)> = SAMPLES
+        .iter()
+        .map(|(f, d, t)| ((*f).to_owned(), *d, *t))
+        .collect();
+    for (source, lossy, tolerance) in HTJ2K {
+        let file = format!("htj2k_{source}");
+        let mut c = common::python();
+        c.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/htj2k_sample.py"))
+            .arg(samples.join(source))
+            .arg(files.join(&file))
+            .arg(dir.path().join(format!("{file}.ref")));
+        if *lossy {
+            c.arg("--lossy");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "htj2k_sample.py {source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cases.push((file, "openjph", *tolerance));
+    }
     let mut args: Vec<String> = Vec::new();
     if let Some(u) = database_url {
         args.extend(["--database-url".to_owned(), u.to_owned()]);
@@ -74,9 +109,12 @@ fn decodes_as_the_reference(database_url: Option<&str>) {
     let server = ServerProcess::start(dir.path(), &arg_refs, &[]);
     let accept =
         "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1";
-    for (file, decoder, tolerance) in SAMPLES {
+    for (file, decoder, tolerance) in &cases {
+        let file = file.as_str();
         let reference = dir.path().join(format!("{file}.ref"));
-        let want = if *decoder == "pillow" {
+        let want = if *decoder == "openjph" {
+            std::fs::read(&reference).unwrap()
+        } else if *decoder == "pillow" {
             let out = common::python()
                 .arg(
                     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -400,6 +400,19 @@ fn printing(database_url: Option<&str>) {
     let slip = String::from_utf8_lossy(&slip);
     assert_eq!(status, 200, "{slip}");
     assert!(slip.contains("Printed films: <b>3</b>"), "{slip}");
+    // The patient's page offers each film's PDF, to print on paper.
+    let (status, _, page) = http(&server.http, "GET", &format!("/s/{token}"), &[], b"");
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Printed film 3 (PDF)"), "{page}");
+    let href = page
+        .split("class=\"film-pdf\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a film PDF link");
+    let (status, _, pdf) = http(&server.http, "GET", &href.replace("&amp;", "&"), &[], b"");
+    assert_eq!(status, 200);
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
 
     // Malformed requests: DIMSE failures, and the printer keeps serving.
     let r = print_scu(port, "CT01", &dir.path().join("bad"), &["malformed"]);

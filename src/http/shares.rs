@@ -341,7 +341,7 @@ async fn slip(
         storage::TenantId::parse(&share.tenant).unwrap_or_else(|_| storage::TenantId::implicit());
     let facility = state.service.facility_name(&tenant);
     let svg = qr_svg_of(&link)?;
-    let films = match state.service.share_films(&share).await? {
+    let films = match state.service.share_films(&share).await?.len() {
         0 => String::new(),
         n => format!(
             "<p>Phim đã in / Printed films: <b>{n}</b> (xem trong liên kết / in the link)</p>"
@@ -470,7 +470,8 @@ fn who(state: &AppState, req: &Request) -> (Option<String>, String) {
 }
 
 /// Structured reports and encapsulated PDFs of the study: the report,
-/// as HTML for the page (SR content as text; a PDF as a download).
+/// as HTML for the page (SR content as text; a PDF as a download), after
+/// the printed films' PDFs.
 async fn report_html(state: &AppState, open: &OpenShare, token: &str) -> String {
     const SR: &str = "1.2.840.10008.5.1.4.1.1.88.";
     const PDF: &str = "1.2.840.10008.5.1.4.1.1.104.1";
@@ -489,9 +490,32 @@ async fn report_html(state: &AppState, open: &OpenShare, token: &str) -> String 
         return String::new();
     };
     let mut html = String::new();
+    // Printed films (their PDFs, to print on paper), then the reports.
+    let films: Vec<String> = state
+        .service
+        .open_share_films(open)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| f.pdf_sop_instance_uid)
+        .filter(|u| !u.is_empty())
+        .collect();
+    for (n, i) in instances
+        .iter()
+        .filter(|i| films.contains(&i.sop_instance_uid))
+        .enumerate()
+    {
+        html.push_str(&format!(
+            r#"<p><a class="film-pdf" href="/s/{token}/dicom-web/studies/{study}/series/{se}/instances/{sop}/bulkdata/00420011?accept=application/octet-stream" download="film-{n}.pdf">Phim in / Printed film {n} (PDF)</a></p>"#,
+            n = n + 1,
+            se = escape(&i.series_instance_uid),
+            sop = escape(&i.sop_instance_uid),
+        ));
+    }
     for i in instances
         .iter()
         .filter(|i| i.sop_class_uid.starts_with(SR) || i.sop_class_uid == PDF)
+        .filter(|i| !films.contains(&i.sop_instance_uid))
         .take(5)
     {
         if i.sop_class_uid == PDF {

@@ -274,17 +274,27 @@ impl Service {
         Ok(view(share))
     }
 
-    /// How many film sheets modalities printed into a share's study (its
-    /// slip says so: they are in the link, in place of the film).
-    pub async fn share_films(&self, share: &ShareView) -> Result<usize> {
+    /// The film sheets modalities printed into a share's study (its slip
+    /// says so: they are in the link, in place of the film).
+    pub async fn share_films(&self, share: &ShareView) -> Result<Vec<storage::PrintSheet>> {
         // A view names the implicit tenant "(default)".
         let tenant = TenantId::parse(&share.tenant).unwrap_or_else(|_| TenantId::implicit());
+        self.films_of(&tenant, &share.study).await
+    }
+
+    /// The film sheets of an opened share's study (its page offers their
+    /// PDFs to print on paper).
+    pub async fn open_share_films(&self, open: &OpenShare) -> Result<Vec<storage::PrintSheet>> {
+        self.films_of(&open.share.tenant, &open.share.study_instance_uid)
+            .await
+    }
+
+    async fn films_of(&self, tenant: &TenantId, study: &str) -> Result<Vec<storage::PrintSheet>> {
         Ok(self
             .archive()
             .index()
-            .print_sheets(Some(&tenant), Some(&share.study), false, 1000)
-            .await?
-            .len())
+            .print_sheets(Some(tenant), Some(study), false, 1000)
+            .await?)
     }
 
     /// Revoke a share, at once.
