@@ -181,6 +181,33 @@ fn dcmtk_print(port: u16, calling: &str, sources: &Path, work: &Path) {
     );
 }
 
+/// Wait until the audit trail shows `studies` studies stored by `station`.
+fn wait_audited(config: &Path, station: &str, studies: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let o = filmless()
+            .args(["audit", "--config"])
+            .arg(config)
+            .args(["--actor", station, "--format", "jsonl"])
+            .output()
+            .unwrap();
+        let seen: std::collections::BTreeSet<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["action"] == "c-store")
+            .filter_map(|e| e["study_instance_uid"].as_str().map(str::to_owned))
+            .collect();
+        if seen.len() >= studies {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{station}'s stores are not audited"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 fn printing(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let storage = database_url
@@ -219,23 +246,7 @@ fn printing(database_url: Option<&str>) {
     let ct_before = get_json(&server, &format!("/dicom-web/studies/{study}/series"));
     // A print naming no study is matched from the audit trail, which is
     // written in batches: wait for CT01's stores to be in it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let o = filmless()
-            .args(["audit", "--config"])
-            .arg(&config)
-            .args(["--actor", "CT01"])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&o.stdout).contains("c-store") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "CT01's stores are not audited"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_audited(&config, "CT01", 1);
 
     // 1. A 3×4 grayscale film, each image box naming a CT image.
     let gray = dir.path().join("gray");
@@ -287,15 +298,65 @@ fn printing(database_url: Option<&str>) {
     let r = print_scu(port, "US99", &lost, &["print", "--meta", "gray"]);
     assert_eq!(r["print"], 0, "{r}");
 
-    // 4. DCMTK's print client, as CT01.
+    // 4. Doubt goes to reconciliation: a film naming a CT image but
+    // another patient; a station that sent two patients lately.
+    let doubt = dir.path().join("doubt");
+    let one_ref = refs[0].clone();
+    let r = print_scu(
+        port,
+        "CT01",
+        &doubt,
+        &[
+            "print",
+            "--patient-id",
+            "SOMEONE-ELSE",
+            "--reference",
+            &one_ref,
+        ],
+    );
+    assert_eq!(r["print"], 0, "{r}");
+    for (seed, patient) in [(5151, "PATIENT-A"), (5252, "PATIENT-B")] {
+        let (_, mut two) = filmless_test_data::ct_series_sized(seed, 1, (64, 64));
+        for i in &mut two {
+            let mut obj = dicom_object::from_reader(&i.bytes[128..]).unwrap();
+            obj.put(dicom_core::DataElement::new(
+                dicom_dictionary_std::tags::PATIENT_ID,
+                dicom_core::VR::LO,
+                dicom_core::PrimitiveValue::from(patient),
+            ));
+            let mut bytes = Vec::new();
+            obj.write_all(&mut bytes).unwrap();
+            i.bytes = bytes;
+        }
+        let files = write_files(&dir.path().join(format!("ct02-{seed}")), &two);
+        let o = dcmtk("storescu")
+            .args([
+                "-aet",
+                "CT02",
+                "-aec",
+                "FILMLESS",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    wait_audited(&config, "CT02", 2);
+    let r = print_scu(port, "CT02", &doubt, &["print"]);
+    assert_eq!(r["print"], 0, "{r}");
+
+    // 5. DCMTK's print client, as CT01.
     let dcm = dir.path().join("dcmtk");
     print_scu(port, "CT01", &dcm, &["sources", "--count", "12"]);
     dcmtk_print(port, "CT01", &dcm, &dir.path().join("dcmtk-work"));
 
     // Where each went.
     let all = sheets(&server, "");
-    assert_eq!(all.len(), 4, "{all:?}");
-    let (by_dcmtk, lost_sheet, color_sheet, gray_sheet) = (&all[0], &all[1], &all[2], &all[3]);
+    assert_eq!(all.len(), 6, "{all:?}");
+    let (by_dcmtk, two_patients, other_patient, lost_sheet, color_sheet, gray_sheet) =
+        (&all[0], &all[1], &all[2], &all[3], &all[4], &all[5]);
     assert_eq!(gray_sheet["matched_by"], "reference");
     assert_eq!(gray_sheet["images"], 12);
     assert_eq!(gray_sheet["film_format"], "STANDARD\\3,4");
@@ -309,9 +370,18 @@ fn printing(database_url: Option<&str>) {
     assert_eq!(lost_sheet["matched_by"], "none");
     assert_eq!(lost_sheet["station"], "US99");
     assert_ne!(lost_sheet["study_instance_uid"], study.as_str());
+    for doubtful in [other_patient, two_patients] {
+        assert_eq!(doubtful["matched_by"], "none", "{doubtful}");
+        assert_ne!(doubtful["study_instance_uid"], study.as_str());
+    }
+    assert_eq!(other_patient["patient_id"], "SOMEONE-ELSE");
+    assert_eq!(two_patients["station"], "CT02");
     let unmatched = sheets(&server, "?unmatched=true");
-    assert_eq!(unmatched.len(), 1, "{unmatched:?}");
-    assert_eq!(unmatched[0]["id"], lost_sheet["id"]);
+    assert_eq!(unmatched.len(), 3, "{unmatched:?}");
+    assert_ne!(
+        lost_sheet["patient_id"], two_patients["patient_id"],
+        "each unmatched film has a patient of its own"
+    );
 
     // QIDO-RS: the CT untouched, the films in series of their own.
     let series = get_json(&server, &format!("/dicom-web/studies/{study}/series"));
@@ -422,6 +492,8 @@ fn printing(database_url: Option<&str>) {
         ("film_box_without_format", 0x0120),
         ("unknown_format", 0x0106),
         ("unknown_film_size", 0x0106),
+        ("too_many_rows", 0x0106),
+        ("film_box_set_format", 0x0105),
         ("position_out_of_range", 0x0106),
         ("image_box_without_image", 0x0120),
         ("truncated_image", 0x0106),
@@ -436,7 +508,7 @@ fn printing(database_url: Option<&str>) {
         assert_eq!(r[what].as_u64(), Some(want), "{what}: {r}");
     }
     // Nothing more was filed.
-    assert_eq!(sheets(&server, "").len(), 4);
+    assert_eq!(sheets(&server, "").len(), 6);
 }
 
 #[test]

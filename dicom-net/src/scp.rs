@@ -44,6 +44,11 @@ use crate::tls::{CapturedCertificate, TlsServer};
 /// (it wants the report on a new one) before the report is sent on it.
 const REPORT_GRACE: Duration = Duration::from_millis(1000);
 
+/// Association ids, unique in the process: every listener (the plain and
+/// the TLS port) numbers from the same counter, so an application may key
+/// an association's state by its id.
+static ASSOCIATION_IDS: AtomicU64 = AtomicU64::new(1);
+
 /// Provider settings.
 #[derive(Debug, Clone)]
 pub struct ScpConfig {
@@ -68,8 +73,8 @@ pub struct ScpConfig {
     pub tls: Option<Arc<TlsServer>>,
     /// Largest C-FIND/C-MOVE/C-GET identifier accepted, in bytes.
     pub max_identifier_bytes: usize,
-    /// Largest print data set accepted (an image box's N-SET carries its
-    /// image), in bytes.
+    /// Largest image box N-SET accepted (it carries the image), in bytes;
+    /// other print requests are held to `max_identifier_bytes`.
     pub max_print_bytes: usize,
     /// The association counts, shared by every listener served with clones
     /// of this configuration (the plain and the TLS port count together).
@@ -116,7 +121,6 @@ pub async fn serve<S: Provider>(
     });
     let (limit, per_peer) = (counts.overall.clone(), counts.per_peer.clone());
     let tracker = TaskTracker::new();
-    let ids = AtomicU64::new(1);
     let rejections = Arc::new(Semaphore::new(MAX_PENDING_REJECTIONS));
     loop {
         let (socket, peer) = tokio::select! {
@@ -132,7 +136,7 @@ pub async fn serve<S: Provider>(
             },
         };
         let _ = socket.set_nodelay(true);
-        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let id = ASSOCIATION_IDS.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("association", id, peer = %peer, calling_ae = tracing::field::Empty);
         let slot = PeerSlot::take(&per_peer, peer.ip(), config.max_associations_per_peer);
         match (limit.clone().try_acquire_owned(), slot) {
@@ -625,14 +629,22 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         ts: &str,
     ) -> Result<()> {
         self.printed = true;
-        let data_set = match self.read_print_data_set(command).await? {
+        // Only an image box's N-SET carries an image; the rest are small.
+        let image_box = operation == NormalizedOperation::Set
+            && matches!(
+                command.requested_sop_class_uid.as_deref(),
+                Some(svc::BASIC_GRAYSCALE_IMAGE_BOX | svc::BASIC_COLOR_IMAGE_BOX)
+            );
+        let limit = if image_box {
+            self.config.max_print_bytes
+        } else {
+            self.config.max_identifier_bytes
+        };
+        let data_set = match self.read_data_set_up_to(command, limit).await? {
             None if command.has_data_set => {
                 let r = Response::with(
                     Status::RESOURCE_LIMITATION,
-                    format!(
-                        "data set larger than {} bytes (the most one print request may carry)",
-                        self.config.max_print_bytes
-                    ),
+                    format!("data set larger than {limit} bytes (the most this request may carry)"),
                 );
                 return self.respond(pc, command, r).await;
             }
@@ -835,12 +847,6 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
     /// Collect a (small) data set: an identifier.
     async fn read_data_set(&mut self, command: &Command) -> Result<Option<Vec<u8>>> {
         self.read_data_set_up_to(command, self.config.max_identifier_bytes)
-            .await
-    }
-
-    /// Collect a print data set (an image box's carries its image).
-    async fn read_print_data_set(&mut self, command: &Command) -> Result<Option<Vec<u8>>> {
-        self.read_data_set_up_to(command, self.config.max_print_bytes)
             .await
     }
 

@@ -82,8 +82,9 @@ pub struct PrintConfig {
     /// The film size when a film box names none.
     pub default_film_size: String,
     /// A sheet that names no study goes into the most recent study its
-    /// station stored within this many minutes (of the same patient when
-    /// the print names one); otherwise into a new study to reconcile.
+    /// station stored, if all it stored within this many minutes is of one
+    /// patient (of the patient the print names, when it names one);
+    /// otherwise into a new study to reconcile.
     pub match_window_minutes: u64,
     /// Also file each sheet as an encapsulated PDF (to print on paper).
     pub pdf: bool,
@@ -112,7 +113,7 @@ impl Default for PrintConfig {
             .map(str::to_owned)
             .to_vec(),
             default_film_size: "14INX17IN".to_owned(),
-            match_window_minutes: 60,
+            match_window_minutes: 15,
             pdf: true,
         }
     }

@@ -22,7 +22,7 @@
 //! kept. Sheets of a study share one series, "Films" (and "Films (PDF)").
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use dicom_core::value::DataSetSequence;
@@ -105,7 +105,17 @@ pub struct PrintSessions {
 struct Session {
     film_session: Option<FilmSession>,
     film_boxes: Vec<FilmBox>,
+    /// Film boxes filed, at which of their versions: printing one again
+    /// unchanged (a retry after a failure) does not file it twice.
+    printed: HashMap<String, u64>,
+    /// Bytes of the images held.
+    image_bytes: usize,
 }
+
+/// The most image bytes one association may hold, and film boxes it may
+/// have: beyond them, C605 (insufficient memory in the printer) and 0213H.
+const MAX_IMAGE_BYTES: usize = 512 * 1024 * 1024;
+const MAX_FILM_BOXES: usize = 64;
 
 struct FilmSession {
     uid: String,
@@ -123,6 +133,10 @@ struct FilmBox {
     magnification: String,
     border: u8,
     empty: u8,
+    /// Min and Max Density, hundredths of OD.
+    densities: (u32, u32),
+    /// Changes made to it (N-SETs of it and its image boxes).
+    version: u64,
     color: bool,
     boxes: Vec<ImageBox>,
 }
@@ -131,7 +145,7 @@ struct FilmBox {
 struct ImageBox {
     uid: String,
     position: u16,
-    picture: Option<Picture>,
+    picture: Option<Arc<Picture>>,
     reverse: bool,
     magnification: Option<String>,
     /// What the N-SET carried besides the image (references, patient).
@@ -169,6 +183,9 @@ impl Layout {
     pub fn parse(format: &str) -> Option<Layout> {
         let (kind, rest) = format.trim().split_once('\\')?;
         let numbers = |s: &str| -> Option<Vec<u32>> {
+            if s.split(',').count() > 20 {
+                return None;
+            }
             let v: Option<Vec<u32>> = s.split(',').map(|n| n.trim().parse().ok()).collect();
             v.filter(|v| !v.is_empty() && v.iter().all(|&n| (1..=20).contains(&n)))
         };
@@ -182,6 +199,10 @@ impl Layout {
             "COL" => Some(Layout::Columns(numbers(rest)?)),
             _ => None,
         }
+        .filter(|l| match l {
+            // At most 20 rows (or columns) of at most 20: no film holds more.
+            Layout::Rows(v) | Layout::Columns(v) => v.len() <= 20,
+        })
     }
 
     /// Number of image boxes.
@@ -231,8 +252,10 @@ fn density_pixel(value: &str, min: u32, max: u32) -> Option<u8> {
         "BLACK" => Some(0),
         "WHITE" => Some(255),
         n => {
-            let d: u32 = n.parse().ok()?;
-            let (min, max) = (min.min(max), max.max(min + 1));
+            let d: u64 = n.parse().ok()?;
+            // Densities are hundredths of OD: no film goes beyond 10.00.
+            let min = u64::from(min.min(1000));
+            let max = u64::from(max.min(1000)).max(min + 1);
             let d = d.clamp(min, max);
             Some((255 * (max - d) / (max - min)) as u8)
         }
@@ -342,13 +365,17 @@ pub fn read_picture(item: &InMemDicomObject, color: bool) -> std::result::Result
             bytes.len()
         ));
     }
-    let aspect = text(item, tags::PIXEL_ASPECT_RATIO)
-        .and_then(|a| {
-            let (v, h) = a.split_once('\\')?;
-            let (v, h): (f64, f64) = (v.trim().parse().ok()?, h.trim().parse().ok()?);
-            (v > 0.0 && h > 0.0).then_some(v / h)
-        })
-        .unwrap_or(1.0);
+    let aspect = match text(item, tags::PIXEL_ASPECT_RATIO) {
+        None => 1.0,
+        Some(a) => a
+            .split_once('\\')
+            .and_then(|(v, h)| Some((v.trim().parse::<f64>().ok()?, h.trim().parse::<f64>().ok()?)))
+            .map(|(v, h)| v / h)
+            .filter(|r| r.is_finite() && (0.1..=10.0).contains(r))
+            .ok_or_else(|| {
+                format!("Pixel Aspect Ratio {a:?} is not two numbers of ratio 1:10 to 10:1")
+            })?,
+    };
     let data = if color {
         let planar = number(item, tags::PLANAR_CONFIGURATION).unwrap_or(1) == 1;
         if planar {
@@ -443,13 +470,31 @@ pub fn compose(
             }
             continue;
         };
-        // The image's size on film (pixel aspect applied), fitted.
+        // The part of the image shown and its size on film (pixel aspect
+        // applied): all of it fitted to the cell, or with magnification
+        // NONE at its own size, what the cell holds of it (cropped before
+        // scaling, so a tall image never makes a tall buffer).
         let (pw, ph) = (f64::from(p.width), f64::from(p.height) * p.aspect);
-        let (tw, th) = if cell.magnification == "NONE" {
-            (p.width, (ph.round() as u32).max(1))
+        let (shown, sw, sh, tw, th) = if cell.magnification == "NONE" {
+            let w = p.width.min(cw.max(1));
+            let h = p
+                .height
+                .min(((f64::from(ch) / p.aspect).ceil() as u32).max(1));
+            cropped |= w < p.width || h < p.height;
+            let (sx, sy) = ((p.width - w) / 2, (p.height - h) / 2);
+            let mut part = Vec::with_capacity(w as usize * h as usize * channels);
+            for row in sy..sy + h {
+                let at = (row as usize * p.width as usize + sx as usize) * channels;
+                part.extend_from_slice(&p.data[at..at + w as usize * channels]);
+            }
+            let th = ((f64::from(h) * p.aspect).round() as u32).clamp(1, ch.max(1));
+            (part, w, h, w, th)
         } else {
             let scale = (f64::from(cw) / pw).min(f64::from(ch) / ph);
             (
+                p.data.clone(),
+                p.width,
+                p.height,
                 ((pw * scale).floor() as u32).clamp(1, cw.max(1)),
                 ((ph * scale).floor() as u32).clamp(1, ch.max(1)),
             )
@@ -460,12 +505,10 @@ pub fn compose(
             _ => FilterType::Triangle,
         };
         let scaled: Vec<u8> = if color {
-            let img = image::RgbImage::from_raw(p.width, p.height, p.data.clone())
-                .expect("sized by read_picture");
+            let img = image::RgbImage::from_raw(sw, sh, shown).expect("sized above");
             image::imageops::resize(&img, tw, th, filter).into_raw()
         } else {
-            let img = image::GrayImage::from_raw(p.width, p.height, p.data.clone())
-                .expect("sized by read_picture");
+            let img = image::GrayImage::from_raw(sw, sh, shown).expect("sized above");
             image::imageops::resize(&img, tw, th, filter).into_raw()
         };
         // Centre; crop what does not fit.
@@ -694,10 +737,7 @@ impl Service {
                 };
                 return refuse(
                     status,
-                    format!(
-                        "this association has a film session already ({}): one at a time",
-                        f.uid
-                    ),
+                    "this association has a film session already: one at a time",
                     None,
                 );
             }
@@ -831,7 +871,8 @@ impl Service {
         let uid = request
             .sop_instance_uid
             .unwrap_or_else(storage::Uid::generate);
-        let boxes: Vec<ImageBox> = (1..=layout.cells() as u16)
+        let cells = u16::try_from(layout.cells()).expect("at most 400 cells");
+        let boxes: Vec<ImageBox> = (1..=cells)
             .map(|position| ImageBox {
                 uid: storage::Uid::generate(),
                 position,
@@ -876,11 +917,18 @@ impl Service {
                 Some(r) if r != &f.uid => {
                     return refuse(
                         Status::INVALID_ATTRIBUTE_VALUE,
-                        format!("film session {r} is not this association's ({})", f.uid),
+                        format!("film session {r} is not this association's"),
                         Some(tags::REFERENCED_FILM_SESSION_SEQUENCE),
                     )
                 }
                 Some(_) => {}
+            }
+            if s.film_boxes.len() >= MAX_FILM_BOXES {
+                return refuse(
+                    Status::RESOURCE_LIMITATION,
+                    format!("at most {MAX_FILM_BOXES} film boxes at once: delete printed ones"),
+                    None,
+                );
             }
             if s.film_boxes.iter().any(|b| b.uid == uid) {
                 return refuse(
@@ -899,6 +947,8 @@ impl Service {
                 magnification: magnification.clone(),
                 border,
                 empty,
+                densities: (min, max),
+                version: 0,
                 color,
                 boxes,
             });
@@ -912,6 +962,34 @@ impl Service {
 
     fn set_film_box(&self, association: u64, request: NormalizedRequest) -> NormalizedResponse {
         let changes = request.data_set.unwrap_or_else(InMemDicomObject::new_empty);
+        // What a film box's N-SET may change (PS3.4 H.4.2.2.2).
+        const SETTABLE: [Tag; 11] = [
+            tags::MAGNIFICATION_TYPE,
+            tags::MAX_DENSITY,
+            tags::CONFIGURATION_INFORMATION,
+            tags::SMOOTHING_TYPE,
+            tags::BORDER_DENSITY,
+            tags::EMPTY_IMAGE_DENSITY,
+            tags::MIN_DENSITY,
+            tags::TRIM,
+            tags::ILLUMINATION,
+            tags::REFLECTED_AMBIENT_LIGHT,
+            tags::REFERENCED_PRESENTATION_LUT_SEQUENCE,
+        ];
+        let unknown: Vec<Tag> = changes
+            .iter()
+            .map(|e| e.header().tag)
+            .filter(|t| !SETTABLE.contains(t))
+            .collect();
+        if !unknown.is_empty() {
+            let mut r = Response::with(
+                Status(0x0105),
+                "a film box's N-SET changes only magnification, smoothing, densities, trim, \
+                 configuration, illumination and the presentation LUT",
+            );
+            r.offending = unknown;
+            return r.into();
+        }
         for (tag, allowed) in [
             (
                 tags::MAGNIFICATION_TYPE,
@@ -934,12 +1012,18 @@ impl Service {
             if let Some(m) = text(&changes, tags::MAGNIFICATION_TYPE) {
                 b.magnification = m;
             }
+            let (min, max) = (
+                number(&changes, tags::MIN_DENSITY).unwrap_or(b.densities.0),
+                number(&changes, tags::MAX_DENSITY).unwrap_or(b.densities.1),
+            );
+            b.densities = (min, max);
+            b.version += 1;
             for (tag, slot) in [
                 (tags::BORDER_DENSITY, &mut b.border),
                 (tags::EMPTY_IMAGE_DENSITY, &mut b.empty),
             ] {
                 if let Some(v) = text(&changes, tag) {
-                    match density_pixel(&v, 20, 300) {
+                    match density_pixel(&v, min, max) {
                         Some(p) => *slot = p,
                         None => {
                             return refuse(
@@ -972,6 +1056,14 @@ impl Service {
                 return no_such("film box", request.sop_instance_uid.as_deref());
             };
             let b = s.film_boxes.remove(n);
+            let freed: usize = b
+                .boxes
+                .iter()
+                .filter_map(|i| i.picture.as_ref())
+                .map(|p| p.data.len())
+                .sum();
+            s.image_bytes = s.image_bytes.saturating_sub(freed);
+            s.printed.remove(&b.uid);
             NormalizedResponse {
                 response: Response::success(),
                 sop_instance_uid: Some(b.uid),
@@ -1031,15 +1123,29 @@ impl Service {
         }
         self.with_session(association, |s| {
             let uid = request.sop_instance_uid.as_deref();
-            let Some((film, b)) = s.film_boxes.iter_mut().find_map(|f| {
+            let held = s.image_bytes;
+            let Some((film, version, b)) = s.film_boxes.iter_mut().find_map(|f| {
                 let color = f.color;
+                let version = &mut f.version;
                 f.boxes
                     .iter_mut()
                     .find(|b| Some(b.uid.as_str()) == uid)
-                    .map(|b| (color, b))
+                    .map(|b| (color, version, b))
             }) else {
                 return no_such("image box", uid);
             };
+            let before = b.picture.as_ref().map_or(0, |p| p.data.len());
+            if held - before + picture.data.len() > MAX_IMAGE_BYTES {
+                return refuse(
+                    Status(0xC605),
+                    format!(
+                        "this association holds {} MiB of images already: delete printed film \
+                         boxes first",
+                        held >> 20
+                    ),
+                    None,
+                );
+            }
             if film != color {
                 return refuse(
                     Status::CLASS_INSTANCE_CONFLICT,
@@ -1059,7 +1165,10 @@ impl Service {
                     );
                 }
             }
-            b.picture = Some(picture);
+            let size = picture.data.len();
+            b.picture = Some(Arc::new(picture));
+            *version += 1;
+            s.image_bytes = held - before + size;
             b.reverse = reverse;
             b.magnification = magnification;
             b.attributes = attributes;
@@ -1095,8 +1204,10 @@ impl Service {
         let (status, comment) = self
             .print_films(
                 ctx,
+                association,
                 vec![film],
                 session.unwrap_or_else(InMemDicomObject::new_empty),
+                false,
             )
             .await;
         let mut response = Response::with(status, comment);
@@ -1135,7 +1246,9 @@ impl Service {
                 None,
             );
         }
-        let (status, comment) = self.print_films(ctx, films, session).await;
+        let (status, comment) = self
+            .print_films(ctx, association, films, session, true)
+            .await;
         let mut response = Response::with(status, comment);
         if status == Status::SUCCESS {
             response.comment = None;
@@ -1152,17 +1265,28 @@ impl Service {
     async fn print_films(
         &self,
         ctx: &Context,
+        association: u64,
         films: Vec<FilmBox>,
         session: InMemDicomObject,
+        session_level: bool,
     ) -> (Status, String) {
         let mut filed = Vec::new();
         let mut warning = None;
         for film in films {
             if film.boxes.iter().all(|b| b.picture.is_none()) {
+                // B602 of a film session, B603 of a film box (PS3.4 H.4).
+                let status = if session_level { 0xB602 } else { 0xB603 };
                 warning = Some((
-                    Status(0xB603),
+                    Status(status),
                     "a film box holds no image: nothing printed".to_owned(),
                 ));
+                continue;
+            }
+            let done = self.with_session(association, |s| {
+                s.printed.get(&film.uid) == Some(&film.version)
+            });
+            if done {
+                filed.push("filed already".to_owned());
                 continue;
             }
             match self.file_sheet(ctx, &film, &session).await {
@@ -1174,12 +1298,19 @@ impl Service {
                                 .to_owned(),
                         ));
                     }
+                    self.with_session(association, |s| {
+                        s.printed.insert(film.uid.clone(), film.version)
+                    });
                     filed.push(where_)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "a printed film could not be filed");
+                    // C601 of a film session, C602 of a film box: the
+                    // print job could not be made. Films filed before stay
+                    // filed, and are not filed again on a retry.
+                    let status = if session_level { 0xC601 } else { 0xC602 };
                     return (
-                        Status(0xC602),
+                        Status(status),
                         format!("the sheet could not be filed: {}", e.public_message()),
                     );
                 }
@@ -1215,7 +1346,7 @@ impl Service {
                     .boxes
                     .iter()
                     .map(|b| Cell {
-                        picture: b.picture.as_ref(),
+                        picture: b.picture.as_deref(),
                         reverse: b.reverse,
                         magnification: b.magnification.as_deref().unwrap_or(&film.magnification),
                     })
@@ -1495,7 +1626,7 @@ impl Service {
             .into_iter()
             .chain(film.boxes.iter().map(|b| &b.attributes))
             .collect();
-        // 1. Images the print names.
+        // What the print says: the images it names, its patient, its study.
         let mut references = Vec::new();
         for s in &sources {
             if let Some(items) = s
@@ -1514,62 +1645,101 @@ impl Service {
                 }
             }
         }
-        for (_, uid) in &references {
-            if let Some(i) = index.instance(tenant, uid).await? {
-                let header = self.study_header(&i).await?;
-                return Ok(Filing {
-                    patient_id: text(&header, tags::PATIENT_ID).unwrap_or_default(),
-                    study_instance_uid: i.study_instance_uid.clone(),
-                    header,
-                    matched_by: "reference",
-                    references,
-                });
-            }
-        }
-        // 2. The study (and patient) it sends.
         let first = |tag: Tag| sources.iter().find_map(|s| text(s, tag));
         let patient_id = first(tags::PATIENT_ID);
-        if let Some(study) = first(tags::STUDY_INSTANCE_UID) {
-            storage::Uid::parse("StudyInstanceUID", &study)?;
-            let stored = index.study_instances(tenant, &study).await?;
-            let header = match stored.first() {
-                Some(i) => self.study_header(i).await?,
-                None => {
-                    // A study not here yet: file it as the print says.
-                    let mut h = InMemDicomObject::new_empty();
-                    for s in sources.iter().rev() {
-                        for e in copy_header(s).into_iter() {
-                            h.put(e);
-                        }
-                    }
-                    h
+        let filed = |header: InMemDicomObject, study: String, matched_by, references| Filing {
+            patient_id: text(&header, tags::PATIENT_ID).unwrap_or_default(),
+            study_instance_uid: study,
+            header,
+            matched_by,
+            references,
+        };
+        // Nothing goes into a study of another patient than the print names.
+        let same_patient = |header: &InMemDicomObject| {
+            patient_id.is_none() || text(header, tags::PATIENT_ID) == patient_id
+        };
+        let mut doubt = None;
+
+        // 1. The study of the images it names: one study, or none.
+        let mut named = Vec::new();
+        for (_, uid) in &references {
+            if let Some(i) = index.instance(tenant, uid).await? {
+                if !named
+                    .iter()
+                    .any(|n: &storage::StoredInstance| n.study_instance_uid == i.study_instance_uid)
+                {
+                    named.push(i);
                 }
-            };
-            return Ok(Filing {
-                patient_id: text(&header, tags::PATIENT_ID).unwrap_or_default(),
-                study_instance_uid: study,
-                header,
-                matched_by: "attributes",
-                references,
-            });
-        }
-        // 3. What the station stored last (of this patient, if named).
-        let since = storage::now_millis() - self.inner.print.match_window_ms;
-        if let Some((study, _)) = index
-            .station_last_study(tenant, &ctx.actor.name, patient_id.as_deref(), since)
-            .await?
-        {
-            if let Some(i) = index.study_instances(tenant, &study).await?.first() {
-                let header = self.study_header(i).await?;
-                return Ok(Filing {
-                    patient_id: text(&header, tags::PATIENT_ID).unwrap_or_default(),
-                    study_instance_uid: study,
-                    header,
-                    matched_by: "station",
-                    references,
-                });
             }
         }
+        match &named[..] {
+            [] => {}
+            [one] => {
+                let header = self.study_header(one).await?;
+                if same_patient(&header) {
+                    let study = one.study_instance_uid.clone();
+                    return Ok(filed(header, study, "reference", references));
+                }
+                doubt = Some("the images it names are of another patient than it names");
+            }
+            _ => doubt = Some("the images it names are of several studies"),
+        }
+
+        // 2. The study it sends (and its patient).
+        if doubt.is_none() {
+            if let Some(study) = first(tags::STUDY_INSTANCE_UID) {
+                storage::Uid::parse("StudyInstanceUID", &study)?;
+                match index.study_instances(tenant, &study).await?.first() {
+                    Some(i) => {
+                        let header = self.study_header(i).await?;
+                        if same_patient(&header) {
+                            return Ok(filed(header, study, "attributes", references));
+                        }
+                        doubt = Some("its study is of another patient than it names");
+                    }
+                    // A study not here yet, of the patient it names: as
+                    // the print says (the images follow).
+                    None if patient_id.is_some() => {
+                        let mut header = InMemDicomObject::new_empty();
+                        for s in sources.iter().rev() {
+                            for e in copy_header(s).into_iter() {
+                                header.put(e);
+                            }
+                        }
+                        return Ok(filed(header, study, "attributes", references));
+                    }
+                    None => doubt = Some("its study is not here and it names no patient"),
+                }
+            }
+        }
+
+        // 3. What the station stored lately, if of one patient only (of
+        // the patient the print names, when it names one).
+        if doubt.is_none() {
+            let since = storage::now_millis() - self.inner.print.match_window_ms;
+            let recent: Vec<(String, String)> = index
+                .station_recent_studies(tenant, &ctx.actor.name, since)
+                .await?
+                .into_iter()
+                .filter(|(_, p)| patient_id.as_ref().is_none_or(|want| want == p))
+                .collect();
+            let patients: std::collections::BTreeSet<&String> =
+                recent.iter().map(|(_, p)| p).collect();
+            match (recent.first(), patients.len()) {
+                (Some((study, _)), 1) => {
+                    if let Some(i) = index.study_instances(tenant, study).await?.first() {
+                        let header = self.study_header(i).await?;
+                        let study = study.clone();
+                        return Ok(filed(header, study, "station", references));
+                    }
+                }
+                (Some(_), _) => {
+                    doubt = Some("its station sent images of several patients in the window")
+                }
+                (None, _) => {}
+            }
+        }
+
         // 4. A study of its own, to reconcile.
         let study = storage::Uid::generate();
         let mut header = InMemDicomObject::new_empty();
@@ -1579,26 +1749,29 @@ impl Service {
             }
         }
         put_str(&mut header, tags::STUDY_INSTANCE_UID, VR::UI, &study);
-        if text(&header, tags::STUDY_DESCRIPTION).is_none() {
+        if text(&header, tags::PATIENT_ID).is_none() {
+            // Not one patient for every unmatched film: each its own.
+            let tail = &study[study.len().saturating_sub(10)..];
             put_str(
                 &mut header,
-                tags::STUDY_DESCRIPTION,
+                tags::PATIENT_ID,
                 VR::LO,
-                &format!("Film printed by {}: to reconcile", ctx.actor.name),
+                &format!("FILM-{tail}"),
             );
+            put_str(&mut header, tags::PATIENT_NAME, VR::PN, "UNMATCHED^FILM");
         }
+        let why = doubt.unwrap_or("it names no study and its station sent nothing lately");
+        put_str(
+            &mut header,
+            tags::STUDY_DESCRIPTION,
+            VR::LO,
+            &format!("Film printed by {}: to reconcile", ctx.actor.name),
+        );
         tracing::warn!(
             station = %ctx.actor.name,
-            "a printed film names no study and its station stored none lately: filed in a new \
-             study, listed for reconciliation"
+            "a printed film was filed in a new study, listed for reconciliation: {why}"
         );
-        Ok(Filing {
-            patient_id: patient_id.unwrap_or_default(),
-            study_instance_uid: study,
-            header,
-            matched_by: "none",
-            references,
-        })
+        Ok(filed(header, study, "none", references))
     }
 
     /// Patient and study attributes of a stored instance's study, as they
@@ -1744,19 +1917,27 @@ fn printer_status(request: &NormalizedRequest) -> NormalizedResponse {
     ] {
         put_str(&mut all, tag, vr, v);
     }
+    let mut response = Response::success();
     let data_set = if request.attribute_identifiers.is_empty() {
         all
     } else {
         let mut some = InMemDicomObject::new_empty();
         for t in &request.attribute_identifiers {
-            if let Some(e) = all.get(*t) {
-                some.put(e.clone());
+            match all.get(*t) {
+                Some(e) => {
+                    some.put(e.clone());
+                }
+                // 0107H: an attribute asked for that the printer has not.
+                None => {
+                    response.status = Status(0x0107);
+                    response.offending.push(*t);
+                }
             }
         }
         some
     };
     NormalizedResponse {
-        response: Response::success(),
+        response,
         sop_instance_uid: Some(dimse::PRINTER_INSTANCE.to_owned()),
         data_set: Some(data_set),
     }
@@ -1794,6 +1975,61 @@ mod tests {
         ] {
             assert_eq!(Layout::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn hostile_values_are_refused_or_bounded() {
+        // Densities at the ends of their VR do not overflow.
+        assert_eq!(density_pixel("4294967295", u32::MAX, u32::MAX), Some(0));
+        assert_eq!(density_pixel("0", 0, 0), Some(255));
+        // No film has more than 20 rows of 20.
+        let rows = format!("ROW\\{}", vec!["1"; 21].join(","));
+        assert_eq!(Layout::parse(&rows), None);
+        assert_eq!(
+            Layout::parse("STANDARD\\20,20").map(|l| l.cells()),
+            Some(400)
+        );
+        // A pixel aspect ratio out of bounds.
+        let mut item = InMemDicomObject::new_empty();
+        for (tag, v) in [
+            (tags::ROWS, 2u16),
+            (tags::COLUMNS, 2),
+            (tags::BITS_ALLOCATED, 8),
+        ] {
+            item.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+        }
+        item.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OB,
+            PrimitiveValue::from(vec![0u8; 4]),
+        ));
+        assert!(read_picture(&item, false).is_ok());
+        put_str(&mut item, tags::PIXEL_ASPECT_RATIO, VR::IS, "inf\\1");
+        assert!(read_picture(&item, false).is_err());
+        // Magnification NONE: a tall image is cropped to its cell first.
+        let tall = Picture {
+            width: 4,
+            height: 4000,
+            aspect: 10.0,
+            color: false,
+            data: vec![9; 16_000],
+        };
+        let cell = [Cell {
+            picture: Some(&tall),
+            reverse: false,
+            magnification: "NONE",
+        }];
+        let sheet = compose(
+            &Layout::parse("STANDARD\\1,1").unwrap(),
+            8,
+            8,
+            false,
+            0,
+            0,
+            &cell,
+        );
+        assert!(sheet.cropped);
+        assert_eq!(sheet.data.iter().filter(|&&v| v == 9).count(), 4 * 8);
     }
 
     #[test]

@@ -187,6 +187,8 @@ def malformed(args):
     out["film_box_without_format"] = status_of(assoc.send_n_create(nofmt, BasicFilmBox, None, meta_uid=meta))
     film.ImageDisplayFormat = "SLIDE\\9"
     out["unknown_format"] = status_of(assoc.send_n_create(film, BasicFilmBox, None, meta_uid=meta))
+    film.ImageDisplayFormat = "ROW\\" + ",".join(["1"] * 30)
+    out["too_many_rows"] = status_of(assoc.send_n_create(film, BasicFilmBox, None, meta_uid=meta))
     film.ImageDisplayFormat = "STANDARD\\1,1"
     film.FilmSizeID = "99INX99IN"
     out["unknown_film_size"] = status_of(assoc.send_n_create(film, BasicFilmBox, None, meta_uid=meta))
@@ -194,6 +196,10 @@ def malformed(args):
     film_uid = generate_uid()
     status, box = assoc.send_n_create(film, BasicFilmBox, film_uid, meta_uid=meta)
     box_uid = box.ReferencedImageBoxSequence[0].ReferencedSOPInstanceUID
+    # A film box's layout is not changed after it is made.
+    relayout = Dataset()
+    relayout.ImageDisplayFormat = "STANDARD\\2,2"
+    out["film_box_set_format"] = status_of(assoc.send_n_set(relayout, BasicFilmBox, film_uid, meta_uid=meta))
     # Position 2 of a 1×1 film.
     ds.ImageBoxPosition = 2
     out["position_out_of_range"] = status_of(assoc.send_n_set(ds, BasicGrayscaleImageBox, box_uid, meta_uid=meta))

@@ -116,32 +116,28 @@ impl Index {
         rows.iter().map(sheet_of).collect()
     }
 
-    /// The study `calling_ae_title` stored into last, no earlier than
-    /// `since` (Unix ms), of `patient_id` when given: (study, patient),
-    /// from the audit trail's successful C-STOREs.
-    pub async fn station_last_study(
+    /// The studies `calling_ae_title` stored into since `since` (Unix
+    /// ms), most recent first, each with its patient: (study, patient),
+    /// from the audit trail's successful C-STOREs (at most 100).
+    pub async fn station_recent_studies(
         &self,
         tenant: &TenantId,
         calling_ae_title: &str,
-        patient_id: Option<&str>,
         since: i64,
-    ) -> Result<Option<(String, String)>> {
-        let mut sql = "SELECT study_instance_uid, patient_id FROM audit_event \
-                       WHERE actor = $1 AND action = 'c-store' AND outcome = 'success' \
-                       AND tenant_id = $2 AND at >= $3 AND study_instance_uid <> ''"
-            .to_owned();
-        if patient_id.is_some() {
-            sql.push_str(" AND patient_id = $4");
-        }
-        sql.push_str(" ORDER BY at DESC, id DESC LIMIT 1");
-        let mut q = sqlx::query(&sql)
-            .bind(calling_ae_title)
-            .bind(tenant.as_str())
-            .bind(since);
-        if let Some(p) = patient_id {
-            q = q.bind(p);
-        }
-        let row = q.fetch_optional(self.pool()).await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT study_instance_uid, patient_id, MAX(at) AS last FROM audit_event \
+             WHERE actor = $1 AND action = 'c-store' AND outcome = 'success' \
+             AND tenant_id = $2 AND at >= $3 AND study_instance_uid <> '' \
+             GROUP BY study_instance_uid, patient_id ORDER BY last DESC LIMIT 100",
+        )
+        .bind(calling_ae_title)
+        .bind(tenant.as_str())
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 }
