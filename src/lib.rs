@@ -27,5 +27,6 @@ pub mod errors;
 pub mod hl7;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod service;

@@ -48,6 +48,9 @@ const SHARE_CREATE: [u16; 5] = [401, 403, 403, 201, 404];
 const SHARES: [u16; 5] = [401, 403, 403, 200, 200];
 const SHARE: [u16; 5] = [401, 403, 403, 200, 404];
 const SHARE_REVOKE: [u16; 5] = [401, 403, 403, 204, 404];
+/// Metrics cover every tenant: with tenants, a tenant's admin may not read
+/// them (a platform administrator or the scrape token may).
+const METRICS: [u16; 5] = [401, 403, 403, 403, 403];
 
 /// Every protected route: method, path template, expected statuses, and
 /// whether the answer is a search (the other tenant's answer must be empty).
@@ -56,6 +59,7 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
     let leak = |p: &str| -> &'static str { Box::leak(format!("{i}{p}").into_boxed_str()) };
     vec![
         ("GET", "/status", STATUS, false),
+        ("GET", "/metrics", METRICS, false),
         ("GET", "/dicom-web/studies", SEARCH, true),
         ("POST", "/dicom-web/studies", STORE, false),
         ("DELETE", "/dicom-web/studies", NO_DELETE_ALL, false),
@@ -474,6 +478,8 @@ fn access_matrix(database_url: Option<&str>) {
         public,
         [
             "/healthz",
+            "/health",
+            "/ready",
             "/ (fallback)",
             "/s/{token}",
             "/s/{token}/pin",
@@ -643,6 +649,8 @@ fn access_matrix(database_url: Option<&str>) {
     }
     // The public routes answer anyone.
     assert_eq!(http(&server.http, "GET", "/healthz", &[], b"").0, 200);
+    assert_eq!(http(&server.http, "GET", "/health", &[], b"").0, 200);
+    assert_eq!(http(&server.http, "GET", "/ready", &[], b"").0, 200);
     assert_eq!(http(&server.http, "GET", "/", &[], b"").0, 200);
     assert_eq!(http(&server.http, "GET", "/no/such/page", &[], b"").0, 404);
 }

@@ -116,10 +116,10 @@ fn the_viewer_is_served_at_root_or_the_home_page_says_how_to_install_it() {
         assert!(page.contains("OHIF Viewer"), "{path}");
     }
     // Only the viewer's own routes get its page: anything else is 404, so
-    // mistakes show (a mistyped URL, monitoring asking for /metrics).
+    // mistakes show (a mistyped URL, monitoring asking for /prometheus).
     for path in [
         "/studylist",
-        "/metrics",
+        "/prometheus",
         "/admin",
         "/dicom-web/subscriptions",
         "/missing.js",

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 
 use crate::command::{Command, CommandField};
 use crate::error::{Error, Result};
+use crate::status::Status;
 
 /// Largest command set accepted (real ones are a few hundred bytes).
 const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -67,6 +68,8 @@ pub struct Channel<A, S = TcpStream> {
     idle_timeout: Duration,
     /// An event looked at and put back ([`Channel::unread`]).
     stash: Option<Event>,
+    /// The status of the last final response sent ([`Channel::take_status`]).
+    last_status: Option<Status>,
 }
 
 impl<A, S> Channel<A, S>
@@ -85,6 +88,7 @@ where
             command_pc: None,
             idle_timeout,
             stash: None,
+            last_status: None,
         }
     }
 
@@ -234,6 +238,9 @@ where
 
     /// Send a message: the command and, if given, its data set.
     pub async fn send(&mut self, pc: u8, command: &Command, data: Option<&[u8]>) -> Result<()> {
+        if let Some(s) = command.status.filter(|s| !s.is_pending()) {
+            self.last_status = Some(s);
+        }
         let mut pdvs: Vec<PDataValue> = Vec::new();
         let mut used = 0usize;
         let command = command.encode();
@@ -244,6 +251,12 @@ where
                 .await?;
         }
         self.flush(&mut pdvs, &mut used).await
+    }
+
+    /// The status of the last final (not pending) response sent since the
+    /// last call: how the operation just served ended.
+    pub fn take_status(&mut self) -> Option<Status> {
+        self.last_status.take()
     }
 
     /// Queue `bytes` as PDVs of `kind`, flushing each PDU as it fills. Data

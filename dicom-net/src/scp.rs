@@ -423,7 +423,9 @@ async fn run_session<S: Provider, W: Wire>(
         reports: Vec::new(),
         printed: false,
     };
+    session.services.established(&session.info);
     let outcome = session.run().await;
+    session.services.ended(&session.info);
     if session.printed {
         session.services.print_closed(&session.info).await;
     }
@@ -504,57 +506,76 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
                 )));
             };
             let field = command.field()?;
-            if print_context(&abstract_syntax) {
-                let operation = match field {
-                    CommandField::NCreateRq => Some(NormalizedOperation::Create),
-                    CommandField::NSetRq => Some(NormalizedOperation::Set),
-                    CommandField::NGetRq => Some(NormalizedOperation::Get),
-                    CommandField::NActionRq => Some(NormalizedOperation::Action),
-                    CommandField::NDeleteRq => Some(NormalizedOperation::Delete),
-                    _ => None,
-                };
-                if let Some(operation) = operation {
-                    self.print(pc, &command, operation, &abstract_syntax, &ts)
-                        .await?;
-                    continue;
-                }
+            let started = std::time::Instant::now();
+            self.serve(pc, &command, field, &abstract_syntax, &ts)
+                .await?;
+            if let Some(status) = self.chan.take_status() {
+                self.services
+                    .served(&self.info, field, status, started.elapsed());
             }
-            match field {
-                CommandField::CEchoRq => {
-                    self.drain_data_set(&command).await?;
-                    let response = self.services.echo(&self.info).await;
-                    self.respond(pc, &command, response).await?;
-                }
-                CommandField::CStoreRq => self.store(pc, &command, ts).await?,
-                CommandField::CFindRq => self.find(pc, &command, &abstract_syntax, &ts).await?,
-                CommandField::CMoveRq | CommandField::CGetRq => {
-                    self.retrieve(pc, &command, &abstract_syntax, &ts).await?
-                }
-                // A cancel for an operation already finished: nothing to do.
-                CommandField::CCancelRq => {}
-                CommandField::NCreateRq | CommandField::NSetRq => {
-                    self.normalized(pc, &command, &abstract_syntax, &ts).await?
-                }
-                CommandField::NActionRq => self.action(pc, &command, &abstract_syntax, &ts).await?,
-                CommandField::NEventReportRsp => {
-                    self.drain_data_set(&command).await?;
-                    self.report_answered(&command).await;
-                }
-                other => {
-                    tracing::info!(command_field = other.code(), "unsupported command");
-                    self.drain_data_set(&command).await?;
-                    if command.message_id.is_some() {
-                        let mut rsp = command.response(Status::UNRECOGNIZED_OPERATION, false);
-                        rsp.error_comment = Some(
-                            "only C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, N-CREATE, N-SET and \
-                             N-ACTION are supported (N-GET and N-DELETE: print management)"
-                                .into(),
-                        );
-                        self.chan.send(pc, &rsp, None).await?;
-                    }
+        }
+    }
+
+    /// Serve one request.
+    async fn serve(
+        &mut self,
+        pc: u8,
+        command: &Command,
+        field: CommandField,
+        abstract_syntax: &str,
+        ts: &str,
+    ) -> Result<()> {
+        if print_context(abstract_syntax) {
+            let operation = match field {
+                CommandField::NCreateRq => Some(NormalizedOperation::Create),
+                CommandField::NSetRq => Some(NormalizedOperation::Set),
+                CommandField::NGetRq => Some(NormalizedOperation::Get),
+                CommandField::NActionRq => Some(NormalizedOperation::Action),
+                CommandField::NDeleteRq => Some(NormalizedOperation::Delete),
+                _ => None,
+            };
+            if let Some(operation) = operation {
+                return self
+                    .print(pc, command, operation, abstract_syntax, ts)
+                    .await;
+            }
+        }
+        match field {
+            CommandField::CEchoRq => {
+                self.drain_data_set(command).await?;
+                let response = self.services.echo(&self.info).await;
+                self.respond(pc, command, response).await?;
+            }
+            CommandField::CStoreRq => self.store(pc, command, ts.to_owned()).await?,
+            CommandField::CFindRq => self.find(pc, command, abstract_syntax, ts).await?,
+            CommandField::CMoveRq | CommandField::CGetRq => {
+                self.retrieve(pc, command, abstract_syntax, ts).await?
+            }
+            // A cancel for an operation already finished: nothing to do.
+            CommandField::CCancelRq => {}
+            CommandField::NCreateRq | CommandField::NSetRq => {
+                self.normalized(pc, command, abstract_syntax, ts).await?
+            }
+            CommandField::NActionRq => self.action(pc, command, abstract_syntax, ts).await?,
+            CommandField::NEventReportRsp => {
+                self.drain_data_set(command).await?;
+                self.report_answered(command).await;
+            }
+            other => {
+                tracing::info!(command_field = other.code(), "unsupported command");
+                self.drain_data_set(command).await?;
+                if command.message_id.is_some() {
+                    let mut rsp = command.response(Status::UNRECOGNIZED_OPERATION, false);
+                    rsp.error_comment = Some(
+                        "only C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, N-CREATE, N-SET and \
+                         N-ACTION are supported (N-GET and N-DELETE: print management)"
+                            .into(),
+                    );
+                    self.chan.send(pc, &rsp, None).await?;
                 }
             }
         }
+        Ok(())
     }
 
     /// N-CREATE or N-SET: the data set decoded, the service's answer sent.

@@ -136,7 +136,7 @@ pub struct RetrieveItem {
     pub transfer_syntax: String,
 }
 
-/// Accepting associations.
+/// Accepting associations, and what happens on them (for metrics).
 pub trait Associations: Send + Sync + 'static {
     /// Accept or reject an association request (A-ASSOCIATE-RJ with the
     /// reason given).
@@ -144,6 +144,23 @@ pub trait Associations: Send + Sync + 'static {
         &self,
         request: &AssociationRequest<'_>,
     ) -> std::result::Result<(), AssociationRJServiceUserReason>;
+
+    /// An association was established.
+    fn established(&self, _association: &AssociationInfo) {}
+
+    /// An association ended (released, aborted or broken).
+    fn ended(&self, _association: &AssociationInfo) {}
+
+    /// An operation was served: its request's command field, the status of
+    /// its final response, and how long it took from request to response.
+    fn served(
+        &self,
+        _association: &AssociationInfo,
+        _request: crate::command::CommandField,
+        _status: Status,
+        _elapsed: std::time::Duration,
+    ) {
+    }
 }
 
 /// C-ECHO (Verification SOP Class, PS3.4 Annex A).

@@ -72,6 +72,8 @@ pub enum Action {
     Share,
     /// A film sheet printed (filed into a study) by a modality.
     Print,
+    /// The metrics read (refusals only are recorded).
+    Metrics,
 }
 
 impl Action {
@@ -100,6 +102,7 @@ impl Action {
             Action::Jobs => "jobs",
             Action::Share => "share",
             Action::Print => "print",
+            Action::Metrics => "metrics",
         }
     }
 
@@ -125,6 +128,7 @@ impl Action {
             Action::Jobs => ("110100", "Application Activity", "E"),
             Action::Share => ("110106", "Export", "R"),
             Action::Print => ("110107", "Import", "C"),
+            Action::Metrics => ("110100", "Application Activity", "R"),
         }
     }
 }

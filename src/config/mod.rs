@@ -63,6 +63,18 @@ pub struct Config {
     pub site: SiteConfig,
     /// The DICOM Print SCP (a modality's film printer).
     pub print: PrintConfig,
+    /// `GET /metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: who may read `GET /metrics` besides administrators.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A bearer token a scraper presents (`Authorization: Bearer …`) to
+    /// read `/metrics` and nothing else; empty: none. Better given as the
+    /// environment variable `FILMLESS_METRICS__TOKEN` than in the file.
+    pub token: String,
 }
 
 /// `[print]`: Filmless answers as a film printer (Print Management SCP)
@@ -157,6 +169,7 @@ impl Default for Config {
             dicomweb: DicomwebConfig::default(),
             site: SiteConfig::default(),
             print: PrintConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

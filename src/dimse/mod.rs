@@ -15,12 +15,13 @@ mod workflow;
 
 use bytes::Bytes;
 use dicom_dictionary_std::uids;
+use dicom_net::command::CommandField;
 use dicom_net::scp::ScpConfig;
 use dicom_net::service::{
     AssociationInfo, AssociationRequest, Associations, DataStream, Echo, Get, Move, QueryRequest,
     Response, Retrieve, RetrieveItem, Store, StoreRequest,
 };
-use dicom_net::Status;
+use dicom_net::{Status, StatusClass};
 use dicom_ul::pdu::AssociationRJServiceUserReason;
 use storage::query::{Query, QueryLevel};
 
@@ -102,6 +103,50 @@ impl Associations for Dimse {
         request: &AssociationRequest<'_>,
     ) -> Result<(), AssociationRJServiceUserReason> {
         self.service.peers().check_association(request)
+    }
+
+    fn established(&self, association: &AssociationInfo) {
+        // Only configured AE titles are labels (anyone may send any).
+        let peers = self.service.peers();
+        let known = peers
+            .tenant_of_called(&association.called_ae)
+            .is_some_and(|t| peers.is_peer(&t, &association.calling_ae));
+        self.service
+            .metrics()
+            .association_opened(known.then_some(association.calling_ae.as_str()));
+    }
+
+    fn ended(&self, _association: &AssociationInfo) {
+        self.service.metrics().association_closed();
+    }
+
+    fn served(
+        &self,
+        _association: &AssociationInfo,
+        request: CommandField,
+        status: Status,
+        elapsed: std::time::Duration,
+    ) {
+        let operation = match request {
+            CommandField::CEchoRq => "C-ECHO",
+            CommandField::CStoreRq => "C-STORE",
+            CommandField::CFindRq => "C-FIND",
+            CommandField::CMoveRq => "C-MOVE",
+            CommandField::CGetRq => "C-GET",
+            CommandField::NCreateRq => "N-CREATE",
+            CommandField::NSetRq => "N-SET",
+            CommandField::NGetRq => "N-GET",
+            CommandField::NActionRq => "N-ACTION",
+            CommandField::NDeleteRq => "N-DELETE",
+            _ => "other",
+        };
+        let class = match status.class() {
+            StatusClass::Success => "success",
+            StatusClass::Warning => "warning",
+            StatusClass::Cancel => "cancel",
+            StatusClass::Pending | StatusClass::Failure => "failure",
+        };
+        self.service.metrics().dimse(operation, class, elapsed);
     }
 }
 

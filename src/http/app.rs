@@ -15,7 +15,10 @@ use super::{auth, pages, viewer};
 /// Every route that needs an identity: method and path (`{name}` for a
 /// path parameter).
 pub fn protected_routes() -> Vec<(String, String)> {
-    let mut out = vec![("GET".to_owned(), "/status".to_owned())];
+    let mut out = vec![
+        ("GET".to_owned(), "/status".to_owned()),
+        ("GET".to_owned(), "/metrics".to_owned()),
+    ];
     for (path, methods) in crate::dicomweb::ROUTES {
         for m in *methods {
             out.push((m.to_ascii_uppercase(), format!("/dicom-web{path}")));
@@ -49,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     }
     let protected = Router::new()
         .route("/status", get(pages::status))
+        .route("/metrics", get(pages::metrics))
         .nest("/dicom-web", crate::dicomweb::router())
         .merge(super::worklist::router())
         .merge(super::jobs::router())
@@ -60,10 +64,16 @@ pub fn router(state: AppState) -> Router {
         ));
     let public = Router::new()
         .route("/healthz", get(pages::health))
+        .route("/health", get(pages::live))
+        .route("/ready", get(pages::ready))
         .merge(super::shares::public_router());
     public
         .merge(protected)
         .fallback(viewer::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::count_request,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             usize::try_from(state.config.http.max_upload_bytes).unwrap_or(usize::MAX),
         ))

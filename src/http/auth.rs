@@ -95,6 +95,12 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         Some(q) => format!("{} {}?{}", req.method(), req.uri().path(), redact(q)),
         None => format!("{} {}", req.method(), req.uri().path()),
     };
+    // A scraper with the scrape token reads /metrics, and nothing else.
+    if req.uri().path() == "/metrics" && scrape_token_given(&state, req.headers()) {
+        let ctx = Context::scraper(source);
+        req.extensions_mut().insert(Caller { ctx, detail });
+        return next.run(req).await;
+    }
     let identity = match state.auth.authenticate(req.headers()).await {
         // A user or token of a tenant this deployment does not have (a
         // removed hospital, a token for another platform) may do nothing;
@@ -167,6 +173,28 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     }
     req.extensions_mut().insert(Caller { ctx, detail });
     next.run(req).await
+}
+
+/// Whether the request carries `[metrics] token` as its bearer token
+/// (compared in constant time).
+fn scrape_token_given(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let token = state.config.metrics.token.as_bytes();
+    if token.is_empty() {
+        return false;
+    }
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default()
+        .as_bytes();
+    given.len() == token.len()
+        && given
+            .iter()
+            .zip(token)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// An authenticated request's context and what it asked (for the audit

@@ -43,6 +43,12 @@ pub use app::{protected_routes, router};
 /// The routes anyone may use, with what they are. Nothing else is public.
 pub const PUBLIC_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", "liveness and readiness, no data"),
+    ("GET", "/health", "liveness, no data"),
+    (
+        "GET",
+        "/ready",
+        "readiness (index and object store answer), no data",
+    ),
     (
         "GET",
         "/ (fallback)",

@@ -54,6 +54,64 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `/health`: liveness. Public, no data: the process answers.
+pub async fn live() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response()
+}
+
+/// `/ready`: readiness, 200 only when the index and the object store
+/// answer. Public, no data.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match state.service.ready_to_serve().await {
+        Ok(()) => ([(header::CONTENT_TYPE, "text/plain")], "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format, for administrators and the
+/// scrape token.
+pub async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let text = state.service.metrics_text(&caller.ctx).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Count every HTTP request by method, route template and status, with its
+/// latency (to the response's headers).
+pub async fn count_request(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "OTHER",
+    }
+    .to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state.service.metrics().http(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -142,11 +142,13 @@ pub enum Right {
     /// Print film sheets (Print Management), which files them into the
     /// archive.
     Print,
+    /// Read the server's metrics (`/metrics`).
+    Metrics,
 }
 
 impl Right {
     /// Every right.
-    pub const ALL: [Right; 15] = [
+    pub const ALL: [Right; 16] = [
         Right::Search,
         Right::Retrieve,
         Right::Move,
@@ -162,6 +164,7 @@ impl Right {
         Right::Jobs,
         Right::Share,
         Right::Print,
+        Right::Metrics,
     ];
 
     /// The least role that holds it, to tell a person what is missing.
@@ -178,7 +181,8 @@ impl Right {
             | Right::Procedure
             | Right::Commitment
             | Right::Jobs
-            | Right::Print => Role::Admin,
+            | Right::Print
+            | Right::Metrics => Role::Admin,
         }
     }
 }
@@ -200,6 +204,8 @@ pub enum ActorKind {
     Hl7,
     /// Whoever holds a share's link (`share:ID`).
     Share,
+    /// A metrics scraper with the scrape token (`[metrics] token`).
+    Scraper,
 }
 
 impl ActorKind {
@@ -213,6 +219,7 @@ impl ActorKind {
             ActorKind::Cli => "cli",
             ActorKind::Hl7 => "hl7",
             ActorKind::Share => "share",
+            ActorKind::Scraper => "scraper",
         }
     }
 }
@@ -331,6 +338,22 @@ impl Context {
             scope: Scope::Tenant(tenant),
             protocol: Protocol::Hl7,
             rights: vec![Right::Orders, Right::Worklist],
+            roles: None,
+        }
+    }
+
+    /// A metrics scraper that presented the scrape token: `/metrics`, and
+    /// nothing else.
+    pub fn scraper(source: String) -> Self {
+        Context {
+            actor: Actor {
+                name: "metrics".to_owned(),
+                kind: ActorKind::Scraper,
+            },
+            source,
+            scope: Scope::Platform,
+            protocol: Protocol::Http,
+            rights: vec![Right::Metrics],
             roles: None,
         }
     }

@@ -89,6 +89,8 @@ struct Inner {
     print: print::PrintSettings,
     /// Film sessions of the associations that print.
     print_sessions: print::PrintSessions,
+    /// What `/metrics` shows.
+    metrics: crate::metrics::Metrics,
 }
 
 /// What the service is built from.
@@ -125,6 +127,7 @@ impl Service {
                 site_name: parts.site_name,
                 print: parts.print,
                 print_sessions: Default::default(),
+                metrics: crate::metrics::Metrics::new(),
                 patient_patches: Default::default(),
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),
@@ -148,6 +151,54 @@ impl Service {
     pub async fn ready(&self) -> Result<()> {
         self.inner.archive.index().ping().await?;
         Ok(())
+    }
+
+    /// Whether the index and the object store answer (`/ready`).
+    pub async fn ready_to_serve(&self) -> Result<()> {
+        self.ready().await?;
+        self.inner
+            .archive
+            .blobs()
+            .stored_size("filmless-readiness-probe")
+            .await?;
+        Ok(())
+    }
+
+    /// The counters the protocols update.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// `/metrics`: the Prometheus text exposition. The numbers cover every
+    /// tenant, so with tenants only a platform administrator (or the scrape
+    /// token) may read them.
+    pub async fn metrics_text(&self, ctx: &Context) -> Result<String> {
+        self.require(ctx, Right::Metrics, Action::Metrics, "metrics")
+            .await?;
+        if ctx.scope != context::Scope::Platform && !self.peers().tenants().is_empty() {
+            return Err(Error::Forbidden(
+                "metrics cover every tenant: platform administrators, or the scrape token \
+                 ([metrics] token)"
+                    .into(),
+            ));
+        }
+        let index = self.inner.archive.index();
+        let size = u64::from(index.pool().size());
+        let idle = index.pool().num_idle() as u64;
+        let counts = self.inner.archive.blobs().counts();
+        use std::sync::atomic::Ordering::Relaxed;
+        let snapshot = crate::metrics::Snapshot {
+            pool: (size.saturating_sub(idle), idle),
+            jobs: index.job_states().await?,
+            stored: index.stored_totals().await?,
+            object_store: [
+                counts.reads.load(Relaxed),
+                counts.writes.load(Relaxed),
+                counts.deletes.load(Relaxed),
+                counts.errors.load(Relaxed),
+            ],
+        };
+        Ok(self.inner.metrics.encode(snapshot).await)
     }
 
     fn archive(&self) -> &Archive {

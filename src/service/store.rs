@@ -85,6 +85,10 @@ impl Service {
             &detail,
         )
         .await;
+        if stored.outcome != StoreOutcome::KeptExisting {
+            self.metrics()
+                .received(&stored.routing.modality, stored.size);
+        }
         self.route_stored(ctx, tenant, &stored).await;
         Ok(stored)
     }

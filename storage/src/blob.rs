@@ -136,6 +136,32 @@ pub struct BlobStore {
     synced_dirs: Arc<Mutex<std::collections::HashMap<PathBuf, u64>>>,
     compression: CompressionKind,
     zstd_level: i32,
+    /// Requests made, by kind, for metrics.
+    counts: Arc<BlobCounts>,
+}
+
+/// Object store requests since start: reads, writes (objects finished),
+/// deletes, and those that failed.
+#[derive(Debug, Default)]
+pub struct BlobCounts {
+    /// Whole and ranged reads.
+    pub reads: std::sync::atomic::AtomicU64,
+    /// Objects written.
+    pub writes: std::sync::atomic::AtomicU64,
+    /// Deletes.
+    pub deletes: std::sync::atomic::AtomicU64,
+    /// Requests of any kind that failed.
+    pub errors: std::sync::atomic::AtomicU64,
+}
+
+impl BlobCounts {
+    fn count<T>(&self, kind: &std::sync::atomic::AtomicU64, result: &Result<T>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        kind.fetch_add(1, Relaxed);
+        if result.is_err() {
+            self.errors.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -223,6 +249,7 @@ impl BlobStore {
             remote: url.starts_with("s3://"),
             spool: None,
             synced_dirs: Arc::default(),
+            counts: Arc::default(),
             compression,
             zstd_level,
         })
@@ -393,9 +420,16 @@ impl BlobStore {
         w.finish().await
     }
 
+    /// Requests made since start.
+    pub fn counts(&self) -> &BlobCounts {
+        &self.counts
+    }
+
     /// Read a whole blob back as the original bytes.
     pub async fn read(&self, blob: &BlobRef) -> Result<Bytes> {
-        let stored = self.get(&blob.key).await?;
+        let stored = self.get(&blob.key).await;
+        self.counts.count(&self.counts.reads, &stored);
+        let stored = stored?;
         match blob.compression {
             CompressionKind::None => Ok(stored),
             CompressionKind::Zstd => {
@@ -414,7 +448,11 @@ impl BlobStore {
             });
         }
         match blob.compression {
-            CompressionKind::None => self.get_range(&blob.key, range).await,
+            CompressionKind::None => {
+                let got = self.get_range(&blob.key, range).await;
+                self.counts.count(&self.counts.reads, &got);
+                got
+            }
             CompressionKind::Zstd => {
                 let table =
                     ChunkTable::decode(&blob.chunk_table).ok_or_else(|| Error::CorruptBlob {
@@ -434,7 +472,9 @@ impl BlobStore {
                         reason: "chunk table shorter than the blob".into(),
                     });
                 };
-                let stored = self.get_range(&blob.key, from..to).await?;
+                let stored = self.get_range(&blob.key, from..to).await;
+                self.counts.count(&self.counts.reads, &stored);
+                let stored = stored?;
                 let key = blob.key.clone();
                 let entries = table.entries[first..=last].to_vec();
                 tokio::task::spawn_blocking(move || {
@@ -468,10 +508,12 @@ impl BlobStore {
         if let Some(s) = &self.spool {
             s.remove(key).await?;
         }
-        match self.store.delete(&Path::from(key)).await {
+        let done = match self.store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::store(key, e)),
-        }
+        };
+        self.counts.count(&self.counts.deletes, &done);
+        done
     }
 
     /// Whether a blob exists, and its stored size.
@@ -978,7 +1020,14 @@ impl BlobWriter {
     /// makes it so, for many objects at once (group commit does it before
     /// the index rows that point at them are committed), and a spooled one
     /// is uploaded once [`BlobStore::upload_later`] is called.
-    pub async fn finish_file(mut self) -> Result<BlobRef> {
+    pub async fn finish_file(self) -> Result<BlobRef> {
+        let counts = self.store.counts.clone();
+        let done = self.finish_inner().await;
+        counts.count(&counts.writes, &done);
+        done
+    }
+
+    async fn finish_inner(mut self) -> Result<BlobRef> {
         let rest = std::mem::take(&mut self.pending).freeze();
         let mut sink = self.sink().await?;
         let original_size = self.original_size;

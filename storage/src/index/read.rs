@@ -266,4 +266,26 @@ impl Index {
             instances: row.try_get(3)?,
         })
     }
+
+    /// Instances and their original bytes stored, in every tenant (from
+    /// the studies' aggregates, cheap enough for every metrics scrape).
+    pub async fn stored_totals(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(number_of_study_related_instances), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(study_size), 0) AS BIGINT) FROM study",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Routing jobs by state, in every tenant.
+    pub async fn job_states(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM job GROUP BY state")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
 }
