@@ -137,6 +137,7 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         ("GET", "/api/shares/{id}/slip", SHARE, false),
         ("DELETE", "/api/shares/{id}", SHARE_REVOKE, false),
         ("GET", "/api/print/sheets", JOBS, true),
+        ("GET", "/api/stats", STATUS, false),
     ]
 }
 

@@ -212,6 +212,21 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Storage planning: bytes stored by month (and modality),
+    /// compression, growth over 12 months and a forecast of the next 12.
+    Stats {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Only this tenant's studies.
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// `month` or `month,modality`.
+        #[arg(long, value_name = "BY", default_value = "month")]
+        by: String,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Read the audit trail: who did what to which patient's images.
     Audit {
         #[command(flatten)]
@@ -447,6 +462,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Stats {
+            archive,
+            tenant,
+            by,
+            json,
+        } => {
+            let by_modality = match by.as_str() {
+                "month" => false,
+                "month,modality" | "modality,month" | "modality" => true,
+                other => anyhow::bail!("--by {other:?}: month or month,modality"),
+            };
+            let stats = runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move { Ok(service.storage_stats(&ctx, by_modality).await?) },
+            ))?;
+            print_stats(&stats, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Worklist {
             archive,
             tenant,
@@ -473,6 +508,64 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
             .map(ok),
     }
+}
+
+/// `filmless stats`: a table for people, or JSON.
+fn print_stats(s: &crate::service::stats::StorageStats, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    let gib = |b: i64| b as f64 / (1u64 << 30) as f64;
+    println!(
+        "{:<8} {:<8} {:>10} {:>12} {:>12}",
+        "month", "modality", "instances", "GiB", "stored GiB"
+    );
+    for m in &s.months {
+        println!(
+            "{:<8} {:<8} {:>10} {:>12.3} {:>12.3}",
+            m.month,
+            if m.modality.is_empty() {
+                "all"
+            } else {
+                &m.modality
+            },
+            m.instances,
+            gib(m.bytes),
+            gib(m.stored_bytes)
+        );
+    }
+    println!(
+        "total: {} instances, {:.3} GiB ({:.3} GiB stored, compression {:.2}:1)",
+        s.total_instances,
+        gib(s.total_bytes),
+        gib(s.total_stored_bytes),
+        s.compression_ratio
+    );
+    println!(
+        "last 12 months: {:.3} GiB; the 12 before: {:.3} GiB",
+        gib(s.last_12_months_bytes),
+        gib(s.previous_12_months_bytes)
+    );
+    match &s.forecast {
+        Some(t) => {
+            println!("trend: {}", t.formula);
+            println!(
+                "next 12 months: {:.3} GiB ({} to {})",
+                gib(t.next_12_months_bytes),
+                t.next_12_months.first().map_or("", |m| m.0.as_str()),
+                t.next_12_months.last().map_or("", |m| m.0.as_str())
+            );
+        }
+        None => println!("no forecast: fewer than 2 months of data"),
+    }
+    if let Some(free) = s.free_bytes {
+        println!(
+            "free on local storage: {:.3} GiB",
+            free as f64 / (1u64 << 30) as f64
+        );
+    }
+    Ok(())
 }
 
 /// Open the archive, run `f` with the service and the CLI's context (the

@@ -29,6 +29,7 @@ pub fn protected_routes() -> Vec<(String, String)> {
         .chain(super::jobs::ROUTES)
         .chain(super::shares::ROUTES)
         .chain(super::print::ROUTES)
+        .chain(super::stats::ROUTES)
     {
         for m in *methods {
             out.push((m.to_ascii_uppercase(), (*path).to_owned()));
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::jobs::router())
         .merge(super::shares::router())
         .merge(super::print::router())
+        .merge(super::stats::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

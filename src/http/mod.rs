@@ -19,7 +19,8 @@
 //! - [`jobs`]: `/api/jobs` and `/api/studies/{uid}/send`, routing jobs;
 //! - [`shares`]: `/api/shares` (staff) and `/s/{token}` (the patient's
 //!   e-film, public with its link);
-//! - [`print`]: `/api/print/sheets`, the film sheets modalities printed.
+//! - [`print`]: `/api/print/sheets`, the film sheets modalities printed;
+//! - [`stats`]: `/api/stats`, the storage plan's numbers.
 
 mod app;
 pub mod auth;
@@ -34,6 +35,7 @@ pub mod proxy;
 pub mod routes;
 pub mod shares;
 pub mod state;
+pub mod stats;
 pub mod tls;
 pub mod viewer;
 pub mod worklist;

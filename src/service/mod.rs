@@ -34,6 +34,7 @@ mod retrieve;
 pub mod routing;
 mod search;
 pub mod shares;
+pub mod stats;
 mod status;
 mod store;
 mod trail;

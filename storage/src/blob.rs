@@ -337,8 +337,9 @@ impl BlobStore {
         }
     }
 
-    /// The folder local files live under.
-    fn local_root(&self) -> Option<PathBuf> {
+    /// The folder local files live under: the local store's, or the spool
+    /// in front of S3 (where free space is measured).
+    pub fn local_root(&self) -> Option<PathBuf> {
         if let Some(fs) = &self.local {
             return fs
                 .path_to_filesystem(&Path::from("x"))

@@ -288,4 +288,40 @@ impl Index {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
     }
+
+    /// What was stored each day (Unix day number of arrival) by modality:
+    /// (day, modality, instances, original bytes, stored bytes), of one
+    /// tenant or all. Days, not months, so both databases group alike; the
+    /// caller makes months.
+    pub async fn volume_by_day(
+        &self,
+        scope: TenantScope<'_>,
+    ) -> Result<Vec<(i64, String, i64, i64, i64)>> {
+        let filter = match scope {
+            TenantScope::All => "",
+            TenantScope::One(_) => "WHERE i.tenant_id = $1",
+        };
+        let sql = format!(
+            "SELECT i.created_at / 86400000 AS day, se.modality, COUNT(*), \
+             CAST(SUM(i.original_size) AS BIGINT), CAST(SUM(i.stored_size) AS BIGINT) \
+             FROM instance i JOIN series se ON se.id = i.series_ref {filter} \
+             GROUP BY i.created_at / 86400000, se.modality ORDER BY day, se.modality"
+        );
+        let mut q = sqlx::query(&sql);
+        if let TenantScope::One(t) = scope {
+            q = q.bind(t.as_str());
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
+    }
 }
