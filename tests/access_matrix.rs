@@ -138,6 +138,7 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         ("DELETE", "/api/shares/{id}", SHARE_REVOKE, false),
         ("GET", "/api/print/sheets", JOBS, true),
         ("GET", "/api/stats", STATUS, false),
+        ("POST", "/api/studies/{study}/export", READ, false),
     ]
 }
 

@@ -212,6 +212,39 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Export a study as DICOM files (a folder, or a .zip), de-identified
+    /// with the PS3.15 Basic Profile if asked: for research and teaching.
+    Export {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Only this tenant's studies.
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// Study Instance UID.
+        #[arg(long, value_name = "UID")]
+        study: String,
+        /// Apply the Basic Application Level Confidentiality Profile.
+        #[arg(long)]
+        deidentify: bool,
+        /// The profile (only `basic`).
+        #[arg(long, value_name = "NAME", default_value = "basic")]
+        profile: String,
+        /// Move dates by this many days instead of removing them.
+        #[arg(long, value_name = "DAYS", allow_hyphen_values = true)]
+        shift_days: Option<i64>,
+        /// Also export instances with Burned In Annotation YES.
+        #[arg(long)]
+        include_burned_in: bool,
+        /// The patient's name in the export.
+        #[arg(long, value_name = "NAME", default_value = "ANONYMOUS")]
+        patient_name: String,
+        /// The patient's ID in the export (default: one made from the study).
+        #[arg(long, value_name = "ID", default_value = "")]
+        patient_id: String,
+        /// A folder, or a file ending in .zip.
+        #[arg(long, value_name = "DIR|FILE.zip")]
+        out: std::path::PathBuf,
+    },
     /// Storage planning: bytes stored by month (and modality),
     /// compression, growth over 12 months and a forecast of the next 12.
     Stats {
@@ -462,6 +495,49 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Export {
+            archive,
+            tenant,
+            study,
+            deidentify,
+            profile,
+            shift_days,
+            include_burned_in,
+            patient_name,
+            patient_id,
+            out,
+        } => {
+            if profile != "basic" {
+                anyhow::bail!("--profile {profile:?}: only basic");
+            }
+            let options = crate::service::deidentify::ExportOptions {
+                deidentify,
+                shift_days,
+                include_burned_in,
+                patient_name,
+                patient_id,
+            };
+            let exported =
+                runtime.block_on(with_service(
+                    &archive,
+                    &tenant,
+                    true,
+                    |service, ctx| async move {
+                        Ok(service.export_study(&ctx, &study, &options).await?)
+                    },
+                ))?;
+            write_export(&exported, &out)?;
+            eprintln!(
+                "exported {} instances to {}{}",
+                exported.files.len(),
+                out.display(),
+                match exported.left_out {
+                    0 => String::new(),
+                    n => format!("; {n} with burned-in annotation left out (--include-burned-in)"),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Stats {
             archive,
             tenant,
@@ -508,6 +584,34 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
             .map(ok),
     }
+}
+
+/// Write an export into a folder, or a ZIP file (`*.zip`).
+fn write_export(
+    exported: &crate::service::deidentify::Exported,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    if out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+    {
+        let mut zip = crate::dicomweb::zip::Archive::default();
+        let mut bytes = Vec::new();
+        for (name, data) in &exported.files {
+            bytes.extend_from_slice(&zip.entry(name, data)?);
+        }
+        bytes.extend_from_slice(&zip.finish()?);
+        std::fs::write(out, bytes)?;
+        return Ok(());
+    }
+    for (name, data) in &exported.files {
+        let path = out.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, data)?;
+    }
+    Ok(())
 }
 
 /// `filmless stats`: a table for people, or JSON.

@@ -30,6 +30,7 @@ pub fn protected_routes() -> Vec<(String, String)> {
         .chain(super::shares::ROUTES)
         .chain(super::print::ROUTES)
         .chain(super::stats::ROUTES)
+        .chain(super::export::ROUTES)
     {
         for m in *methods {
             out.push((m.to_ascii_uppercase(), (*path).to_owned()));
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::shares::router())
         .merge(super::print::router())
         .merge(super::stats::router())
+        .merge(super::export::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

@@ -20,12 +20,15 @@
 //! - [`shares`]: `/api/shares` (staff) and `/s/{token}` (the patient's
 //!   e-film, public with its link);
 //! - [`print`]: `/api/print/sheets`, the film sheets modalities printed;
-//! - [`stats`]: `/api/stats`, the storage plan's numbers.
+//! - [`stats`]: `/api/stats`, the storage plan's numbers;
+//! - [`export`]: `/api/studies/{uid}/export`, a study as a ZIP,
+//!   de-identified if asked.
 
 mod app;
 pub mod auth;
 pub mod authenticator;
 pub mod error;
+pub mod export;
 pub mod identity;
 pub mod jobs;
 pub mod oidc;

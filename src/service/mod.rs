@@ -21,6 +21,8 @@
 
 pub mod commitment;
 pub mod context;
+pub mod deidentify;
+mod deidentify_table;
 mod delete;
 pub mod error;
 mod jobs;

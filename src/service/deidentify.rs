@@ -1,0 +1,418 @@
+//! De-identified export (PS3.15 Annex E): a study's instances with the
+//! Basic Application Level Confidentiality Profile applied, for research
+//! and teaching.
+//!
+//! Every attribute of Table E.1-1 (`deidentify_table`) is removed, emptied,
+//! given a dummy value or, for UIDs, a new UID — the same new UID for the
+//! same original within one export, so references between the exported
+//! instances still hold. Private attributes, curves and overlay comments
+//! and data are removed. Sequences not in the table are walked item by
+//! item. The patient gets the replacement name and ID asked for; with a
+//! date shift, dates move by that many days instead of being removed
+//! (Retain Longitudinal Temporal Information with Modified Dates). The
+//! result says so: Patient Identity Removed YES, De-identification Method
+//! and its code (113100, Basic Application Confidentiality Profile).
+//! Instances with Burned In Annotation YES are left out unless asked for:
+//! their pixels may show the patient.
+
+use std::collections::HashMap;
+
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
+use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use serde::Deserialize;
+
+use super::deidentify_table::{BASIC_PROFILE, REPEATING};
+use super::{Context, Error, Result, Service, Target};
+
+/// What the profile does to an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// X: remove it.
+    Remove,
+    /// Z: keep it, empty.
+    Empty,
+    /// D: a dummy value of its VR.
+    Dummy,
+    /// U: a new UID, the same for the same original within an export.
+    Uid,
+}
+
+/// How to export.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportOptions {
+    /// Apply the Basic Profile.
+    pub deidentify: bool,
+    /// Move dates by this many days instead of removing them.
+    pub shift_days: Option<i64>,
+    /// Include instances with Burned In Annotation YES.
+    pub include_burned_in: bool,
+    /// The patient's name in the export.
+    pub patient_name: String,
+    /// The patient's ID in the export (empty: one made from the study).
+    pub patient_id: String,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            deidentify: false,
+            shift_days: None,
+            include_burned_in: false,
+            patient_name: "ANONYMOUS".to_owned(),
+            patient_id: String::new(),
+        }
+    }
+}
+
+/// What an export made.
+#[derive(Debug)]
+pub struct Exported {
+    /// (file name, Part 10 bytes), one per instance.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Instances left out (burned-in annotation).
+    pub left_out: usize,
+}
+
+/// The action the profile takes on `tag`, if any.
+fn action_of(tag: Tag) -> Option<Action> {
+    BASIC_PROFILE
+        .binary_search_by(|(g, e, _)| (*g, *e).cmp(&(tag.group(), tag.element())))
+        .ok()
+        .map(|i| BASIC_PROFILE[i].2)
+        .or_else(|| {
+            REPEATING
+                .iter()
+                .any(|(mask, group, element)| {
+                    tag.group() & mask == *group && element.is_none_or(|e| e == tag.element())
+                })
+                .then_some(Action::Remove)
+        })
+}
+
+/// One export's state: the UIDs given so far.
+pub struct Deidentifier {
+    uids: HashMap<String, String>,
+    shift_days: Option<i64>,
+}
+
+impl Deidentifier {
+    /// A new export.
+    pub fn new(shift_days: Option<i64>) -> Self {
+        Deidentifier {
+            uids: HashMap::new(),
+            shift_days,
+        }
+    }
+
+    /// The new UID for `original` (the same each time).
+    pub fn uid(&mut self, original: &str) -> String {
+        let original = original.trim_end_matches(['\0', ' ']);
+        self.uids
+            .entry(original.to_owned())
+            .or_insert_with(storage::Uid::generate)
+            .clone()
+    }
+
+    /// Apply the profile to `obj` and its sequences.
+    pub fn apply(&mut self, obj: &mut InMemDicomObject) {
+        let tags: Vec<Tag> = obj.iter().map(|e| e.header().tag).collect();
+        for tag in tags {
+            if tag.group() % 2 == 1 {
+                obj.remove_element(tag);
+                continue;
+            }
+            let Some(element) = obj.get(tag) else {
+                continue;
+            };
+            let vr = element.vr();
+            let shifted = match (self.shift_days, vr) {
+                (Some(days), VR::DA | VR::DT) => element
+                    .to_str()
+                    .ok()
+                    .and_then(|v| shift(&v, days))
+                    .map(|v| (vr, v)),
+                _ => None,
+            };
+            // U on a sequence (X/Z/U*): the UIDs in its items change.
+            let action = action_of(tag).filter(|a| !(vr == VR::SQ && *a == Action::Uid));
+            match action {
+                None => {
+                    if vr == VR::SQ {
+                        obj.update_value(tag, |v| {
+                            if let Some(items) = v.items_mut() {
+                                for item in items {
+                                    self.apply(item);
+                                }
+                            }
+                        });
+                    }
+                }
+                Some(_) if shifted.is_some() => {
+                    let (vr, v) = shifted.expect("checked");
+                    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+                }
+                Some(Action::Remove) => {
+                    obj.remove_element(tag);
+                }
+                Some(Action::Empty) => {
+                    obj.put(empty(tag, vr));
+                }
+                Some(Action::Dummy) => {
+                    obj.put(dummy(tag, vr));
+                }
+                Some(Action::Uid) => {
+                    let values: Vec<String> = element
+                        .to_multi_str()
+                        .map(|v| v.iter().map(|u| self.uid(u)).collect())
+                        .unwrap_or_default();
+                    obj.put(DataElement::new(
+                        tag,
+                        VR::UI,
+                        PrimitiveValue::Strs(values.into_iter().collect()),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn empty(tag: Tag, vr: VR) -> DataElement<InMemDicomObject> {
+    if vr == VR::SQ {
+        DataElement::new(
+            tag,
+            VR::SQ,
+            Value::Sequence(DataSetSequence::from(Vec::new())),
+        )
+    } else {
+        DataElement::new(tag, vr, PrimitiveValue::Empty)
+    }
+}
+
+/// A dummy value that any IOD accepts for the VR.
+fn dummy(tag: Tag, vr: VR) -> DataElement<InMemDicomObject> {
+    let v = match vr {
+        VR::SQ => return empty(tag, vr),
+        VR::DA => "19000101",
+        VR::TM => "000000",
+        VR::DT => "19000101000000",
+        VR::AS => "000Y",
+        VR::IS | VR::DS => "0",
+        VR::UI => "2.25.0",
+        VR::PN => "ANONYMOUS",
+        VR::AE | VR::CS => "ANONYMOUS",
+        VR::US | VR::SS | VR::UL | VR::SL | VR::FL | VR::FD => {
+            return DataElement::new(tag, vr, PrimitiveValue::Empty)
+        }
+        VR::OB | VR::OW | VR::OD | VR::OF | VR::OL | VR::OV | VR::UN | VR::AT => {
+            return DataElement::new(tag, vr, PrimitiveValue::Empty)
+        }
+        _ => "ANONYMIZED",
+    };
+    DataElement::new(tag, vr, PrimitiveValue::from(v))
+}
+
+/// A DA (`YYYYMMDD`) or the date of a DT moved by `days`.
+fn shift(value: &str, days: i64) -> Option<String> {
+    let v = value.trim();
+    let date = v.get(..8)?;
+    let parsed = time::Date::parse(
+        date,
+        &time::macros::format_description!("[year][month][day]"),
+    )
+    .ok()?;
+    let moved = parsed.checked_add(time::Duration::days(days))?;
+    Some(format!(
+        "{:04}{:02}{:02}{}",
+        moved.year(),
+        u8::from(moved.month()),
+        moved.day(),
+        &v[8..]
+    ))
+}
+
+fn put_str(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
+    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+}
+
+impl Service {
+    /// A study's instances as Part 10 files, de-identified if asked.
+    pub async fn export_study(
+        &self,
+        ctx: &Context,
+        study: &str,
+        options: &ExportOptions,
+    ) -> Result<Exported> {
+        // Reading the study decides access and audits it.
+        let uid = storage::Uid::parse("StudyInstanceUID", study)?;
+        let detail = if options.deidentify {
+            "export, de-identified (PS3.15 E.1-1 Basic Profile)"
+        } else {
+            "export"
+        };
+        let instances = self.instances(ctx, &Target::Study(uid), detail).await?;
+        let mut d = Deidentifier::new(options.shift_days);
+        let patient_id = if options.patient_id.is_empty() {
+            format!("ANON-{}", &d.uid(study)[5..15])
+        } else {
+            options.patient_id.clone()
+        };
+        let mut files = Vec::new();
+        let mut left_out = 0;
+        let mut series: Vec<String> = Vec::new();
+        for i in &instances {
+            let bytes = self.read(i).await?;
+            let start = if bytes.get(128..132) == Some(b"DICM") {
+                128
+            } else {
+                0
+            };
+            let file = dicom_object::from_reader(&bytes[start..])
+                .map_err(|e| Error::Internal(format!("a stored instance does not parse: {e}")))?;
+            let ts = file
+                .meta()
+                .transfer_syntax()
+                .trim_end_matches('\0')
+                .to_owned();
+            let class = file
+                .meta()
+                .media_storage_sop_class_uid()
+                .trim_end_matches('\0')
+                .to_owned();
+            let mut obj = file.into_inner();
+            let burned = obj
+                .get(tags::BURNED_IN_ANNOTATION)
+                .and_then(|e| e.to_str().ok())
+                .is_some_and(|v| v.trim() == "YES");
+            if options.deidentify && burned && !options.include_burned_in {
+                left_out += 1;
+                continue;
+            }
+            let mut sop = i.sop_instance_uid.clone();
+            if options.deidentify {
+                d.apply(&mut obj);
+                put_str(&mut obj, tags::PATIENT_NAME, VR::PN, &options.patient_name);
+                put_str(&mut obj, tags::PATIENT_ID, VR::LO, &patient_id);
+                put_str(&mut obj, tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES");
+                let method = match options.shift_days {
+                    Some(n) => {
+                        format!("Filmless: PS3.15 E.1-1 Basic Profile, dates moved {n} days")
+                    }
+                    None => "Filmless: PS3.15 E.1-1 Basic Profile".to_owned(),
+                };
+                put_str(&mut obj, tags::DEIDENTIFICATION_METHOD, VR::LO, &method);
+                let mut codes = vec![code("113100", "Basic Application Confidentiality Profile")];
+                if options.shift_days.is_some() {
+                    codes.push(code(
+                        "113107",
+                        "Retain Longitudinal Temporal Information Modified Dates Option",
+                    ));
+                    put_str(
+                        &mut obj,
+                        tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
+                        VR::CS,
+                        "MODIFIED",
+                    );
+                }
+                obj.put(DataElement::new(
+                    tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+                    VR::SQ,
+                    Value::Sequence(DataSetSequence::from(codes)),
+                ));
+                sop = d.uid(&i.sop_instance_uid);
+            }
+            let mut part10 = storage::part10::file_meta(&ts, &class, &sop, None);
+            part10.extend(
+                dicom_net::dataset::encode(&obj, &ts)
+                    .map_err(|e| Error::Internal(format!("cannot write an export: {e}")))?,
+            );
+            let n = match series.iter().position(|s| s == &i.series_instance_uid) {
+                Some(n) => n,
+                None => {
+                    series.push(i.series_instance_uid.clone());
+                    series.len() - 1
+                }
+            };
+            let name = format!("series{:03}/{:05}.dcm", n + 1, files.len() + 1);
+            files.push((name, part10));
+        }
+        Ok(Exported { files, left_out })
+    }
+}
+
+fn code(value: &str, meaning: &str) -> InMemDicomObject {
+    let mut item = InMemDicomObject::new_empty();
+    put_str(&mut item, tags::CODE_VALUE, VR::SH, value);
+    put_str(&mut item, tags::CODING_SCHEME_DESIGNATOR, VR::SH, "DCM");
+    put_str(&mut item, tags::CODE_MEANING, VR::LO, meaning);
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_names_what_it_must() {
+        assert!(BASIC_PROFILE
+            .windows(2)
+            .all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1)));
+        assert_eq!(action_of(tags::SOP_INSTANCE_UID), Some(Action::Uid));
+        assert_eq!(action_of(tags::PATIENT_NAME), Some(Action::Empty));
+        assert_eq!(action_of(tags::ACCESSION_NUMBER), Some(Action::Empty));
+        assert_eq!(action_of(Tag(0x6002, 0x3000)), Some(Action::Remove));
+        assert_eq!(action_of(Tag(0x5004, 0x0010)), Some(Action::Remove));
+        assert_eq!(action_of(tags::ROWS), None);
+    }
+
+    #[test]
+    fn uids_map_consistently_and_sequences_are_walked() {
+        let mut obj = InMemDicomObject::new_empty();
+        put_str(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, "1.2.3");
+        put_str(&mut obj, tags::INSTITUTION_NAME, VR::LO, "BV CHO RAY");
+        put_str(&mut obj, tags::STUDY_DATE, VR::DA, "20260105");
+        put_str(&mut obj, Tag(0x0009, 0x0010), VR::LO, "PRIVATE");
+        let mut item = InMemDicomObject::new_empty();
+        put_str(
+            &mut item,
+            tags::REFERENCED_SOP_INSTANCE_UID,
+            VR::UI,
+            "1.2.3",
+        );
+        obj.put(DataElement::new(
+            tags::REFERENCED_IMAGE_SEQUENCE,
+            VR::SQ,
+            Value::Sequence(DataSetSequence::from(vec![item])),
+        ));
+        let mut d = Deidentifier::new(None);
+        d.apply(&mut obj);
+        let new = obj.get(tags::SOP_INSTANCE_UID).unwrap().to_str().unwrap();
+        assert_ne!(new, "1.2.3");
+        let referenced = obj
+            .get(tags::REFERENCED_IMAGE_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap()[0]
+            .get(tags::REFERENCED_SOP_INSTANCE_UID)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .into_owned();
+        assert_eq!(referenced, new, "the reference follows the new UID");
+        assert_eq!(
+            obj.get(tags::INSTITUTION_NAME).unwrap().to_str().unwrap(),
+            "ANONYMIZED"
+        );
+        assert!(obj.get(Tag(0x0009, 0x0010)).is_none());
+        assert_eq!(obj.get(tags::STUDY_DATE).unwrap().to_str().unwrap(), "");
+        let mut shifted = InMemDicomObject::new_empty();
+        put_str(&mut shifted, tags::STUDY_DATE, VR::DA, "20260105");
+        Deidentifier::new(Some(-10)).apply(&mut shifted);
+        assert_eq!(
+            shifted.get(tags::STUDY_DATE).unwrap().to_str().unwrap(),
+            "20251226"
+        );
+    }
+}
