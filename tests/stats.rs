@@ -1,8 +1,8 @@
 //! Storage planning on SQLite and PostgreSQL: an archive seeded with known
 //! monthly volumes (1, 2, … 12 CT slices in the last 12 complete months,
 //! each of one size) gives those months, a growth of one slice a month in
-//! its least-squares forecast, and the same numbers from `filmless stats`
-//! and `GET /api/stats`.
+//! its least-squares forecast, and the same numbers from `filmless stats`,
+//! `GET /api/stats` and the administration console's chart (Chromium).
 
 mod common;
 
@@ -30,7 +30,8 @@ fn stats(database_url: Option<&str>) {
     if let Some(u) = database_url {
         args.extend(["--database-url".to_owned(), u.to_owned()]);
     }
-    let (_, ct) = filmless_test_data::ct_series_sized(31, 78, (64, 64));
+    let (plan, ct) = filmless_test_data::ct_series_sized(31, 78, (64, 64));
+    let patient = plan.patient.id.clone();
     let files = dir.path().join("ct");
     common::write_files(&files, &ct);
     let out = filmless()
@@ -138,6 +139,40 @@ fn stats(database_url: Option<&str>) {
         http(&server.http, "GET", "/api/stats?by=week", &[], b"").0,
         400
     );
+    // The console draws it: a bar per month, rising as the slices do, and
+    // the 12 forecast points with the formula.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/browser/admin.mjs"))
+        .arg(format!("http://{}/admin", server.http))
+        .arg(&patient)
+        .output()
+        .expect("node");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the console: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let console: Value = serde_json::from_str(said.lines().last().unwrap()).unwrap();
+    assert_eq!(console["bars"], 12, "{console}");
+    assert_eq!(console["forecast_points"], 12, "{console}");
+    let heights: Vec<f64> = console["bar_heights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_f64().unwrap())
+        .collect();
+    assert!(heights.windows(2).all(|w| w[0] < w[1]), "{console}");
+    assert!(
+        console["formula"]
+            .as_str()
+            .unwrap()
+            .contains("least squares"),
+        "{console}"
+    );
+    assert_eq!(console["studies"], 1, "{console}");
+    assert!(console["audit_rows"].as_u64().unwrap() >= 1, "{console}");
     drop(server);
     let out = filmless()
         .args(["stats", "--data-dir"])

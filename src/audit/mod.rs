@@ -375,6 +375,15 @@ async fn write_loop(index: Index, syslog: Option<Syslog>, mut rx: mpsc::Receiver
     }
 }
 
+/// A date (`YYYY-MM-DD`) or a number of days back (`7d`) as Unix
+/// milliseconds: where an audit search starts.
+pub fn parse_since(s: &str) -> Option<i64> {
+    if let Some(days) = s.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
+        return Some(now_millis() - days.clamp(0, 365_000) * 86_400_000);
+    }
+    parse_date_millis(s)
+}
+
 /// Unix milliseconds as RFC 3339 UTC, milliseconds shown.
 pub fn format_time(ms: i64) -> String {
     let format = time::macros::format_description!(

@@ -7,7 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use storage::{AuditFilter, TenantId};
 
 use super::{with_service, TenantArg};
-use crate::audit::{format_time, now_millis, parse_date_millis};
+use crate::audit::format_time;
 use crate::config::ArchiveArgs;
 use crate::service::{Context, NewUser, Role, Service};
 
@@ -169,10 +169,7 @@ pub async fn audit(
 
 /// `--since`: a date (YYYY-MM-DD), or a number of days back (`7d`).
 pub fn parse_since(s: &str) -> anyhow::Result<i64> {
-    if let Some(days) = s.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
-        return Ok(now_millis() - days * 86_400_000);
-    }
-    parse_date_millis(s).ok_or_else(|| {
+    crate::audit::parse_since(s).ok_or_else(|| {
         anyhow::anyhow!("--since {s:?}: expected YYYY-MM-DD or a number of days like 7d")
     })
 }

@@ -31,6 +31,7 @@ pub fn protected_routes() -> Vec<(String, String)> {
         .chain(super::print::ROUTES)
         .chain(super::stats::ROUTES)
         .chain(super::export::ROUTES)
+        .chain(super::admin::ROUTES)
     {
         for m in *methods {
             out.push((m.to_ascii_uppercase(), (*path).to_owned()));
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::print::router())
         .merge(super::stats::router())
         .merge(super::export::router())
+        .merge(super::admin::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

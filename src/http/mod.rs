@@ -22,8 +22,10 @@
 //! - [`print`]: `/api/print/sheets`, the film sheets modalities printed;
 //! - [`stats`]: `/api/stats`, the storage plan's numbers;
 //! - [`export`]: `/api/studies/{uid}/export`, a study as a ZIP,
-//!   de-identified if asked.
+//!   de-identified if asked;
+//! - [`admin`]: `/admin`, the administration console, and `/api/audit`.
 
+pub mod admin;
 mod app;
 pub mod auth;
 pub mod authenticator;

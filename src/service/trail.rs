@@ -8,6 +8,14 @@ use super::{Context, Result, Right, Service};
 use crate::audit::Action;
 
 impl Service {
+    /// May `ctx` use the administration console; the facility's name to
+    /// show in it.
+    pub async fn admin_console(&self, ctx: &Context) -> Result<String> {
+        self.require(ctx, Right::AuditTrail, Action::AuditRead, "admin console")
+            .await?;
+        Ok(self.facility_name(&ctx.tenant().cloned().unwrap_or_default()))
+    }
+
     /// The events matching `filter`, oldest first.
     pub async fn audit_events(
         &self,

@@ -1,0 +1,47 @@
+// The administration console in Debian's chromium, as an IT engineer uses
+// it: the study search finds the seeded study, the storage tab draws a bar
+// per month and the forecast, with its formula; the audit tab lists events.
+// Usage: node admin.mjs CONSOLE_URL PATIENT_ID
+// Prints one JSON line; exits non-zero on failure.
+import { chromium } from 'playwright-core';
+
+const [url, patientId] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+const result = { ok: false };
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url, { waitUntil: 'domcontentloaded' });
+  result.title = await page.title();
+  // Search by patient ID.
+  await page.fill('input[name=PatientID]', patientId);
+  await page.click('#study-search button');
+  await page.waitForFunction(() => document.querySelectorAll('#studies-rows tr[data-study]').length > 0, null, { timeout: 10_000 });
+  result.studies = await page.locator('#studies-rows tr[data-study]').count();
+  result.open_link = await page.locator('#studies-rows a').first().getAttribute('href');
+  // Storage: the chart.
+  await page.click('nav button[data-tab=storage]');
+  await page.waitForFunction(() => document.querySelectorAll('#chart rect.bar').length > 0, null, { timeout: 10_000 });
+  result.bars = await page.locator('#chart rect.bar').count();
+  result.forecast_points = await page.locator('#chart circle.forecast').count();
+  result.bar_heights = await page.$$eval('#chart rect.bar', (rs) => rs.map((r) => +r.getAttribute('height')));
+  result.formula = await page.locator('#formula').innerText();
+  // Audit trail.
+  await page.click('nav button[data-tab=audit]');
+  await page.waitForFunction(() => document.querySelectorAll('#audit-rows tr').length > 0 && !document.querySelector('#audit-rows .err'), null, { timeout: 10_000 });
+  result.audit_rows = await page.locator('#audit-rows tr').count();
+  result.errors = errors;
+  result.ok = errors.length === 0 && result.studies > 0 && result.bars > 0;
+} catch (e) {
+  result.error = String(e);
+  try { result.text = await (browser.contexts()[0]?.pages()[0])?.evaluate(() => document.body.innerText); } catch {}
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
