@@ -78,6 +78,7 @@ pub struct Metrics {
     jobs: Family<StateLabels, Gauge>,
     stored_instances: Gauge,
     stored_bytes: Gauge,
+    index_up: Gauge,
     object_store_requests: Family<OperationLabels, Counter>,
     object_store_errors: Counter,
     /// Scrapes are one at a time (they set the read-at-scrape values).
@@ -91,10 +92,11 @@ pub struct Metrics {
 pub struct Snapshot {
     /// Index connections in use and idle.
     pub pool: (u64, u64),
-    /// Routing jobs by state.
-    pub jobs: Vec<(String, i64)>,
-    /// Instances and original bytes stored.
-    pub stored: (i64, i64),
+    /// Jobs by state (`None`: the index did not answer).
+    pub jobs: Option<Vec<(String, i64)>>,
+    /// Instances and original bytes stored (`None`: the index did not
+    /// answer).
+    pub stored: Option<(i64, i64)>,
     /// Object store reads, writes, deletes and failed requests since start.
     pub object_store: [u64; 4],
 }
@@ -123,6 +125,7 @@ impl Metrics {
             jobs: Family::default(),
             stored_instances: Gauge::default(),
             stored_bytes: Gauge::default(),
+            index_up: Gauge::default(),
             object_store_requests: Family::default(),
             object_store_errors: Counter::default(),
             scrape: tokio::sync::Mutex::new(()),
@@ -173,7 +176,16 @@ impl Metrics {
             "Index database connections, in use and idle",
             m.index_connections.clone(),
         );
-        r.register("jobs", "Routing jobs by state", m.jobs.clone());
+        r.register(
+            "jobs",
+            "Jobs by state (routing, storage commitment reports, MPPS forwarding)",
+            m.jobs.clone(),
+        );
+        r.register(
+            "index_up",
+            "Whether the index database answered this scrape",
+            m.index_up.clone(),
+        );
         r.register(
             "stored_instances",
             "Instances in the archive",
@@ -277,21 +289,21 @@ impl Metrics {
                 })
                 .set(n as i64);
         }
-        self.jobs.clear();
-        for state in ["pending", "running", "done", "failed"] {
-            let n = snapshot
-                .jobs
-                .iter()
-                .find(|(s, _)| s == state)
-                .map_or(0, |(_, n)| *n);
-            self.jobs
-                .get_or_create(&StateLabels {
-                    state: state.to_owned(),
-                })
-                .set(n);
+        self.index_up.set(i64::from(snapshot.stored.is_some()));
+        if let Some(jobs) = &snapshot.jobs {
+            for state in ["pending", "running", "done", "failed"] {
+                let n = jobs.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+                self.jobs
+                    .get_or_create(&StateLabels {
+                        state: state.to_owned(),
+                    })
+                    .set(n);
+            }
         }
-        self.stored_instances.set(snapshot.stored.0);
-        self.stored_bytes.set(snapshot.stored.1);
+        if let Some((instances, bytes)) = snapshot.stored {
+            self.stored_instances.set(instances);
+            self.stored_bytes.set(bytes);
+        }
         {
             let mut copied = self.copied.lock().expect("metrics");
             let names = ["read", "write", "delete"];
@@ -331,8 +343,8 @@ mod tests {
         let text = m
             .encode(Snapshot {
                 pool: (1, 2),
-                jobs: vec![("failed".into(), 3)],
-                stored: (10, 2000),
+                jobs: Some(vec![("failed".into(), 3)]),
+                stored: Some((10, 2000)),
                 object_store: [5, 4, 1, 2],
             })
             .await;
@@ -350,6 +362,7 @@ mod tests {
             "filmless_object_store_requests_total{operation=\"read\"} 5",
             "filmless_object_store_errors_total 2",
             "filmless_index_connections{state=\"idle\"} 2",
+            "filmless_index_up 1",
         ] {
             assert!(text.contains(line), "{line} in:\n{text}");
         }
@@ -361,5 +374,8 @@ mod tests {
             })
             .await;
         assert!(again.contains("filmless_object_store_requests_total{operation=\"read\"} 7"));
+        // The index down: the last numbers stay, and it says so.
+        assert!(again.contains("filmless_index_up 0"));
+        assert!(again.contains("filmless_stored_bytes 2000"));
     }
 }

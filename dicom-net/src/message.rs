@@ -68,8 +68,9 @@ pub struct Channel<A, S = TcpStream> {
     idle_timeout: Duration,
     /// An event looked at and put back ([`Channel::unread`]).
     stash: Option<Event>,
-    /// The status of the last final response sent ([`Channel::take_status`]).
-    last_status: Option<Status>,
+    /// The status of the last final response sent, and when
+    /// ([`Channel::take_status`]).
+    last_status: Option<(Status, std::time::Instant)>,
 }
 
 impl<A, S> Channel<A, S>
@@ -239,7 +240,7 @@ where
     /// Send a message: the command and, if given, its data set.
     pub async fn send(&mut self, pc: u8, command: &Command, data: Option<&[u8]>) -> Result<()> {
         if let Some(s) = command.status.filter(|s| !s.is_pending()) {
-            self.last_status = Some(s);
+            self.last_status = Some((s, std::time::Instant::now()));
         }
         let mut pdvs: Vec<PDataValue> = Vec::new();
         let mut used = 0usize;
@@ -254,8 +255,9 @@ where
     }
 
     /// The status of the last final (not pending) response sent since the
-    /// last call: how the operation just served ended.
-    pub fn take_status(&mut self) -> Option<Status> {
+    /// last call, and when it was sent: how the operation just served
+    /// ended.
+    pub fn take_status(&mut self) -> Option<(Status, std::time::Instant)> {
         self.last_status.take()
     }
 

@@ -424,8 +424,9 @@ async fn run_session<S: Provider, W: Wire>(
         printed: false,
     };
     session.services.established(&session.info);
+    // Ended however the session ends, a panic included.
+    let _ended = Ended(session.services.clone(), session.info.clone());
     let outcome = session.run().await;
-    session.services.ended(&session.info);
     if session.printed {
         session.services.print_closed(&session.info).await;
     }
@@ -460,6 +461,15 @@ struct Session<'a, S, W: Wire> {
     /// Whether a print operation came: its film sessions end with the
     /// association.
     printed: bool,
+}
+
+/// Tells the application an association ended, when dropped.
+struct Ended<S: Provider>(Arc<S>, AssociationInfo);
+
+impl<S: Provider> Drop for Ended<S> {
+    fn drop(&mut self) {
+        self.0.ended(&self.1);
+    }
 }
 
 /// Whether a presentation context is one of Print Management's: a print
@@ -507,12 +517,15 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
             };
             let field = command.field()?;
             let started = std::time::Instant::now();
-            self.serve(pc, &command, field, &abstract_syntax, &ts)
-                .await?;
-            if let Some(status) = self.chan.take_status() {
+            let served = self.serve(pc, &command, field, &abstract_syntax, &ts).await;
+            // Timed to the final response (a storage commitment's report
+            // may follow it), and counted even when the association then
+            // broke.
+            if let Some((status, at)) = self.chan.take_status() {
                 self.services
-                    .served(&self.info, field, status, started.elapsed());
+                    .served(&self.info, field, status, at.duration_since(started));
             }
+            served?;
         }
     }
 

@@ -76,10 +76,7 @@ pub fn router(state: AppState) -> Router {
     public
         .merge(protected)
         .fallback(viewer::fallback)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            pages::count_request,
-        ))
+        .layer(axum::middleware::from_fn(pages::route_tag))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             usize::try_from(state.config.http.max_upload_bytes).unwrap_or(usize::MAX),
         ))
@@ -89,6 +86,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(compression)
         .layer(crate::dicomweb::cors(&state.config))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::count_request,
+        ))
         .with_state(state)
 }
 

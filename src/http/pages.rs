@@ -85,8 +85,22 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult
         .into_response())
 }
 
+/// Hand the route template on to [`count_request`], which runs outside
+/// routing (so it also sees timeouts and refused bodies).
+pub async fn route_tag(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
+    let mut response = next.run(req).await;
+    if let Some(r) = route {
+        response.extensions_mut().insert(r);
+    }
+    response
+}
+
 /// Count every HTTP request by method, route template and status, with its
-/// latency (to the response's headers).
+/// latency (to the response's headers). The outermost layer.
 pub async fn count_request(
     State(state): State<AppState>,
     req: axum::extract::Request,
@@ -98,11 +112,11 @@ pub async fn count_request(
         _ => "OTHER",
     }
     .to_owned();
-    let route = req
+    let response = next.run(req).await;
+    let route = response
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(req).await;
     state.service.metrics().http(
         &method,
         &route,

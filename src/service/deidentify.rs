@@ -76,21 +76,37 @@ pub struct Exported {
     pub left_out: usize,
 }
 
-/// The action the profile takes on `tag`, if any.
-fn action_of(tag: Tag) -> Option<Action> {
+/// The action the profile takes on `tag`, if any, and whether the
+/// modified-dates option may keep it shifted.
+fn action_of(tag: Tag) -> Option<(Action, bool)> {
     BASIC_PROFILE
-        .binary_search_by(|(g, e, _)| (*g, *e).cmp(&(tag.group(), tag.element())))
+        .binary_search_by(|(g, e, _, _)| (*g, *e).cmp(&(tag.group(), tag.element())))
         .ok()
-        .map(|i| BASIC_PROFILE[i].2)
+        .map(|i| (BASIC_PROFILE[i].2, BASIC_PROFILE[i].3))
         .or_else(|| {
             REPEATING
                 .iter()
                 .any(|(mask, group, element)| {
                     tag.group() & mask == *group && element.is_none_or(|e| e == tag.element())
                 })
-                .then_some(Action::Remove)
+                .then_some((Action::Remove, false))
         })
 }
+
+/// UI attributes that name a class, a syntax or a coding scheme, not an
+/// instance: kept.
+const CLASS_UIDS: [Tag; 7] = [
+    tags::SOP_CLASS_UID,
+    tags::REFERENCED_SOP_CLASS_UID,
+    tags::CODING_SCHEME_UID,
+    tags::RELATED_GENERAL_SOP_CLASS_UID,
+    tags::ORIGINAL_SPECIALIZED_SOP_CLASS_UID,
+    tags::SOP_CLASSES_IN_STUDY,
+    tags::TRANSFER_SYNTAX_UID,
+];
+
+/// The most days a date shift may move (a century).
+pub const MAX_SHIFT_DAYS: i64 = 36_500;
 
 /// One export's state: the UIDs given so far.
 pub struct Deidentifier {
@@ -128,16 +144,29 @@ impl Deidentifier {
                 continue;
             };
             let vr = element.vr();
+            let found = action_of(tag);
+            let dated = found.is_some_and(|(_, dated)| dated);
             let shifted = match (self.shift_days, vr) {
-                (Some(days), VR::DA | VR::DT) => element
+                (Some(days), VR::DA | VR::DT) if dated => element
                     .to_str()
                     .ok()
-                    .and_then(|v| shift(&v, days))
+                    .and_then(|v| shift_all(&v, days))
                     .map(|v| (vr, v)),
                 _ => None,
             };
-            // U on a sequence (X/Z/U*): the UIDs in its items change.
-            let action = action_of(tag).filter(|a| !(vr == VR::SQ && *a == Action::Uid));
+            // U on a sequence (X/Z/U*): the UIDs in its items change. A
+            // UID the table does not name is an instance's too (frames of
+            // reference, sources, concatenations), unless it is the
+            // standard's own (a class, a syntax) or names a class.
+            let action = match found.map(|(a, _)| a) {
+                Some(Action::Uid) if vr == VR::SQ => None,
+                None if vr == VR::UI && !CLASS_UIDS.contains(&tag) => element
+                    .to_str()
+                    .ok()
+                    .filter(|v| !v.trim().is_empty() && !v.starts_with("1.2.840.10008."))
+                    .map(|_| Action::Uid),
+                other => other,
+            };
             match action {
                 None => {
                     if vr == VR::SQ {
@@ -214,6 +243,15 @@ fn dummy(tag: Tag, vr: VR) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, vr, PrimitiveValue::from(v))
 }
 
+/// Every value of a DA or DT moved by `days`.
+fn shift_all(value: &str, days: i64) -> Option<String> {
+    value
+        .split('\\')
+        .map(|v| shift(v, days))
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.join("\\"))
+}
+
 /// A DA (`YYYYMMDD`) or the date of a DT moved by `days`.
 fn shift(value: &str, days: i64) -> Option<String> {
     let v = value.trim();
@@ -223,7 +261,9 @@ fn shift(value: &str, days: i64) -> Option<String> {
         &time::macros::format_description!("[year][month][day]"),
     )
     .ok()?;
-    let moved = parsed.checked_add(time::Duration::days(days))?;
+    let moved = parsed.checked_add(time::Duration::days(
+        days.clamp(-MAX_SHIFT_DAYS, MAX_SHIFT_DAYS),
+    ))?;
     Some(format!(
         "{:04}{:02}{:02}{}",
         moved.year(),
@@ -245,6 +285,21 @@ impl Service {
         study: &str,
         options: &ExportOptions,
     ) -> Result<Exported> {
+        if options
+            .shift_days
+            .is_some_and(|d| !(-MAX_SHIFT_DAYS..=MAX_SHIFT_DAYS).contains(&d))
+        {
+            return Err(Error::Invalid(
+                format!("a date shift is at most {MAX_SHIFT_DAYS} days").into(),
+            ));
+        }
+        // One export at a time per node: each holds a study in memory.
+        let _one = self
+            .inner
+            .exports
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
         // Reading the study decides access and audits it.
         let uid = storage::Uid::parse("StudyInstanceUID", study)?;
         let detail = if options.deidentify {
@@ -282,11 +337,7 @@ impl Service {
                 .trim_end_matches('\0')
                 .to_owned();
             let mut obj = file.into_inner();
-            let burned = obj
-                .get(tags::BURNED_IN_ANNOTATION)
-                .and_then(|e| e.to_str().ok())
-                .is_some_and(|v| v.trim() == "YES");
-            if options.deidentify && burned && !options.include_burned_in {
+            if options.deidentify && !options.include_burned_in && may_show_patient(&obj, &class) {
                 left_out += 1;
                 continue;
             }
@@ -296,13 +347,12 @@ impl Service {
                 put_str(&mut obj, tags::PATIENT_NAME, VR::PN, &options.patient_name);
                 put_str(&mut obj, tags::PATIENT_ID, VR::LO, &patient_id);
                 put_str(&mut obj, tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES");
+                // How far dates moved is not written: it would undo the shift.
                 let method = match options.shift_days {
-                    Some(n) => {
-                        format!("Filmless: PS3.15 E.1-1 Basic Profile, dates moved {n} days")
-                    }
-                    None => "Filmless: PS3.15 E.1-1 Basic Profile".to_owned(),
+                    Some(_) => "Filmless: PS3.15 E.1-1 Basic Profile, dates modified",
+                    None => "Filmless: PS3.15 E.1-1 Basic Profile",
                 };
-                put_str(&mut obj, tags::DEIDENTIFICATION_METHOD, VR::LO, &method);
+                put_str(&mut obj, tags::DEIDENTIFICATION_METHOD, VR::LO, method);
                 let mut codes = vec![code("113100", "Basic Application Confidentiality Profile")];
                 if options.shift_days.is_some() {
                     codes.push(code(
@@ -342,6 +392,34 @@ impl Service {
     }
 }
 
+/// Whether an instance's content may show who the patient is, so it is
+/// left out unless asked for: Burned In Annotation YES, or not a clear NO
+/// where burned-in text is common (ultrasound, angiography, endoscopy,
+/// secondary capture, other); structured reports and encapsulated
+/// documents (their text is about the patient).
+fn may_show_patient(obj: &InMemDicomObject, class: &str) -> bool {
+    let text = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let burned = text(tags::BURNED_IN_ANNOTATION);
+    if burned == "YES" {
+        return true;
+    }
+    if class.starts_with("1.2.840.10008.5.1.4.1.1.88.")
+        || class.starts_with("1.2.840.10008.5.1.4.1.1.104.")
+    {
+        return true;
+    }
+    let often = matches!(
+        text(tags::MODALITY).as_str(),
+        "US" | "XA" | "ES" | "OT" | "SC"
+    ) || class.starts_with("1.2.840.10008.5.1.4.1.1.7");
+    often && burned != "NO"
+}
+
 fn code(value: &str, meaning: &str) -> InMemDicomObject {
     let mut item = InMemDicomObject::new_empty();
     put_str(&mut item, tags::CODE_VALUE, VR::SH, value);
@@ -359,11 +437,28 @@ mod tests {
         assert!(BASIC_PROFILE
             .windows(2)
             .all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1)));
-        assert_eq!(action_of(tags::SOP_INSTANCE_UID), Some(Action::Uid));
-        assert_eq!(action_of(tags::PATIENT_NAME), Some(Action::Empty));
-        assert_eq!(action_of(tags::ACCESSION_NUMBER), Some(Action::Empty));
-        assert_eq!(action_of(Tag(0x6002, 0x3000)), Some(Action::Remove));
-        assert_eq!(action_of(Tag(0x5004, 0x0010)), Some(Action::Remove));
+        assert_eq!(
+            action_of(tags::SOP_INSTANCE_UID),
+            Some((Action::Uid, false))
+        );
+        assert_eq!(action_of(tags::PATIENT_NAME), Some((Action::Empty, false)));
+        assert_eq!(action_of(tags::STUDY_DATE), Some((Action::Empty, true)));
+        assert_eq!(
+            action_of(tags::PATIENT_BIRTH_DATE),
+            Some((Action::Empty, false))
+        );
+        assert_eq!(
+            action_of(Tag(0x6002, 0x3000)),
+            Some((Action::Remove, false))
+        );
+        assert_eq!(
+            action_of(Tag(0x6000, 0x0010)),
+            Some((Action::Remove, false))
+        );
+        assert_eq!(
+            action_of(Tag(0x5004, 0x0010)),
+            Some((Action::Remove, false))
+        );
         assert_eq!(action_of(tags::ROWS), None);
     }
 
@@ -409,10 +504,39 @@ mod tests {
         assert_eq!(obj.get(tags::STUDY_DATE).unwrap().to_str().unwrap(), "");
         let mut shifted = InMemDicomObject::new_empty();
         put_str(&mut shifted, tags::STUDY_DATE, VR::DA, "20260105");
+        put_str(&mut shifted, tags::PATIENT_BIRTH_DATE, VR::DA, "19700101");
+        put_str(
+            &mut shifted,
+            tags::ACQUISITION_DATE,
+            VR::DA,
+            "20260105\\20260201",
+        );
+        put_str(
+            &mut shifted,
+            tags::FRAME_OF_REFERENCE_UID,
+            VR::UI,
+            "1.2.3.4",
+        );
+        put_str(
+            &mut shifted,
+            tags::VOLUME_FRAME_OF_REFERENCE_UID,
+            VR::UI,
+            "1.2.3.4",
+        );
         Deidentifier::new(Some(-10)).apply(&mut shifted);
+        let get = |tag| shifted.get(tag).unwrap().to_str().unwrap().into_owned();
+        assert_eq!(get(tags::STUDY_DATE), "20251226");
         assert_eq!(
-            shifted.get(tags::STUDY_DATE).unwrap().to_str().unwrap(),
-            "20251226"
+            get(tags::PATIENT_BIRTH_DATE),
+            "",
+            "a birth date is not kept shifted"
+        );
+        assert_eq!(get(tags::ACQUISITION_DATE), "20251226\\20260122");
+        assert_ne!(get(tags::VOLUME_FRAME_OF_REFERENCE_UID), "1.2.3.4");
+        assert_eq!(
+            get(tags::VOLUME_FRAME_OF_REFERENCE_UID),
+            get(tags::FRAME_OF_REFERENCE_UID),
+            "a UID the table does not name is remapped the same way"
         );
     }
 }

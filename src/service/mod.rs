@@ -94,6 +94,8 @@ struct Inner {
     print_sessions: print::PrintSessions,
     /// What `/metrics` shows.
     metrics: crate::metrics::Metrics,
+    /// Exports running (each holds a study in memory): one at a time.
+    exports: tokio::sync::Semaphore,
 }
 
 /// What the service is built from.
@@ -131,6 +133,7 @@ impl Service {
                 print: parts.print,
                 print_sessions: Default::default(),
                 metrics: crate::metrics::Metrics::new(),
+                exports: tokio::sync::Semaphore::new(1),
                 patient_patches: Default::default(),
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),
@@ -159,11 +162,18 @@ impl Service {
     /// Whether the index and the object store answer (`/ready`).
     pub async fn ready_to_serve(&self) -> Result<()> {
         self.ready().await?;
-        self.inner
-            .archive
-            .blobs()
-            .stored_size("filmless-readiness-probe")
-            .await?;
+        let blobs = self.inner.archive.blobs();
+        // A local store whose volume is gone answers "not found" like any
+        // missing object: its folder must be there.
+        if let Some(root) = blobs.local_root() {
+            if !root.is_dir() {
+                return Err(Error::Unavailable(format!(
+                    "the storage folder {} is missing (volume not mounted?)",
+                    root.display()
+                )));
+            }
+        }
+        blobs.stored_size("filmless-readiness-probe").await?;
         Ok(())
     }
 
@@ -190,10 +200,18 @@ impl Service {
         let idle = index.pool().num_idle() as u64;
         let counts = self.inner.archive.blobs().counts();
         use std::sync::atomic::Ordering::Relaxed;
+        // The index down: the counters still show, and say so.
+        let (jobs, stored) = match (index.job_states().await, index.stored_totals().await) {
+            (Ok(j), Ok(s)) => (Some(j), Some(s)),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "metrics: the index does not answer");
+                (None, None)
+            }
+        };
         let snapshot = crate::metrics::Snapshot {
             pool: (size.saturating_sub(idle), idle),
-            jobs: index.job_states().await?,
-            stored: index.stored_totals().await?,
+            jobs,
+            stored,
             object_store: [
                 counts.reads.load(Relaxed),
                 counts.writes.load(Relaxed),

@@ -147,13 +147,14 @@ pub fn storage_stats(
     }
     let (_, this_month) = month_of_day(today);
     let sum = |from: i64, to: i64| -> i64 { per_month.range(from..to).map(|(_, b)| *b).sum() };
-    // The last 12 complete months, months without data counted as 0 from
-    // the first month with data on.
+    // The last 12 complete months, months without data counted as 0 after
+    // the first month with data (itself left out: the archive began in it,
+    // so it is likely partial).
     let first = per_month.keys().next().copied();
     let window: Vec<(f64, f64)> = match first {
         None => Vec::new(),
         Some(first) => (this_month - 12..this_month)
-            .filter(|m| *m >= first)
+            .filter(|m| *m > first)
             .map(|m| {
                 (
                     (m - (this_month - 12)) as f64,
@@ -211,10 +212,15 @@ impl Service {
             .await?;
         let scope: TenantScope<'_> = ctx.tenant_scope();
         let days = self.archive().index().volume_by_day(scope).await?;
+        // The file system is every tenant's: its free space is the
+        // platform's to see (or the only hospital's).
+        let whole =
+            ctx.scope == super::context::Scope::Platform || self.peers().tenants().is_empty();
         let free = self
             .archive()
             .blobs()
             .local_root()
+            .filter(|_| whole)
             .and_then(|dir| rustix::fs::statvfs(&dir).ok())
             .map(|s| s.f_bavail.saturating_mul(s.f_frsize));
         let today = storage::now_millis() / 86_400_000;

@@ -85,7 +85,10 @@ impl Service {
             &detail,
         )
         .await;
-        if stored.outcome != StoreOutcome::KeptExisting {
+        if matches!(
+            stored.outcome,
+            StoreOutcome::Stored | StoreOutcome::Replaced
+        ) {
             self.metrics()
                 .received(&stored.routing.modality, stored.size);
         }

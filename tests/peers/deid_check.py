@@ -22,7 +22,7 @@ import pydicom
 
 def table(path):
     out = {}
-    for m in re.finditer(r"\(0x([0-9A-F]{4}), 0x([0-9A-F]{4}), (\w+)\)", open(path).read()):
+    for m in re.finditer(r"\(0x([0-9A-F]{4}), 0x([0-9A-F]{4}), (\w+), (?:true|false)\)", open(path).read()):
         out[int(m.group(1) + m.group(2), 16)] = m.group(3)
     return out
 
@@ -54,6 +54,14 @@ def main():
         exported += [os.path.join(root, f) for f in sorted(files) if f.endswith(".dcm")]
     uid_map = {}
     checked = 0
+    # Every instance UID of the originals (not the standard's own).
+    original_uids = set()
+    for _, (_, ds) in by_number.items():
+        for _, elem in walk(ds):
+            if elem.VR == "UI" and elem.value:
+                for v in (elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]):
+                    if not str(v).startswith("1.2.840.10008."):
+                        original_uids.add(str(v))
     for path in exported:
         new = pydicom.dcmread(path)
         orig_path, orig = by_number[int(new.InstanceNumber)]
@@ -75,6 +83,13 @@ def main():
                 old = str(before.value)
                 if uid_map.setdefault(old, str(elem.value)) != str(elem.value):
                     problems.append(f"{path}: {p} UID {old} mapped two ways")
+        for p, elem in walk(new):
+            if elem.VR == "UI" and elem.value:
+                for v in (elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]):
+                    if str(v) in original_uids:
+                        problems.append(f"{path}: {p} keeps the original UID {v}")
+        if new.get("PatientBirthDate", ""):
+            problems.append(f"{path}: a birth date remains")
         if str(new.PatientName) != name or new.PatientID != pid:
             problems.append(f"{path}: patient {new.PatientName} {new.PatientID}")
         if new.get("PatientIdentityRemoved") != "YES":
