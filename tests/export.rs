@@ -98,18 +98,7 @@ fn exporting(database_url: Option<&str>) {
     }
     let originals = dir.path().join("originals");
     write_files(&originals, &ct);
-    let out = filmless()
-        .args(["import", "--data-dir"])
-        .arg(dir.path())
-        .args(&args)
-        .arg(&originals)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::import_ok(dir.path(), &args, &originals);
     let study = plan.study_instance_uid.as_str();
 
     // De-identified, attribute by attribute.

@@ -34,18 +34,8 @@ fn stats(database_url: Option<&str>) {
     let patient = plan.patient.id.clone();
     let files = dir.path().join("ct");
     common::write_files(&files, &ct);
-    let out = filmless()
-        .args(["import", "--data-dir"])
-        .arg(dir.path())
-        .args(&args)
-        .arg(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::import_ok(dir.path(), &arg_refs, &files);
 
     // Month k of the last 12 complete months (k = 1 the oldest) got k slices.
     let url = database_url
@@ -76,7 +66,6 @@ fn stats(database_url: Option<&str>) {
         db.close().await.unwrap();
     });
 
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = filmless()
         .args(["stats", "--data-dir"])
         .arg(dir.path())
@@ -141,20 +130,10 @@ fn stats(database_url: Option<&str>) {
     );
     // The console draws it: a bar per month, rising as the slices do, and
     // the 12 forecast points with the formula.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("node")
-        .arg(root.join("tests/browser/admin.mjs"))
-        .arg(format!("http://{}/admin", server.http))
-        .arg(&patient)
-        .output()
-        .expect("node");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the console: {said}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let console = common::node_json(
+        "admin.mjs",
+        &[&format!("http://{}/admin", server.http), &patient],
     );
-    let console: Value = serde_json::from_str(said.lines().last().unwrap()).unwrap();
     assert_eq!(console["bars"], 12, "{console}");
     assert_eq!(console["forecast_points"], 12, "{console}");
     let heights: Vec<f64> = console["bar_heights"]

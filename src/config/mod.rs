@@ -77,6 +77,27 @@ pub struct MetricsConfig {
     pub token: String,
 }
 
+/// Width and height in millimetres of a Film Size ID (PS3.3 C.13.8), as
+/// in portrait orientation.
+pub fn film_size_mm(id: &str) -> Option<(f64, f64)> {
+    const IN: f64 = 25.4;
+    Some(match id {
+        "8INX10IN" => (8.0 * IN, 10.0 * IN),
+        "8_5INX11IN" => (8.5 * IN, 11.0 * IN),
+        "10INX12IN" => (10.0 * IN, 12.0 * IN),
+        "10INX14IN" => (10.0 * IN, 14.0 * IN),
+        "11INX14IN" => (11.0 * IN, 14.0 * IN),
+        "11INX17IN" => (11.0 * IN, 17.0 * IN),
+        "14INX14IN" => (14.0 * IN, 14.0 * IN),
+        "14INX17IN" => (14.0 * IN, 17.0 * IN),
+        "24CMX24CM" => (240.0, 240.0),
+        "24CMX30CM" => (240.0, 300.0),
+        "A4" => (210.0, 297.0),
+        "A3" => (297.0, 420.0),
+        _ => return None,
+    })
+}
+
 /// `[print]`: Filmless answers as a film printer (Print Management SCP)
 /// and files each printed sheet into its study.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,7 +411,7 @@ impl Config {
             bail!("print.dpi must be between 50 and 600");
         }
         for size in p.film_sizes.iter().chain([&p.default_film_size]) {
-            if crate::service::print::film_size_mm(size).is_none() {
+            if film_size_mm(size).is_none() {
                 bail!("print: unknown film size {size:?} (PS3.3 C.13.8 Film Size ID, e.g. 14INX17IN or A4)");
             }
         }

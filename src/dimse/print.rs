@@ -6,6 +6,7 @@ use dicom_net::service::{
 };
 
 use super::Dimse;
+use crate::errors::dimse_response;
 
 impl Print for Dimse {
     async fn print(
@@ -19,6 +20,7 @@ impl Print for Dimse {
         self.service
             .print(&ctx, association.id, meta_sop_class_uid, operation, request)
             .await
+            .unwrap_or_else(|e| dimse_response(&e).into())
     }
 
     async fn print_closed(&self, association: &AssociationInfo) {

@@ -19,7 +19,7 @@
 //! - [`jobs`]: `/api/jobs` and `/api/studies/{uid}/send`, routing jobs;
 //! - [`shares`]: `/api/shares` (staff) and `/s/{token}` (the patient's
 //!   e-film, public with its link);
-//! - [`print`]: `/api/print/sheets`, the film sheets modalities printed;
+//! - [`print`](mod@print): `/api/print/sheets`, the film sheets modalities printed;
 //! - [`stats`]: `/api/stats`, the storage plan's numbers;
 //! - [`export`]: `/api/studies/{uid}/export`, a study as a ZIP,
 //!   de-identified if asked;

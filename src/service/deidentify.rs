@@ -26,18 +26,7 @@ use serde::Deserialize;
 use super::deidentify_table::{BASIC_PROFILE, REPEATING};
 use super::{Context, Error, Result, Service, Target};
 
-/// What the profile does to an attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// X: remove it.
-    Remove,
-    /// Z: keep it, empty.
-    Empty,
-    /// D: a dummy value of its VR.
-    Dummy,
-    /// U: a new UID, the same for the same original within an export.
-    Uid,
-}
+pub use super::deidentify_table::Action;
 
 /// How to export.
 #[derive(Debug, Clone, Deserialize)]

@@ -5,7 +5,20 @@
 //! keeps every IOD valid is taken: Z over X, D over X and Z. Private
 //! attributes (odd groups) are removed whole.
 
-use super::deidentify::Action::{self, *};
+/// What the profile does to an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// X: remove it.
+    Remove,
+    /// Z: keep it, empty.
+    Empty,
+    /// D: a dummy value of its VR.
+    Dummy,
+    /// U: a new UID, the same for the same original within an export.
+    Uid,
+}
+
+use Action::*;
 
 /// (group, element, action, dated): sorted, comments naming the attribute;
 /// `dated`: the Retain Longitudinal Temporal Information with Modified

@@ -74,27 +74,6 @@ impl Default for PrintSettings {
     }
 }
 
-/// Width and height in millimetres of a Film Size ID (PS3.3 C.13.8), as
-/// in portrait orientation.
-pub fn film_size_mm(id: &str) -> Option<(f64, f64)> {
-    const IN: f64 = 25.4;
-    Some(match id {
-        "8INX10IN" => (8.0 * IN, 10.0 * IN),
-        "8_5INX11IN" => (8.5 * IN, 11.0 * IN),
-        "10INX12IN" => (10.0 * IN, 12.0 * IN),
-        "10INX14IN" => (10.0 * IN, 14.0 * IN),
-        "11INX14IN" => (11.0 * IN, 14.0 * IN),
-        "11INX17IN" => (11.0 * IN, 17.0 * IN),
-        "14INX14IN" => (14.0 * IN, 14.0 * IN),
-        "14INX17IN" => (14.0 * IN, 17.0 * IN),
-        "24CMX24CM" => (240.0, 240.0),
-        "24CMX30CM" => (240.0, 300.0),
-        "A4" => (210.0, 297.0),
-        "A3" => (297.0, 420.0),
-        _ => return None,
-    })
-}
-
 /// The print state of every association that prints.
 #[derive(Default)]
 pub struct PrintSessions {
@@ -646,23 +625,19 @@ impl Service {
         meta_sop_class_uid: &str,
         operation: NormalizedOperation,
         request: NormalizedRequest,
-    ) -> NormalizedResponse {
+    ) -> Result<NormalizedResponse> {
         if !self.inner.print.enabled {
-            return refuse(
+            return Ok(refuse(
                 Status::NO_SUCH_SOP_CLASS,
                 "printing is turned off here ([print] enabled = false)",
                 None,
-            );
+            ));
         }
-        if let Err(e) = self
-            .require(ctx, Right::Print, Action::Print, "print")
-            .await
-        {
-            return crate::errors::dimse_response(&e).into();
-        }
+        self.require(ctx, Right::Print, Action::Print, "print")
+            .await?;
         use NormalizedOperation as Op;
         let class = request.sop_class_uid.as_str();
-        match (class, operation) {
+        Ok(match (class, operation) {
             (dimse::PRINTER, Op::Get) => printer_status(&request),
             (dimse::BASIC_FILM_SESSION, Op::Create) => self.create_session(association, request),
             (dimse::BASIC_FILM_SESSION, Op::Set) => self.set_session(association, request),
@@ -687,7 +662,7 @@ impl Service {
                 format!("{operation:?} of {class} is not a print operation"),
                 None,
             ),
-        }
+        })
     }
 
     /// The association's film sessions end with it.
@@ -763,11 +738,7 @@ impl Service {
                 for e in changes.into_iter() {
                     f.attributes.put(e);
                 }
-                NormalizedResponse {
-                    response: Response::success(),
-                    sop_instance_uid: Some(f.uid.clone()),
-                    data_set: None,
-                }
+                done(f.uid.clone())
             }
             _ => no_such("film session", request.sop_instance_uid.as_deref()),
         })
@@ -778,11 +749,7 @@ impl Service {
             Some(f) if Some(&f.uid) == request.sop_instance_uid.as_ref() => {
                 let uid = f.uid.clone();
                 *s = Session::default();
-                NormalizedResponse {
-                    response: Response::success(),
-                    sop_instance_uid: Some(uid),
-                    data_set: None,
-                }
+                done(uid)
             }
             _ => no_such("film session", request.sop_instance_uid.as_deref()),
         })
@@ -1038,11 +1005,7 @@ impl Service {
             for e in changes.into_iter() {
                 b.attributes.put(e);
             }
-            NormalizedResponse {
-                response: Response::success(),
-                sop_instance_uid: Some(b.uid.clone()),
-                data_set: None,
-            }
+            done(b.uid.clone())
         })
     }
 
@@ -1064,11 +1027,7 @@ impl Service {
                 .sum();
             s.image_bytes = s.image_bytes.saturating_sub(freed);
             s.printed.remove(&b.uid);
-            NormalizedResponse {
-                response: Response::success(),
-                sop_instance_uid: Some(b.uid),
-                data_set: None,
-            }
+            done(b.uid)
         })
     }
 
@@ -1172,11 +1131,7 @@ impl Service {
             b.reverse = reverse;
             b.magnification = magnification;
             b.attributes = attributes;
-            NormalizedResponse {
-                response: Response::success(),
-                sop_instance_uid: Some(b.uid.clone()),
-                data_set: None,
-            }
+            done(b.uid.clone())
         })
     }
 
@@ -1332,7 +1287,8 @@ impl Service {
         session: &InMemDicomObject,
     ) -> Result<(String, bool)> {
         let settings = self.inner.print.clone();
-        let (mut w_mm, mut h_mm) = film_size_mm(&film.film_size).unwrap_or((355.6, 431.8));
+        let (mut w_mm, mut h_mm) =
+            crate::config::film_size_mm(&film.film_size).unwrap_or((355.6, 431.8));
         if film.landscape {
             std::mem::swap(&mut w_mm, &mut h_mm);
         }
@@ -1399,23 +1355,13 @@ impl Service {
         // The sheet: a Secondary Capture in the study's "Films" series.
         let sc_uid = storage::Uid::generate();
         let mut sc = common_header(&filing, &date, &time);
-        put_str(
+        in_series(
             &mut sc,
-            tags::SOP_CLASS_UID,
-            VR::UI,
-            uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
+            &filing,
+            (uids::SECONDARY_CAPTURE_IMAGE_STORAGE, &sc_uid),
+            ("OT", "films", "9000", "Films"),
+            &number,
         );
-        put_str(&mut sc, tags::SOP_INSTANCE_UID, VR::UI, &sc_uid);
-        put_str(&mut sc, tags::MODALITY, VR::CS, "OT");
-        put_str(
-            &mut sc,
-            tags::SERIES_INSTANCE_UID,
-            VR::UI,
-            &derived_uid(&format!("films:{}", filing.study_instance_uid)),
-        );
-        put_str(&mut sc, tags::SERIES_NUMBER, VR::IS, "9000");
-        put_str(&mut sc, tags::SERIES_DESCRIPTION, VR::LO, "Films");
-        put_str(&mut sc, tags::INSTANCE_NUMBER, VR::IS, &number);
         put_str(&mut sc, tags::IMAGE_TYPE, VR::CS, "DERIVED\\SECONDARY");
         put_str(&mut sc, tags::DERIVATION_DESCRIPTION, VR::ST, &description);
         put_str(&mut sc, tags::PATIENT_ORIENTATION, VR::CS, "");
@@ -1501,23 +1447,13 @@ impl Service {
             };
             pdf_uid = storage::Uid::generate();
             let mut doc = common_header(&filing, &date, &time);
-            put_str(
+            in_series(
                 &mut doc,
-                tags::SOP_CLASS_UID,
-                VR::UI,
-                uids::ENCAPSULATED_PDF_STORAGE,
+                &filing,
+                (uids::ENCAPSULATED_PDF_STORAGE, &pdf_uid),
+                ("DOC", "films-pdf", "9001", "Films (PDF)"),
+                &number,
             );
-            put_str(&mut doc, tags::SOP_INSTANCE_UID, VR::UI, &pdf_uid);
-            put_str(&mut doc, tags::MODALITY, VR::CS, "DOC");
-            put_str(
-                &mut doc,
-                tags::SERIES_INSTANCE_UID,
-                VR::UI,
-                &derived_uid(&format!("films-pdf:{}", filing.study_instance_uid)),
-            );
-            put_str(&mut doc, tags::SERIES_NUMBER, VR::IS, "9001");
-            put_str(&mut doc, tags::SERIES_DESCRIPTION, VR::LO, "Films (PDF)");
-            put_str(&mut doc, tags::INSTANCE_NUMBER, VR::IS, &number);
             put_str(
                 &mut doc,
                 tags::ACQUISITION_DATE_TIME,
@@ -1851,6 +1787,35 @@ fn common_header(filing: &Filing, date: &str, time: &str) -> InMemDicomObject {
         env!("CARGO_PKG_VERSION"),
     );
     obj
+}
+
+/// An object made from a print: its class and UID, and its place in the
+/// study's series of that kind (modality, the seed of its UID, number,
+/// description), at `number`.
+fn in_series(
+    obj: &mut InMemDicomObject,
+    filing: &Filing,
+    (class, uid): (&str, &str),
+    (modality, seed, series_number, description): (&str, &str, &str, &str),
+    number: &str,
+) {
+    put_str(obj, tags::SOP_CLASS_UID, VR::UI, class);
+    put_str(obj, tags::SOP_INSTANCE_UID, VR::UI, uid);
+    put_str(obj, tags::MODALITY, VR::CS, modality);
+    let series = derived_uid(&format!("{seed}:{}", filing.study_instance_uid));
+    put_str(obj, tags::SERIES_INSTANCE_UID, VR::UI, &series);
+    put_str(obj, tags::SERIES_NUMBER, VR::IS, series_number);
+    put_str(obj, tags::SERIES_DESCRIPTION, VR::LO, description);
+    put_str(obj, tags::INSTANCE_NUMBER, VR::IS, number);
+}
+
+/// Success, about instance `uid`.
+fn done(uid: String) -> NormalizedResponse {
+    NormalizedResponse {
+        response: Response::success(),
+        sop_instance_uid: Some(uid),
+        data_set: None,
+    }
 }
 
 fn no_such(what: &str, uid: Option<&str>) -> NormalizedResponse {

@@ -29,6 +29,43 @@ pub fn import(data_dir: &Path, paths: &[&Path]) -> Output {
         .expect("run filmless import")
 }
 
+/// `filmless import --data-dir DIR ARGS PATH`, which must succeed.
+pub fn import_ok(data_dir: &Path, args: &[&str], path: &Path) {
+    let out = filmless()
+        .args(["import", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run filmless import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `node tests/browser/SCRIPT ARGS`, which must succeed; the JSON of its
+/// last line.
+pub fn node_json(script: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("node")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser")
+                .join(script),
+        )
+        .args(args)
+        .output()
+        .expect("node");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script}: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(said.lines().last().unwrap_or_default()).expect("JSON")
+}
+
 /// The pydicom sample files, extracted by test-data/fetch-pydicom.sh
 /// (run here when missing).
 pub fn pydicom_samples() -> &'static Path {

@@ -92,27 +92,12 @@ impl Index {
         limit: i64,
     ) -> Result<Vec<PrintSheet>> {
         let mut sql = format!("SELECT {COLUMNS} FROM print_sheet WHERE 1 = 1");
-        let mut n = 0;
-        if tenant.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND tenant_id = ${n}"));
-        }
-        if study_instance_uid.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND study_instance_uid = ${n}"));
-        }
         if unmatched {
             sql.push_str(" AND matched_by = 'none'");
         }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", n + 1));
-        let mut q = sqlx::query(&sql);
-        if let Some(t) = tenant {
-            q = q.bind(t.as_str());
-        }
-        if let Some(s) = study_instance_uid {
-            q = q.bind(s);
-        }
-        let rows = q.bind(limit).fetch_all(self.pool()).await?;
+        let rows = self
+            .newest_of(sql, tenant, study_instance_uid, limit)
+            .await?;
         rows.iter().map(sheet_of).collect()
     }
 
@@ -139,5 +124,34 @@ impl Index {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
+    }
+
+    /// The rows of `select` (`… WHERE …`, without parameters) of one
+    /// tenant and one study when given, newest (highest id) first.
+    pub(super) async fn newest_of(
+        &self,
+        mut select: String,
+        tenant: Option<&TenantId>,
+        study_instance_uid: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let mut n = 0;
+        if tenant.is_some() {
+            n += 1;
+            select.push_str(&format!(" AND tenant_id = ${n}"));
+        }
+        if study_instance_uid.is_some() {
+            n += 1;
+            select.push_str(&format!(" AND study_instance_uid = ${n}"));
+        }
+        select.push_str(&format!(" ORDER BY id DESC LIMIT ${}", n + 1));
+        let mut q = sqlx::query(&select);
+        if let Some(t) = tenant {
+            q = q.bind(t.as_str());
+        }
+        if let Some(s) = study_instance_uid {
+            q = q.bind(s);
+        }
+        Ok(q.bind(limit).fetch_all(self.pool()).await?)
     }
 }

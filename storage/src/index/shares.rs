@@ -127,25 +127,10 @@ impl Index {
         study_instance_uid: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Share>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM share WHERE 1 = 1");
-        let mut n = 0;
-        if tenant.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND tenant_id = ${n}"));
-        }
-        if study_instance_uid.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND study_instance_uid = ${n}"));
-        }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", n + 1));
-        let mut q = sqlx::query(&sql);
-        if let Some(t) = tenant {
-            q = q.bind(t.as_str());
-        }
-        if let Some(s) = study_instance_uid {
-            q = q.bind(s);
-        }
-        let rows = q.bind(limit).fetch_all(self.pool()).await?;
+        let sql = format!("SELECT {COLUMNS} FROM share WHERE 1 = 1");
+        let rows = self
+            .newest_of(sql, tenant, study_instance_uid, limit)
+            .await?;
         rows.iter().map(share_of).collect()
     }
 
