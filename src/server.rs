@@ -53,6 +53,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
         routing: crate::service::routing::Routing::new(&config.routing, &config.dicomweb),
         site_name: config.site.name.clone(),
         print: (&config.print).into(),
+        retention: config.retention.clone(),
     });
     let stop = CancellationToken::new();
     let arrivals = (stop.clone(), service.spawn_arrival_queue(stop));
@@ -251,8 +252,9 @@ impl Server {
             let commitment = service.clone().run_commitment_jobs(stop.clone());
             let forwarding = service.clone().run_mpps_forwarding(stop.clone());
             let routing = service.clone().run_routing(stop.clone());
+            let retention = service.clone().run_retention(stop.clone());
             let worker = async move {
-                tokio::join!(commitment, forwarding, routing);
+                tokio::join!(commitment, forwarding, routing, retention);
             };
             match hl7 {
                 None => {

@@ -212,6 +212,18 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Retention: what the `[[retention.rules]]` would delete now (`plan`),
+    /// or delete it (`run`, only with `[retention] enabled = true`).
+    Retention {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// `plan` or `run`.
+        #[arg(value_parser = ["plan", "run"])]
+        action: String,
+        /// JSON instead of a table (plan).
+        #[arg(long)]
+        json: bool,
+    },
     /// Export a study as DICOM files (a folder, or a .zip), de-identified
     /// with the PS3.15 Basic Profile if asked: for research and teaching.
     Export {
@@ -492,6 +504,70 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))?;
             if n == 0 {
                 eprintln!("no matching audit events");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retention {
+            archive,
+            action,
+            json,
+        } => {
+            let platform = TenantArg { tenant: None };
+            if action == "run" {
+                let (studies, bytes) = runtime.block_on(with_service(
+                    &archive,
+                    &platform,
+                    true,
+                    |service, _| async move {
+                        let ctx = Context::system("retention");
+                        Ok(service.retention_run(&ctx).await?)
+                    },
+                ))?;
+                println!(
+                    "retention: {studies} studies deleted, {:.3} GiB freed",
+                    bytes as f64 / (1u64 << 30) as f64
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let plan = runtime.block_on(with_service(
+                &archive,
+                &platform,
+                true,
+                |service, ctx| async move { Ok(service.retention_plan(&ctx).await?) },
+            ))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                for e in &plan.studies {
+                    println!(
+                        "{:<10} {:<8} {:<12} {:>12} {} (rule {:?}, keep {})",
+                        if e.study_date.is_empty() {
+                            "-"
+                        } else {
+                            &e.study_date
+                        },
+                        e.modalities.join(","),
+                        if e.tenant.is_empty() {
+                            "(default)"
+                        } else {
+                            &e.tenant
+                        },
+                        e.bytes,
+                        e.study,
+                        e.rule,
+                        e.keep
+                    );
+                }
+                println!(
+                    "{} studies, {:.3} GiB would be freed; retention is {}",
+                    plan.studies.len(),
+                    plan.bytes as f64 / (1u64 << 30) as f64,
+                    if plan.enabled {
+                        "enabled: they go at the next daily run"
+                    } else {
+                        "not enabled ([retention] enabled = true): nothing is deleted"
+                    }
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

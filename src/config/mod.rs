@@ -65,6 +65,53 @@ pub struct Config {
     pub print: PrintConfig,
     /// `GET /metrics`.
     pub metrics: MetricsConfig,
+    /// How long studies are kept.
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: studies deleted once old enough, by rules. Nothing is
+/// deleted unless `enabled`; `filmless retention plan` shows what would be.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Delete, once a day, what the rules say (else only plan).
+    pub enabled: bool,
+    /// The rules; a study no rule matches is kept.
+    pub rules: Vec<RetentionRule>,
+}
+
+/// `[[retention.rules]]`: studies of these modalities (all of a study's
+/// modalities among them; empty: any) and tenants (empty: any) are kept
+/// `keep` after their Study Date (their arrival when they have none).
+/// When several rules match a study, the longest `keep` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRule {
+    /// Its name, in the plan and the audit trail.
+    pub name: String,
+    /// Modalities, e.g. `["CR", "DX"]`.
+    #[serde(default)]
+    pub modalities: Vec<String>,
+    /// Tenant ids (`""`: the implicit tenant).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// How long: `10y`, `18m` (months), `90d`.
+    pub keep: String,
+}
+
+/// Days in a `keep` (`10y`, `18m`, `90d`); a year is 365.25 days, a month
+/// 30.44.
+pub fn keep_days(keep: &str) -> Option<i64> {
+    let keep = keep.trim();
+    let (n, unit) = keep.split_at(keep.len().checked_sub(1)?);
+    let n: f64 = n.parse().ok().filter(|n: &f64| *n > 0.0 && *n < 1000.0)?;
+    let days = match unit {
+        "y" => n * 365.25,
+        "m" => n * 30.44,
+        "d" => n,
+        _ => return None,
+    };
+    Some(days.round() as i64)
 }
 
 /// `[metrics]`: who may read `GET /metrics` besides administrators.
@@ -191,6 +238,7 @@ impl Default for Config {
             site: SiteConfig::default(),
             print: PrintConfig::default(),
             metrics: MetricsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -309,6 +357,15 @@ impl Config {
         self.validate_tenants()?;
         self.validate_routing()?;
         self.validate_print()?;
+        for r in &self.retention.rules {
+            if keep_days(&r.keep).is_none() {
+                bail!(
+                    "retention.rules {:?}: keep {:?} is not a duration like 10y, 18m or 90d",
+                    r.name,
+                    r.keep
+                );
+            }
+        }
         let d = &self.dicom;
         if d.max_associations == 0
             || d.max_pdu_length < 4096

@@ -358,6 +358,28 @@ impl Context {
         }
     }
 
+    /// The server itself acting on a rule (retention): every right, every
+    /// tenant, named after the rule's kind.
+    pub fn system(name: &str) -> Self {
+        Context {
+            actor: Actor {
+                name: name.to_owned(),
+                kind: ActorKind::Cli,
+            },
+            source: "local".to_owned(),
+            scope: Scope::Platform,
+            protocol: Protocol::Cli,
+            rights: Right::ALL.to_vec(),
+            roles: None,
+        }
+    }
+
+    /// The same context narrowed to one tenant.
+    pub fn within(mut self, tenant: TenantId) -> Self {
+        self.scope = Scope::Tenant(tenant);
+        self
+    }
+
     /// The command line: every right, in one tenant (`--tenant`) or all.
     pub fn cli(tenant: Option<TenantId>) -> Self {
         let user = std::env::var("USER").unwrap_or_else(|_| "cli".to_owned());

@@ -32,6 +32,7 @@ pub mod peers;
 pub mod print;
 mod procedure;
 pub mod render;
+mod retention;
 mod retrieve;
 pub mod routing;
 mod search;
@@ -96,6 +97,8 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     /// Exports running (each holds a study in memory): one at a time.
     exports: tokio::sync::Semaphore,
+    /// `[retention]`.
+    retention: crate::config::RetentionConfig,
 }
 
 /// What the service is built from.
@@ -116,6 +119,8 @@ pub struct Parts {
     pub site_name: String,
     /// The Print SCP's settings.
     pub print: print::PrintSettings,
+    /// How long studies are kept.
+    pub retention: crate::config::RetentionConfig,
 }
 
 impl Service {
@@ -134,6 +139,7 @@ impl Service {
                 print_sessions: Default::default(),
                 metrics: crate::metrics::Metrics::new(),
                 exports: tokio::sync::Semaphore::new(1),
+                retention: parts.retention,
                 patient_patches: Default::default(),
                 thumbnails: render::Thumbnails::default(),
                 jobs_due: tokio::sync::Notify::new(),

@@ -324,4 +324,47 @@ impl Index {
             })
             .collect()
     }
+
+    /// Studies with a Study Date before `date` (`YYYYMMDD`), or without one
+    /// and stored before `millis`: (tenant, study, study date, stored at,
+    /// original bytes, modalities), of every tenant.
+    pub async fn studies_before(
+        &self,
+        date: &str,
+        millis: i64,
+    ) -> Result<Vec<(TenantId, String, String, i64, i64, Vec<String>)>> {
+        let rows = sqlx::query(
+            "SELECT st.tenant_id, st.study_instance_uid, st.study_date, st.created_at, \
+             st.study_size, se.modality FROM study st JOIN series se ON se.study_ref = st.id \
+             WHERE (st.study_date <> '' AND st.study_date < $1) \
+             OR (st.study_date = '' AND st.created_at < $2) \
+             ORDER BY st.study_date, st.id",
+        )
+        .bind(date)
+        .bind(millis)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: Vec<(TenantId, String, String, i64, i64, Vec<String>)> = Vec::new();
+        for r in &rows {
+            let tenant = TenantId::parse(&r.try_get::<String, _>(0)?)?;
+            let study: String = r.try_get(1)?;
+            let modality: String = r.try_get(5)?;
+            match out.last_mut() {
+                Some(last) if last.0 == tenant && last.1 == study => {
+                    if !last.5.contains(&modality) {
+                        last.5.push(modality);
+                    }
+                }
+                _ => out.push((
+                    tenant,
+                    study,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    vec![modality],
+                )),
+            }
+        }
+        Ok(out)
+    }
 }

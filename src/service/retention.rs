@@ -1,0 +1,186 @@
+//! Retention: studies deleted once older than their rules keep them
+//! (`[[retention.rules]]`), once a day when `[retention] enabled`, each
+//! deletion audited with its rule; `filmless retention plan` shows what
+//! would go and the bytes it would free, whether enabled or not.
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::{Context, Error, Result, Right, Service, Target};
+use crate::audit::Action;
+use crate::config::{keep_days, RetentionConfig};
+
+/// A study the rules let go.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Expired {
+    /// Its tenant (`""`: the implicit one).
+    pub tenant: String,
+    /// Study Instance UID.
+    pub study: String,
+    /// Study Date (empty: dated by its arrival).
+    pub study_date: String,
+    /// Its modalities.
+    pub modalities: Vec<String>,
+    /// Original bytes it holds.
+    pub bytes: i64,
+    /// The rule that keeps it longest, and how long.
+    pub rule: String,
+    /// That rule's `keep`.
+    pub keep: String,
+}
+
+/// What retention would delete now.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RetentionPlan {
+    /// Whether deleting is on (`[retention] enabled`).
+    pub enabled: bool,
+    /// The studies, oldest first.
+    pub studies: Vec<Expired>,
+    /// The bytes they free.
+    pub bytes: i64,
+}
+
+/// Days since the Unix epoch of a `YYYYMMDD` date.
+fn day_of(date: &str) -> Option<i64> {
+    let d = time::Date::parse(
+        date.get(..8)?,
+        &time::macros::format_description!("[year][month][day]"),
+    )
+    .ok()?;
+    Some(d.midnight().assume_utc().unix_timestamp() / 86_400)
+}
+
+/// `YYYYMMDD` of a day number.
+fn date_of(day: i64) -> String {
+    let d = time::OffsetDateTime::from_unix_timestamp(day * 86_400)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+impl Service {
+    /// What the rules would delete today (the platform's: every tenant).
+    pub async fn retention_plan(&self, ctx: &Context) -> Result<RetentionPlan> {
+        self.require(ctx, Right::Delete, Action::Delete, "retention plan")
+            .await?;
+        if ctx.tenant().is_some() {
+            return Err(Error::Forbidden(
+                "retention spans every tenant: it is the platform's".into(),
+            ));
+        }
+        let config = &self.inner.retention;
+        let rules: Vec<(&crate::config::RetentionRule, i64)> = config
+            .rules
+            .iter()
+            .filter_map(|r| keep_days(&r.keep).map(|d| (r, d)))
+            .collect();
+        let mut plan = RetentionPlan {
+            enabled: config.enabled,
+            studies: Vec::new(),
+            bytes: 0,
+        };
+        let Some(shortest) = rules.iter().map(|(_, d)| *d).min() else {
+            return Ok(plan);
+        };
+        let today = storage::now_millis() / 86_400_000;
+        let candidates = self
+            .archive()
+            .index()
+            .studies_before(&date_of(today - shortest), (today - shortest) * 86_400_000)
+            .await?;
+        for (tenant, study, study_date, stored_at, bytes, modalities) in candidates {
+            let age = today - day_of(&study_date).unwrap_or(stored_at.div_euclid(86_400_000));
+            let matching = rules.iter().filter(|(r, _)| {
+                (r.tenants.is_empty() || r.tenants.iter().any(|t| t == tenant.as_str()))
+                    && (r.modalities.is_empty()
+                        || modalities.iter().all(|m| r.modalities.contains(m)))
+            });
+            let Some((rule, keep)) = matching.max_by_key(|(_, d)| *d) else {
+                continue;
+            };
+            if age <= *keep {
+                continue;
+            }
+            plan.bytes += bytes;
+            plan.studies.push(Expired {
+                tenant: tenant.as_str().to_owned(),
+                study,
+                study_date,
+                modalities,
+                bytes,
+                rule: rule.name.clone(),
+                keep: rule.keep.clone(),
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Delete what the plan names, if retention is enabled; the studies
+    /// deleted and the bytes freed. Each deletion is audited with its rule.
+    pub async fn retention_run(&self, ctx: &Context) -> Result<(usize, i64)> {
+        if !self.inner.retention.enabled {
+            return Err(Error::Invalid(
+                "retention is not enabled ([retention] enabled = true): see `filmless retention plan`"
+                    .into(),
+            ));
+        }
+        let plan = self.retention_plan(ctx).await?;
+        let (mut studies, mut bytes) = (0, 0);
+        for e in plan.studies {
+            let Ok(uid) = storage::Uid::parse("StudyInstanceUID", &e.study) else {
+                continue;
+            };
+            // The study's own tenant decides, even for a UID two share.
+            let scoped = match storage::TenantId::parse(&e.tenant) {
+                Ok(t) => Context::system("retention").within(t),
+                Err(_) => continue,
+            };
+            let detail = format!(
+                "retention rule {:?}: kept {} since {}",
+                e.rule,
+                e.keep,
+                if e.study_date.is_empty() {
+                    "arrival"
+                } else {
+                    &e.study_date
+                }
+            );
+            match self.delete(&scoped, &Target::Study(uid), &detail).await {
+                Ok(_) => {
+                    studies += 1;
+                    bytes += e.bytes;
+                }
+                Err(err) => {
+                    tracing::warn!(study = %e.study, error = %err, "retention: not deleted")
+                }
+            }
+        }
+        if studies > 0 {
+            tracing::info!(studies, bytes, "retention: studies deleted");
+        }
+        Ok((studies, bytes))
+    }
+
+    /// Once a day (the first time 5 minutes after start), when enabled.
+    pub async fn run_retention(self, stop: CancellationToken) {
+        if !self.inner.retention.enabled || self.inner.retention.rules.is_empty() {
+            return;
+        }
+        let mut wait = std::time::Duration::from_secs(300);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let ctx = Context::system("retention");
+            if let Err(e) = self.retention_run(&ctx).await {
+                tracing::warn!(error = %e, "retention did not run");
+            }
+            wait = std::time::Duration::from_secs(86_400);
+        }
+    }
+
+    /// The retention settings.
+    pub fn retention(&self) -> &RetentionConfig {
+        &self.inner.retention
+    }
+}

@@ -1,0 +1,158 @@
+//! Retention on SQLite and PostgreSQL: a radiograph from 2010 goes after
+//! 10 years, a CT of the same day (no rule) and last year's radiograph
+//! stay; the plan says so and what it frees; nothing is deleted until
+//! `[retention] enabled`, and the deletion is audited with its rule.
+
+mod common;
+
+use std::path::Path;
+
+use common::{filmless, write_files, ScratchPg};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use serde_json::Value;
+
+/// A study of `slices` instances with this modality and date; its UID.
+fn study(dir: &Path, seed: u64, modality: &str, date: &str, slices: u32) -> String {
+    let (plan, mut instances) = filmless_test_data::ct_series_sized(seed, slices, (32, 32));
+    for i in &mut instances {
+        let mut obj = dicom_object::from_reader(&i.bytes[128..]).unwrap();
+        for (tag, vr, v) in [
+            (tags::MODALITY, VR::CS, modality),
+            (tags::STUDY_DATE, VR::DA, date),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+        }
+        let mut bytes = Vec::new();
+        obj.write_all(&mut bytes).unwrap();
+        i.bytes = bytes;
+    }
+    write_files(&dir.join(format!("s{seed}")), &instances);
+    plan.study_instance_uid
+}
+
+fn config(dir: &Path, database_url: Option<&str>, enabled: bool) -> std::path::PathBuf {
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    let path = dir.join("filmless.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"{}\"\n{storage}[retention]\nenabled = {enabled}\n\
+             [[retention.rules]]\nname = \"Radiographs: 10 years\"\nmodalities = [\"CR\"]\nkeep = \"10y\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = filmless()
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn retention(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("in");
+    let last_year = {
+        let d = time::OffsetDateTime::now_utc() - time::Duration::days(365);
+        format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    let old_cr = study(&files, 1, "CR", "20100104", 2);
+    // Kept: a CT of the same day (no rule for CT), last year's radiograph.
+    study(&files, 2, "CT", "20100104", 3);
+    study(&files, 3, "CR", &last_year, 2);
+    let cfg = config(dir.path(), database_url, false);
+    let out = filmless()
+        .args(["import", "--config"])
+        .arg(&cfg)
+        .arg(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The plan: the 2010 radiograph only.
+    let (ok, plan, err) = run(&cfg, &["retention", "plan", "--json"]);
+    assert!(ok, "{err}");
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    let studies = plan["studies"].as_array().unwrap();
+    assert_eq!(studies.len(), 1, "{plan}");
+    assert_eq!(studies[0]["study"], old_cr.as_str());
+    assert_eq!(studies[0]["rule"], "Radiographs: 10 years");
+    assert_eq!(studies[0]["modalities"][0], "CR");
+    assert!(plan["bytes"].as_i64().unwrap() > 2 * 32 * 32 * 2, "{plan}");
+    assert_eq!(plan["enabled"], false);
+    let (_, table, _) = run(&cfg, &["retention", "plan"]);
+    assert!(
+        table.contains("not enabled") && table.contains(&old_cr),
+        "{table}"
+    );
+
+    // Not enabled: nothing goes.
+    let (ok, _, err) = run(&cfg, &["retention", "run"]);
+    assert!(!ok && err.contains("not enabled"), "{err}");
+    let (_, stats, _) = run(&cfg, &["stats", "--json"]);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["total_instances"], 7);
+
+    // Enabled: the radiograph goes, audited with its rule; the rest stay.
+    let cfg = config(dir.path(), database_url, true);
+    let (ok, said, err) = run(&cfg, &["retention", "run"]);
+    assert!(ok, "{err}");
+    assert!(said.contains("1 studies deleted"), "{said}");
+    let (_, stats, _) = run(&cfg, &["stats", "--json"]);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["total_instances"], 5, "{stats}");
+    let (_, plan, _) = run(&cfg, &["retention", "plan", "--json"]);
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["studies"].as_array().unwrap().len(), 0, "{plan}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, trail, _) = run(
+            &cfg,
+            &["audit", "--actor", "retention", "--format", "jsonl"],
+        );
+        let deleted = trail
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|e| {
+                e["action"] == "delete"
+                    && e["study_instance_uid"] == old_cr.as_str()
+                    && e["detail"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("Radiographs: 10 years")
+            });
+        if deleted {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not audited: {trail}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn old_studies_go_by_their_rules_only_when_enabled_sqlite() {
+    retention(None);
+}
+
+#[test]
+fn old_studies_go_by_their_rules_only_when_enabled_postgres() {
+    let db = ScratchPg::new();
+    retention(Some(&db.url));
+}
