@@ -48,6 +48,10 @@ const SHARE_CREATE: [u16; 5] = [401, 403, 403, 201, 404];
 const SHARES: [u16; 5] = [401, 403, 403, 200, 200];
 const SHARE: [u16; 5] = [401, 403, 403, 200, 404];
 const SHARE_REVOKE: [u16; 5] = [401, 403, 403, 204, 404];
+/// Adding (and removing) a user of the caller's tenant.
+const USER_PUT: [u16; 5] = [401, 403, 403, 204, 404];
+/// C-ECHO to our peer DEST1: the other tenant's administrator has none.
+const ECHO: [u16; 5] = [401, 403, 403, 200, 404];
 /// Metrics cover every tenant: with tenants, a tenant's admin may not read
 /// them (a platform administrator or the scrape token may).
 const METRICS: [u16; 5] = [401, 403, 403, 403, 403];
@@ -143,6 +147,13 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         // The trail may name a study the caller asked about itself (another
         // tenant asking for ours), so it is not checked as a search.
         ("GET", "/api/audit", JOBS, false),
+        ("GET", "/api/users", JOBS, false),
+        // Users are named once over every tenant: the other tenant's
+        // administrator cannot take ours.
+        ("POST", "/api/users", USER_PUT, false),
+        ("DELETE", "/api/users/{name}", USER_PUT, false),
+        ("GET", "/api/peers", JOBS, false),
+        ("POST", "/api/peers/{ae}/echo", ECHO, false),
     ]
 }
 
@@ -571,11 +582,14 @@ fn access_matrix(database_url: Option<&str>) {
             .replace("{frames}", "1")
             .replace("{*path}", "7FE00010")
             .replace("{id}", item_id)
+            .replace("{name}", "matrix-user")
+            .replace("{ae}", "DEST1")
             + &token
     };
     let share_body = format!(r#"{{"study": "{study}"}}"#);
     let mut order: Vec<_> = table.iter().filter(|r| r.0 != "DELETE").collect();
     for p in [
+        "/api/users/{name}",
         "/api/shares/{id}",
         "/api/worklist/{id}",
         "/dicom-web/studies",
@@ -625,6 +639,9 @@ fn access_matrix(database_url: Option<&str>) {
             } else if method == "POST" && template == "/api/shares" {
                 headers.push(("Content-Type", "application/json"));
                 share_body.as_bytes()
+            } else if method == "POST" && template == "/api/users" {
+                headers.push(("Content-Type", "application/json"));
+                br#"{"name": "matrix-user", "roles": ["viewer"], "password": "long-enough-9"}"#
             } else if method == "POST" && template.ends_with("/send") {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"to": "RIS1"}"#

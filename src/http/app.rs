@@ -32,6 +32,7 @@ pub fn protected_routes() -> Vec<(String, String)> {
         .chain(super::stats::ROUTES)
         .chain(super::export::ROUTES)
         .chain(super::admin::ROUTES)
+        .chain(super::manage::ROUTES)
     {
         for m in *methods {
             out.push((m.to_ascii_uppercase(), (*path).to_owned()));
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::stats::router())
         .merge(super::export::router())
         .merge(super::admin::router())
+        .merge(super::manage::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

@@ -23,7 +23,8 @@
 //! - [`stats`]: `/api/stats`, the storage plan's numbers;
 //! - [`export`]: `/api/studies/{uid}/export`, a study as a ZIP,
 //!   de-identified if asked;
-//! - [`admin`]: `/admin`, the administration console, and `/api/audit`.
+//! - [`admin`]: `/admin`, the administration console, and `/api/audit`;
+//! - [`manage`]: `/api/users`, `/api/peers` (and C-ECHO), for the console.
 
 pub mod admin;
 mod app;
@@ -33,6 +34,7 @@ pub mod error;
 pub mod export;
 pub mod identity;
 pub mod jobs;
+pub mod manage;
 pub mod oidc;
 pub mod pages;
 pub mod print;

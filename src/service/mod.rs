@@ -19,6 +19,7 @@
 //!   its durable report jobs);
 //! - [`error`]: the error type.
 
+pub mod admin;
 pub mod commitment;
 pub mod context;
 pub mod deidentify;
@@ -42,7 +43,7 @@ mod status;
 mod store;
 mod trail;
 mod transcode;
-mod users;
+pub mod users;
 mod worklist;
 
 use std::sync::Arc;

@@ -35,6 +35,19 @@ struct PeerEntry {
     retrieve_by_get: bool,
 }
 
+/// A configured DICOM peer, as the console lists it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct PeerView {
+    /// Its AE title.
+    pub ae_title: String,
+    /// Where it listens.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// Its tenant (`""`: the implicit one).
+    pub tenant: String,
+}
+
 /// One tenant, checked.
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -112,6 +125,19 @@ impl Peers {
             self.print_ae_title = Some(AeTitle::parse(ae_title).map_err(anyhow::Error::msg)?);
         }
         Ok(self)
+    }
+
+    /// Every configured peer.
+    pub fn list(&self) -> Vec<PeerView> {
+        self.peers
+            .iter()
+            .map(|p| PeerView {
+                ae_title: p.ae_title.to_string(),
+                host: p.host.clone(),
+                port: p.port,
+                tenant: p.tenant.as_str().to_owned(),
+            })
+            .collect()
     }
 
     /// Whether `ae_title` is one of `tenant`'s peers.

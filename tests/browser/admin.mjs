@@ -35,6 +35,14 @@ try {
   await page.click('nav button[data-tab=audit]');
   await page.waitForFunction(() => document.querySelectorAll('#audit-rows tr').length > 0 && !document.querySelector('#audit-rows .err'), null, { timeout: 10_000 });
   result.audit_rows = await page.locator('#audit-rows tr').count();
+  // Users: add one, see it listed.
+  await page.click('nav button[data-tab=users]');
+  await page.fill('#user-add input[name=name]', 'night-tech');
+  await page.selectOption('#user-add select[name=roles]', 'uploader');
+  await page.fill('#user-add input[name=password]', 'long-enough-7');
+  await page.click('#user-add button');
+  await page.waitForFunction(() => [...document.querySelectorAll('#users-rows tr')].some((r) => r.dataset.name === 'night-tech'), null, { timeout: 10_000 });
+  result.user_roles = await page.locator('#users-rows tr[data-name=night-tech] td').nth(1).innerText();
   result.errors = errors;
   result.ok = errors.length === 0 && result.studies > 0 && result.bars > 0;
 } catch (e) {
