@@ -48,6 +48,9 @@ const SHARE_CREATE: [u16; 5] = [401, 403, 403, 201, 404];
 const SHARES: [u16; 5] = [401, 403, 403, 200, 200];
 const SHARE: [u16; 5] = [401, 403, 403, 200, 404];
 const SHARE_REVOKE: [u16; 5] = [401, 403, 403, 204, 404];
+/// Correcting a patient: schedulers and administrators.
+const CORRECT: [u16; 5] = [401, 403, 403, 200, 404];
+const MERGE: [u16; 5] = [401, 403, 403, 404, 404];
 /// Adding (and removing) a user of the caller's tenant.
 const USER_PUT: [u16; 5] = [401, 403, 403, 204, 404];
 /// C-ECHO to our peer DEST1: the other tenant's administrator has none.
@@ -147,6 +150,10 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         // The trail may name a study the caller asked about itself (another
         // tenant asking for ours), so it is not checked as a search.
         ("GET", "/api/audit", JOBS, false),
+        // Correcting study S's patient: the other tenant has no study S.
+        ("PATCH", "/api/studies/{study}", CORRECT, false),
+        // Merging a patient nobody has: refused before it is looked for.
+        ("POST", "/api/patients/merge", MERGE, false),
         ("GET", "/api/users", JOBS, false),
         // Users are named once over every tenant: the other tenant's
         // administrator cannot take ours.
@@ -639,6 +646,12 @@ fn access_matrix(database_url: Option<&str>) {
             } else if method == "POST" && template == "/api/shares" {
                 headers.push(("Content-Type", "application/json"));
                 share_body.as_bytes()
+            } else if method == "PATCH" {
+                headers.push(("Content-Type", "application/json"));
+                br#"{"patient_sex": "O"}"#
+            } else if method == "POST" && template == "/api/patients/merge" {
+                headers.push(("Content-Type", "application/json"));
+                br#"{"from_id": "NOBODY", "into_id": "ALSO-NOBODY", "name": "X^Y"}"#
             } else if method == "POST" && template == "/api/users" {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"name": "matrix-user", "roles": ["viewer"], "password": "long-enough-9"}"#

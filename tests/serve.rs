@@ -120,7 +120,7 @@ fn the_viewer_is_served_at_root_or_the_home_page_says_how_to_install_it() {
     for path in [
         "/studylist",
         "/prometheus",
-        "/admin",
+        "/administration",
         "/dicom-web/subscriptions",
         "/missing.js",
     ] {

@@ -212,6 +212,18 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Correct a study's patient (name, birth date, sex), or merge a patient
+    /// into another: the index, the metadata and what is served from now
+    /// on, audited with the values before and after.
+    Patient {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Only this tenant's.
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[command(subcommand)]
+        command: PatientCommand,
+    },
     /// Retention: what the `[[retention.rules]]` would delete now (`plan`),
     /// or delete it (`run`, only with `[retention] enabled = true`).
     Retention {
@@ -507,6 +519,58 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Patient {
+            archive,
+            tenant,
+            command,
+        } => {
+            let done = runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move {
+                    Ok(match command {
+                        PatientCommand::Correct {
+                            study,
+                            name,
+                            birth_date,
+                            sex,
+                        } => {
+                            let patch = crate::service::correct::PatientPatch {
+                                patient_name: name,
+                                patient_birth_date: birth_date,
+                                patient_sex: sex,
+                            };
+                            service.correct_study_patient(&ctx, &study, &patch).await?
+                        }
+                        PatientCommand::Merge {
+                            from,
+                            from_issuer,
+                            into,
+                            into_issuer,
+                            name,
+                            birth_date,
+                            sex,
+                        } => {
+                            let into = storage::record::PatientAttributes {
+                                patient_id: into,
+                                issuer_of_patient_id: into_issuer,
+                                patient_name: name,
+                                patient_birth_date: birth_date,
+                                patient_sex: sex,
+                            };
+                            service
+                                .merge_patients(&ctx, (&from, &from_issuer), &into)
+                                .await?
+                        }
+                    })
+                },
+            ))?;
+            println!("before: {}", done.before.join(" | "));
+            println!("after:  {}", done.after.join(" | "));
+            println!("{} studies, {} instances", done.studies, done.instances);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Retention {
             archive,
             action,
@@ -660,6 +724,50 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
             .map(ok),
     }
+}
+
+/// `filmless patient …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PatientCommand {
+    /// Correct the patient of a study (in every study of that patient).
+    Correct {
+        /// Study Instance UID.
+        #[arg(long, value_name = "UID")]
+        study: String,
+        /// Patient's Name (`FAMILY^GIVEN`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Patient's Birth Date (`YYYYMMDD`).
+        #[arg(long, value_name = "YYYYMMDD")]
+        birth_date: Option<String>,
+        /// Patient's Sex (M, F, O).
+        #[arg(long)]
+        sex: Option<String>,
+    },
+    /// Merge patient `--from` into `--into`, which keeps these attributes.
+    Merge {
+        /// The patient ID that goes.
+        #[arg(long, value_name = "ID")]
+        from: String,
+        /// Its issuer, if the ID is known under several.
+        #[arg(long, default_value = "")]
+        from_issuer: String,
+        /// The patient ID that stays.
+        #[arg(long, value_name = "ID")]
+        into: String,
+        /// Its issuer.
+        #[arg(long, default_value = "")]
+        into_issuer: String,
+        /// The surviving patient's name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Its birth date.
+        #[arg(long, default_value = "")]
+        birth_date: String,
+        /// Its sex.
+        #[arg(long, default_value = "")]
+        sex: String,
+    },
 }
 
 /// Write an export into a folder, or a ZIP file (`*.zip`).

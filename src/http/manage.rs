@@ -1,4 +1,6 @@
-//! Users and DICOM peers for the administration console: `GET|POST
+//! Corrections, users and DICOM peers for the administration console:
+//! `PATCH /api/studies/{uid}` (a study's patient) and `POST
+//! /api/patients/merge` (right `Orders`); `GET|POST
 //! /api/users`, `DELETE /api/users/{name}` (right `Users`); `GET
 //! /api/peers`, `POST /api/peers/{ae}/echo` (right `Jobs`), each within
 //! the caller's tenant.
@@ -17,6 +19,8 @@ use crate::service::users::NewUser;
 use crate::service::Role;
 
 routes! {
+    "/api/studies/{study}" => { patch: correct }
+    "/api/patients/merge" => { post: merge }
     "/api/users" => { get: users, post: put_user }
     "/api/users/{name}" => { delete: remove_user }
     "/api/peers" => { get: peers }
@@ -89,6 +93,67 @@ async fn remove_user(
     } else {
         Err(ApiError::not_found(format!("no user {name:?}")))
     }
+}
+
+/// `PATCH /api/studies/{study}` `{"patient_name", "patient_birth_date",
+/// "patient_sex"}` (any of them): correct the study's patient.
+async fn correct(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(study): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let patch: crate::service::correct::PatientPatch =
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "a correction is {{patient_name, patient_birth_date, patient_sex}}: {e}"
+            ))
+        })?;
+    let done = state
+        .service
+        .correct_study_patient(&caller.ctx, &study, &patch)
+        .await?;
+    Ok(Json(done).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeBody {
+    from_id: String,
+    #[serde(default)]
+    from_issuer: String,
+    into_id: String,
+    #[serde(default)]
+    into_issuer: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    birth_date: String,
+    #[serde(default)]
+    sex: String,
+}
+
+/// `POST /api/patients/merge` `{"from_id", "from_issuer", "into_id",
+/// "into_issuer", "name", "birth_date", "sex"}`: the first patient's
+/// studies become the second's.
+async fn merge(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Response> {
+    let b: MergeBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "a merge is {{from_id, from_issuer, into_id, into_issuer, name, birth_date, sex}}: {e}"
+        ))
+    })?;
+    let into = storage::record::PatientAttributes {
+        patient_id: b.into_id,
+        issuer_of_patient_id: b.into_issuer,
+        patient_name: b.name,
+        patient_birth_date: b.birth_date,
+        patient_sex: b.sex,
+    };
+    let done = state
+        .service
+        .merge_patients(&caller.ctx, (&b.from_id, &b.from_issuer), &into)
+        .await?;
+    Ok(Json(done).into_response())
 }
 
 /// `GET /api/peers`.

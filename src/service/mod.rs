@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod commitment;
 pub mod context;
+pub mod correct;
 pub mod deidentify;
 mod deidentify_table;
 mod delete;

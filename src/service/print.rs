@@ -1712,7 +1712,10 @@ impl Service {
 
     /// Patient and study attributes of a stored instance's study, as they
     /// leave the archive (corrections applied).
-    async fn study_header(&self, instance: &storage::StoredInstance) -> Result<InMemDicomObject> {
+    pub(super) async fn study_header(
+        &self,
+        instance: &storage::StoredInstance,
+    ) -> Result<InMemDicomObject> {
         let bytes = self.read(instance).await?;
         let start = if bytes.get(128..132) == Some(b"DICM") {
             128

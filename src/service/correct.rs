@@ -1,0 +1,134 @@
+//! Corrections from the console and the command line: a study's patient
+//! (name, birth date, sex) and merging two patients, over the same
+//! operations the RIS's HL7 ADT^A08 and ADT^A40 use (`worklist`): the
+//! index, the stored metadata and every object served from then on carry
+//! the correction; the stored objects stay as received; audited with the
+//! values before and after.
+
+use dicom_dictionary_std::tags;
+use serde::{Deserialize, Serialize};
+use storage::record::PatientAttributes;
+
+use super::worklist::PatientUpdated;
+use super::{Context, Result, Service};
+
+/// What to change of a study's patient (absent: unchanged).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientPatch {
+    /// Patient's Name, DICOM PN (`FAMILY^GIVEN`).
+    pub patient_name: Option<String>,
+    /// Patient's Birth Date, `YYYYMMDD`.
+    pub patient_birth_date: Option<String>,
+    /// Patient's Sex: M, F, O.
+    pub patient_sex: Option<String>,
+}
+
+/// What a correction did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Corrected {
+    /// The patient as it was: (ID, issuer, name, birth date, sex).
+    pub before: [String; 5],
+    /// The patient now.
+    pub after: [String; 5],
+    /// Studies and instances that changed.
+    pub studies: usize,
+    /// Instances whose metadata changed.
+    pub instances: u64,
+}
+
+fn fields(p: &PatientAttributes) -> [String; 5] {
+    [
+        p.patient_id.clone(),
+        p.issuer_of_patient_id.clone(),
+        p.patient_name.clone(),
+        p.patient_birth_date.clone(),
+        p.patient_sex.clone(),
+    ]
+}
+
+fn corrected(done: PatientUpdated, after: &PatientAttributes) -> Corrected {
+    Corrected {
+        before: fields(&done.before),
+        after: fields(after),
+        studies: done.change.studies.len(),
+        instances: done.change.instances,
+    }
+}
+
+impl Service {
+    /// Correct the patient of `study`: its name, birth date or sex, in every
+    /// study of that patient (they are the patient's, not the study's).
+    pub async fn correct_study_patient(
+        &self,
+        ctx: &Context,
+        study: &str,
+        patch: &PatientPatch,
+    ) -> Result<Corrected> {
+        if let Some(sex) = &patch.patient_sex {
+            if !matches!(sex.as_str(), "M" | "F" | "O" | "") {
+                return Err(super::Error::invalid("Patient's Sex is M, F, O or empty"));
+            }
+        }
+        if let Some(d) = &patch.patient_birth_date {
+            if !(d.is_empty() || (d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))) {
+                return Err(super::Error::invalid("a birth date is YYYYMMDD"));
+            }
+        }
+        let (uid, tenant) = self.stored_study(ctx, study).await?;
+        let first = self
+            .archive()
+            .index()
+            .study_instances(&tenant, uid.as_str())
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| super::Error::not_found(format!("study {uid} not found")))?;
+        let header = self.study_header(&first).await?;
+        let text = |tag| {
+            header
+                .get(tag)
+                .and_then(|e| e.to_str().ok())
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let new = PatientAttributes {
+            patient_id: text(tags::PATIENT_ID),
+            issuer_of_patient_id: text(tags::ISSUER_OF_PATIENT_ID),
+            patient_name: patch
+                .patient_name
+                .clone()
+                .unwrap_or_else(|| text(tags::PATIENT_NAME)),
+            patient_birth_date: patch
+                .patient_birth_date
+                .clone()
+                .unwrap_or_else(|| text(tags::PATIENT_BIRTH_DATE)),
+            patient_sex: patch
+                .patient_sex
+                .clone()
+                .unwrap_or_else(|| text(tags::PATIENT_SEX)),
+        };
+        let scoped = match ctx.tenant() {
+            Some(_) => ctx.clone(),
+            None => ctx.clone().within(tenant),
+        };
+        let done = self
+            .update_patient(&scoped, &new, "correction of a study's patient")
+            .await?;
+        Ok(corrected(done, &new))
+    }
+
+    /// Merge patient `from` (ID, issuer) into `into`: its studies and
+    /// worklist items become `into`'s, with `into`'s attributes.
+    pub async fn merge_patients(
+        &self,
+        ctx: &Context,
+        from: (&str, &str),
+        into: &PatientAttributes,
+    ) -> Result<Corrected> {
+        let done = self
+            .merge_patient(ctx, from.0, from.1, into, "merge of two patients")
+            .await?;
+        Ok(corrected(done, into))
+    }
+}
