@@ -20,7 +20,12 @@ window.config = {
   // whiteLabeling: {},
   extensions: [],
   modes: [],
-  customizationService: {},
+  // Daily clinical use, not a demo: no first-run tour.
+  customizationService: {
+    'ohif.tours': { $set: [] },
+  },
+  // Nor the investigational-use dialog in front of the images.
+  investigationalUseDialog: { option: 'never' },
 
   // --- URL-driven customizations (?customization=) ----------------------------
   // OFF by default. To allow loading customization data files from the URL, set
@@ -69,7 +74,9 @@ window.config = {
     // above, the number of requests can be go a lot higher.
     prefetch: 25,
   },
-  showErrorDetails: 'always', // 'always', 'dev', 'production'
+  // Error details go to the console (and the server's log), not to the
+  // radiologist's screen.
+  showErrorDetails: 'dev', // 'always', 'dev', 'production'
   // `dangerouslyUseDynamicConfig` (load configuration from a `configUrl` query
   // parameter) is intentionally left OFF in the secure default build. See
   // config/dev.js for the documented shape.

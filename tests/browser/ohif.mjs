@@ -40,6 +40,10 @@ try {
   const text = await page.evaluate(() => document.body.innerText);
   result.imageCount = (text.match(/\(1\/(\d+)\)/) || [])[1] || null;
   await page.screenshot({ path: screenshot });
+  // Set up for daily use: no first-run tour, no investigational-use
+  // dialog in front of the images.
+  result.tourSteps = await page.locator('.shepherd-element').count();
+  result.investigationalDialog = await page.getByText(/investigational use/i).count();
   result.errors = errors;
   result.ok = fraction > 0.05 && result.imageCount === images && errors.length === 0;
 } catch (e) {
