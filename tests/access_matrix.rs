@@ -51,6 +51,9 @@ const SHARE_REVOKE: [u16; 5] = [401, 403, 403, 204, 404];
 /// Correcting a patient: schedulers and administrators.
 const CORRECT: [u16; 5] = [401, 403, 403, 200, 404];
 const MERGE: [u16; 5] = [401, 403, 403, 404, 404];
+const BAD_REASON: [u16; 5] = [401, 403, 403, 400, 400];
+/// Restoring or purging an instance nobody rejected.
+const NO_REJECTION: [u16; 5] = [401, 403, 403, 404, 404];
 /// Adding (and removing) a user of the caller's tenant.
 const USER_PUT: [u16; 5] = [401, 403, 403, 204, 404];
 /// C-ECHO to our peer DEST1: the other tenant's administrator has none.
@@ -154,6 +157,12 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         ("PATCH", "/api/studies/{study}", CORRECT, false),
         // Merging a patient nobody has: refused before it is looked for.
         ("POST", "/api/patients/merge", MERGE, false),
+        // Rejecting study S with a reason that is none: refused after the
+        // access check (S stays for the routes after).
+        ("POST", "/api/studies/{study}/reject", BAD_REASON, false),
+        ("GET", "/api/rejected", JOBS, false),
+        ("POST", "/api/rejected/{sop}/restore", NO_REJECTION, false),
+        ("DELETE", "/api/rejected/{sop}", NO_REJECTION, false),
         ("GET", "/api/users", JOBS, false),
         // Users are named once over every tenant: the other tenant's
         // administrator cannot take ours.
@@ -591,11 +600,13 @@ fn access_matrix(database_url: Option<&str>) {
             .replace("{id}", item_id)
             .replace("{name}", "matrix-user")
             .replace("{ae}", "DEST1")
+            .replace("{sop}", "1.2.3.4.5.6")
             + &token
     };
     let share_body = format!(r#"{{"study": "{study}"}}"#);
     let mut order: Vec<_> = table.iter().filter(|r| r.0 != "DELETE").collect();
     for p in [
+        "/api/rejected/{sop}",
         "/api/users/{name}",
         "/api/shares/{id}",
         "/api/worklist/{id}",
@@ -652,6 +663,9 @@ fn access_matrix(database_url: Option<&str>) {
             } else if method == "POST" && template == "/api/patients/merge" {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"from_id": "NOBODY", "into_id": "ALSO-NOBODY", "name": "X^Y"}"#
+            } else if method == "POST" && template.ends_with("/reject") {
+                headers.push(("Content-Type", "application/json"));
+                br#"{"reason": "999"}"#
             } else if method == "POST" && template == "/api/users" {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"name": "matrix-user", "roles": ["viewer"], "password": "long-enough-9"}"#
@@ -659,7 +673,9 @@ fn access_matrix(database_url: Option<&str>) {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"to": "RIS1"}"#
             } else if method == "POST"
-                && (template.starts_with("/api/jobs/") || template.ends_with("/export"))
+                && (template.starts_with("/api/jobs/")
+                    || template.ends_with("/export")
+                    || template.ends_with("/restore"))
             {
                 b""
             } else if method == "POST" {

@@ -66,6 +66,9 @@ fn a_ct_sent_by_c_store_shows_up_in_ohif_and_renders() {
     assert_eq!(r["imageCount"], "12", "{r}");
     assert!(r["brightFraction"].as_f64().unwrap() > 0.05, "{r}");
     assert_eq!(r["tourSteps"], 0, "no first-run tour: {r}");
-    assert_eq!(r["investigationalDialog"], 0, "no investigational-use dialog: {r}");
+    assert_eq!(
+        r["investigationalDialog"], 0,
+        "no investigational-use dialog: {r}"
+    );
     assert!(screenshot.exists());
 }

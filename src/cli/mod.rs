@@ -224,6 +224,17 @@ pub enum Command {
         #[command(subcommand)]
         command: PatientCommand,
     },
+    /// Rejected instances (IOCM): reject a study, list what is rejected,
+    /// restore or purge an instance.
+    Reject {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Only this tenant's.
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[command(subcommand)]
+        command: RejectCommand,
+    },
     /// Retention: what the `[[retention.rules]]` would delete now (`plan`),
     /// or delete it (`run`, only with `[retention] enabled = true`).
     Retention {
@@ -571,6 +582,52 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{} studies, {} instances", done.studies, done.instances);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reject {
+            archive,
+            tenant,
+            command,
+        } => {
+            let said = runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move {
+                    Ok(match command {
+                        RejectCommand::Study { study, reason } => {
+                            let n = service.reject_study(&ctx, &study, &reason).await?;
+                            format!("{n} instances rejected")
+                        }
+                        RejectCommand::List { study } => service
+                            .rejected(&ctx, study.as_deref())
+                            .await?
+                            .iter()
+                            .map(|r| {
+                                format!(
+                                    "{}  {}  study {}  patient {}  {} ({})",
+                                    crate::audit::format_time(r.rejected_at),
+                                    r.sop_instance_uid,
+                                    r.study_instance_uid,
+                                    r.patient_id,
+                                    r.reason,
+                                    r.reason_code
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                        RejectCommand::Restore { sop } => {
+                            service.restore_rejected(&ctx, &sop).await?;
+                            format!("{sop} restored")
+                        }
+                        RejectCommand::Purge { sop } => {
+                            service.purge_rejected(&ctx, &sop).await?;
+                            format!("{sop} purged")
+                        }
+                    })
+                },
+            ))?;
+            println!("{said}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Retention {
             archive,
             action,
@@ -724,6 +781,39 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
             .map(ok),
     }
+}
+
+/// `filmless reject …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RejectCommand {
+    /// Reject every instance of a study.
+    Study {
+        /// Study Instance UID.
+        #[arg(long, value_name = "UID")]
+        study: String,
+        /// CID 7011: 113001 quality, 113037 patient safety, 113038 wrong
+        /// worklist entry, 113039 retention expired.
+        #[arg(long, value_name = "CODE")]
+        reason: String,
+    },
+    /// The rejected instances.
+    List {
+        /// Of this study only.
+        #[arg(long, value_name = "UID")]
+        study: Option<String>,
+    },
+    /// Bring a rejected instance back.
+    Restore {
+        /// SOP Instance UID.
+        #[arg(long, value_name = "UID")]
+        sop: String,
+    },
+    /// Delete a rejected instance's object for good.
+    Purge {
+        /// SOP Instance UID.
+        #[arg(long, value_name = "UID")]
+        sop: String,
+    },
 }
 
 /// `filmless patient …`.

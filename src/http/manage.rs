@@ -21,6 +21,10 @@ use crate::service::Role;
 routes! {
     "/api/studies/{study}" => { patch: correct }
     "/api/patients/merge" => { post: merge }
+    "/api/studies/{study}/reject" => { post: reject }
+    "/api/rejected" => { get: rejected }
+    "/api/rejected/{sop}/restore" => { post: restore }
+    "/api/rejected/{sop}" => { delete: purge }
     "/api/users" => { get: users, post: put_user }
     "/api/users/{name}" => { delete: remove_user }
     "/api/peers" => { get: peers }
@@ -154,6 +158,74 @@ async fn merge(State(state): State<AppState>, caller: Caller, body: Bytes) -> Ap
         .merge_patients(&caller.ctx, (&b.from_id, &b.from_issuer), &into)
         .await?;
     Ok(Json(done).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    reason: String,
+}
+
+/// `POST /api/studies/{study}/reject` `{"reason": "113001"}`: hide the
+/// study's instances (IOCM), `{"rejected": n}`.
+async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(study): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let b: RejectBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("a rejection is {{reason: \"113001\"}}: {e}"))
+    })?;
+    let n = state
+        .service
+        .reject_study(&caller.ctx, &study, &b.reason)
+        .await?;
+    Ok(Json(serde_json::json!({ "rejected": n })).into_response())
+}
+
+/// `GET /api/rejected?study=UID`.
+async fn rejected(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: crate::dicomweb::extract::Params,
+) -> ApiResult<Response> {
+    let mut study = None;
+    for (k, v) in &params.pairs {
+        match k.as_str() {
+            "study" => study = Some(v.clone()),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter {other:?} (study)"
+                )))
+            }
+        }
+    }
+    let list = state
+        .service
+        .rejected(&caller.ctx, study.as_deref())
+        .await?;
+    Ok(Json(list).into_response())
+}
+
+/// `POST /api/rejected/{sop}/restore`.
+async fn restore(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(sop): Path<String>,
+) -> ApiResult<Response> {
+    state.service.restore_rejected(&caller.ctx, &sop).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /api/rejected/{sop}`: purge.
+async fn purge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(sop): Path<String>,
+) -> ApiResult<Response> {
+    state.service.purge_rejected(&caller.ctx, &sop).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /api/peers`.

@@ -33,6 +33,7 @@ pub mod order;
 pub mod peers;
 pub mod print;
 mod procedure;
+mod reject;
 pub mod render;
 mod retention;
 mod retrieve;

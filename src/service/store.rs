@@ -92,6 +92,7 @@ impl Service {
             self.metrics()
                 .received(&stored.routing.modality, stored.size);
         }
+        self.rejection_note(ctx, tenant, &stored).await;
         self.route_stored(ctx, tenant, &stored).await;
         Ok(stored)
     }

@@ -111,11 +111,16 @@ impl Archive {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         let listed: Vec<(String, u64, i64)> = self.blobs().list_with_times().try_collect().await?;
+        // Rejected instances keep their objects on purpose.
+        let rejected = self.index().rejected_keys().await?;
         let mut present = std::collections::HashSet::with_capacity(listed.len());
         for (key, _, modified) in listed {
             report.blobs += 1;
             present.insert(key.clone());
-            if !rows.contains_key(&key) && now - modified >= grace.as_secs() as i64 {
+            if !rows.contains_key(&key)
+                && !rejected.contains(&key)
+                && now - modified >= grace.as_secs() as i64
+            {
                 report.orphans.push(key);
             }
         }

@@ -36,6 +36,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0007_shares.sql",
     "0008_patient_patches.sql",
     "0009_print.sql",
+    "0010_rejection.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -48,6 +49,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0007_shares.sql",
     "0008_patient_patches.sql",
     "0009_print.sql",
+    "0010_rejection.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

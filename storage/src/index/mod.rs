@@ -29,6 +29,7 @@ mod group;
 pub mod jobs;
 mod print;
 mod read;
+mod rejection;
 mod rows;
 mod shares;
 mod users;
@@ -39,6 +40,7 @@ pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{Index, IndexOptions};
 pub use jobs::{Job, NewJob};
 pub use print::PrintSheet;
+pub use rejection::Rejected;
 pub use rows::{
     now_millis, Counts, Insert, InstanceJson, NewInstance, StoredInstance, StudySummary,
 };

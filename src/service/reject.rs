@@ -1,0 +1,252 @@
+//! Rejection (IHE IOCM, PS3.4 Annex KK): a Key Object Selection document
+//! titled with a rejection reason (CID 7011) that arrives by C-STORE,
+//! STOW-RS or import hides the instances it references — in the sender's
+//! tenant — from every query and retrieval. Their index rows go; their
+//! objects stay, listed as rejected, until an administrator restores them
+//! (re-indexed from the object) or purges them (the object deleted). An
+//! administrator may also reject a study by hand. Each step is audited.
+
+use dicom_dictionary_std::{tags, uids};
+use storage::index::Rejected;
+use storage::{Stored, TenantId};
+
+use super::{Context, Error, Result, Right, Service};
+use crate::audit::Action;
+
+/// The rejection titles of CID 7011 (Scheme DCM).
+pub const REJECTION_TITLES: [(&str, &str); 4] = [
+    ("113001", "Rejected for Quality Reasons"),
+    ("113037", "Rejected for Patient Safety Reasons"),
+    ("113038", "Incorrect Modality Worklist Entry"),
+    ("113039", "Data Retention Policy Expired"),
+];
+
+fn title(code: &str) -> Option<&'static str> {
+    REJECTION_TITLES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, m)| *m)
+}
+
+fn text(obj: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> String {
+    obj.get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|v| v.trim_end_matches(['\0', ' ']).to_owned())
+        .unwrap_or_default()
+}
+
+impl Service {
+    /// After a store: a Key Object Selection with a rejection title rejects
+    /// the instances it references.
+    pub(super) async fn rejection_note(&self, ctx: &Context, tenant: &TenantId, stored: &Stored) {
+        if stored.sop_class_uid != uids::KEY_OBJECT_SELECTION_DOCUMENT_STORAGE {
+            return;
+        }
+        let outcome = async {
+            let Some(instance) = self
+                .archive()
+                .index()
+                .instance(tenant, &stored.sop_instance_uid)
+                .await?
+            else {
+                return Ok(0);
+            };
+            let bytes = self.read(&instance).await?;
+            let start = if bytes.get(128..132) == Some(b"DICM") {
+                128
+            } else {
+                0
+            };
+            let kos = dicom_object::OpenFileOptions::new()
+                .read_until(tags::PIXEL_DATA)
+                .from_reader(&bytes[start..])
+                .map_err(|e| Error::invalid(format!("the key object does not parse: {e}")))?;
+            let code = kos
+                .get(tags::CONCEPT_NAME_CODE_SEQUENCE)
+                .and_then(|e| e.items())
+                .and_then(|i| i.first())
+                .filter(|i| text(i, tags::CODING_SCHEME_DESIGNATOR) == "DCM")
+                .map(|i| text(i, tags::CODE_VALUE))
+                .unwrap_or_default();
+            if title(&code).is_none() {
+                return Ok(0);
+            }
+            let mut sops = Vec::new();
+            for study in kos
+                .get(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE)
+                .and_then(|e| e.items())
+                .unwrap_or_default()
+            {
+                for series in study
+                    .get(tags::REFERENCED_SERIES_SEQUENCE)
+                    .and_then(|e| e.items())
+                    .unwrap_or_default()
+                {
+                    for sop in series
+                        .get(tags::REFERENCED_SOP_SEQUENCE)
+                        .and_then(|e| e.items())
+                        .unwrap_or_default()
+                    {
+                        let uid = text(sop, tags::REFERENCED_SOP_INSTANCE_UID);
+                        if !uid.is_empty() && uid != stored.sop_instance_uid {
+                            sops.push(uid);
+                        }
+                    }
+                }
+            }
+            self.reject_instances(ctx, tenant, &sops, &code, &stored.sop_instance_uid)
+                .await
+        }
+        .await;
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, kos = %stored.sop_instance_uid, "a rejection note was not applied");
+        }
+    }
+
+    /// Reject a whole study by hand, for `reason_code` (CID 7011).
+    pub async fn reject_study(
+        &self,
+        ctx: &Context,
+        study: &str,
+        reason_code: &str,
+    ) -> Result<usize> {
+        self.require(ctx, Right::Delete, Action::Delete, "reject")
+            .await?;
+        if title(reason_code).is_none() {
+            return Err(Error::invalid(format!(
+                "{reason_code:?} is not a rejection title: 113001 (quality), 113037 (patient \
+                 safety), 113038 (wrong worklist entry), 113039 (retention expired)"
+            )));
+        }
+        let (uid, tenant) = self.stored_study(ctx, study).await?;
+        let sops: Vec<String> = self
+            .archive()
+            .index()
+            .study_instances(&tenant, uid.as_str())
+            .await?
+            .into_iter()
+            .map(|i| i.sop_instance_uid)
+            .collect();
+        self.reject_instances(ctx, &tenant, &sops, reason_code, "")
+            .await
+    }
+
+    /// Hide `sops` of `tenant`: their rows go, their objects are kept and
+    /// listed. How many were rejected.
+    async fn reject_instances(
+        &self,
+        ctx: &Context,
+        tenant: &TenantId,
+        sops: &[String],
+        code: &str,
+        by: &str,
+    ) -> Result<usize> {
+        let reason = title(code).unwrap_or("rejected");
+        let index = self.archive().index();
+        let mut n = 0;
+        for sop in sops {
+            let Some(i) = index.instance(tenant, sop).await? else {
+                continue;
+            };
+            let patient = self
+                .inner
+                .audit
+                .patient_of(tenant, &i.study_instance_uid)
+                .await;
+            let key = index.delete_instance(tenant, sop).await?;
+            index
+                .insert_rejection(&Rejected {
+                    tenant: tenant.as_str().to_owned(),
+                    sop_instance_uid: sop.clone(),
+                    study_instance_uid: i.study_instance_uid.clone(),
+                    patient_id: patient.clone(),
+                    blob_key: key,
+                    reason_code: code.to_owned(),
+                    reason: reason.to_owned(),
+                    by_sop_instance_uid: by.to_owned(),
+                    rejected_by: ctx.actor.name.clone(),
+                    rejected_at: 0,
+                })
+                .await?;
+            self.record(
+                ctx,
+                Action::Delete,
+                None,
+                Some(tenant),
+                (patient, i.study_instance_uid.clone()),
+                &format!("instance {sop} rejected: {reason}"),
+            )
+            .await;
+            n += 1;
+        }
+        if n > 0 {
+            tracing::info!(instances = n, reason, "instances rejected");
+        }
+        Ok(n)
+    }
+
+    /// The rejected instances of the caller's tenant, of one study or all.
+    pub async fn rejected(&self, ctx: &Context, study: Option<&str>) -> Result<Vec<Rejected>> {
+        self.require(ctx, Right::Delete, Action::Delete, "rejected instances")
+            .await?;
+        Ok(self.archive().index().rejected(ctx.tenant(), study).await?)
+    }
+
+    async fn rejection(&self, ctx: &Context, sop: &str) -> Result<Rejected> {
+        self.rejected(ctx, None)
+            .await?
+            .into_iter()
+            .find(|r| r.sop_instance_uid == sop)
+            .ok_or_else(|| Error::not_found(format!("no rejected instance {sop}")))
+    }
+
+    /// Bring a rejected instance back: indexed again from its object.
+    pub async fn restore_rejected(&self, ctx: &Context, sop: &str) -> Result<()> {
+        let r = self.rejection(ctx, sop).await?;
+        let tenant = TenantId::parse(&r.tenant)?;
+        let bytes = self.archive().blobs().read_unindexed(&r.blob_key).await?;
+        let stream = futures::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+        self.archive().store_stream(&tenant, stream, None).await?;
+        self.archive()
+            .index()
+            .remove_rejection(&tenant, sop)
+            .await?;
+        // The object was written again; the old copy goes if it is another.
+        if let Some(now) = self.archive().index().instance(&tenant, sop).await? {
+            if now.blob.key != r.blob_key {
+                self.archive().blobs().delete(&r.blob_key).await?;
+            }
+        }
+        self.record(
+            ctx,
+            Action::Delete,
+            None,
+            Some(&tenant),
+            (r.patient_id, r.study_instance_uid),
+            &format!("instance {sop} restored (was rejected: {})", r.reason),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Delete a rejected instance's object for good.
+    pub async fn purge_rejected(&self, ctx: &Context, sop: &str) -> Result<()> {
+        let r = self.rejection(ctx, sop).await?;
+        let tenant = TenantId::parse(&r.tenant)?;
+        self.archive().blobs().delete(&r.blob_key).await?;
+        self.archive()
+            .index()
+            .remove_rejection(&tenant, sop)
+            .await?;
+        self.record(
+            ctx,
+            Action::Delete,
+            None,
+            Some(&tenant),
+            (r.patient_id, r.study_instance_uid),
+            &format!("rejected instance {sop} purged ({})", r.reason),
+        )
+        .await;
+        Ok(())
+    }
+}

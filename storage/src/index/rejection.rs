@@ -1,0 +1,136 @@
+//! Rejected instances (IOCM): the service's `reject` removes an instance's
+//! index rows and records here what brings it back (its object's key).
+
+use sqlx::Row;
+
+use super::rows::now_millis;
+use super::Index;
+use crate::error::Result;
+use crate::tenant::TenantId;
+
+/// A rejected instance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// Whose.
+    pub tenant: String,
+    /// The instance.
+    pub sop_instance_uid: String,
+    /// Its study.
+    pub study_instance_uid: String,
+    /// Its patient.
+    pub patient_id: String,
+    /// Its object, kept.
+    #[serde(skip)]
+    pub blob_key: String,
+    /// The rejection title's code (CID 7011), e.g. `113001`.
+    pub reason_code: String,
+    /// Its meaning.
+    pub reason: String,
+    /// The Key Object Selection that rejected it (empty: by hand).
+    pub by_sop_instance_uid: String,
+    /// Who.
+    pub rejected_by: String,
+    /// Unix ms.
+    pub rejected_at: i64,
+}
+
+const COLUMNS: &str = "tenant_id, sop_instance_uid, study_instance_uid, patient_id, blob_key, \
+                       reason_code, reason, by_sop_instance_uid, rejected_by, rejected_at";
+
+fn rejected_of(r: &sqlx::any::AnyRow) -> Result<Rejected> {
+    Ok(Rejected {
+        tenant: r.try_get(0)?,
+        sop_instance_uid: r.try_get(1)?,
+        study_instance_uid: r.try_get(2)?,
+        patient_id: r.try_get(3)?,
+        blob_key: r.try_get(4)?,
+        reason_code: r.try_get(5)?,
+        reason: r.try_get(6)?,
+        by_sop_instance_uid: r.try_get(7)?,
+        rejected_by: r.try_get(8)?,
+        rejected_at: r.try_get(9)?,
+    })
+}
+
+impl Index {
+    /// Record a rejection (`rejected_at` set here; an instance rejected
+    /// again keeps its first record).
+    pub async fn insert_rejection(&self, r: &Rejected) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query(&format!(
+            "INSERT INTO rejection ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (tenant_id, sop_instance_uid) DO NOTHING"
+        ))
+        .bind(&r.tenant)
+        .bind(&r.sop_instance_uid)
+        .bind(&r.study_instance_uid)
+        .bind(&r.patient_id)
+        .bind(&r.blob_key)
+        .bind(&r.reason_code)
+        .bind(&r.reason)
+        .bind(&r.by_sop_instance_uid)
+        .bind(&r.rejected_by)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rejected instances of `tenant` (`None`: all), of one study or all,
+    /// newest first.
+    pub async fn rejected(
+        &self,
+        tenant: Option<&TenantId>,
+        study_instance_uid: Option<&str>,
+    ) -> Result<Vec<Rejected>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM rejection WHERE 1 = 1");
+        let mut n = 0;
+        if tenant.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND tenant_id = ${n}"));
+        }
+        if study_instance_uid.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND study_instance_uid = ${n}"));
+        }
+        sql.push_str(" ORDER BY rejected_at DESC LIMIT 10000");
+        let mut q = sqlx::query(&sql);
+        if let Some(t) = tenant {
+            q = q.bind(t.as_str());
+        }
+        if let Some(s) = study_instance_uid {
+            q = q.bind(s);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter().map(rejected_of).collect()
+    }
+
+    /// Forget a rejection (restored or purged); whether there was one.
+    pub async fn remove_rejection(
+        &self,
+        tenant: &TenantId,
+        sop_instance_uid: &str,
+    ) -> Result<bool> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM rejection WHERE tenant_id = $1 AND sop_instance_uid = $2")
+            .bind(tenant.as_str())
+            .bind(sop_instance_uid)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// The object keys of every rejected instance (kept on purpose: not
+    /// orphans for `check`).
+    pub async fn rejected_keys(&self) -> Result<std::collections::HashSet<String>> {
+        let rows = sqlx::query("SELECT blob_key FROM rejection")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
+    }
+}

@@ -1,0 +1,275 @@
+//! Rejection (IHE IOCM) on SQLite and PostgreSQL: a Key Object Selection
+//! titled "Rejected for Quality Reasons" sent by STOW-RS hides the slice it
+//! names from QIDO-RS and WADO-RS; the rejected list shows it, `check`
+//! does not call its kept object an orphan, restoring brings it back;
+//! rejecting a study by hand and purging work from the API.
+
+mod common;
+
+use common::{filmless, http, stow_body, ScratchPg, ServerProcess, STOW_TYPE};
+use dicom_core::value::{DataSetSequence, Value};
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::InMemDicomObject;
+use serde_json::Value as Json;
+
+fn put(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: &str) {
+    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+}
+
+fn seq(items: Vec<InMemDicomObject>) -> Value<InMemDicomObject> {
+    Value::Sequence(DataSetSequence::from(items))
+}
+
+/// A rejection note for one instance.
+fn kos(study: &str, patient: &str, series: &str, sop: &str, code: &str) -> (String, Vec<u8>) {
+    let uid = format!("2.25.{}", rand::random::<u64>());
+    let mut obj = InMemDicomObject::new_empty();
+    for (tag, vr, v) in [
+        (
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            uids::KEY_OBJECT_SELECTION_DOCUMENT_STORAGE,
+        ),
+        (tags::SOP_INSTANCE_UID, VR::UI, uid.as_str()),
+        (tags::STUDY_INSTANCE_UID, VR::UI, study),
+        (tags::SERIES_INSTANCE_UID, VR::UI, &format!("{uid}.1")),
+        (tags::MODALITY, VR::CS, "KO"),
+        (tags::PATIENT_ID, VR::LO, patient),
+        (tags::INSTANCE_NUMBER, VR::IS, "1"),
+    ] {
+        put(&mut obj, tag, vr, v);
+    }
+    let mut code_item = InMemDicomObject::new_empty();
+    put(&mut code_item, tags::CODE_VALUE, VR::SH, code);
+    put(
+        &mut code_item,
+        tags::CODING_SCHEME_DESIGNATOR,
+        VR::SH,
+        "DCM",
+    );
+    put(
+        &mut code_item,
+        tags::CODE_MEANING,
+        VR::LO,
+        "Rejected for Quality Reasons",
+    );
+    obj.put(DataElement::new(
+        tags::CONCEPT_NAME_CODE_SEQUENCE,
+        VR::SQ,
+        seq(vec![code_item]),
+    ));
+    let mut sop_item = InMemDicomObject::new_empty();
+    put(
+        &mut sop_item,
+        tags::REFERENCED_SOP_CLASS_UID,
+        VR::UI,
+        uids::CT_IMAGE_STORAGE,
+    );
+    put(
+        &mut sop_item,
+        tags::REFERENCED_SOP_INSTANCE_UID,
+        VR::UI,
+        sop,
+    );
+    let mut series_item = InMemDicomObject::new_empty();
+    put(&mut series_item, tags::SERIES_INSTANCE_UID, VR::UI, series);
+    series_item.put(DataElement::new(
+        tags::REFERENCED_SOP_SEQUENCE,
+        VR::SQ,
+        seq(vec![sop_item]),
+    ));
+    let mut study_item = InMemDicomObject::new_empty();
+    put(&mut study_item, tags::STUDY_INSTANCE_UID, VR::UI, study);
+    study_item.put(DataElement::new(
+        tags::REFERENCED_SERIES_SEQUENCE,
+        VR::SQ,
+        seq(vec![series_item]),
+    ));
+    obj.put(DataElement::new(
+        tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE,
+        VR::SQ,
+        seq(vec![study_item]),
+    ));
+    let bytes = filmless_test_data::part10(obj, uids::KEY_OBJECT_SELECTION_DOCUMENT_STORAGE, &uid);
+    (uid, bytes)
+}
+
+fn instances(server: &ServerProcess, study: &str) -> Vec<String> {
+    let (status, _, body) = http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies/{study}/instances"),
+        &[],
+        b"",
+    );
+    if status == 404 || body.is_empty() {
+        return Vec::new();
+    }
+    let v: Json = serde_json::from_slice(&body).unwrap_or(Json::Array(Vec::new()));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["00080018"]["Value"][0].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn json(server: &ServerProcess, method: &str, path: &str, body: &[u8]) -> (u16, Json) {
+    let (status, _, reply) = http(
+        &server.http,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    (status, serde_json::from_slice(&reply).unwrap_or(Json::Null))
+}
+
+fn rejecting(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = Vec::new();
+    if let Some(u) = database_url {
+        args.extend(["--database-url".to_owned(), u.to_owned()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (plan, ct) = filmless_test_data::ct_series_sized(88, 3, (32, 32));
+    common::write_files(&dir.path().join("ct"), &ct);
+    common::import_ok(dir.path(), &args, &dir.path().join("ct"));
+    let server = ServerProcess::start(dir.path(), &args, &[]);
+    let study = plan.study_instance_uid.as_str();
+    let bad = &ct[0];
+
+    // The rejection note, by STOW-RS.
+    let (note, bytes) = kos(
+        study,
+        &plan.patient.id,
+        &bad.series_instance_uid,
+        &bad.sop_instance_uid,
+        "113001",
+    );
+    let (status, _, reply) = http(
+        &server.http,
+        "POST",
+        "/dicom-web/studies",
+        &[("Content-Type", STOW_TYPE)],
+        &stow_body(&bytes),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let seen = instances(&server, study);
+    assert_eq!(seen.len(), 3, "two slices and the note: {seen:?}");
+    assert!(!seen.contains(&bad.sop_instance_uid) && seen.contains(&note));
+    let (status, _, _) = http(
+        &server.http,
+        "GET",
+        &format!(
+            "/dicom-web/studies/{study}/series/{}/instances/{}",
+            bad.series_instance_uid, bad.sop_instance_uid
+        ),
+        &[("Accept", "multipart/related; type=\"application/dicom\"")],
+        b"",
+    );
+    assert_eq!(status, 404, "a rejected instance is not served");
+    let (status, list) = json(&server, "GET", &format!("/api/rejected?study={study}"), b"");
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["sop_instance_uid"], bad.sop_instance_uid.as_str());
+    assert_eq!(list[0]["reason"], "Rejected for Quality Reasons");
+    assert_eq!(list[0]["by_sop_instance_uid"], note.as_str());
+
+    // Its object is kept, and not an orphan.
+    let out = filmless()
+        .args(["check", "--data-dir"])
+        .arg(dir.path())
+        .args(&args)
+        .args(["--grace-secs", "0"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("3 instances, 4 blobs: 0 missing, 0 orphaned"),
+        "{said}"
+    );
+
+    // Restored: back in QIDO-RS.
+    let (status, _) = json(
+        &server,
+        "POST",
+        &format!("/api/rejected/{}/restore", bad.sop_instance_uid),
+        b"",
+    );
+    assert_eq!(status, 204);
+    assert_eq!(instances(&server, study).len(), 4);
+    assert_eq!(
+        json(&server, "GET", "/api/rejected", b"")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // The whole study rejected by hand; one purged.
+    let (status, done) = json(
+        &server,
+        "POST",
+        &format!("/api/studies/{study}/reject"),
+        br#"{"reason": "113037"}"#,
+    );
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["rejected"], 4);
+    assert!(instances(&server, study).is_empty());
+    let (status, _) = json(
+        &server,
+        "DELETE",
+        &format!("/api/rejected/{}", ct[1].sop_instance_uid),
+        b"",
+    );
+    assert_eq!(status, 204);
+    let list = json(&server, "GET", "/api/rejected", b"").1;
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["reason"] == "Rejected for Patient Safety Reasons"));
+    drop(server);
+    // The same from the command line.
+    let out = filmless()
+        .args(["reject", "--data-dir"])
+        .arg(dir.path())
+        .args(&args)
+        .args(["restore", "--sop", &ct[2].sop_instance_uid])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = filmless()
+        .args(["reject", "--data-dir"])
+        .arg(dir.path())
+        .args(&args)
+        .args(["list", "--study", study])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(!listed.contains(&ct[2].sop_instance_uid), "{listed}");
+}
+
+#[test]
+fn a_rejection_note_hides_what_it_names_sqlite() {
+    rejecting(None);
+}
+
+#[test]
+fn a_rejection_note_hides_what_it_names_postgres() {
+    let db = ScratchPg::new();
+    rejecting(Some(&db.url));
+}
