@@ -1,7 +1,8 @@
 //! Retention on SQLite and PostgreSQL: a radiograph from 2010 goes after
 //! 10 years, a CT of the same day (no rule) and last year's radiograph
 //! stay; the plan says so and what it frees; nothing is deleted until
-//! `[retention] enabled`, and the deletion is audited with its rule.
+//! `[retention] enabled`, and the deletion is audited with its rule. A 2010
+//! radiograph imported today is young by its arrival, and stays.
 
 mod common;
 
@@ -73,6 +74,9 @@ fn retention(database_url: Option<&str>) {
     // Kept: a CT of the same day (no rule for CT), last year's radiograph.
     study(&files, 2, "CT", "20100104", 3);
     study(&files, 3, "CR", &last_year, 2);
+    // Dated 2010 but imported today (old priors, or a modality's clock):
+    // kept, as young by its arrival.
+    let just_imported = study(&files, 4, "CR", "20100104", 1);
     let cfg = config(dir.path(), database_url, false);
     let out = filmless()
         .args(["import", "--config"])
@@ -85,6 +89,20 @@ fn retention(database_url: Option<&str>) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Everything but the just-imported study arrived in 2010.
+    let url = database_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("index.db").display()));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let sql = format!(
+            "UPDATE study SET created_at = 1262563200000 WHERE study_instance_uid <> '{just_imported}'"
+        );
+        db.execute(sql.as_str()).await.unwrap();
+        db.close().await.unwrap();
+    });
 
     // The plan: the 2010 radiograph only.
     let (ok, plan, err) = run(&cfg, &["retention", "plan", "--json"]);
@@ -108,7 +126,7 @@ fn retention(database_url: Option<&str>) {
     assert!(!ok && err.contains("not enabled"), "{err}");
     let (_, stats, _) = run(&cfg, &["stats", "--json"]);
     let stats: Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!(stats["total_instances"], 7);
+    assert_eq!(stats["total_instances"], 8);
 
     // Enabled: the radiograph goes, audited with its rule; the rest stay.
     let cfg = config(dir.path(), database_url, true);
@@ -117,7 +135,7 @@ fn retention(database_url: Option<&str>) {
     assert!(said.contains("1 studies deleted"), "{said}");
     let (_, stats, _) = run(&cfg, &["stats", "--json"]);
     let stats: Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!(stats["total_instances"], 5, "{stats}");
+    assert_eq!(stats["total_instances"], 6, "{stats}");
     let (_, plan, _) = run(&cfg, &["retention", "plan", "--json"]);
     let plan: Value = serde_json::from_str(&plan).unwrap();
     assert_eq!(plan["studies"].as_array().unwrap().len(), 0, "{plan}");

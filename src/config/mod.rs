@@ -103,15 +103,19 @@ pub struct RetentionRule {
 /// 30.44.
 pub fn keep_days(keep: &str) -> Option<i64> {
     let keep = keep.trim();
-    let (n, unit) = keep.split_at(keep.len().checked_sub(1)?);
-    let n: f64 = n.parse().ok().filter(|n: &f64| *n > 0.0 && *n < 1000.0)?;
+    let unit = keep.chars().last()?;
+    let n: f64 = keep[..keep.len() - unit.len_utf8()]
+        .parse()
+        .ok()
+        .filter(|n: &f64| *n > 0.0 && *n < 1000.0)?;
     let days = match unit {
-        "y" => n * 365.25,
-        "m" => n * 30.44,
-        "d" => n,
+        'y' => n * 365.25,
+        'm' => n * 30.44,
+        'd' => n,
         _ => return None,
     };
-    Some(days.round() as i64)
+    // At least a day: a rounding must never mean "delete everything".
+    Some((days.round() as i64).max(1))
 }
 
 /// `[metrics]`: who may read `GET /metrics` besides administrators.

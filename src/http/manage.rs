@@ -70,7 +70,15 @@ async fn put_user(
         .iter()
         .map(|r| Role::parse(r).ok_or_else(|| ApiError::bad_request(format!("no role {r:?}"))))
         .collect::<ApiResult<Vec<_>>>()?;
-    let tenant = caller.ctx.tenant().cloned().unwrap_or_default();
+    // A user stays in its tenant: the platform changing one does not move
+    // it (a new one is the caller's tenant's, the implicit for the platform).
+    let tenant = match caller.ctx.tenant() {
+        Some(t) => t.clone(),
+        None => match state.service.login_user(&b.name).await? {
+            Some(u) => storage::TenantId::parse(&u.tenant).unwrap_or_default(),
+            None => storage::TenantId::default(),
+        },
+    };
     state
         .service
         .put_user(

@@ -37,6 +37,19 @@ pub struct Corrected {
     pub instances: u64,
 }
 
+/// Sex and birth date as DICOM has them (empty: unknown).
+fn check(sex: &str, birth_date: &str) -> Result<()> {
+    if !matches!(sex, "M" | "F" | "O" | "") {
+        return Err(super::Error::invalid("Patient's Sex is M, F, O or empty"));
+    }
+    if !(birth_date.is_empty()
+        || (birth_date.len() == 8 && birth_date.bytes().all(|b| b.is_ascii_digit())))
+    {
+        return Err(super::Error::invalid("a birth date is YYYYMMDD"));
+    }
+    Ok(())
+}
+
 fn fields(p: &PatientAttributes) -> [String; 5] {
     [
         p.patient_id.clone(),
@@ -65,15 +78,26 @@ impl Service {
         study: &str,
         patch: &PatientPatch,
     ) -> Result<Corrected> {
-        if let Some(sex) = &patch.patient_sex {
-            if !matches!(sex.as_str(), "M" | "F" | "O" | "") {
-                return Err(super::Error::invalid("Patient's Sex is M, F, O or empty"));
-            }
+        check(
+            patch.patient_sex.as_deref().unwrap_or_default(),
+            patch.patient_birth_date.as_deref().unwrap_or_default(),
+        )?;
+        if patch
+            .patient_name
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(super::Error::invalid("a patient's name cannot be emptied"));
         }
-        if let Some(d) = &patch.patient_birth_date {
-            if !(d.is_empty() || (d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))) {
-                return Err(super::Error::invalid("a birth date is YYYYMMDD"));
-            }
+        // The right first: no answer tells a caller without it what exists.
+        if !ctx.may(super::Right::Orders) {
+            self.require(
+                ctx,
+                super::Right::Orders,
+                crate::audit::Action::PatientRecord,
+                "correction",
+            )
+            .await?;
         }
         let (uid, tenant) = self.stored_study(ctx, study).await?;
         let first = self
@@ -126,9 +150,33 @@ impl Service {
         from: (&str, &str),
         into: &PatientAttributes,
     ) -> Result<Corrected> {
+        check(&into.patient_sex, &into.patient_birth_date)?;
+        if into.patient_id.trim().is_empty() {
+            return Err(super::Error::invalid("the surviving patient needs an ID"));
+        }
+        // What the merge does not say of the survivor stays as it is.
+        let tenant = Self::write_tenant(ctx);
+        let mut into = into.clone();
+        if let Some(known) = self
+            .archive()
+            .index()
+            .patient_attributes(&tenant, &into.patient_id, &into.issuer_of_patient_id)
+            .await?
+        {
+            for (mine, theirs) in [
+                (&mut into.issuer_of_patient_id, known.issuer_of_patient_id),
+                (&mut into.patient_name, known.patient_name),
+                (&mut into.patient_birth_date, known.patient_birth_date),
+                (&mut into.patient_sex, known.patient_sex),
+            ] {
+                if mine.is_empty() {
+                    *mine = theirs;
+                }
+            }
+        }
         let done = self
-            .merge_patient(ctx, from.0, from.1, into, "merge of two patients")
+            .merge_patient(ctx, from.0, from.1, &into, "merge of two patients")
             .await?;
-        Ok(corrected(done, into))
+        Ok(corrected(done, &into))
     }
 }

@@ -42,6 +42,15 @@ impl Service {
         if stored.sop_class_uid != uids::KEY_OBJECT_SELECTION_DOCUMENT_STORAGE {
             return;
         }
+        // Hiding instances is deleting them from view: a sender that may
+        // only store keeps its note as an ordinary object.
+        if !ctx.may(Right::Delete) {
+            tracing::debug!(
+                sender = %ctx.actor.name,
+                "a key object from a sender without the delete right: not applied as a rejection"
+            );
+            return;
+        }
         let outcome = async {
             let Some(instance) = self
                 .archive()
@@ -71,7 +80,7 @@ impl Service {
             if title(&code).is_none() {
                 return Ok(0);
             }
-            let mut sops = Vec::new();
+            let mut sops: Vec<(String, String)> = Vec::new();
             for study in kos
                 .get(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE)
                 .and_then(|e| e.items())
@@ -89,7 +98,7 @@ impl Service {
                     {
                         let uid = text(sop, tags::REFERENCED_SOP_INSTANCE_UID);
                         if !uid.is_empty() && uid != stored.sop_instance_uid {
-                            sops.push(uid);
+                            sops.push((text(study, tags::STUDY_INSTANCE_UID), uid));
                         }
                     }
                 }
@@ -119,35 +128,40 @@ impl Service {
             )));
         }
         let (uid, tenant) = self.stored_study(ctx, study).await?;
-        let sops: Vec<String> = self
+        let sops: Vec<(String, String)> = self
             .archive()
             .index()
             .study_instances(&tenant, uid.as_str())
             .await?
             .into_iter()
-            .map(|i| i.sop_instance_uid)
+            .map(|i| (i.study_instance_uid, i.sop_instance_uid))
             .collect();
         self.reject_instances(ctx, &tenant, &sops, reason_code, "")
             .await
     }
 
-    /// Hide `sops` of `tenant`: their rows go, their objects are kept and
-    /// listed. How many were rejected.
+    /// Hide `sops` (study, instance) of `tenant`: their rows go, their
+    /// objects are kept and listed. How many were rejected. An instance of
+    /// another study than named is left alone.
     async fn reject_instances(
         &self,
         ctx: &Context,
         tenant: &TenantId,
-        sops: &[String],
+        sops: &[(String, String)],
         code: &str,
         by: &str,
     ) -> Result<usize> {
         let reason = title(code).unwrap_or("rejected");
         let index = self.archive().index();
         let mut n = 0;
-        for sop in sops {
+        for (study, sop) in sops {
             let Some(i) = index.instance(tenant, sop).await? else {
                 continue;
             };
+            if !study.is_empty() && &i.study_instance_uid != study {
+                tracing::warn!(sop = %sop, "a rejection names this instance under another study: left alone");
+                continue;
+            }
             let patient = self
                 .inner
                 .audit
@@ -193,11 +207,20 @@ impl Service {
     }
 
     async fn rejection(&self, ctx: &Context, sop: &str) -> Result<Rejected> {
-        self.rejected(ctx, None)
-            .await?
-            .into_iter()
-            .find(|r| r.sop_instance_uid == sop)
-            .ok_or_else(|| Error::not_found(format!("no rejected instance {sop}")))
+        self.require(ctx, Right::Delete, Action::Delete, "rejected instance")
+            .await?;
+        let mut found = self
+            .archive()
+            .index()
+            .rejection_of(ctx.tenant(), sop)
+            .await?;
+        match found.len() {
+            0 => Err(Error::not_found(format!("no rejected instance {sop}"))),
+            1 => Ok(found.remove(0)),
+            n => Err(Error::Ambiguous(format!(
+                "{n} tenants rejected an instance {sop}: name one (X-Filmless-Tenant, or --tenant)"
+            ))),
+        }
     }
 
     /// Bring a rejected instance back: indexed again from its object.

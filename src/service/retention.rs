@@ -88,11 +88,22 @@ impl Service {
             .studies_before(&date_of(today - shortest), (today - shortest) * 86_400_000)
             .await?;
         for (tenant, study, study_date, stored_at, bytes, modalities) in candidates {
-            let age = today - day_of(&study_date).unwrap_or(stored_at.div_euclid(86_400_000));
+            // Young by either its date or its arrival: kept (a modality
+            // with a wrong clock, or old priors just imported).
+            let arrived = stored_at.div_euclid(86_400_000);
+            let age = today - day_of(&study_date).unwrap_or(arrived).max(arrived);
+            // A rule is about the images: presentation states, key objects,
+            // reports and series without a modality do not decide.
+            let imaging: Vec<&String> = modalities
+                .iter()
+                .filter(|m| !matches!(m.trim(), "" | "PR" | "KO" | "SR" | "DOC"))
+                .collect();
             let matching = rules.iter().filter(|(r, _)| {
                 (r.tenants.is_empty() || r.tenants.iter().any(|t| t == tenant.as_str()))
                     && (r.modalities.is_empty()
-                        || modalities.iter().all(|m| r.modalities.contains(m)))
+                        || imaging
+                            .iter()
+                            .any(|m| r.modalities.iter().any(|w| w.eq_ignore_ascii_case(m))))
             });
             let Some((rule, keep)) = matching.max_by_key(|(_, d)| *d) else {
                 continue;

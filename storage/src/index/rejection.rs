@@ -106,6 +106,25 @@ impl Index {
         rows.iter().map(rejected_of).collect()
     }
 
+    /// The rejection of `sop_instance_uid` in `tenant` (`None`: in any
+    /// tenant: one per tenant that rejected such a UID).
+    pub async fn rejection_of(
+        &self,
+        tenant: Option<&TenantId>,
+        sop_instance_uid: &str,
+    ) -> Result<Vec<Rejected>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM rejection WHERE sop_instance_uid = $1");
+        if tenant.is_some() {
+            sql.push_str(" AND tenant_id = $2");
+        }
+        let mut q = sqlx::query(&sql).bind(sop_instance_uid);
+        if let Some(t) = tenant {
+            q = q.bind(t.as_str());
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter().map(rejected_of).collect()
+    }
+
     /// Forget a rejection (restored or purged); whether there was one.
     pub async fn remove_rejection(
         &self,

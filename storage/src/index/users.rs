@@ -12,7 +12,8 @@ use crate::tenant::TenantId;
 pub struct UserRow {
     /// Login name (unique over every tenant).
     pub name: String,
-    /// PHC string (argon2id).
+    /// PHC string (argon2id); never serialized.
+    #[serde(skip_serializing)]
     pub password_hash: String,
     /// Role names, comma-separated.
     pub roles: String,

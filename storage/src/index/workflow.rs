@@ -622,6 +622,38 @@ async fn resolve_issuer(
 
 /// The patient rows of (`patient_id`, `issuer`), and those of that ID
 /// without an issuer: id, patient_id, issuer, name, birth date, sex.
+impl Index {
+    /// The attributes of patient `patient_id` of `tenant` (any issuer when
+    /// `issuer` is empty), if the archive has them.
+    pub async fn patient_attributes(
+        &self,
+        tenant: &TenantId,
+        patient_id: &str,
+        issuer: &str,
+    ) -> Result<Option<PatientAttributes>> {
+        let row = sqlx::query(
+            "SELECT patient_id, issuer_of_patient_id, patient_name, patient_birth_date, \
+             patient_sex FROM patient WHERE tenant_id = $1 AND patient_id = $2 \
+             AND (issuer_of_patient_id = $3 OR $3 = '') ORDER BY id LIMIT 1",
+        )
+        .bind(tenant.as_str())
+        .bind(patient_id)
+        .bind(issuer)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(PatientAttributes {
+                patient_id: r.try_get(0)?,
+                issuer_of_patient_id: r.try_get(1)?,
+                patient_name: r.try_get(2)?,
+                patient_birth_date: r.try_get(3)?,
+                patient_sex: r.try_get(4)?,
+            })
+        })
+        .transpose()
+    }
+}
+
 async fn patient_rows(
     tx: &mut Tx,
     tenant: &TenantId,
