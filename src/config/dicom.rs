@@ -84,6 +84,10 @@ pub enum Permission {
     /// Print Management (film sessions, film boxes, image boxes): prints
     /// film sheets into the archive.
     Print,
+    /// Rejection notes (IHE IOCM): its Key Object Selections with a
+    /// rejection title hide the instances they name. Not in the default
+    /// set: give it to the modalities and archives trusted with it.
+    Reject,
 }
 
 /// `[[dicom.peers]]`.

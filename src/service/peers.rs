@@ -361,6 +361,8 @@ fn right_of(p: Permission) -> Right {
         Permission::Mpps => Right::Procedure,
         Permission::Commitment => Right::Commitment,
         Permission::Print => Right::Print,
+        // Over DIMSE, deleting is only ever a rejection note.
+        Permission::Reject => Right::Delete,
     }
 }
 
