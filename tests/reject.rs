@@ -237,6 +237,29 @@ fn rejecting(database_url: Option<&str>) {
         .unwrap()
         .iter()
         .all(|r| r["reason"] == "Rejected for Patient Safety Reasons"));
+    // Sent again after its rejection, a slice is back; rejected again, one
+    // record, the newer object.
+    let (status, _, _) = http(
+        &server.http,
+        "POST",
+        "/dicom-web/studies",
+        &[("Content-Type", STOW_TYPE)],
+        &stow_body(&ct[0].bytes),
+    );
+    assert_eq!(status, 200);
+    let (status, done) = json(
+        &server,
+        "POST",
+        &format!("/api/studies/{study}/reject"),
+        br#"{"reason": "113037"}"#,
+    );
+    assert_eq!(
+        (status, done["rejected"].as_u64()),
+        (200, Some(1)),
+        "{done}"
+    );
+    let list = json(&server, "GET", "/api/rejected", b"").1;
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
     drop(server);
     // The same from the command line.
     let out = filmless()
@@ -261,6 +284,35 @@ fn rejecting(database_url: Option<&str>) {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert!(!listed.contains(&ct[2].sop_instance_uid), "{listed}");
+    // Deleting the study takes its rejected instances along; nothing is
+    // left behind for check to call an orphan.
+    let server = ServerProcess::start(dir.path(), &args, &[]);
+    let (status, _, _) = http(
+        &server.http,
+        "DELETE",
+        &format!("/dicom-web/studies/{study}"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 204);
+    assert_eq!(
+        json(&server, "GET", "/api/rejected", b"")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    drop(server);
+    let out = filmless()
+        .args(["check", "--data-dir"])
+        .arg(dir.path())
+        .args(&args)
+        .args(["--grace-secs", "0"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("0 instances, 0 blobs"), "{said}");
 }
 
 #[test]

@@ -43,6 +43,15 @@ impl Service {
             Err(e) => return Err(e.into()),
         };
         self.inner.thumbnails.clear();
+        // A deleted study's rejected instances go with it: restoring one
+        // would bring a deleted study back.
+        if let Target::Study(_) = target {
+            let index = self.archive().index();
+            for r in index.rejected(Some(&tenant), Some(study)).await? {
+                self.archive().blobs().delete(&r.blob_key).await?;
+                index.remove_rejection(&tenant, &r.sop_instance_uid).await?;
+            }
+        }
         tracing::info!(target = ?target, instances = n, tenant = %tenant, "deleted");
         self.record(
             ctx,

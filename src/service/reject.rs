@@ -167,6 +167,8 @@ impl Service {
                 .audit
                 .patient_of(tenant, &i.study_instance_uid)
                 .await;
+            // Rejected before, and sent again since: the older object goes.
+            let earlier = index.rejection_of(Some(tenant), sop).await?;
             let key = index.delete_instance(tenant, sop).await?;
             index
                 .insert_rejection(&Rejected {
@@ -174,7 +176,7 @@ impl Service {
                     sop_instance_uid: sop.clone(),
                     study_instance_uid: i.study_instance_uid.clone(),
                     patient_id: patient.clone(),
-                    blob_key: key,
+                    blob_key: key.clone(),
                     reason_code: code.to_owned(),
                     reason: reason.to_owned(),
                     by_sop_instance_uid: by.to_owned(),
@@ -182,6 +184,9 @@ impl Service {
                     rejected_at: 0,
                 })
                 .await?;
+            for old in earlier.iter().filter(|r| r.blob_key != key) {
+                self.archive().blobs().delete(&old.blob_key).await?;
+            }
             self.record(
                 ctx,
                 Action::Delete,

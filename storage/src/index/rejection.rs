@@ -53,13 +53,17 @@ fn rejected_of(r: &sqlx::any::AnyRow) -> Result<Rejected> {
 }
 
 impl Index {
-    /// Record a rejection (`rejected_at` set here; an instance rejected
-    /// again keeps its first record).
+    /// Record a rejection (`rejected_at` set here). An instance rejected
+    /// again (sent again meanwhile) takes the new record: its newest object.
     pub async fn insert_rejection(&self, r: &Rejected) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO rejection ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (tenant_id, sop_instance_uid) DO NOTHING"
+             ON CONFLICT (tenant_id, sop_instance_uid) DO UPDATE SET \
+             study_instance_uid = excluded.study_instance_uid, patient_id = excluded.patient_id, \
+             blob_key = excluded.blob_key, reason_code = excluded.reason_code, \
+             reason = excluded.reason, by_sop_instance_uid = excluded.by_sop_instance_uid, \
+             rejected_by = excluded.rejected_by, rejected_at = excluded.rejected_at"
         ))
         .bind(&r.tenant)
         .bind(&r.sop_instance_uid)
