@@ -600,22 +600,10 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         ts: &str,
     ) -> Result<()> {
         let create = command.field == Some(CommandField::NCreateRq);
-        let data_set = match self.read_data_set(command).await? {
-            None if command.has_data_set => {
-                let r = Response::with(Status::PROCESSING_FAILURE, "data set too large");
-                return self.respond(pc, command, r).await;
-            }
-            None => None,
-            Some(bytes) => match dataset::decode(&bytes, ts) {
-                Ok(obj) => Some(obj),
-                Err(e) => {
-                    let r = Response::with(
-                        Status::PROCESSING_FAILURE,
-                        format!("data set does not parse: {e}"),
-                    );
-                    return self.respond(pc, command, r).await;
-                }
-            },
+        let limit = self.config.max_identifier_bytes;
+        let data_set = match self.normalized_data_set(command, limit, ts).await? {
+            Ok(d) => d,
+            Err(r) => return self.respond(pc, command, r).await,
         };
         let (class, instance) = if create {
             (
@@ -674,25 +662,9 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         } else {
             self.config.max_identifier_bytes
         };
-        let data_set = match self.read_data_set_up_to(command, limit).await? {
-            None if command.has_data_set => {
-                let r = Response::with(
-                    Status::RESOURCE_LIMITATION,
-                    format!("data set larger than {limit} bytes (the most this request may carry)"),
-                );
-                return self.respond(pc, command, r).await;
-            }
-            None => None,
-            Some(bytes) => match dataset::decode(&bytes, ts) {
-                Ok(obj) => Some(obj),
-                Err(e) => {
-                    let r = Response::with(
-                        Status::PROCESSING_FAILURE,
-                        format!("data set does not parse: {e}"),
-                    );
-                    return self.respond(pc, command, r).await;
-                }
-            },
+        let data_set = match self.normalized_data_set(command, limit, ts).await? {
+            Ok(d) => d,
+            Err(r) => return self.respond(pc, command, r).await,
         };
         let (class, instance) = if operation == NormalizedOperation::Create {
             (
@@ -876,6 +848,29 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
                 _ => return Err(Error::Protocol("message ended before its data set".into())),
             }
         }
+    }
+
+    /// The data set of a normalized request, decoded; or the refusal of
+    /// one over `limit` bytes (0213H) or that does not parse (0110H).
+    async fn normalized_data_set(
+        &mut self,
+        command: &Command,
+        limit: usize,
+        ts: &str,
+    ) -> Result<std::result::Result<Option<InMemDicomObject>, Response>> {
+        Ok(match self.read_data_set_up_to(command, limit).await? {
+            None if command.has_data_set => Err(Response::with(
+                Status::RESOURCE_LIMITATION,
+                format!("data set larger than {limit} bytes (the most this request may carry)"),
+            )),
+            None => Ok(None),
+            Some(bytes) => dataset::decode(&bytes, ts).map(Some).map_err(|e| {
+                Response::with(
+                    Status::PROCESSING_FAILURE,
+                    format!("data set does not parse: {e}"),
+                )
+            }),
+        })
     }
 
     /// Collect a (small) data set: an identifier.

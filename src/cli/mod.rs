@@ -713,6 +713,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 include_burned_in,
                 patient_name,
                 patient_id,
+                max_bytes: None,
             };
             let exported =
                 runtime.block_on(with_service(
@@ -869,13 +870,7 @@ fn write_export(
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
     {
-        let mut zip = crate::dicomweb::zip::Archive::default();
-        let mut bytes = Vec::new();
-        for (name, data) in &exported.files {
-            bytes.extend_from_slice(&zip.entry(name, data)?);
-        }
-        bytes.extend_from_slice(&zip.finish()?);
-        std::fs::write(out, bytes)?;
+        std::fs::write(out, crate::dicomweb::zip::zip_of(&exported.files)?)?;
         return Ok(());
     }
     for (name, data) in &exported.files {

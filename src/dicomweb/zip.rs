@@ -91,6 +91,18 @@ impl Archive {
     }
 }
 
+/// Files as one ZIP in memory (stored entries), for an export. CPU-bound:
+/// call it off the async runtime.
+pub fn zip_of(files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
+    let mut zip = Archive::default();
+    let mut bytes = Vec::new();
+    for (name, data) in files {
+        bytes.extend_from_slice(&zip.entry(name, data)?);
+    }
+    bytes.extend_from_slice(&zip.finish()?);
+    Ok(bytes)
+}
+
 /// Run `f` on the archive on a blocking thread.
 async fn on_archive<T: Send + 'static>(
     archive: &Arc<Mutex<Archive>>,

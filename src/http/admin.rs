@@ -65,10 +65,10 @@ async fn audit(
                 })?)
             }
             "limit" => {
-                filter.limit =
-                    Some(v.parse().map_err(|_| {
-                        ApiError::bad_request(format!("limit {v:?} is not a number"))
-                    })?)
+                let limit: i64 = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request(format!("limit {v:?} is not a number")))?;
+                filter.limit = Some(limit.clamp(1, 10_000));
             }
             other => {
                 return Err(ApiError::bad_request(format!(

@@ -26,6 +26,9 @@ fn flag(k: &str, v: &str) -> ApiResult<bool> {
     }
 }
 
+/// The largest study exported over HTTP (original bytes).
+const MAX_EXPORT_BYTES: u64 = 2 << 30;
+
 /// `POST /api/studies/{study}/export`.
 async fn export(
     State(state): State<AppState>,
@@ -33,7 +36,11 @@ async fn export(
     Path(study): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    let mut options = ExportOptions::default();
+    // Held in memory: a larger study is exported with `filmless export`.
+    let mut options = ExportOptions {
+        max_bytes: Some(MAX_EXPORT_BYTES),
+        ..ExportOptions::default()
+    };
     for (k, v) in &params.pairs {
         match k.as_str() {
             "deidentify" => options.deidentify = flag(k, v)?,
@@ -57,18 +64,10 @@ async fn export(
         .service
         .export_study(&caller.ctx, &study, &options)
         .await?;
-    let zip = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        let mut zip = crate::dicomweb::zip::Archive::default();
-        let mut bytes = Vec::new();
-        for (name, data) in &exported.files {
-            bytes.extend_from_slice(&zip.entry(name, data)?);
-        }
-        bytes.extend_from_slice(&zip.finish()?);
-        Ok(bytes)
-    })
-    .await
-    .map_err(|e| crate::service::Error::Internal(e.to_string()))?
-    .map_err(|e| crate::service::Error::Internal(e.to_string()))?;
+    let zip = tokio::task::spawn_blocking(move || crate::dicomweb::zip::zip_of(&exported.files))
+        .await
+        .map_err(|e| crate::service::Error::Internal(e.to_string()))?
+        .map_err(|e| crate::service::Error::Internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip"),

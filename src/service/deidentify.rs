@@ -42,6 +42,10 @@ pub struct ExportOptions {
     pub patient_name: String,
     /// The patient's ID in the export (empty: one made from the study).
     pub patient_id: String,
+    /// Refuse studies larger than this (original bytes): the export is
+    /// held in memory. `None`: no bound (the command line).
+    #[serde(skip)]
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for ExportOptions {
@@ -52,6 +56,7 @@ impl Default for ExportOptions {
             include_burned_in: false,
             patient_name: "ANONYMOUS".to_owned(),
             patient_id: String::new(),
+            max_bytes: None,
         }
     }
 }
@@ -306,67 +311,36 @@ impl Service {
         let mut files = Vec::new();
         let mut left_out = 0;
         let mut series: Vec<String> = Vec::new();
+        if let Some(max) = options.max_bytes {
+            let size: u64 = instances.iter().map(|i| i.blob.original_size).sum();
+            if size > max {
+                return Err(Error::invalid(format!(
+                    "the study holds {} MiB, more than {} MiB exported here: use `filmless export`",
+                    size >> 20,
+                    max >> 20
+                )));
+            }
+        }
         for i in &instances {
             let bytes = self.read(i).await?;
-            let start = if bytes.get(128..132) == Some(b"DICM") {
-                128
-            } else {
-                0
-            };
-            let file = dicom_object::from_reader(&bytes[start..])
-                .map_err(|e| Error::Internal(format!("a stored instance does not parse: {e}")))?;
-            let ts = file
-                .meta()
-                .transfer_syntax()
-                .trim_end_matches('\0')
-                .to_owned();
-            let class = file
-                .meta()
-                .media_storage_sop_class_uid()
-                .trim_end_matches('\0')
-                .to_owned();
-            let mut obj = file.into_inner();
-            if options.deidentify && !options.include_burned_in && may_show_patient(&obj, &class) {
+            // Parsing, the profile and encoding are CPU work: off the
+            // async runtime, the export's UID map going along.
+            let (options, patient_id, sop) = (
+                options.clone(),
+                patient_id.clone(),
+                i.sop_instance_uid.clone(),
+            );
+            let (back, made) = tokio::task::spawn_blocking(move || {
+                let made = export_one(&bytes, &mut d, &options, &patient_id, &sop);
+                (d, made)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            d = back;
+            let Some(part10) = made? else {
                 left_out += 1;
                 continue;
-            }
-            let mut sop = i.sop_instance_uid.clone();
-            if options.deidentify {
-                d.apply(&mut obj);
-                put_str(&mut obj, tags::PATIENT_NAME, VR::PN, &options.patient_name);
-                put_str(&mut obj, tags::PATIENT_ID, VR::LO, &patient_id);
-                put_str(&mut obj, tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES");
-                // How far dates moved is not written: it would undo the shift.
-                let method = match options.shift_days {
-                    Some(_) => "Filmless: PS3.15 E.1-1 Basic Profile, dates modified",
-                    None => "Filmless: PS3.15 E.1-1 Basic Profile",
-                };
-                put_str(&mut obj, tags::DEIDENTIFICATION_METHOD, VR::LO, method);
-                let mut codes = vec![code("113100", "Basic Application Confidentiality Profile")];
-                if options.shift_days.is_some() {
-                    codes.push(code(
-                        "113107",
-                        "Retain Longitudinal Temporal Information Modified Dates Option",
-                    ));
-                    put_str(
-                        &mut obj,
-                        tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
-                        VR::CS,
-                        "MODIFIED",
-                    );
-                }
-                obj.put(DataElement::new(
-                    tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
-                    VR::SQ,
-                    Value::Sequence(DataSetSequence::from(codes)),
-                ));
-                sop = d.uid(&i.sop_instance_uid);
-            }
-            let mut part10 = storage::part10::file_meta(&ts, &class, &sop, None);
-            part10.extend(
-                dicom_net::dataset::encode(&obj, &ts)
-                    .map_err(|e| Error::Internal(format!("cannot write an export: {e}")))?,
-            );
+            };
             let n = match series.iter().position(|s| s == &i.series_instance_uid) {
                 Some(n) => n,
                 None => {
@@ -379,6 +353,76 @@ impl Service {
         }
         Ok(Exported { files, left_out })
     }
+}
+
+/// One stored instance as exported: Part 10 bytes, de-identified if asked;
+/// `None` when it is left out (it may show the patient).
+fn export_one(
+    bytes: &[u8],
+    d: &mut Deidentifier,
+    options: &ExportOptions,
+    patient_id: &str,
+    sop_instance_uid: &str,
+) -> Result<Option<Vec<u8>>> {
+    let start = if bytes.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    let file = dicom_object::from_reader(&bytes[start..])
+        .map_err(|e| Error::Internal(format!("a stored instance does not parse: {e}")))?;
+    let ts = file
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned();
+    let class = file
+        .meta()
+        .media_storage_sop_class_uid()
+        .trim_end_matches('\0')
+        .to_owned();
+    let mut obj = file.into_inner();
+    if options.deidentify && !options.include_burned_in && may_show_patient(&obj, &class) {
+        return Ok(None);
+    }
+    let mut sop = sop_instance_uid.to_owned();
+    if options.deidentify {
+        d.apply(&mut obj);
+        put_str(&mut obj, tags::PATIENT_NAME, VR::PN, &options.patient_name);
+        put_str(&mut obj, tags::PATIENT_ID, VR::LO, patient_id);
+        put_str(&mut obj, tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES");
+        // How far dates moved is not written: it would undo the shift.
+        let method = match options.shift_days {
+            Some(_) => "Filmless: PS3.15 E.1-1 Basic Profile, dates modified",
+            None => "Filmless: PS3.15 E.1-1 Basic Profile",
+        };
+        put_str(&mut obj, tags::DEIDENTIFICATION_METHOD, VR::LO, method);
+        let mut codes = vec![code("113100", "Basic Application Confidentiality Profile")];
+        if options.shift_days.is_some() {
+            codes.push(code(
+                "113107",
+                "Retain Longitudinal Temporal Information Modified Dates Option",
+            ));
+            put_str(
+                &mut obj,
+                tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
+                VR::CS,
+                "MODIFIED",
+            );
+        }
+        obj.put(DataElement::new(
+            tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+            VR::SQ,
+            Value::Sequence(DataSetSequence::from(codes)),
+        ));
+        sop = d.uid(sop_instance_uid);
+    }
+    let mut part10 = storage::part10::file_meta(&ts, &class, &sop, None);
+    part10.extend(
+        dicom_net::dataset::encode(&obj, &ts)
+            .map_err(|e| Error::Internal(format!("cannot write an export: {e}")))?,
+    );
+    Ok(Some(part10))
 }
 
 /// Whether an instance's content may show who the patient is, so it is
