@@ -19,10 +19,14 @@ pub fn dimse_response(e: &Error) -> Response {
             Refusal::MissingAttribute(t) => (Status::MISSING_ATTRIBUTE, Some(*t)),
             Refusal::MissingValue(t) => (Status::MISSING_ATTRIBUTE_VALUE, Some(*t)),
             Refusal::InvalidValue(t) => (Status::INVALID_ATTRIBUTE_VALUE, Some(*t)),
+            Refusal::NotAllowed(_) => (Status::NO_SUCH_ATTRIBUTE, None),
             Refusal::TooLarge => (Status::RESOURCE_LIMITATION, None),
         };
         let mut r = Response::with(status, message.clone());
-        r.offending = offending.into_iter().collect();
+        r.offending = match refusal {
+            Refusal::NotAllowed(tags) => tags.clone(),
+            _ => offending.into_iter().collect(),
+        };
         if *refusal == Refusal::NoLongerUpdatable {
             r.error_id = Some(0xA710);
         }

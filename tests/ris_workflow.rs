@@ -487,11 +487,14 @@ fn a_day_at_a_vietnamese_hospital(database_url: Option<&str>) {
         assert_eq!(text(&obj, tags::PATIENT_NAME), NAME);
         assert_eq!(text(&obj, tags::PATIENT_ID), "BN0001");
     }
-    if database_url.is_none() {
-        // OHIF filters its list again in the browser, by the letters typed:
-        // there the accents are typed too.
-        study_list_shows(&s.server.http, "Nguyễn", &["NGUYỄN, VĂN AN"]);
-    }
+    // The radiologist types the name without its accents: the server
+    // matches it, and so does the list's own filter in the browser; the
+    // row shows the accented name and the corrected birth date.
+    study_list_shows(
+        &s.server.http,
+        "nguyen",
+        &["NGUYỄN, VĂN AN", "BN0001", "19800215"],
+    );
     // The audit trail kept the correction, with the values before (the
     // server writes its events in batches: give it a moment).
     let audit = |filter: &[&str], wanted: &[&str]| {
@@ -773,8 +776,35 @@ fn mpps_and_commitment_refusals() {
         0x0120,
         "missing status"
     );
+    // The other Type 1 attributes of an N-CREATE (PS3.4 Table F.7.2-1).
+    for keyword in [
+        "PerformedStationAETitle",
+        "PerformedProcedureStepID",
+        "PerformedProcedureStepStartDate",
+        "Modality",
+    ] {
+        let r = create(&["--omit", keyword]);
+        assert_eq!(r["status"], 0x0120, "{keyword} missing: {r}");
+    }
     let r = create(&["--mpps-uid", "1.2.826.0.1.3680043.10.543.70"]);
     assert_eq!(r["status"], 0, "{r}");
+    // What the N-CREATE fixed may not change by N-SET: 0105H, and the
+    // step stays as it was (the COMPLETED below still applies).
+    for also in ["PatientID=OTHER", "Modality=MR"] {
+        let r = ris(
+            port,
+            &[
+                "mpps-set",
+                "--mpps-uid",
+                "1.2.826.0.1.3680043.10.543.70",
+                "--status",
+                "IN PROGRESS",
+                "--also",
+                also,
+            ],
+        );
+        assert_eq!(r["status"], 0x0105, "{also}: {r}");
+    }
     let r = create(&["--mpps-uid", "1.2.826.0.1.3680043.10.543.70"]);
     assert_eq!(r["status"], 0x0111, "duplicate: {r}");
     let r = ris(
@@ -1178,4 +1208,716 @@ fn hl7_bad_input_never_stops_the_listener() {
     c.write_all(&frame(&adt.replace("OK1", "OK2"))).unwrap();
     let ack = read_ack(&mut c);
     assert!(ack.contains("MSA|AA|OK2"), "{ack:?}");
+}
+
+// ---------------------------------------------------------------------
+// The worklist without HL7, time ranges, order changes and merges.
+
+/// Worklist C-FIND by pynetdicom (the modality, CT1) with these keys
+/// (`--modality CT`, `--rp-id RP1`, `--date D --time T1-T2`…): the
+/// accession numbers of the items found, sorted.
+fn mwl_accessions(port: u16, keys: &[&str]) -> Vec<String> {
+    let mut args = vec!["mwl"];
+    args.extend_from_slice(keys);
+    let r = ris(port, &args);
+    assert!(r.get("error").is_none(), "worklist C-FIND {keys:?}: {r}");
+    assert_eq!(r["status"], 0, "worklist C-FIND {keys:?}: {r}");
+    let mut found: Vec<String> = r["matches"]
+        .as_array()
+        .unwrap_or_else(|| panic!("worklist C-FIND {keys:?}: no matches in {r}"))
+        .iter()
+        .map(|m| m["00080050"]["Value"][0].as_str().unwrap_or("").to_owned())
+        .collect();
+    found.sort();
+    found
+}
+
+/// `filmless worklist --config CONFIG ARGS`, which must succeed: its
+/// stdout and stderr.
+fn worklist_cli(config: &Path, args: &[&str]) -> (String, String) {
+    let out = common::filmless()
+        .args(["worklist", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run filmless worklist");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "filmless worklist {args:?}:\n{stdout}{stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// `filmless worklist list --json ARGS`: one `{id, status, item}` a line.
+fn worklist_cli_rows(config: &Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["list", "--json"];
+    all.extend_from_slice(args);
+    let (stdout, _) = worklist_cli(config, &all);
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The first event of `filmless audit --format jsonl FILTER` that `wanted`
+/// accepts. The server writes its events in batches: they are waited for
+/// (20 s), and `what` says which was missing.
+fn audit_event(
+    config: &Path,
+    filter: &[&str],
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = common::filmless()
+            .args(["audit", "--config"])
+            .arg(config)
+            .args(filter)
+            .args(["--format", "jsonl"])
+            .output()
+            .expect("run filmless audit");
+        let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if let Some(e) = events.iter().find(|e| wanted(e)) {
+            return e.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} in the audit trail ({filter:?}):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// A RIS without HL7 schedules over `/api/worklist`, a person at the
+/// console with `filmless worklist add`: both items reach the modality's
+/// worklist C-FIND (pynetdicom and DCMTK), each found by its own modality
+/// and requested procedure and by no other, with the Study Instance UID
+/// the archive generated; `filmless worklist list` shows them; cancelled
+/// either way (`filmless worklist cancel`, `DELETE /api/worklist/{id}`),
+/// they leave the worklist but are kept, CANCELLED, with their study.
+fn worklist_over_http_and_cli(database_url: Option<&str>) {
+    let s = site(database_url);
+    let port = s.server.dicom_port;
+    let config = s.config.as_path();
+
+    // 1. The RIS posts the item as DICOM JSON, without a study: the
+    // archive generates the one the images will carry.
+    let item = json!({
+        "00080005": {"vr": "CS", "Value": ["ISO_IR 192"]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "PHAN^THỊ LAN"}]},
+        "00100020": {"vr": "LO", "Value": ["BN0201"]},
+        "00100021": {"vr": "LO", "Value": ["BVHD"]},
+        "00100030": {"vr": "DA", "Value": ["19900312"]},
+        "00100040": {"vr": "CS", "Value": ["F"]},
+        "00080050": {"vr": "SH", "Value": ["ACC0201"]},
+        "00401001": {"vr": "SH", "Value": ["RP0201"]},
+        "00321060": {"vr": "LO", "Value": ["CT NGỰC"]},
+        "00400100": {"vr": "SQ", "Value": [{
+            "00400001": {"vr": "AE", "Value": ["CT1"]},
+            "00080060": {"vr": "CS", "Value": ["CT"]},
+            "00400002": {"vr": "DA", "Value": ["20261205"]},
+            "00400003": {"vr": "TM", "Value": ["0930"]},
+            "00400007": {"vr": "LO", "Value": ["CT NGỰC"]},
+            "00400009": {"vr": "SH", "Value": ["SPS0201"]}
+        }]}
+    });
+    let (status, _, body) = http(
+        &s.server.http,
+        "POST",
+        "/api/worklist",
+        &[("Content-Type", "application/json")],
+        item.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let created: Value = serde_json::from_slice(&body).expect("the answer to POST is JSON");
+    let id = created["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no id: {created}"));
+    let study = created["StudyInstanceUID"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no StudyInstanceUID: {created}"))
+        .to_owned();
+    assert!(study.starts_with("2.25."), "generated study UID {study}");
+    let one = get_json(&s.server.http, &format!("/api/worklist/{id}"));
+    assert_eq!(one["status"], "SCHEDULED", "{one}");
+    assert_eq!(one["item"]["0020000D"]["Value"][0], study.as_str(), "{one}");
+    assert_eq!(
+        one["item"]["00100010"]["Value"][0]["Alphabetic"], "PHAN^THỊ LAN",
+        "{one}"
+    );
+    let list = get_json(&s.server.http, "/api/worklist?AccessionNumber=ACC0201");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["id"], id, "{list}");
+    assert_eq!(
+        list[0]["item"]["0020000D"]["Value"][0],
+        study.as_str(),
+        "{list}"
+    );
+
+    // 2. Another from the console, on the MR.
+    let (out, _) = worklist_cli(
+        config,
+        &[
+            "add",
+            "--patient-id",
+            "BN0202",
+            "--issuer",
+            "BVHD",
+            "--name",
+            "MAI^VĂN HÙNG",
+            "--accession",
+            "ACC0202",
+            "--procedure-id",
+            "RP0202",
+            "--description",
+            "MR CỘT SỐNG",
+            "--modality",
+            "MR",
+            "--station",
+            "MR1",
+            "--start",
+            "202612051100",
+        ],
+    );
+    // "scheduled item ID (study UID)"
+    let (cli_id, cli_study) = out
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("scheduled item ")?;
+            let (n, rest) = rest.split_once(" (study ")?;
+            Some((
+                n.parse::<i64>().ok()?,
+                rest.trim_end_matches(')').to_owned(),
+            ))
+        })
+        .unwrap_or_else(|| panic!("no scheduled item in {out:?}"));
+    assert_ne!(cli_id, id, "two items");
+    assert!(
+        cli_study.starts_with("2.25.") && cli_study != study,
+        "a study of its own: {cli_study}"
+    );
+
+    // 3. The modality's worklist: each by its modality and requested
+    // procedure, and by no other; the keys are matched together.
+    assert_eq!(mwl_accessions(port, &["--modality", "CT"]), ["ACC0201"]);
+    assert_eq!(mwl_accessions(port, &["--modality", "MR"]), ["ACC0202"]);
+    assert!(
+        mwl_accessions(port, &["--modality", "US"]).is_empty(),
+        "no US exam scheduled"
+    );
+    assert_eq!(mwl_accessions(port, &["--rp-id", "RP0201"]), ["ACC0201"]);
+    assert_eq!(mwl_accessions(port, &["--rp-id", "RP0202"]), ["ACC0202"]);
+    assert!(
+        mwl_accessions(port, &["--rp-id", "RP0299"]).is_empty(),
+        "no such requested procedure"
+    );
+    assert!(
+        mwl_accessions(port, &["--modality", "MR", "--rp-id", "RP0201"]).is_empty(),
+        "the CT procedure is not on the MR's worklist"
+    );
+    let r = ris(port, &["mwl", "--rp-id", "RP0201"]);
+    assert_eq!(
+        r["matches"][0]["0020000D"]["Value"][0],
+        study.as_str(),
+        "{r}"
+    );
+    assert_eq!(r["matches"][0]["00401001"]["Value"][0], "RP0201", "{r}");
+    assert_eq!(
+        r["matches"][0]["00400100"]["Value"][0]["00400009"]["Value"][0], "SPS0201",
+        "{r}"
+    );
+    // DCMTK asks by the requested procedure too.
+    let found = findscu(
+        port,
+        "-W",
+        &[
+            "AccessionNumber",
+            "StudyInstanceUID",
+            "RequestedProcedureID=RP0202",
+            "ScheduledProcedureStepSequence[0].Modality",
+        ],
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(text(&found[0], tags::ACCESSION_NUMBER), "ACC0202");
+    assert_eq!(text(&found[0], tags::STUDY_INSTANCE_UID), cli_study);
+
+    // 4. The console's list: the table, and JSON lines by station.
+    let (table, _) = worklist_cli(config, &["list"]);
+    for want in [
+        "ACC0201",
+        "ACC0202",
+        "BN0201",
+        "BN0202",
+        "PHAN^THỊ LAN",
+        "MAI^VĂN HÙNG",
+        "SCHEDULED",
+    ] {
+        assert!(table.contains(want), "{want} in:\n{table}");
+    }
+    let rows = worklist_cli_rows(config, &["--station", "CT1"]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["id"], id, "{rows:?}");
+    assert_eq!(rows[0]["status"], "SCHEDULED", "{rows:?}");
+    assert_eq!(rows[0]["item"]["0020000D"]["Value"][0], study.as_str());
+
+    // 5. Cancelled from the console and over HTTP.
+    let (out, _) = worklist_cli(config, &["cancel", &id.to_string()]);
+    assert!(out.contains("cancelled 1"), "{out}");
+    let (status, _, body) = http(
+        &s.server.http,
+        "DELETE",
+        &format!("/api/worklist/{cli_id}"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = http(&s.server.http, "DELETE", "/api/worklist/999999", &[], b"");
+    assert_eq!(status, 404, "no such item");
+    // Gone from what the modality sees, by default and by its keys.
+    assert!(
+        mwl_accessions(port, &[]).is_empty(),
+        "cancelled items leave the worklist"
+    );
+    assert!(mwl_accessions(port, &["--rp-id", "RP0201"]).is_empty());
+    assert!(mwl_accessions(port, &["--modality", "MR"]).is_empty());
+    assert!(findscu(
+        port,
+        "-W",
+        &["AccessionNumber", "RequestedProcedureID=RP0202"]
+    )
+    .is_empty());
+    let (table, stderr) = worklist_cli(config, &["list"]);
+    assert!(
+        !table.contains("ACC0201") && !table.contains("ACC0202"),
+        "{table}"
+    );
+    assert!(stderr.contains("no worklist items"), "{stderr}");
+    // Kept, CANCELLED, each with its study.
+    let cancelled = get_json(
+        &s.server.http,
+        "/api/worklist?ScheduledProcedureStepStatus=CANCELLED",
+    );
+    let mut got: Vec<(i64, &str, &str)> = cancelled
+        .as_array()
+        .unwrap_or_else(|| panic!("{cancelled}"))
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_i64().unwrap_or(0),
+                e["status"].as_str().unwrap_or(""),
+                e["item"]["0020000D"]["Value"][0].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (id, "CANCELLED", study.as_str()),
+        (cli_id, "CANCELLED", cli_study.as_str()),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{cancelled}");
+    let rows = worklist_cli_rows(config, &["--all"]);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "CANCELLED"), "{rows:?}");
+    // Both cancellations are in the audit trail, with who did them.
+    audit_event(
+        config,
+        &["--patient", "BN0201"],
+        "the console's cancellation",
+        |e| {
+            e["action"] == "order"
+                && e["detail"].as_str().is_some_and(|d| {
+                    d.contains("filmless worklist cancel")
+                        && d.contains(&format!("cancelled item {id}"))
+                })
+        },
+    );
+    audit_event(
+        config,
+        &["--patient", "BN0202"],
+        "the DELETE's cancellation",
+        |e| {
+            e["action"] == "order"
+                && e["detail"].as_str().is_some_and(|d| {
+                    d.contains("DELETE /api/worklist")
+                        && d.contains(&format!("cancelled item {cli_id}"))
+                })
+        },
+    );
+}
+
+#[test]
+fn worklist_over_http_and_cli_sqlite() {
+    worklist_over_http_and_cli(None);
+}
+
+#[test]
+fn worklist_over_http_and_cli_postgres() {
+    let db = ScratchPg::new();
+    worklist_over_http_and_cli(Some(&db.url));
+}
+
+/// Scheduled Procedure Step Start Date and Time are matched each on its
+/// own: without the extended negotiation of combined date-time matching
+/// (PS3.4 Annex C), which the modality does not propose, a time range is
+/// a range of times of every day the date key selects. A morning range on
+/// one day finds the morning exam only; over two days, the morning exams
+/// of both and not the first day's afternoon (which combined matching,
+/// from 07:00 on the first day to 09:00 on the second, would include).
+fn scheduled_time_range_matches(database_url: Option<&str>) {
+    let s = site(database_url);
+    let port = s.server.dicom_port;
+    let exam = |n: &str, start: &str| {
+        order(
+            "NW",
+            &format!("MSG{n}"),
+            json!({
+                "placer": format!("ORD{n}"), "filler": format!("F{n}"),
+                "accession": format!("ACC{n}"), "rp_id": format!("RP{n}"),
+                "sps_id": format!("SPS{n}"), "start": start
+            }),
+        )
+    };
+    let acks = hl7(
+        s.hl7,
+        json!([
+            exam("0301", "202612030800"),
+            exam("0302", "202612031400"),
+            exam("0303", "202612040830"),
+        ]),
+    );
+    assert!(acks.iter().all(|a| a["msa1"] == "AA"), "{acks:?}");
+
+    // One day, a morning range: the 08:00 exam, not the 14:00 one.
+    assert_eq!(
+        mwl_accessions(port, &["--date", "20261203", "--time", "0700-0900"]),
+        ["ACC0301"]
+    );
+    let r = ris(port, &["mwl", "--date", "20261203", "--time", "0700-0900"]);
+    let step = &r["matches"][0]["00400100"]["Value"][0];
+    assert_eq!(step["00400002"]["Value"][0], "20261203", "{r}");
+    assert_eq!(step["00400003"]["Value"][0], "0800", "{r}");
+    assert_eq!(
+        mwl_accessions(port, &["--date", "20261203", "--time", "1300-1500"]),
+        ["ACC0302"]
+    );
+    // Open ranges.
+    assert_eq!(
+        mwl_accessions(port, &["--date", "20261203", "--time", "1200-"]),
+        ["ACC0302"]
+    );
+    assert_eq!(
+        mwl_accessions(port, &["--date", "20261203", "--time=-0900"]),
+        ["ACC0301"]
+    );
+    // The date alone: the whole day.
+    assert_eq!(
+        mwl_accessions(port, &["--date", "20261203"]),
+        ["ACC0301", "ACC0302"]
+    );
+    // Date and time each on its own.
+    assert_eq!(
+        mwl_accessions(
+            port,
+            &["--date", "20261203-20261204", "--time", "0700-0900"]
+        ),
+        ["ACC0301", "ACC0303"]
+    );
+    assert_eq!(
+        mwl_accessions(port, &["--time", "0700-0900"]),
+        ["ACC0301", "ACC0303"]
+    );
+    assert!(
+        mwl_accessions(port, &["--date", "20261205", "--time", "0700-0900"]).is_empty(),
+        "nothing that day"
+    );
+    // DCMTK's findscu -W, and /api/worklist (the same query model).
+    let found = findscu(
+        port,
+        "-W",
+        &[
+            "AccessionNumber",
+            "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261203",
+            "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartTime=0700-0900",
+        ],
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(text(&found[0], tags::ACCESSION_NUMBER), "ACC0301");
+    let list = get_json(
+        &s.server.http,
+        "/api/worklist?ScheduledProcedureStepStartDate=20261203&ScheduledProcedureStepStartTime=0700-0900",
+    );
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["item"]["00080050"]["Value"][0], "ACC0301", "{list}");
+}
+
+#[test]
+fn scheduled_time_range_matches_sqlite() {
+    scheduled_time_range_matches(None);
+}
+
+#[test]
+fn scheduled_time_range_matches_postgres() {
+    let db = ScratchPg::new();
+    scheduled_time_range_matches(Some(&db.url));
+}
+
+/// The RIS changes an order the modality has begun (ORC-1 SC: another
+/// room, another description): the item changes in place and keeps its
+/// study and status. Then the HIS merges the patient into another
+/// (ADT^A40): the stored study (QIDO-RS, WADO-RS metadata, C-FIND) and
+/// the worklist items move to the surviving patient, nothing is left under
+/// the merged ID, and the audit trail holds both IDs for the study.
+fn order_changes_and_merges_over_hl7(database_url: Option<&str>) {
+    const SURVIVOR: &str = "TRẦN^THỊ BÌNH";
+    let s = site(database_url);
+    let port = s.server.dicom_port;
+    let acks = hl7(
+        s.hl7,
+        json!([
+            order("NW", "MSG0401", json!({})),
+            // Patient B, scheduled on the MR: the one patient A is merged into.
+            order(
+                "NW",
+                "MSG0402",
+                json!({
+                    "patient_id": "BN0009", "name": SURVIVOR, "birth_date": "19750505",
+                    "sex": "F", "placer": "ORD0009", "filler": "F0009",
+                    "accession": "ACC0009", "rp_id": "RP0009", "sps_id": "SPS0009",
+                    "station_aet": "MR1", "modality": "MR"
+                })
+            ),
+        ]),
+    );
+    let got: Vec<(&str, &str)> = acks
+        .iter()
+        .map(|a| {
+            (
+                a["msa1"].as_str().unwrap_or(""),
+                a["msa2"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("AA", "MSG0401"), ("AA", "MSG0402")], "{acks:?}");
+    let items = get_json(&s.server.http, "/api/worklist?PatientID=BN0001");
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
+    let id = items[0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no id: {items}"));
+    let study = items[0]["item"]["0020000D"]["Value"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no study: {items}"))
+        .to_owned();
+
+    // 1. The exam begins on CT1.
+    let r = ris(
+        port,
+        &[
+            "mpps-create",
+            "--study-uid",
+            &study,
+            "--patient-id",
+            "BN0001",
+            "--name",
+            NAME,
+            "--accession",
+            "ACC0001",
+            "--sps-id",
+            "SPS0001",
+            "--rp-id",
+            "RP0001",
+        ],
+    );
+    assert_eq!(r["status"], 0, "{r}");
+    let items = get_json(&s.server.http, "/api/worklist?PatientID=BN0001");
+    assert_eq!(items[0]["status"], "IN PROGRESS", "{items}");
+
+    // 2. The RIS moves it to CT2 with another description (ORC-1 SC).
+    let acks = hl7(
+        s.hl7,
+        json!([order(
+            "SC",
+            "MSG0403",
+            json!({"station_aet": "CT2", "procedure_text": "CT SỌ NÃO CÓ TIÊM"})
+        )]),
+    );
+    assert_eq!(
+        (acks[0]["msa1"].as_str(), acks[0]["msa2"].as_str()),
+        (Some("AA"), Some("MSG0403")),
+        "{acks:?}"
+    );
+    let items = get_json(&s.server.http, "/api/worklist?PatientID=BN0001");
+    assert_eq!(
+        items.as_array().map(Vec::len),
+        Some(1),
+        "changed in place, not added: {items}"
+    );
+    let item = &items[0];
+    assert_eq!(item["id"], id, "{item}");
+    assert_eq!(
+        item["status"], "IN PROGRESS",
+        "the modality's progress stays: {item}"
+    );
+    assert_eq!(
+        item["item"]["0020000D"]["Value"][0],
+        study.as_str(),
+        "{item}"
+    );
+    let step = &item["item"]["00400100"]["Value"][0];
+    assert_eq!(step["00400001"]["Value"][0], "CT2", "{item}");
+    assert_eq!(step["00400007"]["Value"][0], "CT SỌ NÃO CÓ TIÊM", "{item}");
+    assert_eq!(
+        item["item"]["00321060"]["Value"][0], "CT SỌ NÃO CÓ TIÊM",
+        "{item}"
+    );
+    // The modality in the other room finds it, with the same study.
+    let r = ris(port, &["mwl", "--station-aet", "CT2"]);
+    assert_eq!(r["matches"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(
+        r["matches"][0]["0020000D"]["Value"][0],
+        study.as_str(),
+        "{r}"
+    );
+    assert_eq!(
+        r["matches"][0]["00400100"]["Value"][0]["00400020"]["Value"][0], "IN PROGRESS",
+        "{r}"
+    );
+    assert!(
+        mwl_accessions(port, &["--station-aet", "CT1"]).is_empty(),
+        "moved away from CT1"
+    );
+
+    // 3. The images of patient A, with the worklist's study.
+    let ct = s.dir.path().join("ct");
+    let uids = images(&ct, &study, 2);
+    let r = ris(port, &["store", "--dir", ct.to_str().unwrap()]);
+    assert_eq!(r["stored"], 2, "{r}");
+    let q = get_json(&s.server.http, "/dicom-web/studies?PatientID=BN0001");
+    assert_eq!(q.as_array().map(Vec::len), Some(1), "before the merge: {q}");
+
+    // 4. The HIS merges patient A (BN0001) into patient B (BN0009).
+    let acks = hl7(
+        s.hl7,
+        json!([{
+            "type": "ADT_A40", "control_id": "MSG0404", "sending_app": "RIS",
+            "sending_facility": "BVHD", "charset": "UNICODE UTF-8",
+            "patient_id": "BN0009", "issuer": "BVHD", "name": SURVIVOR,
+            "birth_date": "19750505", "sex": "F",
+            "merged_patient_id": "BN0001", "merged_issuer": "BVHD"
+        }]),
+    );
+    assert_eq!(
+        (acks[0]["msa1"].as_str(), acks[0]["msa2"].as_str()),
+        (Some("AA"), Some("MSG0404")),
+        "{acks:?}"
+    );
+    let q = get_json(&s.server.http, "/dicom-web/studies?PatientID=BN0009");
+    assert_eq!(q.as_array().map(Vec::len), Some(1), "{q}");
+    assert_eq!(q[0]["0020000D"]["Value"][0], study.as_str(), "{q}");
+    assert_eq!(q[0]["00100020"]["Value"][0], "BN0009", "{q}");
+    assert_eq!(q[0]["00100010"]["Value"][0]["Alphabetic"], SURVIVOR, "{q}");
+    assert_eq!(q[0]["00100030"]["Value"][0], "19750505", "{q}");
+    let q = get_json(&s.server.http, "/dicom-web/studies?PatientID=BN0001");
+    assert_eq!(q, json!([]), "nothing left under the merged ID");
+    let meta = get_json(
+        &s.server.http,
+        &format!("/dicom-web/studies/{study}/metadata"),
+    );
+    let meta = meta.as_array().unwrap_or_else(|| panic!("{meta}"));
+    assert_eq!(meta.len(), uids.len());
+    for m in meta {
+        assert_eq!(m["00100020"]["Value"][0], "BN0009", "{m}");
+        assert_eq!(m["00100010"]["Value"][0]["Alphabetic"], SURVIVOR, "{m}");
+    }
+    let found = findscu(
+        port,
+        "-S",
+        &[
+            "QueryRetrieveLevel=STUDY",
+            "PatientID=BN0009",
+            "PatientName",
+            "StudyInstanceUID",
+        ],
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(text(&found[0], tags::STUDY_INSTANCE_UID), study);
+    assert_eq!(text(&found[0], tags::PATIENT_NAME), SURVIVOR);
+    assert!(findscu(
+        port,
+        "-S",
+        &[
+            "QueryRetrieveLevel=STUDY",
+            "PatientID=BN0001",
+            "StudyInstanceUID"
+        ]
+    )
+    .is_empty());
+    // The worklist items went along: A's (still in progress) is B's now.
+    let items = get_json(&s.server.http, "/api/worklist?PatientID=BN0009");
+    let mut moved: Vec<(&str, &str, &str)> = items
+        .as_array()
+        .unwrap_or_else(|| panic!("{items}"))
+        .iter()
+        .map(|i| {
+            (
+                i["item"]["00080050"]["Value"][0].as_str().unwrap_or(""),
+                i["status"].as_str().unwrap_or(""),
+                i["item"]["00100010"]["Value"][0]["Alphabetic"]
+                    .as_str()
+                    .unwrap_or(""),
+            )
+        })
+        .collect();
+    moved.sort();
+    assert_eq!(
+        moved,
+        [
+            ("ACC0001", "IN PROGRESS", SURVIVOR),
+            ("ACC0009", "SCHEDULED", SURVIVOR)
+        ],
+        "{items}"
+    );
+    assert_eq!(
+        get_json(&s.server.http, "/api/worklist?PatientID=BN0001"),
+        json!([])
+    );
+
+    // 5. The audit trail of the study: the merge, with the IDs before and
+    // after.
+    let event = audit_event(
+        &s.config,
+        &["--study", &study],
+        "the merge of BN0001 into BN0009",
+        |e| {
+            e["action"] == "patient-record"
+                && e["detail"].as_str().is_some_and(|d| {
+                    d.contains("merged")
+                        && d.contains("before id \"BN0001\"")
+                        && d.contains("after id \"BN0009\"")
+                })
+        },
+    );
+    assert_eq!(event["patient_id"], "BN0009", "{event}");
+    assert_eq!(event["study_instance_uid"], study.as_str(), "{event}");
+    assert_eq!(event["outcome"], "success", "{event}");
+}
+
+#[test]
+fn order_changes_and_merges_over_hl7_sqlite() {
+    order_changes_and_merges_over_hl7(None);
+}
+
+#[test]
+fn order_changes_and_merges_over_hl7_postgres() {
+    let db = ScratchPg::new();
+    order_changes_and_merges_over_hl7(Some(&db.url));
 }

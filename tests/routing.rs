@@ -603,12 +603,16 @@ fn two_nodes_run_each_job_once() {
 /// A peer that refuses an instance for good (0122H, SOP class not
 /// supported): the job does not retry; it ends failed at its first
 /// attempt, saying which and why, with the rest sent.
-#[test]
-fn a_permanent_refusal_fails_the_job_at_once() {
+/// Then a person looks at it, queues it again and cancels it
+/// (`filmless jobs show|retry|cancel`), and sends one study by its UID.
+fn a_permanent_refusal_fails_the_job_at_once(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let peer_port = free_port();
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
     let text = format!(
-        "data_dir = \"{}\"\n[[dicom.peers]]\nae_title = \"COUNTER\"\nhost = \"127.0.0.1\"\n\
+        "data_dir = \"{}\"\n{storage}[[dicom.peers]]\nae_title = \"COUNTER\"\nhost = \"127.0.0.1\"\n\
          port = {peer_port}\n",
         dir.path().display()
     );
@@ -666,4 +670,179 @@ fn a_permanent_refusal_fails_the_job_at_once() {
         .unwrap();
     let jobs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(jobs[0]["attempts"], 1, "not retried: {jobs}");
+    assert_eq!(jobs[0]["state"], "failed", "{jobs}");
+    let id = jobs[0]["id"].as_i64().unwrap().to_string();
+    let cli = |args: &[&str]| {
+        let out = filmless()
+            .args(["jobs", "--config", config.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // What a person sees of it: the peer, the progress and the reason.
+    let shown: Value = serde_json::from_str(&cli(&["show", &id])).unwrap();
+    assert_eq!(shown["peer"], "COUNTER", "{shown}");
+    assert_eq!(
+        (shown["done"].clone(), shown["total"].clone()),
+        (2.into(), 2.into()),
+        "{shown}"
+    );
+    assert!(
+        shown["last_error"].as_str().unwrap().contains(&uids[0]),
+        "{shown}"
+    );
+    // Queued again: pending, due now; then cancelled: failed, and kept.
+    assert!(cli(&["retry", &id]).contains("queued again"));
+    let shown: Value = serde_json::from_str(&cli(&["show", &id])).unwrap();
+    assert_eq!(shown["state"], "pending", "{shown}");
+    assert!(!shown["next_attempt_at"].is_null(), "{shown}");
+    assert!(cli(&["cancel", &id]).contains("cancelled"));
+    let shown: Value = serde_json::from_str(&cli(&["show", &id])).unwrap();
+    assert_eq!(shown["state"], "failed", "{shown}");
+    let table = cli(&["list"]);
+    assert!(
+        table.contains("COUNTER") && table.contains("failed"),
+        "{table}"
+    );
+    // One study by its UID, now to a peer that takes both.
+    let received = dir.path().join("received-again.txt");
+    let counter = common::python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/store_counter.py"))
+        .args(["--port", &peer_port.to_string(), "--out"])
+        .arg(&received)
+        .args(["--count", "2", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let out = filmless()
+        .args([
+            "send",
+            "--config",
+            config.to_str().unwrap(),
+            "--study",
+            &study,
+        ])
+        .args(["--to", "COUNTER", "--wait"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains(": done (2/2)"), "{said}");
+    let _ = counter.wait_with_output().unwrap();
+    let mut got: Vec<String> = std::fs::read_to_string(&received)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    got.sort();
+    let mut want = uids.clone();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_permanent_refusal_fails_the_job_at_once_sqlite() {
+    a_permanent_refusal_fails_the_job_at_once(None);
+}
+
+#[test]
+fn a_permanent_refusal_fails_the_job_at_once_postgres() {
+    let db = ScratchPg::new();
+    a_permanent_refusal_fails_the_job_at_once(Some(&db.url));
+}
+
+/// An instance acknowledged just before a crash is still routed: what its
+/// rule calls for was written with its rows (the routing journal), and the
+/// next start routes it, once.
+fn routing_survives_a_crash_after_the_acknowledgment(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = free_port();
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "data_dir = \"{}\"\n{storage}[routing]\nsweep_after_secs = 1\n\
+         [[dicom.peers]]\nae_title = \"COUNTER\"\nhost = \"127.0.0.1\"\nport = {peer_port}\n\
+         [[routing.rules]]\nname = \"every-ct\"\nmodality = [\"CT\"]\nto = [\"COUNTER\"]\n",
+        dir.path().display()
+    );
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(&config, text).unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let (_, files, uids) = study_files(&dir.path().join("f"), 501, "BN0501", "CT", "20261203", 1);
+    let jobs = || -> Value {
+        let out = filmless()
+            .args([
+                "jobs",
+                "--config",
+                config.to_str().unwrap(),
+                "list",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    {
+        let server = ServerProcess::start(dir.path(), &args, &[]);
+        modality_sends("CT1", server.dicom_port, &files);
+        // SIGKILL at once: routing gathers arrivals for 500 ms before it
+        // writes their jobs, so none is written yet.
+        drop(server);
+    }
+    assert_eq!(
+        jobs(),
+        Value::Array(Vec::new()),
+        "the crash came before the jobs"
+    );
+    let received = dir.path().join("received.txt");
+    let counter = common::python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/store_counter.py"))
+        .args(["--port", &peer_port.to_string(), "--out"])
+        .arg(&received)
+        .args(["--count", "1", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Older than sweep_after_secs, for PostgreSQL's nodes.
+    std::thread::sleep(Duration::from_millis(1500));
+    let _server = ServerProcess::start(dir.path(), &args, &[]);
+    let _ = counter.wait_with_output().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&received)
+            .unwrap_or_default()
+            .trim(),
+        uids[0],
+        "routed after the restart"
+    );
+    eventually(Duration::from_secs(30), "the job done", || {
+        let j = jobs();
+        let list = j.as_array().unwrap();
+        (list.len() == 1 && list[0]["state"] == "done")
+            .then_some(())
+            .map_or(Some(j.to_string()), |_| None)
+    });
+}
+
+#[test]
+fn routing_survives_a_crash_after_the_acknowledgment_sqlite() {
+    routing_survives_a_crash_after_the_acknowledgment(None);
+}
+
+#[test]
+fn routing_survives_a_crash_after_the_acknowledgment_postgres() {
+    let db = ScratchPg::new();
+    routing_survives_a_crash_after_the_acknowledgment(Some(&db.url));
 }

@@ -22,7 +22,8 @@ fn a_ct_sent_by_c_store_shows_up_in_ohif_and_renders() {
         "playwright-core missing: npm ci in tests/browser (scripts/setup-test-deps does)"
     );
     let data = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(data.path(), &[], &[]);
+    let site = "Bệnh viện Hữu nghị Việt Đức";
+    let server = ServerProcess::start(data.path(), &[], &[("FILMLESS_SITE__NAME", site)]);
     let corpus = filmless_test_data::Corpus::new(71, filmless_test_data::Options::small(12));
     let ct = corpus.study(0);
     let files = tempfile::tempdir().unwrap();
@@ -70,5 +71,11 @@ fn a_ct_sent_by_c_store_shows_up_in_ohif_and_renders() {
         r["investigationalDialog"], 0,
         "no investigational-use dialog: {r}"
     );
+    // The facility's name in both headers; the console a click away from
+    // the viewer, and the study list a click away from the console.
+    assert!(r["listSite"].as_str().unwrap().contains(site), "{r}");
+    assert!(r["viewerSite"].as_str().unwrap().contains(site), "{r}");
+    assert_eq!(r["consoleUrl"], "/admin", "{r}");
+    assert!(r["consoleLinksBack"].as_u64().unwrap() >= 1, "{r}");
     assert!(screenshot.exists());
 }

@@ -14,15 +14,77 @@ const filmlessDicomWeb =
     ? '/s/' + filmlessShare + '/dicom-web'
     : '/dicom-web');
 
+// The facility this archive serves ([site] name): the server puts it in
+// front of this file as window.filmlessSite.
+const filmlessSiteName = (window.filmlessSite && window.filmlessSite.name) || 'Filmless';
+
+// Names as the archive matches them: without case or accents, so that
+// `nguyen` finds NGUYỄN (the server's C-FIND and QIDO-RS do the same; the
+// study list filters its rows again in the browser).
+const filmlessFold = value =>
+  String(value ?? '')
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[đĐ]/g, 'd')
+    .toLowerCase();
+const filmlessNameFilter = (row, columnId, filter) => {
+  const wanted = filmlessFold(filter).replace(/[*?^,]/g, ' ').trim().split(/\s+/);
+  const name = filmlessFold(row.getValue(columnId)).replace(/[\^,]/g, ' ');
+  return wanted.every(part => name.includes(part));
+};
+
 window.config = {
   name: 'filmless',
   routerBasename: null,
-  // whiteLabeling: {},
+  // The facility's name in the header (it leads back to the study list),
+  // and the administration console a click away (not through a share).
+  whiteLabeling: {
+    createLogoComponentFn: React =>
+      React.createElement(
+        'span',
+        { className: 'flex items-center gap-3 text-white', 'data-filmless': 'site' },
+        React.createElement('span', { className: 'text-lg font-semibold' }, filmlessSiteName),
+        filmlessShare
+          ? null
+          : React.createElement(
+              'a',
+              {
+                href: '/admin',
+                className: 'text-primary-light text-sm underline',
+                title: 'Filmless administration',
+                onClick: e => e.stopPropagation(),
+              },
+              'Console'
+            )
+      ),
+  },
   extensions: [],
   modes: [],
-  // Daily clinical use, not a demo: no first-run tour.
   customizationService: {
+    // Daily clinical use, not a demo: no first-run tour.
     'ohif.tours': { $set: [] },
+    // The study list: names matched as the archive matches them, and the
+    // patient's ID and birth date kept in sight next to the name (a
+    // namesake told apart) when the window is narrow.
+    'workList.columns': {
+      $apply: columns => {
+        const out = [];
+        for (const c of columns || []) {
+          if (c && c.id === 'patient') {
+            out.push({ ...c, filterFn: filmlessNameFilter });
+          } else if (c && c.id === 'mrn') {
+            out.push({ ...c, meta: { ...c.meta, priority: 90 } });
+            out.push({
+              id: 'patientBirthDate',
+              meta: { label: 'Birth date', minWidth: 100, priority: 85 },
+            });
+          } else {
+            out.push(c);
+          }
+        }
+        return out;
+      },
+    },
   },
   // Nor the investigational-use dialog in front of the images.
   investigationalUseDialog: { option: 'never' },

@@ -49,6 +49,8 @@ impl Status {
     pub const NO_SUCH_SOP_INSTANCE: Status = Status(0x0112);
     /// N-ACTION: no such action type.
     pub const NO_SUCH_ACTION: Status = Status(0x0123);
+    /// No such attribute (N-SET of an attribute that may not be set).
+    pub const NO_SUCH_ATTRIBUTE: Status = Status(0x0105);
     /// Invalid attribute value.
     pub const INVALID_ATTRIBUTE_VALUE: Status = Status(0x0106);
     /// No such SOP class.

@@ -18,6 +18,12 @@ pub struct RoutingConfig {
     /// Associations (or HTTP requests) at once to one destination, per
     /// node.
     pub max_per_peer: usize,
+    /// On PostgreSQL, how old an arrival left in the routing journal (an
+    /// instance acknowledged whose jobs were never written: a crash) must
+    /// be before any node routes it; longer than a live node's routing
+    /// queue ever lags. On SQLite (one node) what was left before a start
+    /// is routed at that start.
+    pub sweep_after_secs: u64,
 }
 
 impl Default for RoutingConfig {
@@ -27,6 +33,7 @@ impl Default for RoutingConfig {
             prefetch: Vec::new(),
             max_attempts: 100,
             max_per_peer: 2,
+            sweep_after_secs: 600,
         }
     }
 }

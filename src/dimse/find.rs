@@ -93,20 +93,36 @@ impl Dimse {
             Ok(items) => items,
             Err(e) => return dimse_response(&e),
         };
-        for entry in items {
-            let item = match storage::worklist::json_dataset(&entry.item) {
-                Ok(item) => item,
-                Err(e) => {
-                    tracing::error!(error = %e, "a stored worklist item does not convert back");
-                    continue;
-                }
-            };
-            let mut out = select(&item, &request.identifier);
-            out.put(DataElement::new(
-                tags::SPECIFIC_CHARACTER_SET,
-                VR::CS,
-                PrimitiveValue::from("ISO_IR 192"),
-            ));
+        // The answers built off the async runtime (up to a thousand items).
+        let keys = request.identifier;
+        let answers = tokio::task::spawn_blocking(move || {
+            items
+                .iter()
+                .filter_map(|entry| match storage::worklist::json_dataset(&entry.item) {
+                    Ok(item) => {
+                        let mut out = select(&item, &keys);
+                        out.put(DataElement::new(
+                            tags::SPECIFIC_CHARACTER_SET,
+                            VR::CS,
+                            PrimitiveValue::from("ISO_IR 192"),
+                        ));
+                        Some(out)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "a stored worklist item does not convert back");
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let Ok(answers) = answers else {
+            return Response::with(
+                dicom_net::status::Status::CANNOT_UNDERSTAND,
+                "the worklist answers could not be built",
+            );
+        };
+        for out in answers {
             if matches.send(out).await.is_err() {
                 break; // cancelled
             }

@@ -53,12 +53,45 @@ pub async fn apply(service: &Service, ctx: &Context, message: &Message) -> Outco
     };
     match result {
         Ok(()) => (AckCode::Accept, None),
-        Err(outcome) => outcome,
+        Err(outcome) => {
+            // What the service refused it audited; what this adapter
+            // refused (a field missing, an order unknown) is audited here.
+            if let (_, Some(e)) = &outcome {
+                if !e.audited {
+                    service
+                        .audit()
+                        .record(crate::audit::Access {
+                            actor: ctx.actor.clone(),
+                            source: ctx.source.clone(),
+                            action: crate::audit::Action::Order,
+                            failure: Some(format!("invalid: {}", e.text)),
+                            tenant: ctx
+                                .tenant()
+                                .cloned()
+                                .unwrap_or_else(storage::TenantId::implicit),
+                            patient_id: message.get("PID", 3, 1),
+                            study_instance_uid: String::new(),
+                            detail: what,
+                        })
+                        .await;
+                }
+            }
+            outcome
+        }
     }
 }
 
-/// A service error as an ACK.
+/// A service error as an ACK. The service audits the refusals it decides
+/// (no right; no such patient); the rest are audited by `apply`.
 fn refused(e: &Error) -> Outcome {
+    let (code, mut error) = refused_unmarked(e);
+    if let Some(error) = error.as_mut() {
+        error.audited = matches!(e.kind(), ErrorKind::Forbidden | ErrorKind::NotFound);
+    }
+    (code, error)
+}
+
+fn refused_unmarked(e: &Error) -> Outcome {
     match e.kind() {
         ErrorKind::Forbidden => (
             AckCode::Reject,
@@ -282,8 +315,9 @@ async fn order_group(
             xcn_name(m, Some(obr), 16),
             xcn_name(m, Some(orc), 12),
         ]),
+        // IHE: ZDS belongs to its order group (each order its study).
         study_instance_uid: first_non_empty(&[
-            m.get("ZDS", 1, 1),
+            g.get("ZDS", 1, 1),
             previous
                 .map(|i| i.study_instance_uid.clone())
                 .unwrap_or_default(),

@@ -272,6 +272,25 @@ async fn handle(bytes: &[u8], peer: SocketAddr, shared: &Shared) -> String {
         Err(e) => {
             // Not the parser's words: they may quote the message (a name).
             tracing::info!(bytes = bytes.len(), "hl7 message refused: does not parse");
+            // Audited as every refusal is: who sent it is unknown, where
+            // from is not.
+            shared
+                .service
+                .audit()
+                .record(Access {
+                    actor: Actor {
+                        name: "(unparsable HL7 message)".into(),
+                        kind: ActorKind::Hl7,
+                    },
+                    source: peer.ip().to_string(),
+                    action: Action::Order,
+                    failure: Some("invalid: the message does not parse".into()),
+                    tenant: storage::TenantId::implicit(),
+                    patient_id: String::new(),
+                    study_instance_uid: String::new(),
+                    detail: format!("HL7 message of {} bytes", bytes.len()),
+                })
+                .await;
             let e = AckError::new(100, None, format!("the message does not parse: {e}"));
             return ack(None, AckCode::Reject, Some(&e), &now(), &control_id(shared));
         }

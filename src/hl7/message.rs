@@ -276,6 +276,8 @@ pub struct AckError {
     pub location: Option<(&'static str, usize)>,
     /// In words.
     pub text: String,
+    /// Whether the service audited it already (a refusal of its own).
+    pub audited: bool,
 }
 
 impl AckError {
@@ -289,6 +291,7 @@ impl AckError {
             code,
             location,
             text: text.into(),
+            audited: false,
         }
     }
 

@@ -66,6 +66,9 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
         }
         return not_found();
     };
+    if req.uri().path() == "/app-config.js" {
+        return app_config(&dir, &state.config.site.name).await;
+    }
     if is_client_route(req.uri().path()) {
         let index = tower_http::services::ServeFile::new(dir.join("index.html"));
         return match index.oneshot(req).await {
@@ -80,6 +83,26 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
         Ok(r) if r.status() != StatusCode::NOT_FOUND => r.map(Body::new),
         _ => not_found(),
     }
+}
+
+/// The viewer's configuration, after the facility it serves: its name
+/// (`[site] name`) for the header, as `window.filmlessSite`.
+async fn app_config(dir: &std::path::Path, site: &str) -> Response {
+    let Ok(config) = tokio::fs::read_to_string(dir.join("app-config.js")).await else {
+        return not_found();
+    };
+    let site = serde_json::json!({ "name": site });
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        format!("window.filmlessSite = {site};\n{config}"),
+    )
+        .into_response()
 }
 
 /// `/` when no viewer is installed: how to install one. Public, so it

@@ -72,7 +72,7 @@ pub enum Error {
 }
 
 /// Why a performed procedure step was refused (PS3.4 F.7.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// N-CREATE of a UID already created.
     Duplicate,
@@ -87,6 +87,9 @@ pub enum Refusal {
     MissingValue(dicom_core::Tag),
     /// An attribute with a value not allowed here.
     InvalidValue(dicom_core::Tag),
+    /// An attribute the operation may not set (MPPS N-SET of what the
+    /// N-CREATE fixed, PS3.4 Table F.7.2-1 "Not allowed").
+    NotAllowed(Vec<dicom_core::Tag>),
     /// More than the archive takes in one request.
     TooLarge,
 }

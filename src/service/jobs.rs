@@ -104,3 +104,25 @@ pub(super) fn backoff(attempts: i64) -> i64 {
     let base = base.min(300_000);
     base + rand::random_range(0..=base / 4)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_five_minutes() {
+        for (attempts, base) in [(0, 1000), (1, 2000), (3, 8000), (8, 256_000), (9, 300_000)] {
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..200 {
+                let d = backoff(attempts);
+                assert!((base..=base + base / 4).contains(&d), "{attempts}: {d}");
+                seen.insert(d);
+            }
+            // Jitter: jobs to one peer do not all come back at once.
+            assert!(seen.len() > 10, "{attempts}: {seen:?}");
+        }
+        // Bounded whatever the count says.
+        assert!((300_000..=375_000).contains(&backoff(40)));
+        assert!((1000..=1250).contains(&backoff(-3)));
+    }
+}

@@ -1544,7 +1544,11 @@ impl Service {
                 .map_err(|e| Error::Internal(format!("cannot encode the sheet: {e}")))?,
         );
         let stream = futures::stream::iter([Ok::<Bytes, std::io::Error>(Bytes::from(part10))]);
-        let result = self.archive().store_stream(tenant, stream, None).await;
+        let journal = self.arrival_journal(ctx, tenant);
+        let result = self
+            .archive()
+            .store_stream(super::store::target(tenant, &journal), stream, None)
+            .await;
         self.stored(ctx, Action::Print, tenant, result).await?;
         Ok(())
     }

@@ -16,6 +16,27 @@ const IN_PROGRESS: &str = "IN PROGRESS";
 const COMPLETED: &str = "COMPLETED";
 const DISCONTINUED: &str = "DISCONTINUED";
 
+/// What an N-SET may not carry (PS3.4 Table F.7.2-1, "Not allowed"): the
+/// relationship to the scheduled steps, the patient, and the step's
+/// identity, station, start and modality.
+const NOT_SETTABLE: &[dicom_core::Tag] = &[
+    tags::SCHEDULED_STEP_ATTRIBUTES_SEQUENCE,
+    tags::PATIENT_NAME,
+    tags::PATIENT_ID,
+    tags::ISSUER_OF_PATIENT_ID,
+    tags::PATIENT_BIRTH_DATE,
+    tags::PATIENT_SEX,
+    tags::REFERENCED_PATIENT_SEQUENCE,
+    tags::PERFORMED_PROCEDURE_STEP_ID,
+    tags::PERFORMED_STATION_AE_TITLE,
+    tags::PERFORMED_STATION_NAME,
+    tags::PERFORMED_LOCATION,
+    tags::PERFORMED_PROCEDURE_STEP_START_DATE,
+    tags::PERFORMED_PROCEDURE_STEP_START_TIME,
+    tags::MODALITY,
+    tags::STUDY_ID,
+];
+
 fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     obj.get(tag)
         .and_then(|e| e.to_str().ok())
@@ -66,6 +87,42 @@ impl Service {
                     Refusal::InvalidValue(tags::PERFORMED_PROCEDURE_STEP_STATUS),
                     format!("an N-CREATE must be IN PROGRESS, not {other:?} (PS3.4 F.7.2.1)"),
                 ))
+            }
+        }
+        // The other Type 1 attributes of an N-CREATE (PS3.4 Table F.7.2-1).
+        for (tag, name) in [
+            (
+                tags::PERFORMED_PROCEDURE_STEP_ID,
+                "Performed Procedure Step ID (0040,0253)",
+            ),
+            (
+                tags::PERFORMED_STATION_AE_TITLE,
+                "Performed Station AE Title (0040,0241)",
+            ),
+            (
+                tags::PERFORMED_PROCEDURE_STEP_START_DATE,
+                "Performed Procedure Step Start Date (0040,0244)",
+            ),
+            (
+                tags::PERFORMED_PROCEDURE_STEP_START_TIME,
+                "Performed Procedure Step Start Time (0040,0245)",
+            ),
+            (tags::MODALITY, "Modality (0008,0060)"),
+        ] {
+            match attributes.get(tag) {
+                None => {
+                    return Err(Error::procedure(
+                        Refusal::MissingAttribute(tag),
+                        format!("{name} is required (PS3.4 Table F.7.2-1)"),
+                    ))
+                }
+                Some(_) if text(attributes, tag).unwrap_or_default().is_empty() => {
+                    return Err(Error::procedure(
+                        Refusal::MissingValue(tag),
+                        format!("{name} needs a value (PS3.4 Table F.7.2-1)"),
+                    ))
+                }
+                Some(_) => {}
             }
         }
         let scheduled = attributes
@@ -155,6 +212,27 @@ impl Service {
                 format!(
                     "performed procedure step {sop_instance_uid} is {} and may no longer be updated",
                     step.status
+                ),
+            ));
+        }
+        // What the N-CREATE fixed may not change (PS3.4 Table F.7.2-1,
+        // "Not allowed" in an N-SET): which steps were performed, the
+        // patient, where and when it began.
+        let fixed: Vec<dicom_core::Tag> = modifications
+            .iter()
+            .map(|e| e.header().tag)
+            .filter(|t| NOT_SETTABLE.contains(t))
+            .collect();
+        if !fixed.is_empty() {
+            return Err(Error::procedure(
+                Refusal::NotAllowed(fixed.clone()),
+                format!(
+                    "an N-SET may not change {} (set by the N-CREATE, PS3.4 Table F.7.2-1)",
+                    fixed
+                        .iter()
+                        .map(|t| format!("({:04X},{:04X})", t.group(), t.element()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }

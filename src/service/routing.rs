@@ -167,6 +167,34 @@ struct Arrival {
     prefetch: Vec<usize>,
 }
 
+/// An arrival as the routing journal keeps it (rules by name: the
+/// configuration may change before a restart routes it).
+#[derive(Debug, Serialize, Deserialize)]
+struct JournaledArrival {
+    study: String,
+    patient_id: String,
+    rules: Vec<String>,
+    prefetch: Vec<usize>,
+}
+
+/// What an ingest journals for routing with an instance's rows.
+pub(super) type ArrivalJournal =
+    Box<dyn Fn(&storage::record::InstanceRecord) -> Option<String> + Send + Sync>;
+
+/// The calling AE title of a DIMSE request ('' for the other protocols).
+fn calling_ae(ctx: &Context) -> &str {
+    if ctx.protocol == Protocol::Dimse {
+        ctx.actor.name.as_str()
+    } else {
+        ""
+    }
+}
+
+/// How often arrivals left in the journal are looked for (a crash after
+/// the acknowledgment, or routing stopped before it wrote them; on
+/// PostgreSQL also another node's).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 /// The routing configuration and its queues.
 pub struct Routing {
     rules: Vec<RoutingRule>,
@@ -174,6 +202,7 @@ pub struct Routing {
     dicomweb: Vec<DicomwebPeer>,
     max_attempts: i64,
     max_per_peer: usize,
+    sweep_after_ms: i64,
     arrivals: mpsc::Sender<Arrival>,
     receiver: Mutex<Option<mpsc::Receiver<Arrival>>>,
     due: Notify,
@@ -201,6 +230,8 @@ impl Routing {
             dicomweb: dicomweb.peers.clone(),
             max_attempts: routing.max_attempts.max(1),
             max_per_peer: routing.max_per_peer.max(1),
+            sweep_after_ms: i64::try_from(routing.sweep_after_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
             arrivals,
             receiver: Mutex::new(Some(receiver)),
             due: Notify::new(),
@@ -341,8 +372,39 @@ impl Service {
         &self.inner.routing
     }
 
+    /// What an ingest journals with an instance's rows for routing (see
+    /// [`storage::StoreTarget`]): the rules and prefetches it matches, or
+    /// `None` when routing has none.
+    pub(super) fn arrival_journal(
+        &self,
+        ctx: &Context,
+        tenant: &TenantId,
+    ) -> Option<ArrivalJournal> {
+        let r = self.routing();
+        if r.rules.is_empty() && r.prefetch.is_empty() {
+            return None;
+        }
+        let this = self.clone();
+        let calling = calling_ae(ctx).to_owned();
+        let tenant = tenant.clone();
+        Some(Box::new(move |record: &storage::record::InstanceRecord| {
+            let attributes = storage::RoutingAttributes::of(record);
+            let patient_id = record.patient.patient_id.as_str();
+            let (rules, prefetch) = this.route_match(&calling, &tenant, &attributes, patient_id)?;
+            let r = this.routing();
+            serde_json::to_string(&JournaledArrival {
+                study: record.study.study_instance_uid.to_string(),
+                patient_id: patient_id.to_owned(),
+                rules: rules.iter().map(|&n| r.rules[n].name.clone()).collect(),
+                prefetch,
+            })
+            .ok()
+        }))
+    }
+
     /// After a store: hand the instance to routing when a rule or a
-    /// prefetch wants it. Never fails the store.
+    /// prefetch wants it (its arrival is in the journal already). Never
+    /// fails the store.
     pub(super) async fn route_stored(&self, ctx: &Context, tenant: &TenantId, stored: &Stored) {
         let r = self.routing();
         if (r.rules.is_empty() && r.prefetch.is_empty())
@@ -353,13 +415,35 @@ impl Service {
         {
             return;
         }
-        let calling = if ctx.protocol == Protocol::Dimse {
-            ctx.actor.name.as_str()
-        } else {
-            ""
+        let Some((rules, prefetch)) =
+            self.route_match(calling_ae(ctx), tenant, &stored.routing, &stored.patient_id)
+        else {
+            return;
         };
+        let arrival = Arrival {
+            tenant: tenant.clone(),
+            study: stored.study_instance_uid.clone(),
+            sop_instance_uid: stored.sop_instance_uid.clone(),
+            patient_id: stored.patient_id.clone(),
+            rules,
+            prefetch,
+        };
+        if r.arrivals.send(arrival).await.is_err() {
+            tracing::warn!(sop_instance_uid = %stored.sop_instance_uid, "routing has stopped: the instance is routed at the next start");
+        }
+    }
+
+    /// The rules and prefetches (their indexes) an arriving instance
+    /// matches; `None`: none.
+    fn route_match(
+        &self,
+        calling: &str,
+        tenant: &TenantId,
+        a: &storage::RoutingAttributes,
+        patient_id: &str,
+    ) -> Option<(Vec<usize>, Vec<usize>)> {
+        let r = self.routing();
         let called = self.peers().our_ae_title(tenant);
-        let a = &stored.routing;
         let rules: Vec<usize> = r
             .rules
             .iter()
@@ -379,26 +463,16 @@ impl Service {
             .iter()
             .enumerate()
             .filter(|(_, p)| {
-                !stored.patient_id.is_empty()
+                !patient_id.is_empty()
                     && !p.from.iter().any(|f| f.trim() == calling)
                     && matches_any(&p.when_modality, &a.modality)
             })
             .map(|(n, _)| n)
             .collect();
         if rules.is_empty() && prefetch.is_empty() {
-            return;
+            return None;
         }
-        let arrival = Arrival {
-            tenant: tenant.clone(),
-            study: stored.study_instance_uid.clone(),
-            sop_instance_uid: stored.sop_instance_uid.clone(),
-            patient_id: stored.patient_id.clone(),
-            rules,
-            prefetch,
-        };
-        if r.arrivals.send(arrival).await.is_err() {
-            tracing::error!(sop_instance_uid = %stored.sop_instance_uid, "routing has stopped: the instance is not routed");
-        }
+        Some((rules, prefetch))
     }
 
     /// Start the task that writes the jobs arrivals call for, a batch at a
@@ -436,10 +510,87 @@ impl Service {
             stop.clone(),
             |this, job| async move { this.retrieve_job(job).await },
         );
-        let prefetch = self.job_loop(PREFETCH, LEASE_MS, due, stop, |this, job| async move {
-            this.prefetch_job(job).await
+        let prefetch = self.job_loop(
+            PREFETCH,
+            LEASE_MS,
+            due,
+            stop.clone(),
+            |this, job| async move { this.prefetch_job(job).await },
+        );
+        let sweep = self.sweep_arrivals(stop);
+        tokio::join!(forward, retrieve, prefetch, sweep);
+    }
+
+    /// Route again what the journal holds of arrivals whose jobs were never
+    /// written (a crash after the acknowledgment, a stop while the index
+    /// was down): at start, then every minute. On SQLite (one node) all
+    /// that was journaled before this start is left over; otherwise what
+    /// is older than `routing.sweep_after_secs` (another node's live
+    /// arrivals are not).
+    /// Each goes through the same queue; the journal row is claimed in
+    /// the transaction of its jobs, so nothing is routed twice.
+    async fn sweep_arrivals(&self, stop: CancellationToken) {
+        let r = self.routing();
+        if r.rules.is_empty() && r.prefetch.is_empty() {
+            return;
+        }
+        let index = self.archive().index();
+        let mut before = match index.backend() {
+            storage::Backend::Sqlite => storage::index::now_millis(),
+            _ => storage::index::now_millis().saturating_sub(r.sweep_after_ms),
+        };
+        loop {
+            match index.routing_arrivals(before, 1000).await {
+                Ok(left) => {
+                    if !left.is_empty() {
+                        tracing::info!(
+                            arrivals = left.len(),
+                            "routing arrivals left in the journal: routing them"
+                        );
+                    }
+                    for a in left {
+                        let arrival = self.journaled_arrival(a);
+                        if r.arrivals.send(arrival).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the routing journal"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
+            before = storage::index::now_millis().saturating_sub(r.sweep_after_ms);
+        }
+    }
+
+    /// An arrival from the journal, with the rules it named that still
+    /// exist.
+    fn journaled_arrival(&self, a: storage::index::RoutingArrival) -> Arrival {
+        let r = self.routing();
+        let j: JournaledArrival = serde_json::from_str(&a.payload).unwrap_or(JournaledArrival {
+            study: String::new(),
+            patient_id: String::new(),
+            rules: Vec::new(),
+            prefetch: Vec::new(),
         });
-        tokio::join!(forward, retrieve, prefetch);
+        Arrival {
+            tenant: a.tenant,
+            study: j.study,
+            sop_instance_uid: a.sop_instance_uid,
+            patient_id: j.patient_id,
+            rules: j
+                .rules
+                .iter()
+                .filter_map(|name| r.rules.iter().position(|rule| &rule.name == name))
+                .collect(),
+            prefetch: j
+                .prefetch
+                .into_iter()
+                .filter(|&n| n < r.prefetch.len())
+                .collect(),
+        }
     }
 
     async fn queue_arrivals(&self, mut rx: mpsc::Receiver<Arrival>, stop: CancellationToken) {
@@ -490,7 +641,7 @@ impl Service {
                         tries += 1;
                         tracing::error!(error = %e, arrivals = batch.len(), "cannot write routing jobs; trying again");
                         if stopping && tries >= 3 {
-                            tracing::error!(arrivals = batch.len(), "routing jobs not written (stopping): `filmless send --to` sends these studies");
+                            tracing::error!(arrivals = batch.len(), "routing jobs not written (stopping): the server routes them from its journal at its next start");
                             break;
                         }
                         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -501,11 +652,46 @@ impl Service {
         }
     }
 
+    /// Queue the jobs of a batch of arrivals, taking them out of the
+    /// routing journal in the same transaction.
     async fn queue_batch(
         &self,
         batch: &[Arrival],
         seen_studies: &mut HashSet<(TenantId, String)>,
     ) -> Result<()> {
+        let keys: Vec<(TenantId, String)> = batch
+            .iter()
+            .map(|a| (a.tenant.clone(), a.sop_instance_uid.clone()))
+            .collect();
+        let mut new_studies = Vec::new();
+        let seen: &HashSet<(TenantId, String)> = seen_studies;
+        self.archive()
+            .index()
+            .enqueue_from_arrivals(&keys, |claimed| {
+                let mine: Vec<&Arrival> = batch
+                    .iter()
+                    .zip(claimed)
+                    .filter(|(_, c)| **c)
+                    .map(|(a, _)| a)
+                    .collect();
+                let (jobs, studies) = self
+                    .arrival_jobs(&mine, seen)
+                    .map_err(|e| storage::Error::Internal(e.to_string().into()))?;
+                new_studies = studies;
+                Ok(jobs)
+            })
+            .await?;
+        seen_studies.extend(new_studies);
+        Ok(())
+    }
+
+    /// The jobs a batch of arrivals calls for, and the studies it saw new.
+    #[allow(clippy::type_complexity)]
+    fn arrival_jobs(
+        &self,
+        batch: &[&Arrival],
+        seen_studies: &HashSet<(TenantId, String)>,
+    ) -> Result<(Vec<NewJob>, Vec<(TenantId, String)>)> {
         let r = self.routing();
         let now = storage::index::now_millis();
         // Instance rules: one job per (tenant, destination, study, rule).
@@ -597,11 +783,7 @@ impl Service {
                 due_ms: Some(now + 2_000),
             });
         }
-        // All of the batch in one transaction: a retry after a failure
-        // writes nothing twice.
-        self.archive().index().enqueue_batch(&jobs).await?;
-        seen_studies.extend(new_studies);
-        Ok(())
+        Ok((jobs, new_studies))
     }
 
     /// A worklist item was scheduled (an order): fetch the patient's
@@ -1018,7 +1200,8 @@ impl Service {
                 index.finish_job(job.id, job.attempts, Some(&why)).await
             }
             Attempt::Again(why) => {
-                let delay = backoff(job.attempts);
+                // Counted from a manual retry: it starts again from 1 s.
+                let delay = backoff(job.attempts - job.attempt_base);
                 tracing::info!(job = job.id, peer = %job.target, reason = %why, retry_in_secs = delay / 1000, "routing job will be tried again");
                 index.retry_job(job.id, job.attempts, delay, &why).await
             }

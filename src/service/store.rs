@@ -24,9 +24,10 @@ impl Service {
         let act = action(ctx, Action::CStore, Action::StowRs, Action::Import);
         self.require(ctx, Right::Store, act, "store").await?;
         let tenant = storing_tenant(ctx);
+        let journal = self.arrival_journal(ctx, &tenant);
         let result = self
             .archive()
-            .store_stream(&tenant, stream, only_study)
+            .store_stream(target(&tenant, &journal), stream, only_study)
             .await;
         self.stored(ctx, act, &tenant, result).await
     }
@@ -36,7 +37,11 @@ impl Service {
         let act = action(ctx, Action::CStore, Action::StowRs, Action::Import);
         self.require(ctx, Right::Store, act, "store").await?;
         let tenant = storing_tenant(ctx);
-        let result = self.archive().store_prepared(&tenant, prepared).await;
+        let journal = self.arrival_journal(ctx, &tenant);
+        let result = self
+            .archive()
+            .store_prepared(target(&tenant, &journal), prepared)
+            .await;
         self.stored(ctx, act, &tenant, result).await
     }
 
@@ -95,6 +100,19 @@ impl Service {
         self.rejection_note(ctx, tenant, &stored).await;
         self.route_stored(ctx, tenant, &stored).await;
         Ok(stored)
+    }
+}
+
+/// Where an instance goes: `tenant`, with routing's arrival journaled in
+/// the transaction of its rows (so a crash after the acknowledgment loses
+/// no routing).
+pub(super) fn target<'a>(
+    tenant: &'a TenantId,
+    journal: &'a Option<super::routing::ArrivalJournal>,
+) -> storage::StoreTarget<'a> {
+    storage::StoreTarget {
+        tenant,
+        journal: journal.as_deref().map(|j| j as storage::Journal<'a>),
     }
 }
 

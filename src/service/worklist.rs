@@ -223,17 +223,23 @@ impl Service {
         // search without keys must not load the whole history.
         query.limit = Some(query.limit.unwrap_or(MAX_ITEMS).min(MAX_ITEMS));
         let hits = self.archive().index().worklist_query(&query).await?;
-        let mut out = Vec::with_capacity(hits.len());
-        for hit in hits {
-            let item = serde_json::from_str::<serde_json::Value>(&hit.dicom_json)
-                .map_err(|e| Error::Internal(format!("stored worklist item: {e}")))?;
-            out.push(WorklistEntry {
-                id: hit.id,
-                tenant: hit.tenant,
-                status: hit.status,
-                item,
-            });
-        }
+        // Up to MAX_ITEMS data sets to parse: off the async runtime.
+        let out = tokio::task::spawn_blocking(move || {
+            hits.into_iter()
+                .map(|hit| {
+                    let item = serde_json::from_str::<serde_json::Value>(&hit.dicom_json)
+                        .map_err(|e| Error::Internal(format!("stored worklist item: {e}")))?;
+                    Ok(WorklistEntry {
+                        id: hit.id,
+                        tenant: hit.tenant,
+                        status: hit.status,
+                        item,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
         let detail = format!("{detail}; {} items", out.len());
         if out.is_empty() {
             self.record(

@@ -140,6 +140,50 @@ pub struct Stored {
     pub routing: RoutingAttributes,
 }
 
+/// What an ingest journals with an instance's rows, in the same
+/// transaction: from its attributes, a payload for the application to act
+/// on (routing's arrivals), or nothing.
+pub type Journal<'a> = &'a (dyn Fn(&InstanceRecord) -> Option<String> + Send + Sync);
+
+/// Where an instance is stored: its tenant, and what to journal with it.
+#[derive(Clone, Copy)]
+pub struct StoreTarget<'a> {
+    /// The tenant it is stored for.
+    pub tenant: &'a TenantId,
+    /// What to write with its rows.
+    pub journal: Option<Journal<'a>>,
+}
+
+impl std::fmt::Debug for StoreTarget<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreTarget")
+            .field("tenant", &self.tenant)
+            .field("journal", &self.journal.is_some())
+            .finish()
+    }
+}
+
+impl<'a> From<&'a TenantId> for StoreTarget<'a> {
+    fn from(tenant: &'a TenantId) -> Self {
+        StoreTarget {
+            tenant,
+            journal: None,
+        }
+    }
+}
+
+impl RoutingAttributes {
+    /// The attributes of `record` that routing rules match.
+    pub fn of(record: &InstanceRecord) -> Self {
+        RoutingAttributes {
+            modality: record.series.modality.clone(),
+            body_part_examined: record.series.body_part_examined.clone(),
+            institution_name: record.study.institution_name.clone(),
+            station_name: record.series.station_name.clone(),
+        }
+    }
+}
+
 /// The attributes of an arriving instance that routing rules match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoutingAttributes {
@@ -240,6 +284,7 @@ impl Prepared {
             sha256: &self.sha256,
             frames: &self.frames,
             frames_encapsulated: self.encapsulated,
+            journal: None,
         }
     }
 }
@@ -317,14 +362,24 @@ impl Archive {
     }
 
     /// Store a complete Part 10 file held in memory, for `tenant`.
-    pub async fn store_bytes(&self, tenant: &TenantId, bytes: Bytes) -> Result<Stored> {
+    pub async fn store_bytes<'a>(
+        &self,
+        target: impl Into<StoreTarget<'a>>,
+        bytes: Bytes,
+    ) -> Result<Stored> {
         let prepared = tokio::task::spawn_blocking(move || Prepared::parse(bytes)).await??;
-        self.store_prepared(tenant, prepared).await
+        self.store_prepared(target, prepared).await
     }
 
     /// Store a file already parsed by [`Prepared::parse`] (which bulk import
     /// runs on a rayon pool, off the async runtime).
-    pub async fn store_prepared(&self, tenant: &TenantId, prepared: Prepared) -> Result<Stored> {
+    pub async fn store_prepared<'a>(
+        &self,
+        target: impl Into<StoreTarget<'a>>,
+        prepared: Prepared,
+    ) -> Result<Stored> {
+        let target = target.into();
+        let tenant = target.tenant;
         let Prepared {
             header,
             bytes,
@@ -354,6 +409,7 @@ impl Archive {
             return Err(e);
         }
         let blob = writer.finish_file().await?;
+        let journal = target.journal.and_then(|j| j(&header.record));
         let pending = Pending {
             tenant: tenant.clone(),
             record: header.record,
@@ -361,6 +417,7 @@ impl Archive {
             sha256,
             frames,
             encapsulated,
+            journal,
         };
         self.commit(pending, replace).await
     }
@@ -370,15 +427,17 @@ impl Archive {
     /// through to the object store chunk by chunk. With `expect_study`, an
     /// instance of another study is refused as soon as its header is read,
     /// before anything is written.
-    pub async fn store_stream<S>(
+    pub async fn store_stream<'a, S>(
         &self,
-        tenant: &TenantId,
+        target: impl Into<StoreTarget<'a>>,
         stream: S,
         expect_study: Option<&str>,
     ) -> Result<Stored>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
     {
+        let target = target.into();
+        let tenant = target.tenant;
         // The header scan may see the end of the input (small or deflated
         // files); a fused stream answers None again instead of panicking.
         let mut stream = stream.fuse();
@@ -485,6 +544,7 @@ impl Archive {
         let blob = writer.finish_file().await?;
         let (frames, encapsulated) =
             frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
+        let journal = target.journal.and_then(|j| j(&prepared.record));
         let pending = Pending {
             tenant: tenant.clone(),
             record: prepared.record,
@@ -492,6 +552,7 @@ impl Archive {
             sha256,
             frames,
             encapsulated,
+            journal,
         };
         self.commit(pending, existing.is_some()).await
     }
@@ -769,12 +830,7 @@ fn stored_identity(record: &InstanceRecord, outcome: StoreOutcome, size: u64) ->
         series_instance_uid: record.series.series_instance_uid.to_string(),
         transfer_syntax_uid: record.instance.transfer_syntax_uid.clone(),
         size,
-        routing: RoutingAttributes {
-            modality: record.series.modality.clone(),
-            body_part_examined: record.series.body_part_examined.clone(),
-            institution_name: record.study.institution_name.clone(),
-            station_name: record.series.station_name.clone(),
-        },
+        routing: RoutingAttributes::of(record),
     }
 }
 

@@ -41,6 +41,7 @@ pub(crate) struct Pending {
     pub sha256: String,
     pub frames: Vec<FrameRange>,
     pub encapsulated: bool,
+    pub journal: Option<String>,
 }
 
 impl Pending {
@@ -52,6 +53,7 @@ impl Pending {
             sha256: &self.sha256,
             frames: &self.frames,
             frames_encapsulated: self.encapsulated,
+            journal: self.journal.as_deref(),
         }
     }
 }

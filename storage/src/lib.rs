@@ -42,7 +42,8 @@ pub mod uid;
 pub mod worklist;
 
 pub use archive::{
-    Archive, ArchiveConfig, DuplicatePolicy, Prepared, RoutingAttributes, StoreOutcome, Stored,
+    Archive, ArchiveConfig, DuplicatePolicy, Journal, Prepared, RoutingAttributes, StoreOutcome,
+    StoreTarget, Stored,
 };
 pub use backend::Backend;
 pub use blob::{BlobRef, BlobStore, CompressionKind, S3Options};

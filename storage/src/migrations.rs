@@ -37,6 +37,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0008_patient_patches.sql",
     "0009_print.sql",
     "0010_rejection.sql",
+    "0011_routing_arrivals.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -50,6 +51,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0008_patient_patches.sql",
     "0009_print.sql",
     "0010_rejection.sql",
+    "0011_routing_arrivals.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

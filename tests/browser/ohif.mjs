@@ -1,6 +1,8 @@
 // Drives the OHIF viewer served by Filmless in Debian's chromium:
 // finds a study in the study list by patient name, opens it, and checks
-// that the viewport shows a non-black image and the right image count.
+// that the viewport shows a non-black image and the right image count;
+// the facility's name is in the study list's and the viewer's header, and
+// the viewer's Console link leads to the administration console.
 // Usage: node ohif.mjs BASE_URL FAMILY_NAME STUDY_DESCRIPTION IMAGES SCREENSHOT
 // Prints one JSON line; exits non-zero on failure.
 import { chromium } from 'playwright-core';
@@ -25,6 +27,7 @@ try {
   const row = page.getByText(description, { exact: true }).first();
   await row.waitFor({ timeout: 60_000 });
   result.foundInList = true;
+  result.listSite = await page.locator('[data-filmless=site]').first().innerText();
   await row.click();
   await page.getByRole('button', { name: /Basic Viewer/i }).first().click({ timeout: 30_000 });
   // Wait for pixels in the viewport.
@@ -45,6 +48,12 @@ try {
   result.tourSteps = await page.locator('.shepherd-element').count();
   result.investigationalDialog = await page.getByText(/investigational use/i).count();
   result.errors = errors;
+  const site = page.locator('[data-filmless=site]').first();
+  result.viewerSite = await site.innerText();
+  await site.getByRole('link', { name: 'Console' }).click();
+  await page.waitForURL(/\/admin$/, { timeout: 30_000 });
+  result.consoleUrl = new URL(page.url()).pathname;
+  result.consoleLinksBack = await page.locator('a[href="/"]').count();
   result.ok = fraction > 0.05 && result.imageCount === images && errors.length === 0;
 } catch (e) {
   result.error = String(e);

@@ -376,7 +376,7 @@ def cmd_mwl(args):
     ds.PatientBirthDate = ""
     ds.PatientSex = ""
     ds.AccessionNumber = args.accession or ""
-    ds.RequestedProcedureID = ""
+    ds.RequestedProcedureID = args.rp_id or ""
     ds.RequestedProcedureDescription = ""
     ds.StudyInstanceUID = ""
     ds.ReferringPhysicianName = ""
@@ -387,7 +387,7 @@ def cmd_mwl(args):
     sps.ScheduledStationAETitle = args.station_aet or ""
     sps.Modality = args.modality or ""
     sps.ScheduledProcedureStepStartDate = args.date or ""
-    sps.ScheduledProcedureStepStartTime = ""
+    sps.ScheduledProcedureStepStartTime = args.time or ""
     sps.ScheduledProcedureStepDescription = ""
     sps.ScheduledProcedureStepID = ""
     sps.ScheduledPerformingPhysicianName = args.performing or ""
@@ -478,6 +478,8 @@ def cmd_mpps_create(args):
     ds.StudyID = ""
     ds.PerformedProtocolCodeSequence = Sequence([])
     ds.PerformedSeriesSequence = Sequence([])
+    for keyword in args.omit:
+        delattr(ds, keyword)
 
     a = ae(args.aet)
     a.add_requested_context(ModalityPerformedProcedureStep)
@@ -525,6 +527,9 @@ def cmd_mpps_set(args):
         item.ReferencedImageSequence = Sequence(refs)
         item.ReferencedNonImageCompositeSOPInstanceSequence = Sequence([])
         ds.PerformedSeriesSequence = Sequence([item])
+    for pair in args.also:
+        keyword, value = pair.split("=", 1)
+        setattr(ds, keyword, value)
 
     a = ae(args.aet)
     a.add_requested_context(ModalityPerformedProcedureStep)
@@ -844,6 +849,8 @@ def main():
     s.add_argument("--patient-id")
     s.add_argument("--accession")
     s.add_argument("--performing", help="Scheduled Performing Physician's Name")
+    s.add_argument("--time", help="HHMM or a range HHMM-HHMM (either end open)")
+    s.add_argument("--rp-id", help="Requested Procedure ID")
 
     s = sub.add_parser("mpps-create", help="MPPS N-CREATE")
     s.add_argument("--study-uid", required=True)
@@ -859,6 +866,8 @@ def main():
     s.add_argument("--description", default="")
     s.add_argument("--pps-id")
     s.add_argument("--omit-status", action="store_true")
+    s.add_argument("--omit", action="append", default=[], metavar="KEYWORD",
+                   help="leave this attribute out (repeatable)")
     s.add_argument("--extra-step", action="append", default=[], help="STUDY_UID:SPS_ID of another step performed")
 
     s = sub.add_parser("mpps-set", help="MPPS N-SET")
@@ -870,6 +879,8 @@ def main():
     s.add_argument("--sop-uids", default="")
     s.add_argument("--protocol", default="CT")
     s.add_argument("--omit-end", action="store_true", help="no end date and time")
+    s.add_argument("--also", action="append", default=[], metavar="KEYWORD=VALUE",
+                   help="set this attribute too (repeatable)")
 
     s = sub.add_parser("mpps-scp", help="receive forwarded MPPS (the RIS)")
     s.add_argument("--listen-port", type=int, required=True)

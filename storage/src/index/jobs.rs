@@ -390,33 +390,113 @@ impl Index {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_millis();
         let (_guard, mut tx) = self.begin_write().await?;
-        let mut ids = Vec::with_capacity(jobs.len());
-        for j in jobs {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO job (tenant_id, kind, target, payload, state, attempts, \
+        let ids = insert_jobs(&mut tx, jobs).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Take the `arrivals` (tenant, SOP Instance UID) out of the routing
+    /// journal and queue the jobs `jobs` makes of those that were still
+    /// there (`claimed`, in order), in one transaction: an arrival another
+    /// node routed meanwhile (after a crash) is not routed twice, and one
+    /// whose jobs fail to be written stays for the next attempt.
+    pub async fn enqueue_from_arrivals<F>(
+        &self,
+        arrivals: &[(TenantId, String)],
+        jobs: F,
+    ) -> Result<Vec<i64>>
+    where
+        F: FnOnce(&[bool]) -> Result<Vec<NewJob>> + Send,
+    {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let mut claimed = Vec::with_capacity(arrivals.len());
+        for (tenant, sop) in arrivals {
+            let taken = sqlx::query(
+                "DELETE FROM routing_arrival WHERE tenant_id = $1 AND sop_instance_uid = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(sop)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            claimed.push(taken > 0);
+        }
+        let jobs = jobs(&claimed)?;
+        let ids = insert_jobs(&mut tx, &jobs).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Arrivals the routing journal still holds (their jobs not queued)
+    /// from before `before` (Unix ms), oldest first, at most `limit`.
+    pub async fn routing_arrivals(&self, before: i64, limit: i64) -> Result<Vec<RoutingArrival>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, sop_instance_uid, payload, created_at FROM routing_arrival \
+             WHERE created_at < $1 ORDER BY created_at, sop_instance_uid LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RoutingArrival {
+                    tenant: TenantId::parse(&r.try_get::<String, _>(0)?).unwrap_or_default(),
+                    sop_instance_uid: r.try_get(1)?,
+                    payload: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// An arrival in the routing journal: an instance stored and acknowledged
+/// whose routing jobs are not queued yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingArrival {
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Its SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// What routing made of it (JSON).
+    pub payload: String,
+    /// When it was stored (Unix ms).
+    pub created_at: i64,
+}
+
+/// Insert `jobs` in `tx` (see [`Index::enqueue_batch`]).
+async fn insert_jobs(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    jobs: &[NewJob],
+) -> Result<Vec<i64>> {
+    let now = now_millis();
+    let mut ids = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO job (tenant_id, kind, target, payload, state, attempts, \
                  next_attempt_at, created_at, updated_at, dedup) \
                  VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $6, $7) \
                  ON CONFLICT (dedup) WHERE state = 'pending' AND dedup <> '' \
                  DO UPDATE SET next_attempt_at = excluded.next_attempt_at, \
                  updated_at = excluded.updated_at RETURNING id",
-            )
-            .bind(j.tenant.as_str())
-            .bind(&j.kind)
-            .bind(&j.target)
-            .bind(&j.payload)
-            .bind(j.due_ms.unwrap_or(now))
-            .bind(now)
-            .bind(&j.dedup)
-            .fetch_one(&mut *tx)
-            .await?;
-            ids.push(id);
-        }
-        tx.commit().await?;
-        Ok(ids)
+        )
+        .bind(j.tenant.as_str())
+        .bind(&j.kind)
+        .bind(&j.target)
+        .bind(&j.payload)
+        .bind(j.due_ms.unwrap_or(now))
+        .bind(now)
+        .bind(&j.dedup)
+        .fetch_one(&mut **tx)
+        .await?;
+        ids.push(id);
     }
+    Ok(ids)
+}
 
+impl Index {
     /// The newest job with this `dedup` key.
     pub async fn job_by_dedup(&self, dedup: &str) -> Result<Option<Job>> {
         let row = sqlx::query(&format!(

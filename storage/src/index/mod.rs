@@ -38,7 +38,7 @@ mod write;
 
 pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{Index, IndexOptions};
-pub use jobs::{Job, NewJob};
+pub use jobs::{Job, NewJob, RoutingArrival};
 pub use print::PrintSheet;
 pub use rejection::Rejected;
 pub use rows::{

@@ -101,6 +101,10 @@ pub struct NewInstance<'a> {
     pub frames: &'a [FrameRange],
     /// Whether frame ranges include item headers.
     pub frames_encapsulated: bool,
+    /// What routing made of its arrival (a JSON payload), written with its
+    /// rows in the same transaction (table `routing_arrival`); `None`:
+    /// nothing to route.
+    pub journal: Option<&'a str>,
 }
 
 /// The columns [`stored_instance`] decodes, in its order.

@@ -297,6 +297,19 @@ pub(super) async fn insert_instance_row(
     .bind(new.tenant.as_str())
     .fetch_optional(&mut *conn)
     .await?;
+    if let (Some(_), Some(payload)) = (&inserted, new.journal) {
+        sqlx::query(
+            "INSERT INTO routing_arrival (tenant_id, sop_instance_uid, payload, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, sop_instance_uid) \
+             DO UPDATE SET payload = excluded.payload, created_at = excluded.created_at",
+        )
+        .bind(new.tenant.as_str())
+        .bind(i.sop_instance_uid.as_str())
+        .bind(payload)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(inserted.is_some())
 }
 

@@ -283,8 +283,78 @@ impl Query {
     /// Parse worklist search parameters (UPS-RS search, `/api/worklist`):
     /// QIDO-style keys at the worklist level, active items only unless a
     /// status is asked for.
+    ///
+    /// UPS-RS keys become the worklist's: Procedure Step State (0074,1000)
+    /// its status (CANCELED: cancelled or discontinued), Scheduled
+    /// Procedure Step Start DateTime (0040,4005) its start date (and, for a
+    /// range within one day, its start time), and a key inside the
+    /// Scheduled Procedure Step Sequence (`00400100.00400001`) the same
+    /// key at the top (the model holds one step per item).
     pub fn worklist_from_qido(params: &[(String, String)]) -> Result<Query> {
-        let mut query = Query::from_qido(QueryLevel::Worklist, params)?.query;
+        let mut pairs: Vec<(String, String)> = Vec::with_capacity(params.len());
+        let mut states: Vec<String> = Vec::new();
+        for (key, value) in params {
+            let inner = ["00400100.", "ScheduledProcedureStepSequence."]
+                .iter()
+                .find_map(|p| key.strip_prefix(p))
+                .unwrap_or(key);
+            match inner {
+                "ProcedureStepState" | "00741000" => {
+                    for v in value.split(['\\', ',']).map(str::trim) {
+                        match v.to_ascii_uppercase().as_str() {
+                            "" => {}
+                            "SCHEDULED" => states.push("SCHEDULED".into()),
+                            "IN PROGRESS" => states.push("IN PROGRESS".into()),
+                            "COMPLETED" => states.push("COMPLETED".into()),
+                            "CANCELED" => {
+                                states.extend(["CANCELLED".into(), "DISCONTINUED".into()])
+                            }
+                            other => {
+                                return Err(Error::invalid(format!(
+                                    "ProcedureStepState is SCHEDULED, IN PROGRESS, COMPLETED \
+                                     or CANCELED, not {other:?}"
+                                )))
+                            }
+                        }
+                    }
+                }
+                "ScheduledProcedureStepStartDateTime" | "00404005" => {
+                    let (from, to) = value.split_once('-').unwrap_or((value, value));
+                    let part =
+                        |v: &str, r: std::ops::Range<usize>| v.get(r).unwrap_or("").to_owned();
+                    let (from_date, to_date) = (part(from, 0..8), part(to, 0..8));
+                    let date = if from_date == to_date {
+                        from_date.clone()
+                    } else {
+                        format!("{from_date}-{to_date}")
+                    };
+                    pairs.push(("ScheduledProcedureStepStartDate".into(), date));
+                    let (from_time, to_time) = (part(from, 8..14), part(to, 8..14));
+                    if value.contains('-')
+                        && from_date == to_date
+                        && !from_date.is_empty()
+                        && !(from_time.is_empty() && to_time.is_empty())
+                    {
+                        pairs.push((
+                            "ScheduledProcedureStepStartTime".into(),
+                            format!("{from_time}-{to_time}"),
+                        ));
+                    }
+                }
+                _ => pairs.push((inner.to_owned(), value.clone())),
+            }
+        }
+        let mut query = Query::from_qido(QueryLevel::Worklist, &pairs)?.query;
+        if !states.is_empty() {
+            if let Some(a) =
+                attribute_at(QueryLevel::Worklist, tags::SCHEDULED_PROCEDURE_STEP_STATUS)
+            {
+                query.filters.push(Filter {
+                    attribute: a,
+                    matcher: Matcher::List(states),
+                });
+            }
+        }
         query.default_to_active_items();
         Ok(query)
     }
@@ -442,6 +512,72 @@ mod tests {
             .select_sql(Backend::Postgres)
             .0
             .contains("p.tenant_id = $1"));
+    }
+
+    #[test]
+    fn ups_keys_become_the_worklists() {
+        let params = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let matcher_of = |q: &Query, tag: Tag| {
+            q.filters
+                .iter()
+                .find(|f| f.attribute.tag == tag)
+                .map(|f| f.matcher.clone())
+        };
+        let q = Query::worklist_from_qido(&params(&[
+            ("ProcedureStepState", "CANCELED"),
+            (
+                "ScheduledProcedureStepStartDateTime",
+                "20261203070000-20261203090000",
+            ),
+            ("00400100.00400001", "CT_STATION"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            matcher_of(&q, tags::SCHEDULED_PROCEDURE_STEP_STATUS),
+            Some(Matcher::List(vec![
+                "CANCELLED".into(),
+                "DISCONTINUED".into()
+            ]))
+        );
+        assert_eq!(
+            matcher_of(&q, tags::SCHEDULED_PROCEDURE_STEP_START_DATE),
+            Some(Matcher::Single("20261203".into()))
+        );
+        assert_eq!(
+            matcher_of(&q, tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+            Some(Matcher::Range(Some("070000".into()), Some("090000".into())))
+        );
+        assert_eq!(
+            matcher_of(&q, tags::SCHEDULED_STATION_AE_TITLE),
+            Some(Matcher::Single("CT_STATION".into()))
+        );
+        // Over several days: the dates only.
+        let q =
+            Query::worklist_from_qido(&params(&[("00404005", "20261201080000-20261203")])).unwrap();
+        assert_eq!(
+            matcher_of(&q, tags::SCHEDULED_PROCEDURE_STEP_START_DATE),
+            Some(Matcher::Range(
+                Some("20261201".into()),
+                Some("20261203".into())
+            ))
+        );
+        assert_eq!(
+            matcher_of(&q, tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+            None
+        );
+        // Without a state: the active items only, as a worklist C-FIND.
+        assert_eq!(
+            matcher_of(&q, tags::SCHEDULED_PROCEDURE_STEP_STATUS),
+            Some(Matcher::List(vec![
+                "SCHEDULED".into(),
+                "IN PROGRESS".into()
+            ]))
+        );
+        assert!(Query::worklist_from_qido(&params(&[("ProcedureStepState", "DONE")])).is_err());
     }
 
     #[test]
