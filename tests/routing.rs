@@ -17,6 +17,10 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use serde_json::Value;
 
+/// Orthanc's REST and DICOMweb user (HTTP Basic): Filmless's DICOMweb
+/// peer entry must send it.
+const ORTHANC_USER: (&str, &str) = ("filmless", "s3cret-route");
+
 /// Orthanc on loopback with its own folder; killed when dropped.
 struct Orthanc {
     child: std::process::Child,
@@ -37,7 +41,8 @@ impl Orthanc {
             "StorageDirectory": dir.join("storage"),
             "IndexDirectory": dir.join("index"),
             "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port,
-            "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
+            "RemoteAccessAllowed": false, "AuthenticationEnabled": true,
+            "RegisteredUsers": { ORTHANC_USER.0: ORTHANC_USER.1 },
             "DicomCheckCalledAet": false, "UnknownSopClassAccepted": true,
             "DicomModalities": { "filmless": ["FILMLESS", "127.0.0.1", filmless_port] },
             "DicomAlwaysAllowFind": true, "DicomAlwaysAllowMove": true,
@@ -64,7 +69,7 @@ impl Orthanc {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if std::net::TcpStream::connect(&o.http).is_ok()
-                && http(&o.http, "GET", "/system", &[], b"").0 == 200
+                && o.request("GET", "/system", &[], b"").0 == 200
             {
                 break;
             }
@@ -74,8 +79,22 @@ impl Orthanc {
         o
     }
 
+    /// A REST request with Orthanc's credentials.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let auth = common::basic(ORTHANC_USER.0, ORTHANC_USER.1);
+        let mut all = vec![("Authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        http(&self.http, method, path, &all, body)
+    }
+
     fn get(&self, path: &str) -> Value {
-        let (status, _, body) = http(&self.http, "GET", path, &[], b"");
+        let (status, _, body) = self.request("GET", path, &[], b"");
         assert_eq!(status, 200, "Orthanc {path}");
         serde_json::from_slice(&body).unwrap()
     }
@@ -102,8 +121,7 @@ impl Orthanc {
     /// Upload files straight into Orthanc (REST).
     fn upload(&self, files: &[PathBuf]) {
         for f in files {
-            let (status, _, body) = http(
-                &self.http,
+            let (status, _, body) = self.request(
                 "POST",
                 "/instances",
                 &[("Content-Type", "application/dicom")],
@@ -217,12 +235,16 @@ fn config(
          [[dicom.peers]]\nae_title = \"ORTHANCGET\"\nhost = \"127.0.0.1\"\nport = {orthanc_dicom}\n\
          retrieve = \"get\"\n\
          [[dicomweb.peers]]\nname = \"ORTHANC-WEB\"\nurl = \"http://127.0.0.1:{orthanc_http}/dicom-web\"\n\
+         auth = \"basic\"\nuser = \"{}\"\npassword = \"{}\"\nbatch = 1\n\
          [[routing.rules]]\nname = \"ct-to-orthanc\"\nmodality = [\"CT\"]\ncalling_ae = [\"CT*\"]\n\
          to = [\"ORTHANC\"]\n\
          [[routing.rules]]\nname = \"mr-by-stow\"\nmodality = [\"MR\"]\non = \"study-stable\"\n\
          stable_secs = 2\nto = [\"ORTHANC-WEB\"]\n\
-         [[routing.prefetch]]\nfrom = [\"ORTHANC\"]\nwhen_modality = [\"DX\"]\nmax_studies = 2\n",
-        dir.display()
+         [[routing.prefetch]]\nfrom = [\"ORTHANC\"]\nwhen_modality = [\"DX\"]\nmodality = [\"DX\", \"CR\"]\n\
+         max_studies = 2\n",
+        dir.display(),
+        ORTHANC_USER.0,
+        ORTHANC_USER.1
     );
     let path = dir.join("filmless.toml");
     std::fs::write(&path, text).unwrap();
@@ -413,9 +435,14 @@ fn routes_to_and_from_orthanc(database_url: Option<&str>) {
         study_files(&dir.path().join("p2"), 306, "BN0305", "DX", "20250101", 1);
     let (prior0, p0_files, _) =
         study_files(&dir.path().join("p0"), 307, "BN0305", "DX", "20190101", 1);
+    // The newest prior is an ultrasound: not a modality the rule fetches,
+    // and it does not take a place among the two.
+    let (prior_us, pus_files, _) =
+        study_files(&dir.path().join("pus"), 310, "BN0305", "US", "20260601", 1);
     orthanc.upload(&p1_files);
     orthanc.upload(&p2_files);
     orthanc.upload(&p0_files);
+    orthanc.upload(&pus_files);
     let (new_study, new_files, _) =
         study_files(&dir.path().join("new"), 308, "BN0305", "DX", "20261202", 1);
     modality_sends("DX01", server.dicom_port, &new_files);
@@ -445,7 +472,7 @@ fn routes_to_and_from_orthanc(database_url: Option<&str>) {
             (got != want).then(|| format!("{got:?}"))
         },
     );
-    let _ = prior0;
+    let _ = (prior0, prior_us);
     // An order for a returning patient fetches the priors before the
     // exam.
     let (prior3, p3_files, _) =
@@ -845,4 +872,109 @@ fn routing_survives_a_crash_after_the_acknowledgment_sqlite() {
 fn routing_survives_a_crash_after_the_acknowledgment_postgres() {
     let db = ScratchPg::new();
     routing_survives_a_crash_after_the_acknowledgment(Some(&db.url));
+}
+
+/// Every condition a rule may name, with lists and wildcards, matched
+/// case-insensitively on what arrives: Institution Name, Station Name,
+/// Body Part Examined with the called AE title; a rule for another called
+/// AE title never matches here, and an instance no rule wants stays.
+fn rules_match_their_conditions(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = free_port();
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "data_dir = \"{}\"\n{storage}\
+         [[dicom.peers]]\nae_title = \"COUNTER\"\nhost = \"127.0.0.1\"\nport = {peer_port}\n\
+         [[routing.rules]]\nname = \"by-institution\"\ninstitution = [\"BV VIET*\", \"BV CHO RAY\"]\nto = [\"COUNTER\"]\n\
+         [[routing.rules]]\nname = \"by-station\"\nstation = [\"CT?-ROOM\"]\nto = [\"COUNTER\"]\n\
+         [[routing.rules]]\nname = \"by-body-part\"\nbody_part = [\"CHEST\"]\ncalled_ae = [\"FILMLESS\"]\nto = [\"COUNTER\"]\n\
+         [[routing.rules]]\nname = \"another-archive\"\ncalled_ae = [\"NOT-US\"]\nto = [\"COUNTER\"]\n",
+        dir.path().display()
+    );
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(&config, text).unwrap();
+    // (institution, station, body part): which rule, if any, wants it.
+    let cases = [
+        ("BV Viet Duc", "MR-ROOM", "HEAD", true),
+        ("Other", "ct1-room", "HEAD", true),
+        ("Other", "MR-ROOM", "chest", true),
+        ("BV Cho Ray", "", "", true),
+        ("Viet Duc", "CT12-ROOM", "ABDOMEN", false),
+    ];
+    let mut files = Vec::new();
+    let mut wanted = Vec::new();
+    let mut unwanted_study = String::new();
+    for (n, (institution, station, body_part, routed)) in cases.iter().enumerate() {
+        let (study, f, uids) = study_files(
+            &dir.path().join(format!("f{n}")),
+            600 + n as u64,
+            "BN0600",
+            "CT",
+            "20261203",
+            1,
+        );
+        for path in &f {
+            let mut obj = dicom_object::open_file(path).unwrap();
+            for (tag, vr, v) in [
+                (tags::INSTITUTION_NAME, VR::LO, *institution),
+                (tags::STATION_NAME, VR::SH, *station),
+                (tags::BODY_PART_EXAMINED, VR::CS, *body_part),
+            ] {
+                obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+            }
+            obj.write_to_file(path).unwrap();
+        }
+        if *routed {
+            wanted.extend(uids);
+        } else {
+            unwanted_study = study;
+        }
+        files.extend(f);
+    }
+    wanted.sort();
+    let received = dir.path().join("received.txt");
+    let counter = common::python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/store_counter.py"))
+        .args(["--port", &peer_port.to_string(), "--out"])
+        .arg(&received)
+        .args(["--count", &wanted.len().to_string(), "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
+    modality_sends("CT1", server.dicom_port, &files);
+    let _ = counter.wait_with_output().unwrap();
+    let mut got: Vec<String> = std::fs::read_to_string(&received)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    got.sort();
+    assert_eq!(got, wanted, "what the rules want, each once");
+    // The one no rule wants has no job; each routed one has its rule's.
+    eventually(Duration::from_secs(30), "every job done", || {
+        let list = jobs(&server);
+        let done = list.iter().filter(|j| j["state"] == "done").count();
+        (done == wanted.len())
+            .then_some(())
+            .map_or(Some(format!("{list:?}")), |_| None)
+    });
+    let list = jobs(&server);
+    assert!(
+        list.iter().all(|j| j["study"] != unwanted_study.as_str()),
+        "{list:?}"
+    );
+}
+
+#[test]
+fn rules_match_their_conditions_sqlite() {
+    rules_match_their_conditions(None);
+}
+
+#[test]
+fn rules_match_their_conditions_postgres() {
+    let db = ScratchPg::new();
+    rules_match_their_conditions(Some(&db.url));
 }
