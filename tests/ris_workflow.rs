@@ -1921,3 +1921,335 @@ fn order_changes_and_merges_over_hl7_postgres() {
     let db = ScratchPg::new();
     order_changes_and_merges_over_hl7(Some(&db.url));
 }
+
+// ---------------------------------------------------------------------
+// Order variants over HL7, and commitment of another SOP Class.
+
+/// The worklist items of `patient` over `/api/worklist`, each as
+/// (accession, Study Instance UID, step ID, station, status), sorted.
+fn items_of(http: &str, patient: &str) -> Vec<(String, String, String, String, String)> {
+    let items = get_json(http, &format!("/api/worklist?PatientID={patient}"));
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let mut got: Vec<_> = items
+        .as_array()
+        .unwrap_or_else(|| panic!("{items}"))
+        .iter()
+        .map(|i| {
+            let step = &i["item"]["00400100"]["Value"][0];
+            (
+                s(&i["item"]["00080050"]["Value"][0]),
+                s(&i["item"]["0020000D"]["Value"][0]),
+                s(&step["00400009"]["Value"][0]),
+                s(&step["00400001"]["Value"][0]),
+                s(&i["status"]),
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+/// Orders as RIS send them beyond the simplest: one ORM^O01 with two
+/// ORDER groups, each with its own ZDS (each order its study); an older
+/// RIS without TQ1, the start in OBR-27.4 and the accession number only
+/// in ORC-3 (the filler order number); and ADT^A31 correcting a patient
+/// with a pending item, as A08 does.
+fn hl7_order_variants(database_url: Option<&str>) {
+    const STUDY_A: &str = "1.2.826.0.1.3680043.10.543.711";
+    const STUDY_B: &str = "1.2.826.0.1.3680043.10.543.712";
+    let s = site(database_url);
+    let port = s.server.dicom_port;
+    let http = s.server.http.as_str();
+
+    // (a) One message, two orders, two studies (ZDS-1 of each group).
+    let two = order(
+        "NW",
+        "MSG0701",
+        json!({
+            "patient_id": "BN0701",
+            "orders": [
+                {"placer": "ORD0711", "filler": "F0711", "accession": "ACC0711",
+                 "rp_id": "RP0711", "sps_id": "SPS0711", "zds": STUDY_A},
+                {"placer": "ORD0712", "filler": "F0712", "accession": "ACC0712",
+                 "rp_id": "RP0712", "sps_id": "SPS0712", "station_aet": "MR1",
+                 "modality": "MR", "start": "202612021400", "zds": STUDY_B}
+            ]
+        }),
+    );
+    let acks = hl7(s.hl7, json!([two]));
+    assert_eq!(
+        (acks[0]["msa1"].as_str(), acks[0]["msa2"].as_str()),
+        (Some("AA"), Some("MSG0701")),
+        "{acks:?}"
+    );
+    let want = |a: &str, study: &str, step: &str, station: &str| {
+        (
+            a.to_owned(),
+            study.to_owned(),
+            step.to_owned(),
+            station.to_owned(),
+            "SCHEDULED".to_owned(),
+        )
+    };
+    let both = vec![
+        want("ACC0711", STUDY_A, "SPS0711", "CT1"),
+        want("ACC0712", STUDY_B, "SPS0712", "MR1"),
+    ];
+    assert_eq!(
+        items_of(http, "BN0701"),
+        both,
+        "each order with its ZDS study"
+    );
+    // The modalities find each with its own study.
+    for (accession, study, modality) in [("ACC0711", STUDY_A, "CT"), ("ACC0712", STUDY_B, "MR")] {
+        let r = ris(port, &["mwl", "--accession", accession]);
+        assert_eq!(r["matches"].as_array().map(Vec::len), Some(1), "{r}");
+        assert_eq!(r["matches"][0]["0020000D"]["Value"][0], study, "{r}");
+        assert_eq!(
+            r["matches"][0]["00400100"]["Value"][0]["00080060"]["Value"][0], modality,
+            "{r}"
+        );
+    }
+    // Sent again (its ACK was lost): still two items, the same.
+    let acks = hl7(s.hl7, json!([two]));
+    assert_eq!(acks[0]["msa1"], "AA", "{acks:?}");
+    assert_eq!(items_of(http, "BN0701"), both, "a resend is no new order");
+
+    // (b) No TQ1: the start in OBR-27.4; OBR-18 and OBR-3 empty, the
+    // accession number is ORC-3.
+    let acks = hl7(
+        s.hl7,
+        json!([order(
+            "NW",
+            "MSG0702",
+            json!({
+                "patient_id": "BN0702", "placer": "ORD0702", "filler": "F0702",
+                "obr_filler": "", "accession": "", "rp_id": "RP0702",
+                "sps_id": "SPS0702", "use_tq1": false, "start": "202612031530"
+            })
+        )]),
+    );
+    assert_eq!(
+        (acks[0]["msa1"].as_str(), acks[0]["msa2"].as_str()),
+        (Some("AA"), Some("MSG0702")),
+        "{acks:?}"
+    );
+    let items = get_json(http, "/api/worklist?PatientID=BN0702");
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
+    assert_eq!(
+        items[0]["item"]["00080050"]["Value"][0], "F0702",
+        "the accession number from ORC-3: {items}"
+    );
+    let step = &items[0]["item"]["00400100"]["Value"][0];
+    assert_eq!(
+        step["00400002"]["Value"][0], "20261203",
+        "OBR-27.4: {items}"
+    );
+    assert_eq!(step["00400003"]["Value"][0], "1530", "OBR-27.4: {items}");
+    // The modality finds it by that accession number, and by the day and
+    // the time OBR-27.4 gave.
+    let r = ris(port, &["mwl", "--accession", "F0702"]);
+    assert_eq!(r["matches"].as_array().map(Vec::len), Some(1), "{r}");
+    let step = &r["matches"][0]["00400100"]["Value"][0];
+    assert_eq!(step["00400002"]["Value"][0], "20261203", "{r}");
+    assert_eq!(step["00400003"]["Value"][0], "1530", "{r}");
+    assert_eq!(step["00400009"]["Value"][0], "SPS0702", "{r}");
+    assert_eq!(
+        mwl_accessions(port, &["--date", "20261203", "--time", "1500-1600"]),
+        ["F0702"]
+    );
+    assert!(
+        mwl_accessions(port, &["--date", "20261203", "--time", "0700-0900"]).is_empty(),
+        "not in the morning"
+    );
+
+    // (c) ADT^A31 changes the birth date of a patient with a pending item.
+    const MAI: &str = "HOÀNG^THỊ MAI";
+    let acks = hl7(
+        s.hl7,
+        json!([order(
+            "NW",
+            "MSG0703",
+            json!({
+                "patient_id": "BN0703", "name": MAI, "birth_date": "19900909",
+                "sex": "F", "placer": "ORD0703", "filler": "F0703",
+                "accession": "ACC0703", "rp_id": "RP0703", "sps_id": "SPS0703"
+            })
+        )]),
+    );
+    assert_eq!(acks[0]["msa1"], "AA", "{acks:?}");
+    let r = ris(port, &["mwl", "--patient-id", "BN0703"]);
+    assert_eq!(
+        r["matches"][0]["00100030"]["Value"][0], "19900909",
+        "before: {r}"
+    );
+    let acks = hl7(
+        s.hl7,
+        json!([{
+            "type": "ADT_A31", "control_id": "MSG0704", "sending_app": "RIS",
+            "sending_facility": "BVHD", "charset": "UNICODE UTF-8",
+            "patient_id": "BN0703", "issuer": "BVHD", "name": MAI,
+            "birth_date": "19910919", "sex": "F"
+        }]),
+    );
+    assert_eq!(
+        (acks[0]["msa1"].as_str(), acks[0]["msa2"].as_str()),
+        (Some("AA"), Some("MSG0704")),
+        "{acks:?}"
+    );
+    let items = get_json(http, "/api/worklist?PatientID=BN0703");
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
+    let item = &items[0];
+    assert_eq!(item["item"]["00100030"]["Value"][0], "19910919", "{item}");
+    assert_eq!(
+        item["item"]["00100010"]["Value"][0]["Alphabetic"], MAI,
+        "{item}"
+    );
+    assert_eq!(item["item"]["00100040"]["Value"][0], "F", "{item}");
+    assert_eq!(item["status"], "SCHEDULED", "{item}");
+    // What the modality gets: the new birth date.
+    let r = ris(port, &["mwl", "--patient-id", "BN0703"]);
+    assert_eq!(r["matches"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["matches"][0]["00100030"]["Value"][0], "19910919", "{r}");
+    assert_eq!(r["matches"][0]["00080050"]["Value"][0], "ACC0703", "{r}");
+    // The other patients' items are untouched.
+    for patient in ["BN0701", "BN0702"] {
+        let items = get_json(http, &format!("/api/worklist?PatientID={patient}"));
+        let births: Vec<&str> = items
+            .as_array()
+            .unwrap_or_else(|| panic!("{items}"))
+            .iter()
+            .map(|i| i["item"]["00100030"]["Value"][0].as_str().unwrap_or(""))
+            .collect();
+        assert!(
+            !births.is_empty() && births.iter().all(|b| *b == "19800101"),
+            "{patient}: {items}"
+        );
+    }
+    // The correction is in the audit trail, with the dates before and
+    // after.
+    audit_event(
+        &s.config,
+        &["--patient", "BN0703"],
+        "the A31's correction",
+        |e| {
+            e["action"] == "patient-record"
+                && e["detail"].as_str().is_some_and(|d| {
+                    d.contains("ADT^A31") && d.contains("19900909") && d.contains("19910919")
+                })
+        },
+    );
+}
+
+#[test]
+fn hl7_order_variants_sqlite() {
+    hl7_order_variants(None);
+}
+
+#[test]
+fn hl7_order_variants_postgres() {
+    let db = ScratchPg::new();
+    hl7_order_variants(Some(&db.url));
+}
+
+/// A storage commitment request that names one stored instance with
+/// another SOP Class than the one it was stored with: the report is of
+/// event type 2, that instance in the Failed SOP Sequence with Failure
+/// Reason 0119H (Class / Instance conflict) and the class as requested,
+/// the others committed. Asked again with the right class, all are.
+fn commitment_of_another_sop_class(database_url: Option<&str>) {
+    const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
+    let s = site(database_url);
+    let port = s.server.dicom_port;
+    let ct = s.dir.path().join("ct");
+    let uids = images(&ct, "1.2.826.0.1.3680043.10.543.720", 3);
+    let r = ris(port, &["store", "--dir", ct.to_str().unwrap()]);
+    assert_eq!(r["stored"], 3, "{r}");
+    let wrong = uids[1].clone();
+    let r = ris(
+        port,
+        &[
+            "commit",
+            "--dir",
+            ct.to_str().unwrap(),
+            "--mode",
+            "same",
+            "--timeout",
+            "60",
+            "--wrong-class",
+            &wrong,
+            "--wrong-class-uid",
+            MR_IMAGE_STORAGE,
+        ],
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let asked = json!({"uid": wrong.as_str(), "class": MR_IMAGE_STORAGE});
+    assert!(
+        r["requested"]
+            .as_array()
+            .is_some_and(|q| q.contains(&asked)),
+        "the request named the other class: {r}"
+    );
+    assert_eq!(
+        (r["action_status"].as_u64(), r["event_type"].as_u64()),
+        (Some(0), Some(2)),
+        "{r}"
+    );
+    assert_eq!(
+        r["failed"],
+        json!([{"uid": wrong.as_str(), "reason": 0x0119}]),
+        "{r}"
+    );
+    assert_eq!(r["failed_classes"], json!([MR_IMAGE_STORAGE]), "{r}");
+    let mut committed: Vec<String> = r["committed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_owned())
+        .collect();
+    committed.sort();
+    let mut others: Vec<String> = uids.iter().filter(|u| **u != wrong).cloned().collect();
+    others.sort();
+    assert_eq!(committed, others, "{r}");
+    // With the class it was stored with, the same instance is committed:
+    // only the class was wrong.
+    let r = ris(
+        port,
+        &[
+            "commit",
+            "--dir",
+            ct.to_str().unwrap(),
+            "--mode",
+            "same",
+            "--timeout",
+            "60",
+        ],
+    );
+    assert_eq!(
+        (r["action_status"].as_u64(), r["event_type"].as_u64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["failed"], json!([]), "{r}");
+    let mut committed: Vec<String> = r["committed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_owned())
+        .collect();
+    committed.sort();
+    let mut all = uids.clone();
+    all.sort();
+    assert_eq!(committed, all, "{r}");
+}
+
+#[test]
+fn commitment_of_another_sop_class_sqlite() {
+    commitment_of_another_sop_class(None);
+}
+
+#[test]
+fn commitment_of_another_sop_class_postgres() {
+    let db = ScratchPg::new();
+    commitment_of_another_sop_class(Some(&db.url));
+}

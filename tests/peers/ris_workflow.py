@@ -147,10 +147,28 @@ def evn_segment(code):
 
 
 def build_order(spec):
+    """ORM^O01 or OMI^O23: MSH, PID, PV1, then its ORDER groups. One group
+    from the spec itself; with "orders" (a list of dicts, each overriding
+    the spec's keys for its group: placer, filler, accession, rp_id,
+    sps_id, start, use_tq1, zds…) one group per entry, in that order."""
     mtype = spec.get("message_type", "ORM^O01")
     is_omi = mtype.startswith("OMI")
     if is_omi and mtype.count("^") == 1:
         mtype = mtype + "^OMI_O23"
+    segments = [msh(spec, mtype), pid_segment(spec), pv1_segment(spec)]
+    groups = spec.get("orders") or [{}]
+    for n, overrides in enumerate(groups, start=1):
+        g = dict(spec)
+        g.update(overrides)
+        segments.extend(order_group(g, is_omi, n))
+    return segments
+
+
+def order_group(spec, is_omi, set_id):
+    """One ORDER group: ORC, TQ1 (unless "use_tq1" is false: then the start
+    goes in OBR-27.4), OBR, the IPC segments of OMI, and a ZDS segment
+    (ZDS-1 = "zds"^100^Application^DICOM) when "zds" is given. "obr_filler"
+    puts another value than "filler" in OBR-3 (empty: ORC-3 alone)."""
     use_tq1 = spec.get("use_tq1", True)
     start = spec.get("start", "")
     code = spec.get("procedure_code", "")
@@ -162,8 +180,7 @@ def build_order(spec):
     universal_full = "%s^%s^L^%s^%s^L" % (code, text, code, rp_desc)
     procedure_code = "%s^%s^L" % (code, rp_desc)
 
-    segments = [msh(spec, mtype), pid_segment(spec), pv1_segment(spec)]
-
+    segments = []
     orc = [""] * 12  # ORC-1 .. ORC-12
     orc[0] = spec.get("control", "NW")
     orc[1] = spec.get("placer", "")
@@ -175,14 +192,14 @@ def build_order(spec):
 
     if use_tq1:
         tq1 = [""] * 7
-        tq1[0] = "1"
+        tq1[0] = str(set_id)
         tq1[6] = start                          # TQ1-7
         segments.append(seg("TQ1", tq1))
 
     obr = [""] * 44  # OBR-1 .. OBR-44
-    obr[0] = "1"
+    obr[0] = str(set_id)
     obr[1] = spec.get("placer", "")           # OBR-2
-    obr[2] = spec.get("filler", "")           # OBR-3
+    obr[2] = spec.get("obr_filler", spec.get("filler", ""))  # OBR-3
     obr[3] = universal if rp_desc == text else universal_full  # OBR-4
     obr[15] = spec.get("requesting", "")      # OBR-16 ordering provider
     obr[17] = spec.get("accession", "")       # OBR-18
@@ -211,11 +228,18 @@ def build_order(spec):
             ipc[4] = s2.get("modality", "")      # IPC-5
             ipc[8] = s2.get("station_aet", "")   # IPC-9
             segments.append(seg("IPC", ipc))
+    if spec.get("zds"):
+        # IHE Rad TF-2 Appendix B: ZDS-1 the Study Instance UID (RP type).
+        segments.append(seg("ZDS", ["%s^100^Application^DICOM" % spec["zds"]]))
     return segments
 
 
 def build_adt_a08(spec):
     return [msh(spec, "ADT^A08^ADT_A01"), evn_segment("A08"), pid_segment(spec), pv1_segment(spec)]
+
+
+def build_adt_a31(spec):
+    return [msh(spec, "ADT^A31^ADT_A05"), evn_segment("A31"), pid_segment(spec), pv1_segment(spec)]
 
 
 def build_adt_a40(spec):
@@ -237,6 +261,7 @@ def build_oru(spec):
 BUILDERS = {
     "ORM": build_order,
     "ADT_A08": build_adt_a08,
+    "ADT_A31": build_adt_a31,
     "ADT_A40": build_adt_a40,
     "UNSUPPORTED": build_oru,
 }
@@ -666,6 +691,9 @@ def cmd_commit(args):
             unreadable.append({"file": os.path.basename(f), "error": repr(e)})
     for uid in args.extra_uid or []:
         refs.append((str(CTImageStorage), uid))
+    # References naming another SOP Class than the instance's own.
+    wrong = set(args.wrong_class or [])
+    refs = [(args.wrong_class_uid if uid in wrong else cls, uid) for cls, uid in refs]
     transaction_uid = args.transaction_uid or generate_uid()
     req = Dataset()
     req.TransactionUID = transaction_uid
@@ -682,6 +710,13 @@ def cmd_commit(args):
               "committed": [], "failed": [], "event_calling_ae": None, "waited_secs": 0.0}
     if unreadable:
         result["unreadable"] = unreadable
+    if wrong:
+        result["requested"] = [{"uid": uid, "class": cls} for cls, uid in refs]
+        missing = sorted(wrong - {uid for _, uid in refs})
+        if missing:
+            result["error"] = "--wrong-class names no referenced instance: %s" % ", ".join(missing)
+            out(result)
+            return 0
 
     server = [None]
     listener_error = [None]
@@ -767,10 +802,15 @@ def cmd_commit(args):
             result["event_transaction_uid"] = str(info.get("TransactionUID", "")) or None
             for it in info.get("ReferencedSOPSequence", []) or []:
                 result["committed"].append(str(it.get("ReferencedSOPInstanceUID", "")))
+            failed_classes = []
             for it in info.get("FailedSOPSequence", []) or []:
                 reason = it.get("FailureReason", None)
                 result["failed"].append({"uid": str(it.get("ReferencedSOPInstanceUID", "")),
                                          "reason": int(reason) if reason is not None else None})
+                failed_classes.append(str(it.get("ReferencedSOPClassUID", "")))
+            # The Referenced SOP Class UID of each failed item, in the order
+            # of "failed" (kept apart: "failed" is compared whole).
+            result["failed_classes"] = failed_classes
         else:
             result["event_info_error"] = "event information could not be decoded"
         result["reports"] = len(got)
@@ -899,6 +939,10 @@ def main():
     s.add_argument("--timeout", type=float, default=60.0)
     s.add_argument("--transaction-uid")
     s.add_argument("--start-listener-after", type=float, default=0.0)
+    s.add_argument("--wrong-class", action="append", default=[], metavar="SOP_INSTANCE_UID",
+                   help="reference this instance with --wrong-class-uid as its SOP Class (repeatable)")
+    s.add_argument("--wrong-class-uid", default="1.2.840.10008.5.1.4.1.1.4",
+                   help="the SOP Class UID --wrong-class gives (default: MR Image Storage)")
 
     args = p.parse_args()
     handlers = {
