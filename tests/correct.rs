@@ -160,3 +160,214 @@ fn a_study_s_patient_is_corrected_and_patients_merged_postgres() {
     let db = ScratchPg::new();
     correcting(Some(&db.url));
 }
+
+/// The object WADO-RS serves of a study: its first instance, parsed.
+fn served(server: &ServerProcess, study: &str) -> dicom_object::DefaultDicomObject {
+    let (status, _, bytes) = http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies/{study}"),
+        &[("Accept", "multipart/related; type=\"application/dicom\"")],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let part = &common::multipart_parts(&bytes)[0];
+    dicom_object::from_reader(&part[128..]).unwrap()
+}
+
+fn text_of(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
+    obj.element(tag)
+        .map(|e| e.to_str().unwrap().trim_end().to_owned())
+        .unwrap_or_default()
+}
+
+/// One study's own attributes change, and one study filed under the wrong
+/// patient moves to the right one (the patient's other study stays): in
+/// QIDO-RS, the metadata and the objects served, by `PATCH` and by
+/// `filmless study modify`, audited.
+fn modifying_a_study(database_url: Option<&str>) {
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = Vec::new();
+    if let Some(u) = database_url {
+        args.extend(["--database-url".to_owned(), u.to_owned()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Two studies of one patient (the second study's patient ID set to the
+    // first's), the second filed there by mistake.
+    let (a, first) = filmless_test_data::ct_series_sized(71, 2, (32, 32));
+    let (b, second) = filmless_test_data::ct_series_sized(72, 2, (32, 32));
+    let mut second = second;
+    for i in &mut second {
+        let mut obj = dicom_object::from_reader(&i.bytes[128..]).unwrap();
+        obj.put(dicom_core::DataElement::new(
+            tags::PATIENT_ID,
+            dicom_core::VR::LO,
+            dicom_core::PrimitiveValue::from(a.patient.id.as_str()),
+        ));
+        let mut bytes = Vec::new();
+        obj.write_all(&mut bytes).unwrap();
+        i.bytes = bytes;
+    }
+    common::write_files(&dir.path().join("a"), &first);
+    common::write_files(&dir.path().join("b"), &second);
+    common::import_ok(dir.path(), &args, &dir.path().join("a"));
+    common::import_ok(dir.path(), &args, &dir.path().join("b"));
+    let mut server = ServerProcess::start(dir.path(), &args, &[]);
+    let (sa, sb) = (a.study_instance_uid.as_str(), b.study_instance_uid.as_str());
+    let patient = a.patient.id.as_str();
+    assert_eq!(qido(&server, &format!("PatientID={patient}")).len(), 2);
+
+    // The first study's accession number and description.
+    let (status, _, body) = http(
+        &server.http,
+        "PATCH",
+        &format!("/api/studies/{sa}"),
+        &[("Content-Type", "application/json")],
+        r#"{"accession_number": "A-2026-0042", "study_description": "CT NGỰC CÓ CẢN QUANG"}"#
+            .as_bytes(),
+    );
+    let said = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{said}");
+    let done: Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(done["accession_number"][1], "A-2026-0042", "{done}");
+    assert_eq!(done["instances"], 2, "{done}");
+    let found = qido(&server, "AccessionNumber=A-2026-0042");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["0020000D"]["Value"][0], sa);
+    assert_eq!(
+        found[0]["00081030"]["Value"][0], "CT NGỰC CÓ CẢN QUANG",
+        "{found:?}"
+    );
+    let obj = served(&server, sa);
+    assert_eq!(text_of(&obj, tags::ACCESSION_NUMBER), "A-2026-0042");
+    assert_eq!(
+        text_of(&obj, tags::STUDY_DESCRIPTION),
+        "CT NGỰC CÓ CẢN QUANG"
+    );
+    assert_eq!(text_of(&obj, tags::SPECIFIC_CHARACTER_SET), "ISO_IR 192");
+    // The other study is untouched.
+    assert_ne!(
+        text_of(&served(&server, sb), tags::ACCESSION_NUMBER),
+        "A-2026-0042"
+    );
+    // What is not one value of its kind is refused, and changes nothing.
+    for bad in [
+        r#"{"accession_number": "THIS-IS-LONGER-THAN-16"}"#,
+        r#"{"study_description": "a\\b"}"#,
+        r#"{"patient_id": " "}"#,
+        r#"{}"#,
+        r#"{"accession": "x"}"#,
+    ] {
+        let (status, _, body) = http(
+            &server.http,
+            "PATCH",
+            &format!("/api/studies/{sa}"),
+            &[("Content-Type", "application/json")],
+            bad.as_bytes(),
+        );
+        assert_eq!(status, 400, "{bad}: {}", String::from_utf8_lossy(&body));
+    }
+    assert_eq!(qido(&server, "AccessionNumber=A-2026-0042").len(), 1);
+    // Stopped, not killed: the audit trail is written in batches.
+    server.terminate(std::time::Duration::from_secs(30));
+
+    // The second study moves to the right patient, a new one.
+    let out = filmless()
+        .args(["study", "--data-dir"])
+        .arg(dir.path())
+        .args(&args)
+        .args([
+            "modify",
+            "--study",
+            sb,
+            "--patient-id",
+            "BN-RIGHT-1",
+            "--name",
+            "TRẦN^THỊ BÌNH",
+            "--birth-date",
+            "19750304",
+            "--sex",
+            "F",
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("BN-RIGHT-1"), "{said}");
+    let mut server = ServerProcess::start(dir.path(), &args, &[]);
+    let moved = qido(&server, "PatientID=BN-RIGHT-1");
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0]["0020000D"]["Value"][0], sb);
+    assert_eq!(name_of(&moved[0]), "TRẦN^THỊ BÌNH");
+    assert_eq!(moved[0]["00100030"]["Value"][0], "19750304");
+    let stayed = qido(&server, &format!("PatientID={patient}"));
+    assert_eq!(stayed.len(), 1, "{stayed:?}");
+    assert_eq!(stayed[0]["0020000D"]["Value"][0], sa);
+    assert_ne!(
+        name_of(&stayed[0]),
+        "TRẦN^THỊ BÌNH",
+        "the patient left is unchanged"
+    );
+    let obj = served(&server, sb);
+    assert_eq!(text_of(&obj, tags::PATIENT_ID), "BN-RIGHT-1");
+    assert_eq!(text_of(&obj, tags::PATIENT_NAME), "TRẦN^THỊ BÌNH");
+    assert_eq!(text_of(&obj, tags::PATIENT_SEX), "F");
+    // The metadata says the same.
+    let (_, _, body) = http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies/{sb}/metadata"),
+        &[],
+        b"",
+    );
+    let meta: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(meta[0]["00100020"]["Value"][0], "BN-RIGHT-1", "{meta}");
+    // And back: a study moves to a patient the archive knows, taking that
+    // patient's attributes.
+    let (status, _, body) = http(
+        &server.http,
+        "PATCH",
+        &format!("/api/studies/{sb}"),
+        &[("Content-Type", "application/json")],
+        format!(r#"{{"patient_id": "{patient}"}}"#).as_bytes(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let back = qido(&server, &format!("PatientID={patient}"));
+    assert_eq!(back.len(), 2, "{back:?}");
+    assert_eq!(name_of(&back[0]), name_of(&back[1]), "{back:?}");
+    assert!(qido(&server, "PatientID=BN-RIGHT-1").is_empty());
+    server.terminate(std::time::Duration::from_secs(30));
+
+    let out = filmless()
+        .args(["audit", "--data-dir"])
+        .arg(dir.path())
+        .args(&args)
+        .args(["--format", "jsonl"])
+        .output()
+        .unwrap();
+    let trail = String::from_utf8_lossy(&out.stdout);
+    for wanted in ["A-2026-0042", "BN-RIGHT-1"] {
+        assert!(
+            trail
+                .lines()
+                .any(|l| l.contains("study modified") && l.contains(wanted)),
+            "{wanted}: {trail}"
+        );
+    }
+}
+
+#[test]
+fn a_study_is_modified_and_moved_sqlite() {
+    modifying_a_study(None);
+}
+
+#[test]
+fn a_study_is_modified_and_moved_postgres() {
+    let db = ScratchPg::new();
+    modifying_a_study(Some(&db.url));
+}

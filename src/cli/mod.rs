@@ -13,6 +13,7 @@ mod import;
 mod jobs;
 mod send;
 mod shares;
+mod study;
 mod users;
 mod worklist;
 
@@ -26,6 +27,7 @@ use storage::TenantId;
 
 pub use import::{import, ImportReport, STREAM_THRESHOLD};
 pub use send::Target;
+pub use study::StudyCommand;
 pub use users::{AuditFormat, UserCommand};
 pub use worklist::WorklistCommand;
 
@@ -320,6 +322,18 @@ pub enum Command {
         /// table for people, jsonl for export.
         #[arg(long, value_enum, default_value = "table")]
         format: AuditFormat,
+    },
+    /// Modify a study: accession number, description, the patient it
+    /// belongs to, that patient's demographics.
+    Study {
+        /// Archive location.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Only this tenant's.
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[command(subcommand)]
+        command: StudyCommand,
     },
     /// The modality worklist: schedule, list and cancel procedure steps.
     Worklist {
@@ -754,6 +768,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 |service, ctx| async move { Ok(service.storage_stats(&ctx, by_modality).await?) },
             ))?;
             print_stats(&stats, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Study {
+            archive,
+            tenant,
+            command,
+        } => {
+            runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move { study::run(&service, &ctx, command).await },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Worklist {

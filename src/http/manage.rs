@@ -107,23 +107,25 @@ async fn remove_user(
     }
 }
 
-/// `PATCH /api/studies/{study}` `{"patient_name", "patient_birth_date",
-/// "patient_sex"}` (any of them): correct the study's patient.
+/// `PATCH /api/studies/{study}` `{"accession_number", "study_description",
+/// "patient_id", "issuer_of_patient_id", "patient_name",
+/// "patient_birth_date", "patient_sex"}` (any of them): modify the study,
+/// moving it to another patient ID, correcting its patient.
 async fn correct(
     State(state): State<AppState>,
     caller: Caller,
     Path(study): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let patch: crate::service::correct::PatientPatch =
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "a correction is {{patient_name, patient_birth_date, patient_sex}}: {e}"
-            ))
-        })?;
+    let patch: crate::service::modify::StudyPatch = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "a modification is {{accession_number, study_description, patient_id, \
+                 issuer_of_patient_id, patient_name, patient_birth_date, patient_sex}}: {e}"
+        ))
+    })?;
     let done = state
         .service
-        .correct_study_patient(&caller.ctx, &study, &patch)
+        .modify_study(&caller.ctx, &study, &patch)
         .await?;
     Ok(Json(done).into_response())
 }

@@ -5,7 +5,6 @@
 //! the correction; the stored objects stay as received; audited with the
 //! values before and after.
 
-use dicom_dictionary_std::tags;
 use serde::{Deserialize, Serialize};
 use storage::record::PatientAttributes;
 
@@ -100,37 +99,28 @@ impl Service {
             .await?;
         }
         let (uid, tenant) = self.stored_study(ctx, study).await?;
-        let first = self
+        // The patient as the index has it now (after earlier corrections
+        // or a move), not as the stored objects were received.
+        let current = self
             .archive()
             .index()
-            .study_instances(&tenant, uid.as_str())
+            .study_patient(&tenant, uid.as_str())
             .await?
-            .into_iter()
-            .next()
             .ok_or_else(|| super::Error::not_found(format!("study {uid} not found")))?;
-        let header = self.study_header(&first).await?;
-        let text = |tag| {
-            header
-                .get(tag)
-                .and_then(|e| e.to_str().ok())
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_default()
-        };
         let new = PatientAttributes {
-            patient_id: text(tags::PATIENT_ID),
-            issuer_of_patient_id: text(tags::ISSUER_OF_PATIENT_ID),
             patient_name: patch
                 .patient_name
                 .clone()
-                .unwrap_or_else(|| text(tags::PATIENT_NAME)),
+                .unwrap_or_else(|| current.patient_name.clone()),
             patient_birth_date: patch
                 .patient_birth_date
                 .clone()
-                .unwrap_or_else(|| text(tags::PATIENT_BIRTH_DATE)),
+                .unwrap_or_else(|| current.patient_birth_date.clone()),
             patient_sex: patch
                 .patient_sex
                 .clone()
-                .unwrap_or_else(|| text(tags::PATIENT_SEX)),
+                .unwrap_or_else(|| current.patient_sex.clone()),
+            ..current
         };
         let scoped = match ctx.tenant() {
             Some(_) => ctx.clone(),

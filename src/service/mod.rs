@@ -28,6 +28,7 @@ mod deidentify_table;
 mod delete;
 pub mod error;
 mod jobs;
+pub mod modify;
 pub mod mpps_forward;
 pub mod order;
 pub mod peers;
@@ -81,10 +82,7 @@ struct Inner {
     patient_patches: std::sync::Mutex<
         std::collections::HashMap<
             (storage::TenantId, String),
-            (
-                std::time::Instant,
-                Option<storage::record::PatientAttributes>,
-            ),
+            (std::time::Instant, Option<storage::record::ObjectPatch>),
         >,
     >,
     thumbnails: render::Thumbnails,

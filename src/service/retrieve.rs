@@ -162,17 +162,18 @@ impl Service {
     }
 
     /// The bytes of an instance as they leave the archive: as received,
-    /// with the patient attributes of a later correction or merge (HL7
-    /// ADT^A08, A40) put in.
+    /// with what later corrections changed put in (the patient of HL7
+    /// ADT^A08, A40 and the console; a study's accession number and
+    /// description).
     pub async fn read(&self, instance: &StoredInstance) -> Result<Bytes> {
         let bytes = self.archive().blobs().read(&instance.blob).await?;
         match self
-            .patient_patch(&instance.tenant, &instance.study_instance_uid)
+            .object_patch(&instance.tenant, &instance.study_instance_uid)
             .await?
         {
             None => Ok(bytes),
             Some(p) => tokio::task::spawn_blocking(move || {
-                storage::part10::with_patient(&bytes, &p).map(Bytes::from)
+                storage::part10::with_patch(&bytes, &p).map(Bytes::from)
             })
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
@@ -182,11 +183,11 @@ impl Service {
 
     /// The patient patch of a study, remembered for a few seconds (a
     /// retrieve reads many instances of one study).
-    async fn patient_patch(
+    async fn object_patch(
         &self,
         tenant: &TenantId,
         study: &str,
-    ) -> Result<Option<storage::record::PatientAttributes>> {
+    ) -> Result<Option<storage::record::ObjectPatch>> {
         let key = (tenant.clone(), study.to_owned());
         if let Some((at, p)) = self
             .inner
@@ -199,7 +200,7 @@ impl Service {
                 return Ok(p.clone());
             }
         }
-        let p = self.archive().index().patient_patch(tenant, study).await?;
+        let p = self.archive().index().object_patch(tenant, study).await?;
         let mut cache = self
             .inner
             .patient_patches

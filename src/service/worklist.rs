@@ -337,6 +337,15 @@ impl Service {
             .await
     }
 
+    /// What this node remembers of studies' patches is stale now.
+    pub(super) fn patches_changed(&self) {
+        self.inner
+            .patient_patches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     async fn patient_changed(
         &self,
         ctx: &Context,
@@ -346,12 +355,7 @@ impl Service {
         detail: &str,
         verb: &str,
     ) -> Result<PatientUpdated> {
-        // What this node remembers of studies' patients is stale now.
-        self.inner
-            .patient_patches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.patches_changed();
         let Some(before) = change.before.clone() else {
             self.record(
                 ctx,

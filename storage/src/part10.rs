@@ -142,11 +142,12 @@ fn guess_encoding(d: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// A Part 10 file with the patient attributes `p` (a correction or merge
-/// made after it was stored): name, ID, issuer, birth date and sex
-/// replaced, the rest as it was, in the same transfer syntax. Text goes
-/// out in UTF-8 (`ISO_IR 192`) when a new value needs it.
-pub fn with_patient(part10: &[u8], p: &crate::record::PatientAttributes) -> Result<Vec<u8>> {
+/// A Part 10 file with the corrections `patch` made after it was stored:
+/// the patient's name, ID, issuer, birth date and sex, the accession number
+/// and the study description replaced, the rest as it was, in the same
+/// transfer syntax. Text goes out in UTF-8 (`ISO_IR 192`) when a new value
+/// needs it.
+pub fn with_patch(part10: &[u8], patch: &crate::record::ObjectPatch) -> Result<Vec<u8>> {
     use dicom_core::{DataElement, PrimitiveValue, VR};
     let start = if part10.get(128..132) == Some(b"DICM") {
         128
@@ -155,30 +156,47 @@ pub fn with_patient(part10: &[u8], p: &crate::record::PatientAttributes) -> Resu
     };
     let mut obj = dicom_object::from_reader(&part10[start..])
         .map_err(|e| Error::invalid(format!("stored object does not parse: {e}")))?;
-    let values = [
-        (tags::PATIENT_NAME, VR::PN, p.patient_name.as_str()),
-        (tags::PATIENT_ID, VR::LO, p.patient_id.as_str()),
-        (
-            tags::PATIENT_BIRTH_DATE,
-            VR::DA,
-            p.patient_birth_date.as_str(),
-        ),
-        (tags::PATIENT_SEX, VR::CS, p.patient_sex.as_str()),
-    ];
-    for (tag, vr, v) in values {
-        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+    let mut texts: Vec<&str> = Vec::new();
+    if let Some(p) = &patch.patient {
+        let values = [
+            (tags::PATIENT_NAME, VR::PN, p.patient_name.as_str()),
+            (tags::PATIENT_ID, VR::LO, p.patient_id.as_str()),
+            (
+                tags::PATIENT_BIRTH_DATE,
+                VR::DA,
+                p.patient_birth_date.as_str(),
+            ),
+            (tags::PATIENT_SEX, VR::CS, p.patient_sex.as_str()),
+        ];
+        for (tag, vr, v) in values {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+        }
+        if !p.issuer_of_patient_id.is_empty() || obj.get(tags::ISSUER_OF_PATIENT_ID).is_some() {
+            obj.put(DataElement::new(
+                tags::ISSUER_OF_PATIENT_ID,
+                VR::LO,
+                PrimitiveValue::from(p.issuer_of_patient_id.as_str()),
+            ));
+        }
+        texts.extend([p.patient_name.as_str(), p.issuer_of_patient_id.as_str()]);
     }
-    if !p.issuer_of_patient_id.is_empty() || obj.get(tags::ISSUER_OF_PATIENT_ID).is_some() {
+    if let Some(v) = &patch.accession_number {
         obj.put(DataElement::new(
-            tags::ISSUER_OF_PATIENT_ID,
-            VR::LO,
-            PrimitiveValue::from(p.issuer_of_patient_id.as_str()),
+            tags::ACCESSION_NUMBER,
+            VR::SH,
+            PrimitiveValue::from(v.as_str()),
         ));
+        texts.push(v);
     }
-    let ascii = [&p.patient_name, &p.issuer_of_patient_id]
-        .iter()
-        .all(|v| v.is_ascii());
-    if !ascii {
+    if let Some(v) = &patch.study_description {
+        obj.put(DataElement::new(
+            tags::STUDY_DESCRIPTION,
+            VR::LO,
+            PrimitiveValue::from(v.as_str()),
+        ));
+        texts.push(v);
+    }
+    if !texts.iter().all(|v| v.is_ascii()) {
         obj.put(DataElement::new(
             tags::SPECIFIC_CHARACTER_SET,
             VR::CS,
@@ -207,7 +225,12 @@ mod tests {
             patient_birth_date: "19800215".into(),
             patient_sex: "M".into(),
         };
-        let patched = with_patient(original, &p).unwrap();
+        let patch = crate::record::ObjectPatch {
+            patient: Some(p),
+            accession_number: Some("A-2026-77".into()),
+            study_description: Some("CT NGỰC".into()),
+        };
+        let patched = with_patch(original, &patch).unwrap();
         let read = |b: &[u8]| dicom_object::from_reader(&b[128..]).unwrap();
         let (before, after) = (read(original), read(&patched));
         let text = |o: &dicom_object::DefaultDicomObject, tag| {
@@ -221,6 +244,8 @@ mod tests {
         assert_eq!(text(&after, tags::PATIENT_NAME), "NGUYỄN^VĂN AN");
         assert_eq!(text(&after, tags::PATIENT_BIRTH_DATE), "19800215");
         assert_eq!(text(&after, tags::ISSUER_OF_PATIENT_ID), "BVHĐ");
+        assert_eq!(text(&after, tags::ACCESSION_NUMBER), "A-2026-77");
+        assert_eq!(text(&after, tags::STUDY_DESCRIPTION), "CT NGỰC");
         assert_eq!(text(&after, tags::SPECIFIC_CHARACTER_SET), "ISO_IR 192");
         for tag in [tags::SOP_INSTANCE_UID, tags::STUDY_INSTANCE_UID, tags::ROWS] {
             assert_eq!(text(&before, tag), text(&after, tag));

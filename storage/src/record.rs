@@ -35,6 +35,18 @@ pub struct PatientAttributes {
     pub patient_sex: String,
 }
 
+/// What the objects of a study carry when they leave the archive after
+/// corrections (the stored objects stay as received).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectPatch {
+    /// The patient, corrected, merged or moved to.
+    pub patient: Option<PatientAttributes>,
+    /// (0008,0050) Accession Number.
+    pub accession_number: Option<String>,
+    /// (0008,1030) Study Description.
+    pub study_description: Option<String>,
+}
+
 /// Study-level attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StudyAttributes {

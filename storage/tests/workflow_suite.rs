@@ -300,9 +300,11 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
     assert_eq!(find(&a, &t, &wl).await, ["S7"]);
     // What the instances carry when they leave: the correction.
     let patch = index
-        .patient_patch(&t, &s0.study_instance_uid)
+        .object_patch(&t, &s0.study_instance_uid)
         .await
         .unwrap()
+        .unwrap()
+        .patient
         .unwrap();
     assert_eq!(
         (
@@ -312,7 +314,7 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
         ("NGUYỄN^VĂN AN", "19790203")
     );
     assert!(index
-        .patient_patch(&t, &s1.study_instance_uid)
+        .object_patch(&t, &s1.study_instance_uid)
         .await
         .unwrap()
         .is_none());
@@ -383,7 +385,13 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
     let v: serde_json::Value = serde_json::from_str(&own[0].dicom_json).unwrap();
     assert_eq!(v["00100010"]["Value"][0]["Alphabetic"], "LÊ^THỊ MAI");
     for study in [&s0.study_instance_uid, &s1.study_instance_uid] {
-        let patch = index.patient_patch(&t, study).await.unwrap().unwrap();
+        let patch = index
+            .object_patch(&t, study)
+            .await
+            .unwrap()
+            .unwrap()
+            .patient
+            .unwrap();
         assert_eq!(
             (patch.patient_id.as_str(), patch.patient_name.as_str()),
             (s1.patient.id.as_str(), "LÊ^THỊ MAI"),
@@ -440,7 +448,7 @@ async fn patients_are_corrected_and_merged(db: ScratchDb) {
         .await
         .unwrap();
     assert!(index
-        .patient_patch(&t, &s0.study_instance_uid)
+        .object_patch(&t, &s0.study_instance_uid)
         .await
         .unwrap()
         .is_none());

@@ -27,6 +27,7 @@ mod connection;
 mod delete;
 mod group;
 pub mod jobs;
+mod modify;
 mod print;
 mod read;
 mod rejection;
@@ -39,6 +40,7 @@ mod write;
 pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{Index, IndexOptions};
 pub use jobs::{Job, NewJob, RoutingArrival};
+pub use modify::{StudyModification, StudyModified};
 pub use print::PrintSheet;
 pub use rejection::Rejected;
 pub use rows::{

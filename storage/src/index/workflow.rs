@@ -97,7 +97,7 @@ fn item_of(row: &sqlx::any::AnyRow) -> Result<StoredWorklistItem> {
 }
 
 /// Set the patient attributes of a DICOM JSON data set.
-fn set_patient(json: &mut Value, p: &PatientAttributes) {
+pub(super) fn set_patient(json: &mut Value, p: &PatientAttributes) {
     if let Some(map) = json.as_object_mut() {
         map.insert("00100010".into(), element("PN", &p.patient_name));
         map.insert("00100020".into(), element("LO", &p.patient_id));
@@ -544,46 +544,6 @@ impl Index {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-/// Patient attributes as a patch row keeps them.
-fn patient_json(p: &PatientAttributes) -> Result<String> {
-    to_string(&serde_json::json!({
-        "id": p.patient_id,
-        "issuer": p.issuer_of_patient_id,
-        "name": p.patient_name,
-        "birth_date": p.patient_birth_date,
-        "sex": p.patient_sex,
-    }))
-}
-
-impl Index {
-    /// The patient attributes the instances of `study` must carry when
-    /// they leave (it was corrected or merged); `None`: as stored.
-    pub async fn patient_patch(
-        &self,
-        tenant: &TenantId,
-        study_instance_uid: &str,
-    ) -> Result<Option<PatientAttributes>> {
-        let json: Option<String> = sqlx::query_scalar(
-            "SELECT patient_json FROM patient_patch WHERE tenant_id = $1 \
-             AND study_instance_uid = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(study_instance_uid)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(json) = json else { return Ok(None) };
-        let v = parse_json(&json)?;
-        let g = |k: &str| v[k].as_str().unwrap_or("").to_owned();
-        Ok(Some(PatientAttributes {
-            patient_id: g("id"),
-            issuer_of_patient_id: g("issuer"),
-            patient_name: g("name"),
-            patient_birth_date: g("birth_date"),
-            patient_sex: g("sex"),
-        }))
-    }
-}
-
 /// The issuer a patient message means: the one it names; or, when it
 /// names none, the one issuer under which the archive knows this ID (rows
 /// without an issuer match any). An ID known under several issuers needs
@@ -691,16 +651,9 @@ async fn rewrite_patient_row(
     for s in &studies {
         let study_uid: String = s.try_get(1)?;
         // What its instances carry when they leave the archive.
-        sqlx::query(
-            "INSERT INTO patient_patch (tenant_id, study_instance_uid, patient_json, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, study_instance_uid) \
-             DO UPDATE SET patient_json = excluded.patient_json, updated_at = excluded.updated_at",
-        )
-        .bind(tenant.as_str())
-        .bind(&study_uid)
-        .bind(patient_json(to)?)
-        .bind(now)
-        .execute(&mut **tx)
+        super::modify::merge_patch(tx, tenant, &study_uid, now, |patch| {
+            super::modify::patch_patient(patch, to)
+        })
         .await?;
         change.studies.push(study_uid);
         let study_ref: i64 = s.try_get(0)?;
