@@ -341,6 +341,25 @@ fn modifying_a_study(database_url: Option<&str>) {
     assert_eq!(back.len(), 2, "{back:?}");
     assert_eq!(name_of(&back[0]), name_of(&back[1]), "{back:?}");
     assert!(qido(&server, "PatientID=BN-RIGHT-1").is_empty());
+    // Deleting keeps its reason in the audit trail; a reason that is not
+    // one short line is refused, and nothing goes.
+    let (status, _, _) = http(
+        &server.http,
+        "DELETE",
+        &format!("/dicom-web/studies/{sb}?reason=duplicate%0Aforged%20line"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 400);
+    let (status, _, body) = http(
+        &server.http,
+        "DELETE",
+        &format!("/dicom-web/studies/{sb}?reason=sent%20twice%20by%20the%20modality"),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(qido(&server, &format!("PatientID={patient}")).len(), 1);
     server.terminate(std::time::Duration::from_secs(30));
 
     let out = filmless()
@@ -359,6 +378,12 @@ fn modifying_a_study(database_url: Option<&str>) {
             "{wanted}: {trail}"
         );
     }
+    assert!(
+        trail.lines().any(|l| l.contains("\"delete\"")
+            && l.contains(sb)
+            && l.contains("reason: sent twice by the modality")),
+        "{trail}"
+    );
 }
 
 #[test]

@@ -151,6 +151,7 @@ fn stats(database_url: Option<&str>) {
         "{console}"
     );
     assert_eq!(console["studies"], 1, "{console}");
+    assert_eq!(console["accession"], "ACC-CONSOLE-1", "{console}");
     assert!(console["audit_rows"].as_u64().unwrap() >= 1, "{console}");
     assert_eq!(console["user_roles"], "uploader", "{console}");
     drop(server);

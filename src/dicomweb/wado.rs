@@ -397,16 +397,30 @@ pub async fn bulkdata(
 
 // ---- delete ----
 
-/// `DELETE` of a study, series or instance.
+/// `DELETE` of a study, series or instance; `?reason=` (at most 256
+/// characters) is kept in the audit trail with it.
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     TargetPath(target): TargetPath,
+    params: Params,
 ) -> ApiResult<StatusCode> {
-    state
-        .service
-        .delete(&caller.ctx, &target, &caller.detail)
-        .await?;
+    let reason = params
+        .pairs
+        .iter()
+        .find(|(k, _)| k == "reason")
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    let detail = match &reason {
+        Some(r) if r.chars().count() > 256 || r.chars().any(char::is_control) => {
+            return Err(ApiError::bad_request(
+                "a reason is one line of at most 256 characters",
+            ))
+        }
+        Some(r) => format!("{}; reason: {r}", caller.detail),
+        None => caller.detail.clone(),
+    };
+    state.service.delete(&caller.ctx, &target, &detail).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,5 +1,6 @@
 // The administration console in Debian's chromium, as an IT engineer uses
-// it: the study search finds the seeded study, the storage tab draws a bar
+// it: the study search finds the seeded study, its accession number is
+// changed from the Modify dialog, the storage tab draws a bar
 // per month and the forecast, with its formula; the audit tab lists events.
 // Usage: node admin.mjs CONSOLE_URL PATIENT_ID
 // Prints one JSON line; exits non-zero on failure.
@@ -24,6 +25,12 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('#studies-rows tr[data-study]').length > 0, null, { timeout: 10_000 });
   result.studies = await page.locator('#studies-rows tr[data-study]').count();
   result.open_link = await page.locator('#studies-rows a').first().getAttribute('href');
+  // Modify the study: a new accession number, from the dialog.
+  await page.locator('#studies-rows button.correct').first().click();
+  await page.fill('#modify-form input[name=accession_number]', 'ACC-CONSOLE-1');
+  await page.click('#modify-form button[value=save]');
+  await page.waitForFunction(() => document.querySelector('#studies-rows tr[data-study] td:nth-child(4)')?.textContent === 'ACC-CONSOLE-1', null, { timeout: 10_000 });
+  result.accession = await page.locator('#studies-rows tr[data-study] td').nth(3).innerText();
   // Storage: the chart.
   await page.click('nav button[data-tab=storage]');
   await page.waitForFunction(() => document.querySelectorAll('#chart rect.bar').length > 0, null, { timeout: 10_000 });
