@@ -1197,3 +1197,77 @@ fn the_audit_trail_names_the_client_behind_a_trusted_proxy() {
         assert_eq!(qido[0]["source"], source, "trusted = {trusted}: {text}");
     }
 }
+
+/// A user removed or given a new password through the server is refused
+/// at its next request, though its password was remembered a moment ago
+/// (the login cache is checked again after every change of users).
+fn user_changes_take_effect_at_once(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = \"{}\"\n{storage}", dir.path().display()),
+    )
+    .unwrap();
+    for (name, roles, password) in [
+        ("root", "admin", "root-password"),
+        ("alice", "viewer", "alice-password"),
+        ("bob", "viewer", "bob-password"),
+    ] {
+        common::add_user(&config, name, roles, None, password);
+    }
+    let server = ServerProcess::start(
+        dir.path(),
+        &["--config", config.to_str().unwrap()],
+        &[("FILMLESS_AUTH__REQUIRED", "true")],
+    );
+    let get = |user: &str, password: &str| {
+        http(
+            &server.http,
+            "GET",
+            "/dicom-web/studies",
+            &[("Authorization", &basic(user, password))],
+            b"",
+        )
+        .0
+    };
+    let root = basic("root", "root-password");
+    assert_eq!(get("alice", "alice-password"), 200);
+    assert_eq!(get("bob", "bob-password"), 200);
+    let (status, _, body) = http(
+        &server.http,
+        "DELETE",
+        "/api/users/alice",
+        &[("Authorization", &root)],
+        b"",
+    );
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(get("alice", "alice-password"), 401, "a removed user");
+    let (status, _, body) = http(
+        &server.http,
+        "POST",
+        "/api/users",
+        &[
+            ("Authorization", &root),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"name": "bob", "roles": ["viewer"], "password": "bob-new-password"}"#,
+    );
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(get("bob", "bob-password"), 401, "the old password");
+    assert_eq!(get("bob", "bob-new-password"), 200, "the new one");
+}
+
+#[test]
+fn user_changes_take_effect_at_once_sqlite() {
+    user_changes_take_effect_at_once(None);
+}
+
+#[test]
+fn user_changes_take_effect_at_once_postgres() {
+    let db = common::ScratchPg::new();
+    user_changes_take_effect_at_once(Some(&db.url));
+}

@@ -21,7 +21,9 @@ pub struct Authenticator {
     required: bool,
     ttl: Duration,
     service: crate::service::Service,
-    verified: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
+    /// Good credentials: who, when, and under which users generation (a
+    /// change of users here makes them be checked again).
+    verified: Mutex<HashMap<[u8; 32], (Identity, Instant, u64)>>,
     /// Salt of the cache keys, new in each process.
     salt: [u8; 32],
     /// Password checks at once (each takes ~19 MiB and tens of ms).
@@ -129,8 +131,9 @@ impl Authenticator {
             .chain_update(decoded.as_bytes())
             .finalize()
             .into();
-        if let Some((p, at)) = self.verified.lock().expect("cache").get(&key) {
-            if at.elapsed() < self.ttl {
+        let generation = self.service.users_generation();
+        if let Some((p, at, seen)) = self.verified.lock().expect("cache").get(&key) {
+            if at.elapsed() < self.ttl && *seen == generation {
                 return Ok(p.clone());
             }
         }
@@ -178,7 +181,7 @@ impl Authenticator {
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.insert(key, (identity.clone(), Instant::now()));
+        cache.insert(key, (identity.clone(), Instant::now(), generation));
         Ok(identity)
     }
 }

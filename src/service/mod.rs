@@ -98,6 +98,9 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     /// Exports running (each holds a study in memory): one at a time.
     exports: tokio::sync::Semaphore,
+    /// Bumped by every change of a user here: credentials checked before
+    /// are checked again (a removed user, a new password, other roles).
+    users_generation: std::sync::atomic::AtomicU64,
     /// `[retention]`.
     retention: crate::config::RetentionConfig,
 }
@@ -140,6 +143,7 @@ impl Service {
                 print_sessions: Default::default(),
                 metrics: crate::metrics::Metrics::new(),
                 exports: tokio::sync::Semaphore::new(1),
+                users_generation: Default::default(),
                 retention: parts.retention,
                 patient_patches: Default::default(),
                 thumbnails: render::Thumbnails::default(),

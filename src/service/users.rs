@@ -72,6 +72,7 @@ impl Service {
             // Another tenant's user of that name appeared meanwhile.
             return Err(Error::not_found("no such user in this tenant"));
         }
+        self.users_changed();
         self.record(
             ctx,
             Action::Users,
@@ -82,6 +83,20 @@ impl Service {
         )
         .await;
         Ok(())
+    }
+
+    /// How many times users changed in this process: credentials checked
+    /// under an older count are checked again.
+    pub fn users_generation(&self) -> u64 {
+        self.inner
+            .users_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn users_changed(&self) {
+        self.inner
+            .users_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Remove a user; false when there was none.
@@ -95,6 +110,7 @@ impl Service {
                 let tenant = TenantId::parse(&u.tenant)?;
                 self.confine_users(ctx, &tenant, &[])?;
                 let removed = index.remove_user(name, ctx.tenant()).await?;
+                self.users_changed();
                 let detail = format!("user {name} removed");
                 self.record(
                     ctx,
