@@ -77,6 +77,9 @@ fn retention(database_url: Option<&str>) {
     // Dated 2010 but imported today (old priors, or a modality's clock):
     // kept, as young by its arrival.
     let just_imported = study(&files, 4, "CR", "20100104", 1);
+    // A Study Date that is no date (a modality's free text): its arrival
+    // in 2010 decides, on both databases alike.
+    let undated = study(&files, 5, "CR", "UNKNOWN", 1);
     let cfg = config(dir.path(), database_url, false);
     let out = filmless()
         .args(["import", "--config"])
@@ -104,15 +107,24 @@ fn retention(database_url: Option<&str>) {
         db.close().await.unwrap();
     });
 
-    // The plan: the 2010 radiograph only.
+    // The plan: the 2010 radiographs only.
     let (ok, plan, err) = run(&cfg, &["retention", "plan", "--json"]);
     assert!(ok, "{err}");
     let plan: Value = serde_json::from_str(&plan).unwrap();
     let studies = plan["studies"].as_array().unwrap();
-    assert_eq!(studies.len(), 1, "{plan}");
-    assert_eq!(studies[0]["study"], old_cr.as_str());
-    assert_eq!(studies[0]["rule"], "Radiographs: 10 years");
-    assert_eq!(studies[0]["modalities"][0], "CR");
+    assert_eq!(studies.len(), 2, "{plan}");
+    let planned: Vec<&str> = studies
+        .iter()
+        .map(|s| s["study"].as_str().unwrap())
+        .collect();
+    assert!(
+        planned.contains(&old_cr.as_str()) && planned.contains(&undated.as_str()),
+        "{plan}"
+    );
+    for s in studies {
+        assert_eq!(s["rule"], "Radiographs: 10 years");
+        assert_eq!(s["modalities"][0], "CR");
+    }
     assert!(plan["bytes"].as_i64().unwrap() > 2 * 32 * 32 * 2, "{plan}");
     assert_eq!(plan["enabled"], false);
     let (_, table, _) = run(&cfg, &["retention", "plan"]);
@@ -126,13 +138,13 @@ fn retention(database_url: Option<&str>) {
     assert!(!ok && err.contains("not enabled"), "{err}");
     let (_, stats, _) = run(&cfg, &["stats", "--json"]);
     let stats: Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!(stats["total_instances"], 8);
+    assert_eq!(stats["total_instances"], 9);
 
     // Enabled: the radiograph goes, audited with its rule; the rest stay.
     let cfg = config(dir.path(), database_url, true);
     let (ok, said, err) = run(&cfg, &["retention", "run"]);
     assert!(ok, "{err}");
-    assert!(said.contains("1 studies deleted"), "{said}");
+    assert!(said.contains("2 studies deleted"), "{said}");
     let (_, stats, _) = run(&cfg, &["stats", "--json"]);
     let stats: Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["total_instances"], 6, "{stats}");

@@ -13,6 +13,7 @@ use super::rows::{
     bind_all, stored_instance, Counts, InstanceJson, StoredInstance, StudySummary,
     INSTANCE_COLUMNS, INSTANCE_JOIN,
 };
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::query::{Match, Query};
 use crate::tenant::{TenantId, TenantScope};
@@ -325,25 +326,38 @@ impl Index {
             .collect()
     }
 
-    /// Studies with a Study Date before `date` (`YYYYMMDD`), or without one
-    /// and stored before `millis`: (tenant, study, study date, stored at,
-    /// original bytes, modalities), of every tenant.
+    /// Studies with a Study Date (eight digits) before `date`
+    /// (`YYYYMMDD`), or without a well-formed one and stored before
+    /// `millis`: (tenant, study, study date, stored at, original bytes,
+    /// modalities), of every tenant. Dates compare byte by byte on both
+    /// databases (not by PostgreSQL's collation).
     pub async fn studies_before(
         &self,
         date: &str,
         millis: i64,
     ) -> Result<Vec<(TenantId, String, String, i64, i64, Vec<String>)>> {
-        let rows = sqlx::query(
+        let (well_formed, before) = match self.backend() {
+            Backend::Postgres => (
+                "st.study_date ~ '^[0-9]{8}$'",
+                "st.study_date COLLATE \"C\" < $1",
+            ),
+            Backend::Sqlite => (
+                "st.study_date GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'",
+                "st.study_date < $1",
+            ),
+        };
+        let sql = format!(
             "SELECT st.tenant_id, st.study_instance_uid, st.study_date, st.created_at, \
              st.study_size, se.modality FROM study st JOIN series se ON se.study_ref = st.id \
-             WHERE (st.study_date <> '' AND st.study_date < $1) \
-             OR (st.study_date = '' AND st.created_at < $2) \
-             ORDER BY st.study_date, st.id",
-        )
-        .bind(date)
-        .bind(millis)
-        .fetch_all(self.pool())
-        .await?;
+             WHERE ({well_formed} AND {before}) \
+             OR (NOT ({well_formed}) AND st.created_at < $2) \
+             ORDER BY st.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(date)
+            .bind(millis)
+            .fetch_all(self.pool())
+            .await?;
         let mut out: Vec<(TenantId, String, String, i64, i64, Vec<String>)> = Vec::new();
         for r in &rows {
             let tenant = TenantId::parse(&r.try_get::<String, _>(0)?)?;
