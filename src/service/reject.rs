@@ -112,6 +112,68 @@ impl Service {
         }
     }
 
+    /// After a store: an instance that is rejected (a note named it before
+    /// it came, or it was rejected and is sent again) is hidden at once,
+    /// for the same reason (IHE IOCM: a rejected instance does not come
+    /// back by being sent again). Whether it was.
+    pub(super) async fn still_rejected(
+        &self,
+        ctx: &Context,
+        tenant: &TenantId,
+        stored: &Stored,
+    ) -> bool {
+        let index = self.archive().index();
+        let outcome = async {
+            let Some(r) = index
+                .rejection_of(Some(tenant), &stored.sop_instance_uid)
+                .await?
+                .into_iter()
+                .next()
+            else {
+                return Ok(false);
+            };
+            if r.study_instance_uid != stored.study_instance_uid {
+                tracing::warn!(sop = %stored.sop_instance_uid, "an instance rejected under another study arrived: left alone");
+                return Ok(false);
+            }
+            let patient = self
+                .inner
+                .audit
+                .patient_of(tenant, &stored.study_instance_uid)
+                .await;
+            let Some(older) = index
+                .reject_instance(&Rejected {
+                    patient_id: patient.clone(),
+                    ..r.clone()
+                })
+                .await?
+            else {
+                return Ok(false);
+            };
+            for old in older {
+                self.archive().blobs().delete(&old).await?;
+            }
+            self.record(
+                ctx,
+                Action::Delete,
+                None,
+                Some(tenant),
+                (patient, stored.study_instance_uid.clone()),
+                &format!(
+                    "instance {} arrived rejected ({}, by {}): hidden",
+                    stored.sop_instance_uid, r.reason, r.rejected_by
+                ),
+            )
+            .await;
+            Ok::<_, Error>(true)
+        }
+        .await;
+        outcome.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, sop = %stored.sop_instance_uid, "cannot check whether an arriving instance is rejected");
+            false
+        })
+    }
+
     /// Reject a whole study by hand, for `reason_code` (CID 7011).
     pub async fn reject_study(
         &self,
@@ -156,6 +218,33 @@ impl Service {
         let mut n = 0;
         for (study, sop) in sops {
             let Some(i) = index.instance(tenant, sop).await? else {
+                // Named by a note before it arrived (a note may come first):
+                // hidden when it comes.
+                if !by.is_empty() && !study.is_empty() {
+                    index
+                        .reject_in_advance(&Rejected {
+                            tenant: tenant.as_str().to_owned(),
+                            sop_instance_uid: sop.clone(),
+                            study_instance_uid: study.clone(),
+                            patient_id: String::new(),
+                            blob_key: String::new(),
+                            reason_code: code.to_owned(),
+                            reason: reason.to_owned(),
+                            by_sop_instance_uid: by.to_owned(),
+                            rejected_by: ctx.actor.name.clone(),
+                            rejected_at: 0,
+                        })
+                        .await?;
+                    self.record(
+                        ctx,
+                        Action::Delete,
+                        None,
+                        Some(tenant),
+                        (String::new(), study.clone()),
+                        &format!("instance {sop} rejected before it arrived: {reason}"),
+                    )
+                    .await;
+                }
                 continue;
             };
             if !study.is_empty() && &i.study_instance_uid != study {
@@ -167,25 +256,27 @@ impl Service {
                 .audit
                 .patient_of(tenant, &i.study_instance_uid)
                 .await;
-            // Rejected before, and sent again since: the older object goes.
-            let earlier = index.rejection_of(Some(tenant), sop).await?;
-            let key = index.delete_instance(tenant, sop).await?;
-            index
-                .insert_rejection(&Rejected {
+            // Rows out and rejection in, in one transaction; rejected
+            // before and sent again since: the older object goes.
+            let Some(older) = index
+                .reject_instance(&Rejected {
                     tenant: tenant.as_str().to_owned(),
                     sop_instance_uid: sop.clone(),
                     study_instance_uid: i.study_instance_uid.clone(),
                     patient_id: patient.clone(),
-                    blob_key: key.clone(),
+                    blob_key: String::new(),
                     reason_code: code.to_owned(),
                     reason: reason.to_owned(),
                     by_sop_instance_uid: by.to_owned(),
                     rejected_by: ctx.actor.name.clone(),
                     rejected_at: 0,
                 })
-                .await?;
-            for old in earlier.iter().filter(|r| r.blob_key != key) {
-                self.archive().blobs().delete(&old.blob_key).await?;
+                .await?
+            else {
+                continue;
+            };
+            for old in older {
+                self.archive().blobs().delete(&old).await?;
             }
             self.record(
                 ctx,
@@ -232,6 +323,23 @@ impl Service {
     pub async fn restore_rejected(&self, ctx: &Context, sop: &str) -> Result<()> {
         let r = self.rejection(ctx, sop).await?;
         let tenant = TenantId::parse(&r.tenant)?;
+        if r.blob_key.is_empty() {
+            // Rejected before it arrived: it will not be hidden now.
+            self.archive()
+                .index()
+                .remove_rejection(&tenant, sop)
+                .await?;
+            self.record(
+                ctx,
+                Action::Delete,
+                None,
+                Some(&tenant),
+                (r.patient_id, r.study_instance_uid),
+                &format!("instance {sop} no longer rejected (it had not arrived)"),
+            )
+            .await;
+            return Ok(());
+        }
         let bytes = self.archive().blobs().read_unindexed(&r.blob_key).await?;
         let stream = futures::stream::iter([Ok::<_, std::io::Error>(bytes)]);
         self.archive().store_stream(&tenant, stream, None).await?;
@@ -261,7 +369,9 @@ impl Service {
     pub async fn purge_rejected(&self, ctx: &Context, sop: &str) -> Result<()> {
         let r = self.rejection(ctx, sop).await?;
         let tenant = TenantId::parse(&r.tenant)?;
-        self.archive().blobs().delete(&r.blob_key).await?;
+        if !r.blob_key.is_empty() {
+            self.archive().blobs().delete(&r.blob_key).await?;
+        }
         self.archive()
             .index()
             .remove_rejection(&tenant, sop)

@@ -98,7 +98,14 @@ impl Service {
                 .received(&stored.routing.modality, stored.size);
         }
         self.rejection_note(ctx, tenant, &stored).await;
-        self.route_stored(ctx, tenant, &stored).await;
+        let fresh = matches!(
+            stored.outcome,
+            StoreOutcome::Stored | StoreOutcome::Replaced
+        );
+        // A rejected instance is hidden again, and not routed.
+        if !(fresh && self.still_rejected(ctx, tenant, &stored).await) {
+            self.route_stored(ctx, tenant, &stored).await;
+        }
         Ok(stored)
     }
 }

@@ -1,8 +1,10 @@
 //! Rejected instances (IOCM): the service's `reject` removes an instance's
 //! index rows and records here what brings it back (its object's key).
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
+use super::connection::{write_tx, Tx};
+use super::delete::delete_instance_rows;
 use super::rows::now_millis;
 use super::Index;
 use crate::error::Result;
@@ -52,33 +54,95 @@ fn rejected_of(r: &sqlx::any::AnyRow) -> Result<Rejected> {
     })
 }
 
+/// Record `r` (`rejected_at` set here); a rejection of the instance
+/// recorded before takes the new record. With `keep`, one recorded before
+/// stays as it is.
+async fn upsert(conn: &mut AnyConnection, r: &Rejected, keep: bool) -> Result<()> {
+    let conflict = if keep {
+        "DO NOTHING"
+    } else {
+        "DO UPDATE SET \
+         study_instance_uid = excluded.study_instance_uid, patient_id = excluded.patient_id, \
+         blob_key = excluded.blob_key, reason_code = excluded.reason_code, \
+         reason = excluded.reason, by_sop_instance_uid = excluded.by_sop_instance_uid, \
+         rejected_by = excluded.rejected_by, rejected_at = excluded.rejected_at"
+    };
+    sqlx::query(&format!(
+        "INSERT INTO rejection ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (tenant_id, sop_instance_uid) {conflict}"
+    ))
+    .bind(&r.tenant)
+    .bind(&r.sop_instance_uid)
+    .bind(&r.study_instance_uid)
+    .bind(&r.patient_id)
+    .bind(&r.blob_key)
+    .bind(&r.reason_code)
+    .bind(&r.reason)
+    .bind(&r.by_sop_instance_uid)
+    .bind(&r.rejected_by)
+    .bind(now_millis())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Index {
+    /// Hide an instance, in one transaction: its index rows (and a routing
+    /// arrival of it) go, and its rejection is recorded as `r` says, with
+    /// its object's key. Returns the keys of other objects of it that an
+    /// earlier rejection kept (sent again meanwhile: they go now), or
+    /// `None` when the instance is not here.
+    pub async fn reject_instance(&self, r: &Rejected) -> Result<Option<Vec<String>>> {
+        write_tx!(self, |conn| {
+            let earlier: Vec<String> = sqlx::query_scalar(
+                "SELECT blob_key FROM rejection WHERE tenant_id = $1 AND sop_instance_uid = $2",
+            )
+            .bind(&r.tenant)
+            .bind(&r.sop_instance_uid)
+            .fetch_all(&mut *conn)
+            .await?;
+            let Some(key) = delete_instance_rows(conn, &r.tenant, &r.sop_instance_uid).await?
+            else {
+                return Ok(Tx::Rollback(None));
+            };
+            sqlx::query(
+                "DELETE FROM routing_arrival WHERE tenant_id = $1 AND sop_instance_uid = $2",
+            )
+            .bind(&r.tenant)
+            .bind(&r.sop_instance_uid)
+            .execute(&mut *conn)
+            .await?;
+            let mut kept = r.clone();
+            kept.blob_key = key.clone();
+            upsert(conn, &kept, false).await?;
+            Ok(Tx::Commit(Some(
+                earlier
+                    .into_iter()
+                    .filter(|k| *k != key && !k.is_empty())
+                    .collect(),
+            )))
+        })
+    }
+
+    /// Record that an instance not here yet is rejected (a rejection note
+    /// that came first): it is hidden when it arrives. Its record has no
+    /// object (`blob_key` empty). One recorded before stays.
+    pub async fn reject_in_advance(&self, r: &Rejected) -> Result<()> {
+        let mut pending = r.clone();
+        pending.blob_key = String::new();
+        write_tx!(self, |conn| {
+            upsert(conn, &pending, true).await?;
+            Ok(Tx::Commit(()))
+        })
+    }
+
     /// Record a rejection (`rejected_at` set here). An instance rejected
     /// again (sent again meanwhile) takes the new record: its newest object.
     pub async fn insert_rejection(&self, r: &Rejected) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(&format!(
-            "INSERT INTO rejection ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (tenant_id, sop_instance_uid) DO UPDATE SET \
-             study_instance_uid = excluded.study_instance_uid, patient_id = excluded.patient_id, \
-             blob_key = excluded.blob_key, reason_code = excluded.reason_code, \
-             reason = excluded.reason, by_sop_instance_uid = excluded.by_sop_instance_uid, \
-             rejected_by = excluded.rejected_by, rejected_at = excluded.rejected_at"
-        ))
-        .bind(&r.tenant)
-        .bind(&r.sop_instance_uid)
-        .bind(&r.study_instance_uid)
-        .bind(&r.patient_id)
-        .bind(&r.blob_key)
-        .bind(&r.reason_code)
-        .bind(&r.reason)
-        .bind(&r.by_sop_instance_uid)
-        .bind(&r.rejected_by)
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        write_tx!(self, |conn| {
+            upsert(conn, r, false).await?;
+            Ok(Tx::Commit(()))
+        })
     }
 
     /// Rejected instances of `tenant` (`None`: all), of one study or all,
