@@ -185,13 +185,24 @@ pub(crate) fn set_step_status(json: &mut Value, status: &str) {
     }
 }
 
-/// A DICOM JSON element of one text value (no value when empty).
+/// A DICOM JSON element of one text value (no value when empty). A
+/// person name's `=` groups are its alphabetic, ideographic and phonetic
+/// representations (PS3.18 F.2.2).
 pub fn element(vr: &str, value: &str) -> Value {
     if value.is_empty() {
         return serde_json::json!({ "vr": vr });
     }
     let value = if vr == "PN" {
-        serde_json::json!({ "Alphabetic": value })
+        let mut name = serde_json::Map::new();
+        for (group, key) in value
+            .splitn(3, '=')
+            .zip(["Alphabetic", "Ideographic", "Phonetic"])
+        {
+            if !group.is_empty() {
+                name.insert(key.into(), Value::String(group.to_owned()));
+            }
+        }
+        Value::Object(name)
     } else {
         Value::String(value.to_owned())
     };
@@ -221,6 +232,23 @@ pub struct PerformedStep {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn person_names_keep_their_groups() {
+        assert_eq!(
+            super::element("PN", "YAMADA^TARO=山田^太郎=やまだ^たろう"),
+            serde_json::json!({"vr": "PN", "Value": [{
+                "Alphabetic": "YAMADA^TARO", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}]})
+        );
+        assert_eq!(
+            super::element("PN", "NGUYỄN^VĂN AN"),
+            serde_json::json!({"vr": "PN", "Value": [{"Alphabetic": "NGUYỄN^VĂN AN"}]})
+        );
+        assert_eq!(
+            super::element("PN", "=山田^太郎"),
+            serde_json::json!({"vr": "PN", "Value": [{"Ideographic": "山田^太郎"}]})
+        );
+    }
+
     use super::*;
     use dicom_core::{DataElement, PrimitiveValue, VR};
     use dicom_object::InMemDicomObject;
