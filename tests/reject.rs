@@ -248,7 +248,10 @@ fn rejecting(database_url: Option<&str>) {
         &stow_body(&ct[0].bytes),
     );
     assert_eq!(status, 200);
-    assert!(instances(&server, study).is_empty(), "it does not come back");
+    assert!(
+        instances(&server, study).is_empty(),
+        "it does not come back"
+    );
     let list = json(&server, "GET", "/api/rejected", b"").1;
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
 
@@ -276,11 +279,36 @@ fn rejecting(database_url: Option<&str>) {
     let seen = instances(&server, study2);
     assert_eq!(seen.len(), 2, "the note and the other slice: {seen:?}");
     assert!(seen.contains(&early) && seen.contains(&ct2[1].sop_instance_uid));
-    let (_, list) = json(&server, "GET", &format!("/api/rejected?study={study2}"), b"");
+    let (_, list) = json(
+        &server,
+        "GET",
+        &format!("/api/rejected?study={study2}"),
+        b"",
+    );
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
-    assert_eq!(list[0]["sop_instance_uid"], ct2[0].sop_instance_uid.as_str());
+    assert_eq!(
+        list[0]["sop_instance_uid"],
+        ct2[0].sop_instance_uid.as_str()
+    );
     assert_eq!(list[0]["by_sop_instance_uid"], early.as_str());
     assert_eq!(list[0]["reason"], "Incorrect Modality Worklist Entry");
+    // Corrected, then rejected whole; a slice restored from its object
+    // comes back with the corrections.
+    let (status, reply) = json(
+        &server,
+        "PATCH",
+        &format!("/api/studies/{study2}"),
+        r#"{"patient_name": "LÊ^VĂN SỬA", "accession_number": "ACC-FIXED"}"#.as_bytes(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let (status, done) = json(
+        &server,
+        "POST",
+        &format!("/api/studies/{study2}/reject"),
+        br#"{"reason": "113001"}"#,
+    );
+    assert_eq!(status, 200, "{done}");
+    assert!(instances(&server, study2).is_empty());
     // It arrived, so it can be restored from its object.
     let (status, _) = json(
         &server,
@@ -289,7 +317,35 @@ fn rejecting(database_url: Option<&str>) {
         b"",
     );
     assert_eq!(status, 204);
-    assert_eq!(instances(&server, study2).len(), 3);
+    assert_eq!(
+        instances(&server, study2),
+        vec![ct2[0].sop_instance_uid.clone()]
+    );
+    let (_, _, body) = http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies?StudyInstanceUID={study2}"),
+        &[],
+        b"",
+    );
+    let found: Json = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        found[0]["00100010"]["Value"][0]["Alphabetic"], "LÊ^VĂN SỬA",
+        "{found}"
+    );
+    assert_eq!(found[0]["00080050"]["Value"][0], "ACC-FIXED", "{found}");
+    let (_, _, body) = http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies/{study2}/metadata"),
+        &[],
+        b"",
+    );
+    let meta: Json = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        meta[0]["00100010"]["Value"][0]["Alphabetic"], "LÊ^VĂN SỬA",
+        "{meta}"
+    );
     let (status, _, _) = http(
         &server.http,
         "DELETE",

@@ -347,6 +347,23 @@ impl Service {
             .index()
             .remove_rejection(&tenant, sop)
             .await?;
+        // Indexed as received: the study's corrections made since apply
+        // to it again (its patient, accession number, description).
+        let index = self.archive().index();
+        if let Some(p) = index.object_patch(&tenant, &r.study_instance_uid).await? {
+            index
+                .modify_study(
+                    &tenant,
+                    &r.study_instance_uid,
+                    &storage::index::StudyModification {
+                        accession_number: p.accession_number,
+                        study_description: p.study_description,
+                        patient: p.patient,
+                    },
+                )
+                .await?;
+            self.patches_changed();
+        }
         // The object was written again; the old copy goes if it is another.
         if let Some(now) = self.archive().index().instance(&tenant, sop).await? {
             if now.blob.key != r.blob_key {
@@ -372,9 +389,10 @@ impl Service {
         if !r.blob_key.is_empty() {
             self.archive().blobs().delete(&r.blob_key).await?;
         }
-        self.archive()
-            .index()
-            .remove_rejection(&tenant, sop)
+        let index = self.archive().index();
+        index.remove_rejection(&tenant, sop).await?;
+        index
+            .drop_unused_patch(&tenant, &r.study_instance_uid)
             .await?;
         self.record(
             ctx,

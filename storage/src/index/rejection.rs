@@ -101,10 +101,33 @@ impl Index {
             .bind(&r.sop_instance_uid)
             .fetch_all(&mut *conn)
             .await?;
+            // The study's corrections stay for a restore, even when its
+            // last instance goes now.
+            let patch: Option<(String, i64)> = sqlx::query_as(
+                "SELECT patient_json, updated_at FROM patient_patch WHERE tenant_id = $1 \
+                 AND study_instance_uid = $2",
+            )
+            .bind(&r.tenant)
+            .bind(&r.study_instance_uid)
+            .fetch_optional(&mut *conn)
+            .await?;
             let Some(key) = delete_instance_rows(conn, &r.tenant, &r.sop_instance_uid).await?
             else {
                 return Ok(Tx::Rollback(None));
             };
+            if let Some((json, at)) = patch {
+                sqlx::query(
+                    "INSERT INTO patient_patch (tenant_id, study_instance_uid, patient_json, \
+                     updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, study_instance_uid) DO NOTHING",
+                )
+                .bind(&r.tenant)
+                .bind(&r.study_instance_uid)
+                .bind(json)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
             sqlx::query(
                 "DELETE FROM routing_arrival WHERE tenant_id = $1 AND sop_instance_uid = $2",
             )
@@ -208,6 +231,24 @@ impl Index {
             .rows_affected();
         tx.commit().await?;
         Ok(n == 1)
+    }
+
+    /// Forget the corrections of a study that has neither instances nor
+    /// rejected instances left (its last rejected one purged).
+    pub async fn drop_unused_patch(&self, tenant: &TenantId, study: &str) -> Result<()> {
+        write_tx!(self, |conn| {
+            sqlx::query(
+                "DELETE FROM patient_patch WHERE tenant_id = $1 AND study_instance_uid = $2 \
+                 AND NOT EXISTS (SELECT 1 FROM study WHERE tenant_id = $1 \
+                 AND study_instance_uid = $2) AND NOT EXISTS (SELECT 1 FROM rejection \
+                 WHERE tenant_id = $1 AND study_instance_uid = $2)",
+            )
+            .bind(tenant.as_str())
+            .bind(study)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Tx::Commit(()))
+        })
     }
 
     /// The object keys of every rejected instance (kept on purpose: not
