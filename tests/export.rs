@@ -188,7 +188,33 @@ fn exporting(database_url: Option<&str>) {
             zip.to_str().unwrap(),
         ],
     );
-    assert!(std::fs::read(&zip).unwrap().starts_with(b"PK\x03\x04"));
+    // A whole ZIP, written an instance at a time: the three DICOM files
+    // without burned-in text.
+    let entries = |bytes: Vec<u8>| -> Vec<(String, Vec<u8>)> {
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        (0..z.len())
+            .map(|n| {
+                let mut f = z.by_index(n).unwrap();
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut data).unwrap();
+                (f.name().unwrap().into_owned(), data)
+            })
+            .collect()
+    };
+    let files = entries(std::fs::read(&zip).unwrap());
+    assert_eq!(
+        files.len(),
+        3,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (name, data) in &files {
+        assert!(
+            name.starts_with("series") && name.ends_with(".dcm"),
+            "{name}"
+        );
+        assert_eq!(&data[128..132], b"DICM", "{name}");
+    }
     let server = ServerProcess::start(dir.path(), &args, &[]);
     let (status, headers, body) = http(
         &server.http,
@@ -201,11 +227,21 @@ fn exporting(database_url: Option<&str>) {
     assert!(headers
         .iter()
         .any(|(k, v)| k == "content-type" && v == "application/zip"));
-    assert!(body.starts_with(b"PK\x03\x04"));
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-length" && *v == body.len().to_string()),
+        "{headers:?}"
+    );
     assert!(
         !body.windows(study.len()).any(|w| w == study.as_bytes()),
         "the study's UID is in the ZIP"
     );
+    let files = entries(body.clone());
+    assert_eq!(files.len(), 3);
+    for (name, data) in &files {
+        assert_eq!(&data[128..132], b"DICM", "{name}");
+    }
     assert_eq!(
         http(
             &server.http,

@@ -727,21 +727,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 include_burned_in,
                 patient_name,
                 patient_id,
-                max_bytes: None,
             };
-            let exported =
-                runtime.block_on(with_service(
-                    &archive,
-                    &tenant,
-                    true,
-                    |service, ctx| async move {
-                        Ok(service.export_study(&ctx, &study, &options).await?)
-                    },
-                ))?;
-            write_export(&exported, &out)?;
+            let (sink, finish) = export_to(&out)?;
+            let exported = runtime.block_on(with_service(
+                &archive,
+                &tenant,
+                true,
+                |service, ctx| async move {
+                    Ok(service.export_study(&ctx, &study, &options, sink).await?.0)
+                },
+            ))?;
+            finish()?;
             eprintln!(
                 "exported {} instances to {}{}",
-                exported.files.len(),
+                exported.files,
                 out.display(),
                 match exported.left_out {
                     0 => String::new(),
@@ -888,26 +887,51 @@ pub enum PatientCommand {
     },
 }
 
-/// Write an export into a folder, or a ZIP file (`*.zip`).
-fn write_export(
-    exported: &crate::service::deidentify::Exported,
+/// Where an export goes: a folder, or a ZIP file (`*.zip`) written an
+/// instance at a time; and what ends it.
+#[allow(clippy::type_complexity)]
+fn export_to(
     out: &std::path::Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(
+    crate::service::deidentify::ExportSink,
+    Box<dyn FnOnce() -> anyhow::Result<()>>,
+)> {
     if out
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
     {
-        std::fs::write(out, crate::dicomweb::zip::zip_of(&exported.files)?)?;
-        return Ok(());
+        let file = std::io::BufWriter::new(std::fs::File::create(out)?);
+        let zip = std::sync::Arc::new(std::sync::Mutex::new(Some(
+            crate::dicomweb::zip::ZipTo::new(file),
+        )));
+        let into = zip.clone();
+        let sink: crate::service::deidentify::ExportSink = Box::new(move |name, data| {
+            into.lock()
+                .map_err(|_| std::io::Error::other("export poisoned"))?
+                .as_mut()
+                .ok_or_else(|| std::io::Error::other("export finished"))?
+                .add(name, data)
+        });
+        let finish = Box::new(move || -> anyhow::Result<()> {
+            let zip = zip.lock().ok().and_then(|mut z| z.take());
+            zip.ok_or_else(|| anyhow::anyhow!("export lost"))?
+                .finish()?
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()?;
+            Ok(())
+        });
+        return Ok((sink, finish));
     }
-    for (name, data) in &exported.files {
-        let path = out.join(name);
+    let root = out.to_path_buf();
+    let sink: crate::service::deidentify::ExportSink = Box::new(move |name, data| {
+        let path = root.join(name);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(&path, data)?;
-    }
-    Ok(())
+        std::fs::write(&path, data)
+    });
+    Ok((sink, Box::new(|| Ok(()))))
 }
 
 /// `filmless stats`: a table for people, or JSON.

@@ -91,16 +91,36 @@ impl Archive {
     }
 }
 
-/// Files as one ZIP in memory (stored entries), for an export. CPU-bound:
-/// call it off the async runtime.
-pub fn zip_of(files: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
-    let mut zip = Archive::default();
-    let mut bytes = Vec::new();
-    for (name, data) in files {
-        bytes.extend_from_slice(&zip.entry(name, data)?);
+/// A ZIP written entry by entry into `out` (stored entries), for an
+/// export: one entry in memory at a time. CPU-bound (CRC-32): use it off
+/// the async runtime.
+pub struct ZipTo<W: std::io::Write> {
+    zip: Archive,
+    out: W,
+}
+
+impl<W: std::io::Write> ZipTo<W> {
+    /// An empty archive writing into `out`.
+    pub fn new(out: W) -> Self {
+        ZipTo {
+            zip: Archive::default(),
+            out,
+        }
     }
-    bytes.extend_from_slice(&zip.finish()?);
-    Ok(bytes)
+
+    /// Add one file.
+    pub fn add(&mut self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        let bytes = self.zip.entry(name, data)?;
+        self.out.write_all(&bytes)
+    }
+
+    /// End the archive (its central directory); the writer back.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        let bytes = self.zip.finish()?;
+        self.out.write_all(&bytes)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
 /// Run `f` on the archive on a blocking thread.

@@ -3,6 +3,10 @@
 //! the service's `deidentify`). Parameters: `deidentify`, `shift_days`,
 //! `include_burned_in`, `patient_name`, `patient_id`.
 
+use std::io::Seek as _;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -12,7 +16,9 @@ use super::error::{ApiError, ApiResult};
 use super::routes::routes;
 use super::state::AppState;
 use crate::dicomweb::extract::Params;
-use crate::service::deidentify::ExportOptions;
+use crate::dicomweb::zip::ZipTo;
+use crate::service::deidentify::{ExportOptions, ExportSink};
+use tokio_util::io::ReaderStream;
 
 routes! {
     "/api/studies/{study}/export" => { post: export }
@@ -26,9 +32,6 @@ fn flag(k: &str, v: &str) -> ApiResult<bool> {
     }
 }
 
-/// The largest study exported over HTTP (original bytes).
-const MAX_EXPORT_BYTES: u64 = 2 << 30;
-
 /// `POST /api/studies/{study}/export`.
 async fn export(
     State(state): State<AppState>,
@@ -36,11 +39,7 @@ async fn export(
     Path(study): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    // Held in memory: a larger study is exported with `filmless export`.
-    let mut options = ExportOptions {
-        max_bytes: Some(MAX_EXPORT_BYTES),
-        ..ExportOptions::default()
-    };
+    let mut options = ExportOptions::default();
     for (k, v) in &params.pairs {
         match k.as_str() {
             "deidentify" => options.deidentify = flag(k, v)?,
@@ -60,24 +59,54 @@ async fn export(
             }
         }
     }
-    let exported = state
-        .service
-        .export_study(&caller.ctx, &study, &options)
-        .await?;
-    let zip = tokio::task::spawn_blocking(move || crate::dicomweb::zip::zip_of(&exported.files))
+    // The ZIP is written to a temporary file (gone when closed) an
+    // instance at a time, then sent from there: a study of any size, one
+    // instance in memory.
+    let internal = |e: std::io::Error| crate::service::Error::Internal(e.to_string());
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
         .map_err(|e| crate::service::Error::Internal(e.to_string()))?
-        .map_err(|e| crate::service::Error::Internal(e.to_string()))?;
+        .map_err(internal)?;
+    let zip = Arc::new(Mutex::new(Some(ZipTo::new(std::io::BufWriter::new(file)))));
+    let into = zip.clone();
+    let sink: ExportSink = Box::new(move |name, data| {
+        into.lock()
+            .map_err(|_| std::io::Error::other("export poisoned"))?
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("export finished"))?
+            .add(name, data)
+    });
+    let (_, sink) = state
+        .service
+        .export_study(&caller.ctx, &study, &options, sink)
+        .await?;
+    drop(sink);
+    let zip = zip.lock().ok().and_then(|mut z| z.take());
+    let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let mut file = zip
+            .ok_or_else(|| std::io::Error::other("export lost"))?
+            .finish()?
+            .into_inner()
+            .map_err(|e| e.into_error())?;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| crate::service::Error::Internal(e.to_string()))?
+    .map_err(internal)?;
+    let length = file.metadata().map_err(internal)?.len();
+    let body = Body::from_stream(ReaderStream::new(tokio::fs::File::from_std(file)));
     Ok((
         [
-            (header::CONTENT_TYPE, "application/zip"),
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                "attachment; filename=\"export.zip\"",
+                "attachment; filename=\"export.zip\"".to_owned(),
             ),
-            (header::CACHE_CONTROL, "no-store"),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (header::CONTENT_LENGTH, length.to_string()),
         ],
-        zip,
+        body,
     )
         .into_response())
 }

@@ -42,10 +42,6 @@ pub struct ExportOptions {
     pub patient_name: String,
     /// The patient's ID in the export (empty: one made from the study).
     pub patient_id: String,
-    /// Refuse studies larger than this (original bytes): the export is
-    /// held in memory. `None`: no bound (the command line).
-    #[serde(skip)]
-    pub max_bytes: Option<u64>,
 }
 
 impl Default for ExportOptions {
@@ -56,7 +52,6 @@ impl Default for ExportOptions {
             include_burned_in: false,
             patient_name: "ANONYMOUS".to_owned(),
             patient_id: String::new(),
-            max_bytes: None,
         }
     }
 }
@@ -64,11 +59,16 @@ impl Default for ExportOptions {
 /// What an export made.
 #[derive(Debug)]
 pub struct Exported {
-    /// (file name, Part 10 bytes), one per instance.
-    pub files: Vec<(String, Vec<u8>)>,
+    /// Files written, one per instance.
+    pub files: usize,
     /// Instances left out (burned-in annotation).
     pub left_out: usize,
 }
+
+/// Where an export's files go as they are made, one at a time: (name
+/// such as `series001/00001.dcm`, Part 10 bytes). Called off the async
+/// runtime; only one instance is held at once.
+pub type ExportSink = Box<dyn FnMut(&str, &[u8]) -> std::io::Result<()> + Send>;
 
 /// The action the profile takes on `tag`, if any, and whether the
 /// modified-dates option may keep it shifted.
@@ -272,13 +272,15 @@ fn put_str(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
 }
 
 impl Service {
-    /// A study's instances as Part 10 files, de-identified if asked.
+    /// A study's instances as Part 10 files, de-identified if asked, each
+    /// handed to `sink` as it is made (which comes back with the count).
     pub async fn export_study(
         &self,
         ctx: &Context,
         study: &str,
         options: &ExportOptions,
-    ) -> Result<Exported> {
+        mut sink: ExportSink,
+    ) -> Result<(Exported, ExportSink)> {
         if options
             .shift_days
             .is_some_and(|d| !(-MAX_SHIFT_DAYS..=MAX_SHIFT_DAYS).contains(&d))
@@ -287,7 +289,7 @@ impl Service {
                 format!("a date shift is at most {MAX_SHIFT_DAYS} days").into(),
             ));
         }
-        // One export at a time per node: each holds a study in memory.
+        // One export at a time per node: it is CPU work.
         let _one = self
             .inner
             .exports
@@ -308,39 +310,11 @@ impl Service {
         } else {
             options.patient_id.clone()
         };
-        let mut files = Vec::new();
+        let mut files = 0;
         let mut left_out = 0;
         let mut series: Vec<String> = Vec::new();
-        if let Some(max) = options.max_bytes {
-            let size: u64 = instances.iter().map(|i| i.blob.original_size).sum();
-            if size > max {
-                return Err(Error::invalid(format!(
-                    "the study holds {} MiB, more than {} MiB exported here: use `filmless export`",
-                    size >> 20,
-                    max >> 20
-                )));
-            }
-        }
         for i in &instances {
             let bytes = self.read(i).await?;
-            // Parsing, the profile and encoding are CPU work: off the
-            // async runtime, the export's UID map going along.
-            let (options, patient_id, sop) = (
-                options.clone(),
-                patient_id.clone(),
-                i.sop_instance_uid.clone(),
-            );
-            let (back, made) = tokio::task::spawn_blocking(move || {
-                let made = export_one(&bytes, &mut d, &options, &patient_id, &sop);
-                (d, made)
-            })
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-            d = back;
-            let Some(part10) = made? else {
-                left_out += 1;
-                continue;
-            };
             let n = match series.iter().position(|s| s == &i.series_instance_uid) {
                 Some(n) => n,
                 None => {
@@ -348,11 +322,85 @@ impl Service {
                     series.len() - 1
                 }
             };
-            let name = format!("series{:03}/{:05}.dcm", n + 1, files.len() + 1);
-            files.push((name, part10));
+            let name = format!("series{:03}/{:05}.dcm", n + 1, files + 1);
+            // Parsing, the profile, encoding and writing are CPU and disk
+            // work: off the async runtime, the export's UID map and the
+            // sink going along.
+            let (options, patient_id, sop) = (
+                options.clone(),
+                patient_id.clone(),
+                i.sop_instance_uid.clone(),
+            );
+            let (back, sink_back, made) = tokio::task::spawn_blocking(move || {
+                let made =
+                    export_one(&bytes, &mut d, &options, &patient_id, &sop).and_then(|p| match p {
+                        Some(part10) => sink(&name, &part10)
+                            .map(|()| true)
+                            .map_err(|e| Error::Internal(format!("writing the export: {e}"))),
+                        None => Ok(false),
+                    });
+                (d, sink, made)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            d = back;
+            sink = sink_back;
+            if made? {
+                files += 1;
+            } else {
+                left_out += 1;
+            }
         }
-        Ok(Exported { files, left_out })
+        Ok((Exported { files, left_out }, sink))
     }
+}
+
+/// Overlay planes kept in otherwise unused bits of the pixel data (the
+/// retired form, PS3.5 8.1.2: Overlay Bit Position (60xx,0102) without
+/// Overlay Data (60xx,3000)) may hold text: their bits are cleared in
+/// native 16-bit pixel data. How many planes were cleared. (Compressed
+/// pixel data cannot carry them in this form in practice and is left.)
+fn clear_embedded_overlays(obj: &mut InMemDicomObject, ts: &str) -> usize {
+    let int = |obj: &InMemDicomObject, tag: Tag| obj.get(tag).and_then(|e| e.to_int::<u16>().ok());
+    let planes: Vec<u16> = (0x6000u16..=0x601E)
+        .step_by(2)
+        .filter(|&g| obj.get(Tag(g, 0x3000)).is_none())
+        .filter_map(|g| int(obj, Tag(g, 0x0102)))
+        .filter(|&bit| bit < 16)
+        .collect();
+    if planes.is_empty() || int(obj, tags::BITS_ALLOCATED) != Some(16) {
+        return 0;
+    }
+    let mask = !planes.iter().fold(0u16, |m, &bit| m | (1 << bit));
+    let Some(pixels) = obj.get(tags::PIXEL_DATA) else {
+        return 0;
+    };
+    let vr = pixels.vr();
+    let cleared = match pixels.value() {
+        Value::Primitive(PrimitiveValue::U16(v)) => {
+            PrimitiveValue::U16(v.iter().map(|x| x & mask).collect())
+        }
+        Value::Primitive(PrimitiveValue::U8(b)) => {
+            let big = ts == "1.2.840.10008.1.2.2";
+            let mut out = b.to_vec();
+            for pair in out.chunks_exact_mut(2) {
+                let x = if big {
+                    u16::from_be_bytes([pair[0], pair[1]])
+                } else {
+                    u16::from_le_bytes([pair[0], pair[1]])
+                } & mask;
+                pair.copy_from_slice(&if big {
+                    x.to_be_bytes()
+                } else {
+                    x.to_le_bytes()
+                });
+            }
+            PrimitiveValue::U8(out.into())
+        }
+        _ => return 0,
+    };
+    obj.put(DataElement::new(tags::PIXEL_DATA, vr, cleared));
+    planes.len()
 }
 
 /// One stored instance as exported: Part 10 bytes, de-identified if asked;
@@ -387,6 +435,8 @@ fn export_one(
     }
     let mut sop = sop_instance_uid.to_owned();
     if options.deidentify {
+        // Before the profile removes the overlay groups that say where.
+        clear_embedded_overlays(&mut obj, &ts);
         d.apply(&mut obj);
         put_str(&mut obj, tags::PATIENT_NAME, VR::PN, &options.patient_name);
         put_str(&mut obj, tags::PATIENT_ID, VR::LO, patient_id);
@@ -463,6 +513,68 @@ fn code(value: &str, meaning: &str) -> InMemDicomObject {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn overlays_in_the_pixel_data_are_cleared() {
+        let mut obj = InMemDicomObject::new_empty();
+        obj.put(DataElement::new(
+            tags::BITS_ALLOCATED,
+            VR::US,
+            PrimitiveValue::from(16u16),
+        ));
+        obj.put(DataElement::new(
+            Tag(0x6000, 0x0102),
+            VR::US,
+            PrimitiveValue::from(15u16),
+        ));
+        obj.put(DataElement::new(
+            Tag(0x6002, 0x0102),
+            VR::US,
+            PrimitiveValue::from(14u16),
+        ));
+        // A plane with its own data is not in the pixels.
+        obj.put(DataElement::new(
+            Tag(0x6004, 0x0102),
+            VR::US,
+            PrimitiveValue::from(0u16),
+        ));
+        obj.put(DataElement::new(
+            Tag(0x6004, 0x3000),
+            VR::OW,
+            PrimitiveValue::U8(vec![0xFF; 2].into()),
+        ));
+        obj.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(vec![0xCFFF, 0x4123, 0x0001].into()),
+        ));
+        assert_eq!(
+            super::clear_embedded_overlays(&mut obj, "1.2.840.10008.1.2.1"),
+            2
+        );
+        let v = obj
+            .get(tags::PIXEL_DATA)
+            .unwrap()
+            .value()
+            .to_multi_int::<u16>()
+            .unwrap();
+        assert_eq!(v, vec![0x0FFF, 0x0123, 0x0001]);
+        // The same as bytes.
+        obj.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U8(vec![0xFF, 0xCF, 0x01, 0x00].into()),
+        ));
+        super::clear_embedded_overlays(&mut obj, "1.2.840.10008.1.2.1");
+        assert_eq!(
+            obj.get(tags::PIXEL_DATA)
+                .unwrap()
+                .to_bytes()
+                .unwrap()
+                .as_ref(),
+            &[0xFF, 0x0F, 0x01, 0x00]
+        );
+    }
+
     use super::*;
 
     #[test]
