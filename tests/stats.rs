@@ -111,8 +111,14 @@ fn stats(database_url: Option<&str>) {
     assert!(near(&next[0][1], 13.0), "this month: 13 slices' worth: {t}");
     assert!(near(&next[11][1], 24.0), "{t}");
 
-    // The same from the HTTP API; the table for people.
-    let server = ServerProcess::start(dir.path(), &arg_refs, &[]);
+    // The same from the HTTP API; the table for people. A DICOM peer for
+    // the console's C-ECHO button.
+    let echo_port = common::free_port();
+    let _echo = common::storescp("ECHOSCP", echo_port, &dir.path().join("echo"));
+    let peer = format!("ECHOSCP@127.0.0.1:{echo_port}");
+    let mut with_peer = arg_refs.clone();
+    with_peer.extend(["--peer", peer.as_str()]);
+    let server = ServerProcess::start(dir.path(), &with_peer, &[]);
     let (status, _, body) = http(
         &server.http,
         "GET",
@@ -152,6 +158,14 @@ fn stats(database_url: Option<&str>) {
     );
     assert_eq!(console["studies"], 1, "{console}");
     assert_eq!(console["accession"], "ACC-CONSOLE-1", "{console}");
+    // Every other tab loads without an error; the peer answers C-ECHO.
+    for tab in ["jobs", "shares", "films", "rejected", "peers"] {
+        assert_eq!(console["tabs"][tab], "ok", "{tab}: {console}");
+    }
+    assert!(
+        console["echo"].as_str().unwrap().starts_with("answers"),
+        "{console}"
+    );
     assert!(console["audit_rows"].as_u64().unwrap() >= 1, "{console}");
     assert_eq!(console["user_roles"], "uploader", "{console}");
     drop(server);

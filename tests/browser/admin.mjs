@@ -1,6 +1,7 @@
 // The administration console in Debian's chromium, as an IT engineer uses
 // it: the study search finds the seeded study, its accession number is
-// changed from the Modify dialog, the storage tab draws a bar
+// changed from the Modify dialog, every tab loads, a peer answers the
+// C-ECHO button, the storage tab draws a bar
 // per month and the forecast, with its formula; the audit tab lists events.
 // Usage: node admin.mjs CONSOLE_URL PATIENT_ID
 // Prints one JSON line; exits non-zero on failure.
@@ -50,6 +51,18 @@ try {
   await page.click('#user-add button');
   await page.waitForFunction(() => [...document.querySelectorAll('#users-rows tr')].some((r) => r.dataset.name === 'night-tech'), null, { timeout: 10_000 });
   result.user_roles = await page.locator('#users-rows tr[data-name=night-tech] td').nth(1).innerText();
+  // The other tabs load without an error (a failing load shows .err).
+  result.tabs = {};
+  for (const tab of ['jobs', 'shares', 'films', 'rejected', 'peers']) {
+    await page.click(`nav button[data-tab=${tab}]`);
+    await page.waitForTimeout(300);
+    await page.waitForLoadState('networkidle');
+    result.tabs[tab] = await page.locator(`#${tab} .err`).count() === 0 ? 'ok' : await page.locator(`#${tab}`).innerText();
+  }
+  // C-ECHO from the peers tab.
+  await page.locator('#peers-rows tr[data-ae=ECHOSCP] button').click();
+  await page.waitForFunction(() => !['', '…'].includes(document.querySelector('#peers-rows tr[data-ae=ECHOSCP] .echo')?.textContent), null, { timeout: 20_000 });
+  result.echo = await page.locator('#peers-rows tr[data-ae=ECHOSCP] .echo').innerText();
   result.errors = errors;
   result.ok = errors.length === 0 && result.studies > 0 && result.bars > 0;
 } catch (e) {
