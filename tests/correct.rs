@@ -269,6 +269,37 @@ fn modifying_a_study(database_url: Option<&str>) {
         assert_eq!(status, 400, "{bad}: {}", String::from_utf8_lossy(&body));
     }
     assert_eq!(qido(&server, "AccessionNumber=A-2026-0042").len(), 1);
+    // The console's trail of this study: newest first, the modification
+    // there (the trail is written in batches: a moment).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, _, body) = http(
+            &server.http,
+            "GET",
+            &format!("/api/audit?study={sa}"),
+            &[],
+            b"",
+        );
+        assert_eq!(status, 200);
+        let events: Value = serde_json::from_slice(&body).unwrap();
+        let events = events.as_array().unwrap().clone();
+        let at: Vec<String> = events
+            .iter()
+            .map(|e| e["at"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] >= w[1]), "newest first: {at:?}");
+        assert!(events.iter().all(|e| e["study_instance_uid"] == sa));
+        if events.iter().any(|e| {
+            e["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("study modified")
+        }) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{events:?}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     // Stopped, not killed: the audit trail is written in batches.
     server.terminate(std::time::Duration::from_secs(30));
 

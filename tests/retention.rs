@@ -80,6 +80,37 @@ fn retention(database_url: Option<&str>) {
     // A Study Date that is no date (a modality's free text): its arrival
     // in 2010 decides, on both databases alike.
     let undated = study(&files, 5, "CR", "UNKNOWN", 1);
+    // A 2010 study with a CR and a CT series: no rule speaks for its CT,
+    // so it is kept.
+    let mixed = {
+        let (plan, mut instances) = filmless_test_data::ct_series_sized(6, 2, (32, 32));
+        let ct_series = format!("2.25.{}", rand::random::<u64>());
+        for (n, i) in instances.iter_mut().enumerate() {
+            let mut obj = dicom_object::from_reader(&i.bytes[128..]).unwrap();
+            obj.put(DataElement::new(
+                tags::MODALITY,
+                VR::CS,
+                PrimitiveValue::from(if n == 0 { "CR" } else { "CT" }),
+            ));
+            obj.put(DataElement::new(
+                tags::STUDY_DATE,
+                VR::DA,
+                PrimitiveValue::from("20100104"),
+            ));
+            if n == 1 {
+                obj.put(DataElement::new(
+                    tags::SERIES_INSTANCE_UID,
+                    VR::UI,
+                    PrimitiveValue::from(ct_series.as_str()),
+                ));
+            }
+            let mut bytes = Vec::new();
+            obj.write_all(&mut bytes).unwrap();
+            i.bytes = bytes;
+        }
+        write_files(&files.join("s6"), &instances);
+        plan.study_instance_uid
+    };
     let cfg = config(dir.path(), database_url, false);
     let out = filmless()
         .args(["import", "--config"])
@@ -121,6 +152,7 @@ fn retention(database_url: Option<&str>) {
         planned.contains(&old_cr.as_str()) && planned.contains(&undated.as_str()),
         "{plan}"
     );
+    assert!(!planned.contains(&mixed.as_str()), "{plan}");
     for s in studies {
         assert_eq!(s["rule"], "Radiographs: 10 years");
         assert_eq!(s["modalities"][0], "CR");
@@ -138,7 +170,7 @@ fn retention(database_url: Option<&str>) {
     assert!(!ok && err.contains("not enabled"), "{err}");
     let (_, stats, _) = run(&cfg, &["stats", "--json"]);
     let stats: Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!(stats["total_instances"], 9);
+    assert_eq!(stats["total_instances"], 11);
 
     // Enabled: the radiograph goes, audited with its rule; the rest stay.
     let cfg = config(dir.path(), database_url, true);
@@ -147,7 +179,7 @@ fn retention(database_url: Option<&str>) {
     assert!(said.contains("2 studies deleted"), "{said}");
     let (_, stats, _) = run(&cfg, &["stats", "--json"]);
     let stats: Value = serde_json::from_str(&stats).unwrap();
-    assert_eq!(stats["total_instances"], 6, "{stats}");
+    assert_eq!(stats["total_instances"], 8, "{stats}");
     let (_, plan, _) = run(&cfg, &["retention", "plan", "--json"]);
     let plan: Value = serde_json::from_str(&plan).unwrap();
     assert_eq!(plan["studies"].as_array().unwrap().len(), 0, "{plan}");

@@ -532,6 +532,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 actor,
                 limit,
                 tenant: None,
+                newest_first: false,
             };
             let n = runtime.block_on(with_service(
                 &archive,

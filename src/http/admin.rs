@@ -44,8 +44,10 @@ async fn audit(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    // The newest first: what a person looking at the trail wants.
     let mut filter = storage::AuditFilter {
         limit: Some(1000),
+        newest_first: true,
         ..Default::default()
     };
     for (k, v) in &params.pairs {

@@ -98,12 +98,22 @@ impl Service {
                 .iter()
                 .filter(|m| !matches!(m.trim(), "" | "PR" | "KO" | "SR" | "DOC"))
                 .collect();
+            let applies = |r: &crate::config::RetentionRule| {
+                r.tenants.is_empty() || r.tenants.iter().any(|t| t == tenant.as_str())
+            };
+            let covers = |r: &crate::config::RetentionRule, m: &str| {
+                r.modalities.is_empty() || r.modalities.iter().any(|w| w.eq_ignore_ascii_case(m))
+            };
+            // Every imaging modality of the study must be some rule's: a
+            // CT and CR study is kept while no rule speaks for its CT.
+            if !imaging
+                .iter()
+                .all(|m| rules.iter().any(|(r, _)| applies(r) && covers(r, m)))
+            {
+                continue;
+            }
             let matching = rules.iter().filter(|(r, _)| {
-                (r.tenants.is_empty() || r.tenants.iter().any(|t| t == tenant.as_str()))
-                    && (r.modalities.is_empty()
-                        || imaging
-                            .iter()
-                            .any(|m| r.modalities.iter().any(|w| w.eq_ignore_ascii_case(m))))
+                applies(r) && (r.modalities.is_empty() || imaging.iter().any(|m| covers(r, m)))
             });
             let Some((rule, keep)) = matching.max_by_key(|(_, d)| *d) else {
                 continue;

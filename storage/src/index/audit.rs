@@ -49,10 +49,13 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     /// Only this actor's.
     pub actor: Option<String>,
-    /// At most this many, oldest first.
+    /// At most this many, oldest first (newest first with
+    /// `newest_first`).
     pub limit: Option<i64>,
     /// Only this tenant's.
     pub tenant: Option<String>,
+    /// The newest events first (a console shows the last ones).
+    pub newest_first: bool,
 }
 
 impl Index {
@@ -112,7 +115,11 @@ impl Index {
         if filter.tenant.is_some() {
             arg(&mut sql, " AND tenant_id = ?");
         }
-        sql.push_str(" ORDER BY at, id");
+        sql.push_str(if filter.newest_first {
+            " ORDER BY at DESC, id DESC"
+        } else {
+            " ORDER BY at, id"
+        });
         if filter.limit.is_some() {
             arg(&mut sql, " LIMIT ?");
         }
