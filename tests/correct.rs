@@ -246,6 +246,33 @@ fn modifying_a_study(database_url: Option<&str>) {
         "CT NGỰC CÓ CẢN QUANG"
     );
     assert_eq!(text_of(&obj, tags::SPECIFIC_CHARACTER_SET), "ISO_IR 192");
+    // The value as received is recorded in the object (PS3.3 C.12.1).
+    let item = &obj
+        .element(tags::ORIGINAL_ATTRIBUTES_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    let old = &item
+        .element(tags::MODIFIED_ATTRIBUTES_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(
+        old.element(tags::ACCESSION_NUMBER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end(),
+        a.accession_number.as_str()
+    );
+    assert_eq!(
+        item.element(tags::REASON_FOR_THE_ATTRIBUTE_MODIFICATION)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end(),
+        "CORRECT"
+    );
     // The other study is untouched.
     assert_ne!(
         text_of(&served(&server, sb), tags::ACCESSION_NUMBER),

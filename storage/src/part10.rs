@@ -156,6 +156,26 @@ pub fn with_patch(part10: &[u8], patch: &crate::record::ObjectPatch) -> Result<V
     };
     let mut obj = dicom_object::from_reader(&part10[start..])
         .map_err(|e| Error::invalid(format!("stored object does not parse: {e}")))?;
+    // The values replaced, as received: recorded in an Original
+    // Attributes Sequence item (PS3.3 C.12.1, reason CORRECT).
+    let mut original = dicom_object::InMemDicomObject::new_empty();
+    let mut replace = |obj: &mut dicom_object::DefaultDicomObject, e: DataElement<_>| {
+        let tag = e.header().tag;
+        let differs = match obj.get(tag) {
+            Some(old) => {
+                old.to_str().ok().map(|v| v.trim_end().to_owned())
+                    != e.to_str().ok().map(|v| v.trim_end().to_owned())
+            }
+            None => true,
+        };
+        if differs {
+            match obj.get(tag) {
+                Some(old) => original.put(old.clone()),
+                None => original.put(DataElement::new(tag, e.vr(), PrimitiveValue::Empty)),
+            };
+        }
+        obj.put(e);
+    };
     let mut texts: Vec<&str> = Vec::new();
     if let Some(p) = &patch.patient {
         let values = [
@@ -169,31 +189,40 @@ pub fn with_patch(part10: &[u8], patch: &crate::record::ObjectPatch) -> Result<V
             (tags::PATIENT_SEX, VR::CS, p.patient_sex.as_str()),
         ];
         for (tag, vr, v) in values {
-            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+            replace(&mut obj, DataElement::new(tag, vr, PrimitiveValue::from(v)));
         }
         if !p.issuer_of_patient_id.is_empty() || obj.get(tags::ISSUER_OF_PATIENT_ID).is_some() {
-            obj.put(DataElement::new(
-                tags::ISSUER_OF_PATIENT_ID,
-                VR::LO,
-                PrimitiveValue::from(p.issuer_of_patient_id.as_str()),
-            ));
+            replace(
+                &mut obj,
+                DataElement::new(
+                    tags::ISSUER_OF_PATIENT_ID,
+                    VR::LO,
+                    PrimitiveValue::from(p.issuer_of_patient_id.as_str()),
+                ),
+            );
         }
         texts.extend([p.patient_name.as_str(), p.issuer_of_patient_id.as_str()]);
     }
     if let Some(v) = &patch.accession_number {
-        obj.put(DataElement::new(
-            tags::ACCESSION_NUMBER,
-            VR::SH,
-            PrimitiveValue::from(v.as_str()),
-        ));
+        replace(
+            &mut obj,
+            DataElement::new(
+                tags::ACCESSION_NUMBER,
+                VR::SH,
+                PrimitiveValue::from(v.as_str()),
+            ),
+        );
         texts.push(v);
     }
     if let Some(v) = &patch.study_description {
-        obj.put(DataElement::new(
-            tags::STUDY_DESCRIPTION,
-            VR::LO,
-            PrimitiveValue::from(v.as_str()),
-        ));
+        replace(
+            &mut obj,
+            DataElement::new(
+                tags::STUDY_DESCRIPTION,
+                VR::LO,
+                PrimitiveValue::from(v.as_str()),
+            ),
+        );
         texts.push(v);
     }
     if !texts.iter().all(|v| v.is_ascii()) {
@@ -201,6 +230,59 @@ pub fn with_patch(part10: &[u8], patch: &crate::record::ObjectPatch) -> Result<V
             tags::SPECIFIC_CHARACTER_SET,
             VR::CS,
             PrimitiveValue::from("ISO_IR 192"),
+        ));
+    }
+    if original.iter().next().is_some() {
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(patch.modified_at) * 1_000_000,
+        )
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let at = format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        let mut item = dicom_object::InMemDicomObject::new_empty();
+        item.put(DataElement::new(
+            tags::MODIFIED_ATTRIBUTES_SEQUENCE,
+            VR::SQ,
+            dicom_core::value::DataSetSequence::from(vec![original]),
+        ));
+        item.put(DataElement::new(
+            tags::ATTRIBUTE_MODIFICATION_DATE_TIME,
+            VR::DT,
+            PrimitiveValue::from(at.as_str()),
+        ));
+        item.put(DataElement::new(
+            tags::MODIFYING_SYSTEM,
+            VR::LO,
+            PrimitiveValue::from("FILMLESS"),
+        ));
+        item.put(DataElement::new(
+            tags::SOURCE_OF_PREVIOUS_VALUES,
+            VR::LO,
+            PrimitiveValue::Empty,
+        ));
+        item.put(DataElement::new(
+            tags::REASON_FOR_THE_ATTRIBUTE_MODIFICATION,
+            VR::CS,
+            PrimitiveValue::from("CORRECT"),
+        ));
+        // After the items the object came with.
+        let mut items: Vec<dicom_object::InMemDicomObject> = obj
+            .get(tags::ORIGINAL_ATTRIBUTES_SEQUENCE)
+            .and_then(|e| e.items())
+            .map(|i| i.to_vec())
+            .unwrap_or_default();
+        items.push(item);
+        obj.put(DataElement::new(
+            tags::ORIGINAL_ATTRIBUTES_SEQUENCE,
+            VR::SQ,
+            dicom_core::value::DataSetSequence::from(items),
         ));
     }
     let mut out = Vec::with_capacity(part10.len() + 256);
@@ -229,6 +311,7 @@ mod tests {
             patient: Some(p),
             accession_number: Some("A-2026-77".into()),
             study_description: Some("CT NGỰC".into()),
+            modified_at: 1_796_300_000_000,
         };
         let patched = with_patch(original, &patch).unwrap();
         let read = |b: &[u8]| dicom_object::from_reader(&b[128..]).unwrap();
@@ -245,6 +328,42 @@ mod tests {
         assert_eq!(text(&after, tags::PATIENT_BIRTH_DATE), "19800215");
         assert_eq!(text(&after, tags::ISSUER_OF_PATIENT_ID), "BVHĐ");
         assert_eq!(text(&after, tags::ACCESSION_NUMBER), "A-2026-77");
+        // What was replaced is recorded, as received (PS3.3 C.12.1).
+        let item = &after
+            .element(tags::ORIGINAL_ATTRIBUTES_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap()[0];
+        let text_in = |o: &dicom_object::InMemDicomObject, tag| {
+            o.element(tag)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end()
+                .to_owned()
+        };
+        assert_eq!(
+            text_in(item, tags::REASON_FOR_THE_ATTRIBUTE_MODIFICATION),
+            "CORRECT"
+        );
+        assert_eq!(text_in(item, tags::MODIFYING_SYSTEM), "FILMLESS");
+        assert_eq!(
+            text_in(item, tags::ATTRIBUTE_MODIFICATION_DATE_TIME),
+            "20261203121320"
+        );
+        let old = &item
+            .element(tags::MODIFIED_ATTRIBUTES_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap()[0];
+        assert_eq!(
+            text_in(old, tags::PATIENT_NAME),
+            text(&before, tags::PATIENT_NAME)
+        );
+        assert_eq!(
+            text_in(old, tags::ACCESSION_NUMBER),
+            text(&before, tags::ACCESSION_NUMBER)
+        );
         assert_eq!(text(&after, tags::STUDY_DESCRIPTION), "CT NGỰC");
         assert_eq!(text(&after, tags::SPECIFIC_CHARACTER_SET), "ISO_IR 192");
         for tag in [tags::SOP_INSTANCE_UID, tags::STUDY_INSTANCE_UID, tags::ROWS] {

@@ -45,6 +45,9 @@ pub struct ObjectPatch {
     pub accession_number: Option<String>,
     /// (0008,1030) Study Description.
     pub study_description: Option<String>,
+    /// When the last correction was made (Unix ms): the Attribute
+    /// Modification DateTime of the Original Attributes Sequence item.
+    pub modified_at: i64,
 }
 
 /// Study-level attributes.

@@ -93,7 +93,7 @@ pub(super) fn patch_patient(patch: &mut Map<String, Value>, p: &PatientAttribute
     }
 }
 
-fn patch_of(v: &Value) -> ObjectPatch {
+fn patch_of(v: &Value, modified_at: i64) -> ObjectPatch {
     let g = |k: &str| v[k].as_str().map(str::to_owned);
     ObjectPatch {
         patient: g("id").map(|patient_id| PatientAttributes {
@@ -105,6 +105,7 @@ fn patch_of(v: &Value) -> ObjectPatch {
         }),
         accession_number: g("accession_number"),
         study_description: g("study_description"),
+        modified_at,
     }
 }
 
@@ -143,16 +144,16 @@ impl Index {
         tenant: &TenantId,
         study_instance_uid: &str,
     ) -> Result<Option<ObjectPatch>> {
-        let json: Option<String> = sqlx::query_scalar(
-            "SELECT patient_json FROM patient_patch WHERE tenant_id = $1 \
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT patient_json, updated_at FROM patient_patch WHERE tenant_id = $1 \
              AND study_instance_uid = $2",
         )
         .bind(tenant.as_str())
         .bind(study_instance_uid)
         .fetch_optional(self.pool())
         .await?;
-        Ok(match json {
-            Some(json) => Some(patch_of(&parse_json(&json)?)),
+        Ok(match row {
+            Some((json, at)) => Some(patch_of(&parse_json(&json)?, at)),
             None => None,
         })
     }
