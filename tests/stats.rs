@@ -166,6 +166,27 @@ fn stats(database_url: Option<&str>) {
         console["echo"].as_str().unwrap().starts_with("answers"),
         "{console}"
     );
+    // One instance rejected, one deleted, from the series dialog: two
+    // fewer, the rejection listed, the deletion's reason in the trail.
+    assert_eq!(console["instances_before"], 78, "{console}");
+    assert_eq!(console["instances_after"], 76, "{console}");
+    let (_, _, body) = http(&server.http, "GET", "/api/rejected", &[], b"");
+    let rejected: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        rejected[0]["sop_instance_uid"], console["rejected_sop"],
+        "{rejected}"
+    );
+    let deleted = console["deleted_sop"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, _, body) = http(&server.http, "GET", "/api/audit?actor=anonymous", &[], b"");
+        let trail = String::from_utf8_lossy(&body).into_owned();
+        if trail.contains("reason: sent to the wrong patient") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{deleted}: {trail}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     assert!(console["audit_rows"].as_u64().unwrap() >= 1, "{console}");
     assert_eq!(console["user_roles"], "uploader", "{console}");
     drop(server);

@@ -608,8 +608,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 true,
                 |service, ctx| async move {
                     Ok(match command {
-                        RejectCommand::Study { study, reason } => {
-                            let n = service.reject_study(&ctx, &study, &reason).await?;
+                        RejectCommand::Study {
+                            study,
+                            series,
+                            sop,
+                            reason,
+                        } => {
+                            let n = service
+                                .reject_by_hand(
+                                    &ctx,
+                                    &study,
+                                    series.as_deref(),
+                                    sop.as_deref(),
+                                    &reason,
+                                )
+                                .await?;
                             format!("{n} instances rejected")
                         }
                         RejectCommand::List { study } => service
@@ -814,11 +827,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `filmless reject …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum RejectCommand {
-    /// Reject every instance of a study.
+    /// Reject every instance of a study, or of one series of it, or one
+    /// instance of it.
     Study {
         /// Study Instance UID.
         #[arg(long, value_name = "UID")]
         study: String,
+        /// Only this series of it.
+        #[arg(long, value_name = "UID")]
+        series: Option<String>,
+        /// Only this instance of it (SOP Instance UID).
+        #[arg(long, value_name = "UID")]
+        sop: Option<String>,
         /// CID 7011: 113001 quality, 113037 patient safety, 113038 wrong
         /// worklist entry, 113039 retention expired.
         #[arg(long, value_name = "CODE")]

@@ -174,10 +174,15 @@ async fn merge(State(state): State<AppState>, caller: Caller, body: Bytes) -> Ap
 #[serde(deny_unknown_fields)]
 struct RejectBody {
     reason: String,
+    #[serde(default)]
+    series: Option<String>,
+    #[serde(default)]
+    instance: Option<String>,
 }
 
-/// `POST /api/studies/{study}/reject` `{"reason": "113001"}`: hide the
-/// study's instances (IOCM), `{"rejected": n}`.
+/// `POST /api/studies/{study}/reject` `{"reason": "113001", "series":
+/// UID, "instance": UID}` (series and instance optional): hide the study's
+/// instances, or one series' or one instance (IOCM), `{"rejected": n}`.
 async fn reject(
     State(state): State<AppState>,
     caller: Caller,
@@ -185,11 +190,19 @@ async fn reject(
     body: Bytes,
 ) -> ApiResult<Response> {
     let b: RejectBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("a rejection is {{reason: \"113001\"}}: {e}"))
+        ApiError::bad_request(format!(
+            "a rejection is {{reason: \"113001\", series, instance}}: {e}"
+        ))
     })?;
     let n = state
         .service
-        .reject_study(&caller.ctx, &study, &b.reason)
+        .reject_by_hand(
+            &caller.ctx,
+            &study,
+            b.series.as_deref(),
+            b.instance.as_deref(),
+            &b.reason,
+        )
         .await?;
     Ok(Json(serde_json::json!({ "rejected": n })).into_response())
 }

@@ -181,6 +181,20 @@ impl Service {
         study: &str,
         reason_code: &str,
     ) -> Result<usize> {
+        self.reject_by_hand(ctx, study, None, None, reason_code)
+            .await
+    }
+
+    /// Reject by hand, for `reason_code` (CID 7011): a study, one series
+    /// of it, or one instance of it. How many instances were rejected.
+    pub async fn reject_by_hand(
+        &self,
+        ctx: &Context,
+        study: &str,
+        series: Option<&str>,
+        sop: Option<&str>,
+        reason_code: &str,
+    ) -> Result<usize> {
         self.require(ctx, Right::Delete, Action::Delete, "reject")
             .await?;
         if title(reason_code).is_none() {
@@ -196,8 +210,17 @@ impl Service {
             .study_instances(&tenant, uid.as_str())
             .await?
             .into_iter()
+            .filter(|i| series.is_none_or(|s| i.series_instance_uid == s))
+            .filter(|i| sop.is_none_or(|s| i.sop_instance_uid == s))
             .map(|i| (i.study_instance_uid, i.sop_instance_uid))
             .collect();
+        if sops.is_empty() {
+            return Err(Error::not_found(match (series, sop) {
+                (_, Some(s)) => format!("no instance {s} in study {uid}"),
+                (Some(s), None) => format!("no series {s} in study {uid}"),
+                _ => format!("study {uid} not found"),
+            }));
+        }
         self.reject_instances(ctx, &tenant, &sops, reason_code, "")
             .await
     }

@@ -1,6 +1,7 @@
 // The administration console in Debian's chromium, as an IT engineer uses
 // it: the study search finds the seeded study, its accession number is
-// changed from the Modify dialog, every tab loads, a peer answers the
+// changed from the Modify dialog, an instance rejected and another
+// deleted from the series dialog, every tab loads, a peer answers the
 // C-ECHO button, the storage tab draws a bar
 // per month and the forecast, with its formula; the audit tab lists events.
 // Usage: node admin.mjs CONSOLE_URL PATIENT_ID
@@ -63,6 +64,24 @@ try {
   await page.locator('#peers-rows tr[data-ae=ECHOSCP] button').click();
   await page.waitForFunction(() => !['', '…'].includes(document.querySelector('#peers-rows tr[data-ae=ECHOSCP] .echo')?.textContent), null, { timeout: 20_000 });
   result.echo = await page.locator('#peers-rows tr[data-ae=ECHOSCP] .echo').innerText();
+  // One instance rejected and one deleted, each with its reason, from the
+  // study's series dialog.
+  await page.click('nav button[data-tab=studies]');
+  await page.locator('#studies-rows button.parts').first().click();
+  await page.waitForSelector('#parts-rows tr.series');
+  await page.locator('#parts-rows button[data-do=instances]').first().click();
+  await page.waitForSelector('#parts-rows tr.instance');
+  const before = await page.locator('#parts-rows tr.instance').count();
+  result.instances_before = before;
+  result.rejected_sop = await page.locator('#parts-rows tr.instance').first().getAttribute('data-sop');
+  page.once('dialog', (d) => d.accept('113001'));
+  await page.locator('#parts-rows tr.instance button[data-do=reject]').first().click();
+  await page.waitForFunction((n) => document.querySelectorAll('#parts-rows tr.instance').length === n - 1, before, { timeout: 10_000 });
+  result.deleted_sop = await page.locator('#parts-rows tr.instance').first().getAttribute('data-sop');
+  page.once('dialog', (d) => d.accept('sent to the wrong patient'));
+  await page.locator('#parts-rows tr.instance button[data-do=delete]').first().click();
+  await page.waitForFunction((n) => document.querySelectorAll('#parts-rows tr.instance').length === n - 2, before, { timeout: 10_000 });
+  result.instances_after = await page.locator('#parts-rows tr.instance').count();
   result.errors = errors;
   result.ok = errors.length === 0 && result.studies > 0 && result.bars > 0;
 } catch (e) {
