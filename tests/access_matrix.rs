@@ -167,6 +167,7 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         // Users are named once over every tenant: the other tenant's
         // administrator cannot take ours.
         ("POST", "/api/users", USER_PUT, false),
+        ("PATCH", "/api/users/{name}", USER_PUT, false),
         ("DELETE", "/api/users/{name}", USER_PUT, false),
         ("GET", "/api/peers", JOBS, false),
         ("POST", "/api/peers/{ae}/echo", ECHO, false),
@@ -657,6 +658,9 @@ fn access_matrix(database_url: Option<&str>) {
             } else if method == "POST" && template == "/api/shares" {
                 headers.push(("Content-Type", "application/json"));
                 share_body.as_bytes()
+            } else if method == "PATCH" && template == "/api/users/{name}" {
+                headers.push(("Content-Type", "application/json"));
+                br#"{"disabled": false}"#
             } else if method == "PATCH" {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"patient_sex": "O"}"#

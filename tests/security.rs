@@ -1259,6 +1259,68 @@ fn user_changes_take_effect_at_once(database_url: Option<&str>) {
     assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
     assert_eq!(get("bob", "bob-password"), 401, "the old password");
     assert_eq!(get("bob", "bob-new-password"), 200, "the new one");
+    // Disabled: refused at once, kept (listed as such); enabled: back.
+    let set = |disabled: bool| {
+        let (status, _, body) = http(
+            &server.http,
+            "PATCH",
+            "/api/users/bob",
+            &[
+                ("Authorization", &root),
+                ("Content-Type", "application/json"),
+            ],
+            format!(r#"{{"disabled": {disabled}}}"#).as_bytes(),
+        );
+        assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    };
+    set(true);
+    assert_eq!(get("bob", "bob-new-password"), 401, "a disabled user");
+    let (_, _, body) = http(
+        &server.http,
+        "GET",
+        "/api/users",
+        &[("Authorization", &root)],
+        b"",
+    );
+    let users: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let bob = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "bob")
+        .cloned()
+        .unwrap();
+    assert_eq!(bob["disabled"], true, "{users}");
+    set(false);
+    assert_eq!(get("bob", "bob-new-password"), 200, "enabled again");
+    // The same from the command line (which a running server takes
+    // within auth.cache_secs: checked here after a restart of nothing).
+    let out = common::filmless()
+        .args([
+            "user",
+            "disable",
+            "--config",
+            config.to_str().unwrap(),
+            "root",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = common::filmless()
+        .args(["user", "list", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("root\t") && l.ends_with("disabled")),
+        "{listed}"
+    );
 }
 
 #[test]

@@ -189,6 +189,7 @@ fn stats(database_url: Option<&str>) {
     }
     assert!(console["audit_rows"].as_u64().unwrap() >= 1, "{console}");
     assert_eq!(console["user_roles"], "uploader", "{console}");
+    assert_eq!(console["user_state"], "disabled", "{console}");
     drop(server);
     let out = filmless()
         .args(["stats", "--data-dir"])

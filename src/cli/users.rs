@@ -43,6 +43,20 @@ pub enum UserCommand {
         /// Login name.
         name: String,
     },
+    /// Disable a user: refused at login, kept with its roles.
+    Disable {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Login name.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Login name.
+        name: String,
+    },
     /// List users, their roles and tenants.
     List {
         #[command(flatten)]
@@ -62,6 +76,10 @@ pub enum AuditFormat {
 /// Run `filmless user …`.
 pub async fn user(command: UserCommand) -> anyhow::Result<()> {
     let platform = TenantArg::default();
+    let command_kind = match &command {
+        UserCommand::Disable { .. } => "disable",
+        _ => "other",
+    };
     match command {
         UserCommand::Add {
             archive,
@@ -102,16 +120,31 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             })
             .await
         }
+        UserCommand::Disable { archive, name } | UserCommand::Enable { archive, name } => {
+            let disabled = matches!(command_kind, "disable");
+            with_service(&archive, &platform, false, |service, ctx| async move {
+                if !service.set_user_disabled(&ctx, &name, disabled).await? {
+                    anyhow::bail!("no user {name:?}");
+                }
+                println!(
+                    "{name} {} (a running server takes it within auth.cache_secs)",
+                    if disabled { "disabled" } else { "enabled" }
+                );
+                Ok(())
+            })
+            .await
+        }
         UserCommand::List { archive } => {
             with_service(&archive, &platform, false, |service, ctx| async move {
                 for u in service.users(&ctx).await? {
                     let tenant = TenantId::parse(&u.tenant).unwrap_or_default();
                     println!(
-                        "{}\t{}\t{}\tcreated {}",
+                        "{}\t{}\t{}\tcreated {}{}",
                         u.name,
                         u.roles,
                         tenant,
-                        format_time(u.created_at)
+                        format_time(u.created_at),
+                        if u.disabled { "\tdisabled" } else { "" }
                     );
                 }
                 Ok(())

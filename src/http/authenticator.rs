@@ -157,6 +157,9 @@ impl Authenticator {
                 return Err(Refusal::Invalid(user.to_owned(), "user table unavailable"));
             }
         };
+        if row.disabled {
+            return Err(Refusal::Invalid(user.to_owned(), "user disabled"));
+        }
         let hash = row.password_hash.clone();
         let pw = password.to_owned();
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &pw))

@@ -26,7 +26,7 @@ routes! {
     "/api/rejected/{sop}/restore" => { post: restore }
     "/api/rejected/{sop}" => { delete: purge }
     "/api/users" => { get: users, post: put_user }
-    "/api/users/{name}" => { delete: remove_user }
+    "/api/users/{name}" => { delete: remove_user, patch: change_user }
     "/api/peers" => { get: peers }
     "/api/peers/{ae}/echo" => { post: echo }
 }
@@ -41,6 +41,7 @@ async fn users(State(state): State<AppState>, caller: Caller) -> ApiResult<Respo
                 "name": u.name,
                 "roles": u.roles,
                 "tenant": u.tenant,
+                "disabled": u.disabled,
                 "created_at": crate::audit::format_time(u.created_at),
             })
         })
@@ -92,6 +93,36 @@ async fn put_user(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserChange {
+    disabled: bool,
+}
+
+/// `PATCH /api/users/{name}` `{"disabled": true}`: disable a user (refused
+/// at login, kept) or enable it again.
+async fn change_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let b: UserChange = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "a change of a user is {{disabled: true|false}}: {e}"
+        ))
+    })?;
+    if state
+        .service
+        .set_user_disabled(&caller.ctx, &name, b.disabled)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(format!("no user {name:?}")))
+    }
 }
 
 /// `DELETE /api/users/{name}`.

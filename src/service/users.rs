@@ -66,7 +66,10 @@ impl Service {
             password_hash: hash,
             roles: Role::join(&user.roles),
             tenant: user.tenant.as_str().to_owned(),
-            created_at: existing.map_or_else(storage::now_millis, |u| u.created_at),
+            created_at: existing
+                .as_ref()
+                .map_or_else(storage::now_millis, |u| u.created_at),
+            disabled: existing.is_some_and(|u| u.disabled),
         };
         if !index.put_user(&row, ctx.tenant()).await? {
             // Another tenant's user of that name appeared meanwhile.
@@ -97,6 +100,41 @@ impl Service {
         self.inner
             .users_generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Disable a user (refused at login, kept with its roles) or enable it
+    /// again; false when there is none.
+    pub async fn set_user_disabled(
+        &self,
+        ctx: &Context,
+        name: &str,
+        disabled: bool,
+    ) -> Result<bool> {
+        self.require(ctx, Right::Users, Action::Users, "users")
+            .await?;
+        let index = self.archive().index();
+        let Some(u) = index.user(name).await? else {
+            return Ok(false);
+        };
+        let tenant = TenantId::parse(&u.tenant)?;
+        self.confine_users(ctx, &tenant, &[])?;
+        let done = index
+            .set_user_disabled(name, disabled, ctx.tenant())
+            .await?;
+        self.users_changed();
+        self.record(
+            ctx,
+            Action::Users,
+            None,
+            Some(&tenant),
+            Default::default(),
+            &format!(
+                "user {name} {}",
+                if disabled { "disabled" } else { "enabled" }
+            ),
+        )
+        .await;
+        Ok(done)
     }
 
     /// Remove a user; false when there was none.

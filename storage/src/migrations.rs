@@ -38,6 +38,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0009_print.sql",
     "0010_rejection.sql",
     "0011_routing_arrivals.sql",
+    "0012_user_disabled.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -52,6 +53,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0009_print.sql",
     "0010_rejection.sql",
     "0011_routing_arrivals.sql",
+    "0012_user_disabled.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

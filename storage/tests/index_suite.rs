@@ -1309,6 +1309,7 @@ async fn tenants_never_mix(db: ScratchDb) {
         roles: "viewer".into(),
         tenant: tenant.as_str().into(),
         created_at: 0,
+        disabled: false,
     };
     let index = a.index();
     assert!(index

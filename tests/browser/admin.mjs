@@ -52,6 +52,10 @@ try {
   await page.click('#user-add button');
   await page.waitForFunction(() => [...document.querySelectorAll('#users-rows tr')].some((r) => r.dataset.name === 'night-tech'), null, { timeout: 10_000 });
   result.user_roles = await page.locator('#users-rows tr[data-name=night-tech] td').nth(1).innerText();
+  // Disabled from its row.
+  await page.locator('#users-rows tr[data-name=night-tech] button.toggle').click();
+  await page.waitForFunction(() => document.querySelector('#users-rows tr[data-name=night-tech] td.state')?.textContent === 'disabled', null, { timeout: 10_000 });
+  result.user_state = await page.locator('#users-rows tr[data-name=night-tech] td.state').innerText();
   // The other tabs load without an error (a failing load shows .err).
   result.tabs = {};
   for (const tab of ['jobs', 'shares', 'films', 'rejected', 'peers']) {

@@ -21,13 +21,15 @@ pub struct UserRow {
     pub tenant: String,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// Refused at login until enabled again.
+    pub disabled: bool,
 }
 
 impl Index {
     /// The user with this name.
     pub async fn user(&self, name: &str) -> Result<Option<UserRow>> {
         let row = sqlx::query(
-            "SELECT name, password_hash, roles, created_at, tenant_id FROM app_user WHERE name = $1",
+            "SELECT name, password_hash, roles, created_at, tenant_id, disabled FROM app_user WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(self.pool())
@@ -38,7 +40,7 @@ impl Index {
     /// Every user of `tenant` (every tenant's: `None`), by name.
     pub async fn users(&self, tenant: Option<&TenantId>) -> Result<Vec<UserRow>> {
         const SELECT: &str =
-            "SELECT name, password_hash, roles, created_at, tenant_id FROM app_user";
+            "SELECT name, password_hash, roles, created_at, tenant_id, disabled FROM app_user";
         let rows = match tenant {
             None => {
                 sqlx::query(&format!("{SELECT} ORDER BY name"))
@@ -80,6 +82,25 @@ impl Index {
         Ok(q.execute(self.pool()).await?.rows_affected() > 0)
     }
 
+    /// Disable or enable a user (of `within` only, when given); false when
+    /// there is none.
+    pub async fn set_user_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+        within: Option<&TenantId>,
+    ) -> Result<bool> {
+        let mut sql = "UPDATE app_user SET disabled = $1 WHERE name = $2".to_owned();
+        if within.is_some() {
+            sql.push_str(" AND tenant_id = $3");
+        }
+        let mut q = sqlx::query(&sql).bind(i64::from(disabled)).bind(name);
+        if let Some(t) = within {
+            q = q.bind(t.as_str());
+        }
+        Ok(q.execute(self.pool()).await?.rows_affected() > 0)
+    }
+
     /// Remove a user (of `within` only, when given); false when there was
     /// none.
     pub async fn remove_user(&self, name: &str, within: Option<&TenantId>) -> Result<bool> {
@@ -109,5 +130,6 @@ fn user_row(r: &sqlx::any::AnyRow) -> sqlx::Result<UserRow> {
         roles: r.try_get(2)?,
         created_at: r.try_get(3)?,
         tenant: r.try_get(4)?,
+        disabled: r.try_get::<i64, _>(5)? != 0,
     })
 }
