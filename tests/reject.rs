@@ -2,7 +2,8 @@
 //! titled "Rejected for Quality Reasons" sent by STOW-RS hides the slice it
 //! names from QIDO-RS and WADO-RS; the rejected list shows it, `check`
 //! does not call its kept object an orphan, restoring brings it back;
-//! rejecting a study by hand and purging work from the API.
+//! rejecting a study by hand and purging work from the API. Notes sent by
+//! C-STORE hide from C-FIND, and only from a peer allowed to reject.
 
 mod common;
 
@@ -418,4 +419,145 @@ fn a_rejection_note_hides_what_it_names_sqlite() {
 fn a_rejection_note_hides_what_it_names_postgres() {
     let db = ScratchPg::new();
     rejecting(Some(&db.url));
+}
+
+/// The SOP Instance UIDs a Study Root C-FIND at IMAGE level answers for
+/// `study` (DCMTK findscu, each response written to a file).
+fn c_find_images(port: u16, study: &str, out: &std::path::Path) -> Vec<String> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out).unwrap();
+    let result = common::dcmtk("findscu")
+        .args(["-S", "-aet", "PACSQC", "-aec", "FILMLESS", "-X", "-od"])
+        .arg(out)
+        .args(["127.0.0.1", &port.to_string()])
+        .args(["-k", "QueryRetrieveLevel=IMAGE", "-k"])
+        .arg(format!("StudyInstanceUID={study}"))
+        .args(["-k", "SeriesInstanceUID", "-k", "SOPInstanceUID"])
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let mut uids: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|f| {
+            let obj = dicom_object::open_file(f.unwrap().path()).unwrap();
+            obj.element(tags::SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(['\0', ' '])
+                .to_owned()
+        })
+        .collect();
+    uids.sort();
+    uids
+}
+
+/// Notes by C-STORE, as modalities and archives send them: one titled
+/// "Data Retention Policy Expired" from a peer with the `reject`
+/// permission hides its instance from C-FIND; one titled "Rejected for
+/// Patient Safety Reasons" from a peer without it is stored as an ordinary
+/// object and hides nothing.
+fn rejecting_by_c_store(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n{storage}\
+             [[dicom.peers]]\nae_title = \"PACSQC\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             permissions = [\"store\", \"find\", \"reject\"]\n\
+             [[dicom.peers]]\nae_title = \"CT01\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             permissions = [\"store\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let (plan, ct) = filmless_test_data::ct_series_sized(90, 3, (32, 32));
+    let study = plan.study_instance_uid.as_str();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
+    let port = server.dicom_port;
+    let send = |aet: &str, name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = common::dcmtk("storescu")
+            .args([
+                "-aet",
+                aet,
+                "-aec",
+                "FILMLESS",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for (n, i) in ct.iter().enumerate() {
+        send("CT01", &format!("ct{n}.dcm"), &i.bytes);
+    }
+    let found = dir.path().join("found");
+    assert_eq!(c_find_images(port, study, &found).len(), 3);
+    // Retention expired, from the archive's QC station: hidden from C-FIND.
+    let (note, bytes) = kos(
+        study,
+        &plan.patient.id,
+        &ct[0].series_instance_uid,
+        &ct[0].sop_instance_uid,
+        "113039",
+    );
+    send("PACSQC", "note-113039.dcm", &bytes);
+    let mut want = vec![
+        note.clone(),
+        ct[1].sop_instance_uid.clone(),
+        ct[2].sop_instance_uid.clone(),
+    ];
+    want.sort();
+    assert_eq!(c_find_images(port, study, &found), want);
+    let (_, list) = json(&server, "GET", &format!("/api/rejected?study={study}"), b"");
+    assert_eq!(list[0]["reason"], "Data Retention Policy Expired", "{list}");
+    assert_eq!(list[0]["rejected_by"], "PACSQC", "{list}");
+    // Patient safety, from the modality without the permission: an
+    // ordinary object, nothing hidden.
+    let (other, bytes) = kos(
+        study,
+        &plan.patient.id,
+        &ct[1].series_instance_uid,
+        &ct[1].sop_instance_uid,
+        "113037",
+    );
+    send("CT01", "note-113037.dcm", &bytes);
+    want.push(other);
+    want.sort();
+    assert_eq!(c_find_images(port, study, &found), want);
+    assert_eq!(
+        json(&server, "GET", &format!("/api/rejected?study={study}"), b"")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn rejection_notes_by_c_store_sqlite() {
+    rejecting_by_c_store(None);
+}
+
+#[test]
+fn rejection_notes_by_c_store_postgres() {
+    let db = ScratchPg::new();
+    rejecting_by_c_store(Some(&db.url));
 }
