@@ -347,6 +347,10 @@ fn modifying_a_study(database_url: Option<&str>) {
             "19750304",
             "--sex",
             "F",
+            "--accession",
+            "A-CLI-7",
+            "--description",
+            "CT BỤNG",
         ])
         .output()
         .unwrap();
@@ -363,6 +367,8 @@ fn modifying_a_study(database_url: Option<&str>) {
     assert_eq!(moved[0]["0020000D"]["Value"][0], sb);
     assert_eq!(name_of(&moved[0]), "TRẦN^THỊ BÌNH");
     assert_eq!(moved[0]["00100030"]["Value"][0], "19750304");
+    assert_eq!(moved[0]["00080050"]["Value"][0], "A-CLI-7");
+    assert_eq!(moved[0]["00081030"]["Value"][0], "CT BỤNG");
     let stayed = qido(&server, &format!("PatientID={patient}"));
     assert_eq!(stayed.len(), 1, "{stayed:?}");
     assert_eq!(stayed[0]["0020000D"]["Value"][0], sa);
@@ -399,6 +405,38 @@ fn modifying_a_study(database_url: Option<&str>) {
     assert_eq!(back.len(), 2, "{back:?}");
     assert_eq!(name_of(&back[0]), name_of(&back[1]), "{back:?}");
     assert!(qido(&server, "PatientID=BN-RIGHT-1").is_empty());
+    // Filed under a new ID again, then that patient merged into the right
+    // one over HTTP: both studies are the right patient's again.
+    let (status, _, body) = http(
+        &server.http,
+        "PATCH",
+        &format!("/api/studies/{sb}"),
+        &[("Content-Type", "application/json")],
+        br#"{"patient_id": "BN-DUP-2"}"#,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(qido(&server, &format!("PatientID={patient}")).len(), 1);
+    let (status, _, body) = http(
+        &server.http,
+        "POST",
+        "/api/patients/merge",
+        &[("Content-Type", "application/json")],
+        format!(r#"{{"from_id": "BN-DUP-2", "into_id": "{patient}"}}"#).as_bytes(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let merged: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(merged["before"][0], "BN-DUP-2", "{merged}");
+    assert_eq!(merged["after"][0], patient, "{merged}");
+    assert_eq!(qido(&server, &format!("PatientID={patient}")).len(), 2);
+    assert!(qido(&server, "PatientID=BN-DUP-2").is_empty());
+    let (status, _, _) = http(
+        &server.http,
+        "POST",
+        "/api/patients/merge",
+        &[("Content-Type", "application/json")],
+        br#"{"from_id": "NOBODY-HERE", "into_id": "ALSO-NOBODY"}"#,
+    );
+    assert_eq!(status, 404, "an unknown patient to merge");
     // Deleting keeps its reason in the audit trail; a reason that is not
     // one short line is refused, and nothing goes.
     let (status, _, _) = http(

@@ -549,6 +549,46 @@ fn rejecting_by_c_store(database_url: Option<&str>) {
             .len(),
         1
     );
+    drop(server);
+    // From the command line: one instance rejected by its UID, then
+    // purged; an instance not in the study is refused.
+    let cli = |args: &[&str]| {
+        filmless()
+            .args(["reject", "--config", config.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&[
+        "study",
+        "--study",
+        study,
+        "--sop",
+        &ct[2].sop_instance_uid,
+        "--reason",
+        "113001",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("1 instances rejected"), "{said}");
+    let out = cli(&[
+        "study", "--study", study, "--sop", "2.25.1", "--reason", "113001",
+    ]);
+    assert!(!out.status.success());
+    let out = cli(&["purge", "--sop", &ct[2].sop_instance_uid]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["list", "--study", study]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.lines().count(), 1, "only the note's: {listed}");
+    assert!(!listed.contains(&ct[2].sop_instance_uid), "{listed}");
 }
 
 #[test]
