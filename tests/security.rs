@@ -1293,6 +1293,50 @@ fn user_changes_take_effect_at_once(database_url: Option<&str>) {
     assert_eq!(bob["disabled"], true, "{users}");
     set(false);
     assert_eq!(get("bob", "bob-new-password"), 200, "enabled again");
+    // Roles changed without a new password: the password stays; a new
+    // user without one is refused.
+    let post = |body: &[u8]| {
+        http(
+            &server.http,
+            "POST",
+            "/api/users",
+            &[
+                ("Authorization", &root),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+        )
+        .0
+    };
+    assert_eq!(
+        post(br#"{"name": "bob", "roles": ["viewer", "uploader"], "password": ""}"#),
+        204
+    );
+    assert_eq!(get("bob", "bob-new-password"), 200, "the same password");
+    let (_, _, body) = http(
+        &server.http,
+        "GET",
+        "/api/users",
+        &[("Authorization", &root)],
+        b"",
+    );
+    let users: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let bob = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "bob")
+        .cloned()
+        .unwrap();
+    assert_eq!(bob["roles"], "viewer,uploader", "{users}");
+    assert_eq!(
+        post(br#"{"name": "carol", "roles": ["viewer"], "password": ""}"#),
+        400
+    );
+    assert_eq!(
+        post(br#"{"name": "bob", "roles": [], "password": ""}"#),
+        400
+    );
     // The same from the command line (which a running server takes
     // within auth.cache_secs: checked here after a restart of nothing).
     let out = common::filmless()

@@ -33,10 +33,15 @@ impl Service {
                 "a user name is 1 to 128 characters without ':'",
             ));
         }
-        if user.password.chars().count() < 8 {
+        // An existing user's roles change without a new password.
+        let keep_password = user.password.is_empty();
+        if !keep_password && user.password.chars().count() < 8 {
             return Err(Error::invalid(
                 "the password must have at least 8 characters",
             ));
+        }
+        if user.roles.is_empty() {
+            return Err(Error::invalid("a user has at least one role"));
         }
         if !self.peers().is_tenant(&user.tenant) {
             return Err(Error::invalid(format!(
@@ -50,11 +55,21 @@ impl Service {
         if let Some(e) = &existing {
             self.confine_users(ctx, &TenantId::parse(&e.tenant)?, &[])?;
         }
-        let password = user.password;
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let hash = match (&existing, keep_password) {
+            (Some(e), true) => e.password_hash.clone(),
+            (None, true) => {
+                return Err(Error::invalid(
+                    "a new user needs a password (8 or more characters)",
+                ))
+            }
+            (_, false) => {
+                let password = user.password;
+                tokio::task::spawn_blocking(move || hash_password(&password))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?
+                    .map_err(|e| Error::Internal(e.to_string()))?
+            }
+        };
         let detail = format!(
             "user {}: {} in tenant {}",
             user.name,
