@@ -285,6 +285,16 @@ fn metrics(database_url: Option<&str>) {
             &[("state", "in_use")]
         ) >= 0.0
     );
+
+    // The storage volume gone (unmounted): not ready, though alive; back:
+    // ready again.
+    let objects = dir.path().join("objects");
+    let away = dir.path().join("objects-unmounted");
+    std::fs::rename(&objects, &away).unwrap();
+    assert_eq!(http(&server.http, "GET", "/ready", &[], b"").0, 503);
+    assert_eq!(http(&server.http, "GET", "/health", &[], b"").0, 200);
+    std::fs::rename(&away, &objects).unwrap();
+    assert_eq!(http(&server.http, "GET", "/ready", &[], b"").0, 200);
 }
 
 #[test]
