@@ -54,6 +54,8 @@ const MERGE: [u16; 5] = [401, 403, 403, 404, 404];
 const BAD_REASON: [u16; 5] = [401, 403, 403, 400, 400];
 /// Restoring or purging an instance nobody rejected.
 const NO_REJECTION: [u16; 5] = [401, 403, 403, 404, 404];
+/// A viewer's error, logged: whoever may search (not an uploader).
+const VIEWER_LOG: [u16; 5] = [401, 204, 403, 204, 204];
 /// Adding (and removing) a user of the caller's tenant.
 const USER_PUT: [u16; 5] = [401, 403, 403, 204, 404];
 /// C-ECHO to our peer DEST1: the other tenant's administrator has none.
@@ -166,6 +168,7 @@ fn expectations() -> Vec<(&'static str, &'static str, [u16; 5], bool)> {
         ("GET", "/api/users", JOBS, false),
         // Users are named once over every tenant: the other tenant's
         // administrator cannot take ours.
+        ("POST", "/api/viewer-log", VIEWER_LOG, false),
         ("POST", "/api/users", USER_PUT, false),
         ("PATCH", "/api/users/{name}", USER_PUT, false),
         ("DELETE", "/api/users/{name}", USER_PUT, false),
@@ -670,6 +673,9 @@ fn access_matrix(database_url: Option<&str>) {
             } else if method == "POST" && template.ends_with("/reject") {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"reason": "999"}"#
+            } else if method == "POST" && template == "/api/viewer-log" {
+                headers.push(("Content-Type", "application/json"));
+                br#"{"message": "TypeError: x is undefined", "source": "app.js:1"}"#
             } else if method == "POST" && template == "/api/users" {
                 headers.push(("Content-Type", "application/json"));
                 br#"{"name": "matrix-user", "roles": ["viewer"], "password": "long-enough-9"}"#

@@ -76,6 +76,10 @@ fn a_ct_sent_by_c_store_shows_up_in_ohif_and_renders() {
     assert!(r["listSite"].as_str().unwrap().contains(site), "{r}");
     assert!(r["viewerSite"].as_str().unwrap().contains(site), "{r}");
     assert_eq!(r["consoleUrl"], "/admin", "{r}");
+    assert!(
+        server.logged("viewer error: Uncaught Error: filmless-viewer-test-error"),
+        "the viewer's error in the server's log"
+    );
     assert!(r["consoleLinksBack"].as_u64().unwrap() >= 1, "{r}");
     assert!(screenshot.exists());
 }

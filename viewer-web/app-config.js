@@ -33,6 +33,20 @@ const filmlessNameFilter = (row, columnId, filter) => {
   return wanted.every(part => name.includes(part));
 };
 
+// Errors in the viewer go to the server's log (the radiologist sees no
+// details: showErrorDetails below), not through a patient's share link.
+const filmlessReport = (message, source) => {
+  if (filmlessShare) return;
+  try {
+    const body = JSON.stringify({ message: String(message).slice(0, 2000), source: String(source || '').slice(0, 500) });
+    fetch('/api/viewer-log', { method: 'POST', body, credentials: 'same-origin', keepalive: true,
+      headers: { 'Content-Type': 'application/json' } }).catch(() => {});
+  } catch (e) { /* never an error about an error */ }
+};
+window.addEventListener('error', (e) => filmlessReport(e.message, `${e.filename || ''}:${e.lineno || ''}`));
+window.addEventListener('unhandledrejection', (e) =>
+  filmlessReport((e.reason && (e.reason.stack || e.reason.message)) || e.reason, 'unhandled promise rejection'));
+
 window.config = {
   name: 'filmless',
   routerBasename: null,

@@ -20,6 +20,36 @@ use crate::dicomweb::extract::Params;
 routes! {
     "/admin" => { get: page }
     "/api/audit" => { get: audit }
+    "/api/viewer-log" => { post: viewer_log }
+}
+
+#[derive(serde::Deserialize)]
+struct ViewerError {
+    message: String,
+    #[serde(default)]
+    source: String,
+}
+
+/// `POST /api/viewer-log` `{"message", "source"}` (at most 8 KiB): an error
+/// in the viewer, logged by the server (the viewer shows no details).
+async fn viewer_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    if body.len() > 8192 {
+        return Err(ApiError::bad_request(
+            "a viewer error report is at most 8 KiB",
+        ));
+    }
+    let e: ViewerError = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("a viewer error is {{message, source}}: {e}"))
+    })?;
+    state
+        .service
+        .viewer_error(&caller.ctx, &e.message, &e.source)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
 const PAGE: &str = include_str!("admin.html");

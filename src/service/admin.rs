@@ -77,3 +77,46 @@ impl Service {
         Ok(result)
     }
 }
+
+/// Viewer errors logged in the current ten-second window, and when it
+/// began (Unix seconds): at most [`VIEWER_ERRORS_PER_WINDOW`] are logged.
+static VIEWER_ERRORS: std::sync::Mutex<(u64, u32)> = std::sync::Mutex::new((0, 0));
+const VIEWER_ERRORS_PER_WINDOW: u32 = 20;
+
+impl Service {
+    /// An error in a viewer's browser (the viewer shows no details to the
+    /// radiologist): logged here, for IT, with who saw it. At most 20 in
+    /// ten seconds; whether it was logged.
+    pub async fn viewer_error(&self, ctx: &Context, message: &str, source: &str) -> Result<bool> {
+        self.require(ctx, Right::Search, Action::WadoRs, "viewer error")
+            .await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        {
+            let mut w = VIEWER_ERRORS.lock().unwrap_or_else(|e| e.into_inner());
+            if now >= w.0 + 10 {
+                *w = (now, 0);
+            }
+            if w.1 >= VIEWER_ERRORS_PER_WINDOW {
+                return Ok(false);
+            }
+            w.1 += 1;
+        }
+        // One line each, at most 1000 characters: what a browser sends
+        // is not trusted to shape the log.
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(1000)
+                .collect()
+        };
+        tracing::warn!(
+            user = %clean(&ctx.actor.name),
+            source = %clean(source),
+            "viewer error: {}",
+            clean(message)
+        );
+        Ok(true)
+    }
+}

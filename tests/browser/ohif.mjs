@@ -48,6 +48,9 @@ try {
   result.tourSteps = await page.locator('.shepherd-element').count();
   result.investigationalDialog = await page.getByText(/investigational use/i).count();
   result.errors = errors;
+  // An error in the page goes to the server's log, not the screen.
+  await page.evaluate(() => setTimeout(() => { throw new Error('filmless-viewer-test-error'); }, 0));
+  await page.waitForTimeout(500);
   const site = page.locator('[data-filmless=site]').first();
   result.viewerSite = await site.innerText();
   await site.getByRole('link', { name: 'Console' }).click();
