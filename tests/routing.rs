@@ -772,6 +772,64 @@ fn a_permanent_refusal_fails_the_job_at_once(database_url: Option<&str>) {
     let mut want = uids.clone();
     want.sort();
     assert_eq!(got, want);
+    // One series of it, by its UID; a series not in it is refused.
+    let series = dicom_object::open_file(&files[0])
+        .unwrap()
+        .element(tags::SERIES_INSTANCE_UID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(['\0', ' '])
+        .to_owned();
+    let out = filmless()
+        .args([
+            "send",
+            "--config",
+            config.to_str().unwrap(),
+            "--study",
+            &study,
+        ])
+        .args(["--series", "2.25.404", "--to", "COUNTER"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no series"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = dir.path().join("received-series.txt");
+    let counter = common::python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/store_counter.py"))
+        .args(["--port", &peer_port.to_string(), "--out"])
+        .arg(&received)
+        .args(["--count", "2", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let out = filmless()
+        .args([
+            "send",
+            "--config",
+            config.to_str().unwrap(),
+            "--study",
+            &study,
+        ])
+        .args(["--series", &series, "--to", "COUNTER", "--wait"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("send series") && said.contains(": done (2/2)"),
+        "{said}"
+    );
+    let _ = counter.wait_with_output().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&received).unwrap().lines().count(),
+        2
+    );
 }
 
 #[test]

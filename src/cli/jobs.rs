@@ -123,13 +123,17 @@ pub async fn send_to(
     service: &Service,
     ctx: &Context,
     studies: &[String],
+    series: Option<&str>,
     to: &str,
     wait_for_it: bool,
 ) -> anyhow::Result<bool> {
     let mut ids = Vec::with_capacity(studies.len());
     for study in studies {
-        let id = service.send_study(ctx, study, to).await?;
-        println!("job {id}: send study {study} to {to}");
+        let id = service.send_part(ctx, study, series, to).await?;
+        match series {
+            Some(se) => println!("job {id}: send series {se} of study {study} to {to}"),
+            None => println!("job {id}: send study {study} to {to}"),
+        }
         ids.push(id);
     }
     if wait_for_it {

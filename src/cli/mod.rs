@@ -114,6 +114,9 @@ pub enum Command {
         /// Send this study from the archive.
         #[arg(long, value_name = "UID")]
         study: Option<String>,
+        /// With --to and --study: only this series of it.
+        #[arg(long, value_name = "UID", requires_all = ["to", "study"])]
+        series: Option<String>,
         /// Archive location (with --study).
         #[command(flatten)]
         archive: ArchiveArgs,
@@ -388,6 +391,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             to: Some(to),
             wait,
             study,
+            series,
             studies,
             archive,
             tenant,
@@ -400,7 +404,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &tenant,
                     true,
                     |service, ctx| async move {
-                        jobs::send_to(&service, &ctx, &list, &to, wait).await
+                        jobs::send_to(&service, &ctx, &list, series.as_deref(), &to, wait).await
                     },
                 ))
                 .map(ok)

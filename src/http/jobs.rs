@@ -106,6 +106,14 @@ async fn send(
     let to = json["to"]
         .as_str()
         .ok_or_else(|| ApiError::bad_request("the body needs \"to\": the destination's name"))?;
-    let id = state.service.send_study(&caller.ctx, &study, to).await?;
+    let series = match &json["series"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.as_str()),
+        _ => return Err(ApiError::bad_request("\"series\" is a Series Instance UID")),
+    };
+    let id = state
+        .service
+        .send_part(&caller.ctx, &study, series, to)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "job": id }))).into_response())
 }

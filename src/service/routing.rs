@@ -836,6 +836,18 @@ impl Service {
     /// Queue sending `study` to `to` (a DICOM peer's AE title or a
     /// DICOMweb peer's name). Returns the job's id.
     pub async fn send_study(&self, ctx: &Context, study: &str, to: &str) -> Result<i64> {
+        self.send_part(ctx, study, None, to).await
+    }
+
+    /// Queue sending `study`, or only its series `series`, to `to`.
+    /// Returns the job's id.
+    pub async fn send_part(
+        &self,
+        ctx: &Context,
+        study: &str,
+        series: Option<&str>,
+        to: &str,
+    ) -> Result<i64> {
         self.require(ctx, Right::Jobs, Action::Transfer, "send")
             .await?;
         let (study, tenant) = self.stored_study(ctx, study).await?;
@@ -848,9 +860,28 @@ impl Service {
                 .into(),
             ));
         }
+        // One series: its instances, named.
+        let instances = match series {
+            None => Vec::new(),
+            Some(se) => {
+                let sops: Vec<String> = self
+                    .archive()
+                    .index()
+                    .study_instances(&tenant, study.as_str())
+                    .await?
+                    .into_iter()
+                    .filter(|i| i.series_instance_uid == se)
+                    .map(|i| i.sop_instance_uid)
+                    .collect();
+                if sops.is_empty() {
+                    return Err(Error::not_found(format!("no series {se} in study {study}")));
+                }
+                sops
+            }
+        };
         let payload = serde_json::to_string(&ForwardJob {
             study: study.as_str().to_owned(),
-            instances: Vec::new(),
+            instances,
             rule: String::new(),
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -865,7 +896,10 @@ impl Service {
             None,
             Some(&tenant),
             (String::new(), study.as_str().to_owned()),
-            &format!("send to {to} queued as job {id}"),
+            &match series {
+                Some(se) => format!("send of series {se} to {to} queued as job {id}"),
+                None => format!("send to {to} queued as job {id}"),
+            },
         )
         .await;
         self.routing().due.notify_waiters();
