@@ -239,8 +239,26 @@ fn exporting(database_url: Option<&str>) {
     );
     let files = entries(body.clone());
     assert_eq!(files.len(), 3);
+    // Dates moved 30 days back (shift_days=-30), not removed.
+    let fmt = time::macros::format_description!("[year][month][day]");
+    let shifted = (time::Date::parse(&plan.study_date, &fmt).unwrap() - time::Duration::days(30))
+        .format(&fmt)
+        .unwrap();
     for (name, data) in &files {
         assert_eq!(&data[128..132], b"DICM", "{name}");
+        let obj = dicom_object::from_reader(&data[128..]).unwrap();
+        let date = obj
+            .element(dicom_dictionary_std::tags::STUDY_DATE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end()
+            .to_owned();
+        assert_eq!(
+            date, shifted,
+            "{name}: {} shifted 30 days back",
+            plan.study_date
+        );
     }
     assert_eq!(
         http(
