@@ -246,6 +246,16 @@ impl Server {
                 }
             }
         });
+        // On SQLite no other node holds a job: what a stop or a crash left
+        // running resumes now, not when its lease runs out.
+        let index = opened.archive.index();
+        if index.backend() == storage::Backend::Sqlite {
+            match index.expire_leases().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "jobs left running resume now"),
+                Err(e) => tracing::warn!(error = %e, "cannot resume the jobs left running"),
+            }
+        }
         let stop = shutdown.clone();
         let service = opened.service.clone();
         let workflow = tokio::spawn(async move {

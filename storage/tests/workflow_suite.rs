@@ -520,16 +520,28 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
     let again = index.take_jobs("k", 10, 60_000).await.unwrap();
     assert_eq!(again.len(), 1, "resumed after the lease");
     assert_eq!(again[0].attempts, 3);
+    // A restart (on one node) ends the leases at once: taken again, the
+    // old lease's holder locked out.
+    assert!(index.take_jobs("k", 10, 60_000).await.unwrap().is_empty());
+    assert_eq!(index.expire_leases().await.unwrap(), 1);
+    let resumed = index.take_jobs("k", 10, 60_000).await.unwrap();
+    assert_eq!(resumed.len(), 1, "resumed at once");
+    assert_eq!(resumed[0].attempts, 4);
+    assert!(!index.finish_job(leased, 3, None).await.unwrap());
+    // The holder of lease 4 puts it back; taken as attempt 5.
+    assert!(index.retry_job(leased, 4, 0, "restarted").await.unwrap());
+    let again = index.take_jobs("k", 10, 60_000).await.unwrap();
+    assert_eq!(again[0].attempts, 5);
     // The worker whose lease ended can neither renew, retry nor finish it:
     // only the holder of the newest lease can.
     assert!(!index.renew_job(leased, 2, 60_000).await.unwrap());
     assert!(!index.retry_job(leased, 2, 0, "late").await.unwrap());
     assert!(!index.finish_job(leased, 2, Some("late")).await.unwrap());
-    assert!(index.renew_job(leased, 3, 60_000).await.unwrap());
-    assert!(index.finish_job(leased, 3, None).await.unwrap());
+    assert!(index.renew_job(leased, 5, 60_000).await.unwrap());
+    assert!(index.finish_job(leased, 5, None).await.unwrap());
     // A finished job stays finished, whoever comes late.
-    assert!(!index.retry_job(leased, 3, 0, "again").await.unwrap());
-    assert!(!index.finish_job(leased, 3, Some("again")).await.unwrap());
+    assert!(!index.retry_job(leased, 5, 0, "again").await.unwrap());
+    assert!(!index.finish_job(leased, 5, Some("again")).await.unwrap());
     assert_eq!(index.jobs("k", state::DONE).await.unwrap().len(), 1);
     assert_eq!(index.job(leased).await.unwrap().unwrap().state, state::DONE);
     // Two workers on two pools never take the same job.

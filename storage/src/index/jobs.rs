@@ -139,6 +139,24 @@ impl Index {
         Ok(id)
     }
 
+    /// End every lease: running jobs are taken again at once. For a start
+    /// on SQLite, where no other node can hold them (a worker killed with
+    /// the process held them until its lease ran out). How many.
+    pub async fn expire_leases(&self) -> Result<u64> {
+        let now = now_millis();
+        let (_guard, mut tx) = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE job SET next_attempt_at = $1, updated_at = $1 \
+             WHERE state = 'running' AND next_attempt_at > $1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Take up to `limit` due jobs of `kind`: pending ones whose time has
     /// come, and running ones whose lease ended (their worker died). Each
     /// is leased for `lease_ms` and its attempt counted.
