@@ -77,7 +77,9 @@ fn metrics(database_url: Option<&str>) {
         format!(
             "data_dir = \"{}\"\n{storage}[auth]\nrequired = true\n[metrics]\ntoken = \"{TOKEN}\"\n\
              [[dicom.peers]]\nae_title = \"CT01\"\nhost = \"127.0.0.1\"\nport = 104\n\
-             permissions = [\"store\", \"find\"]\n",
+             permissions = [\"store\", \"find\", \"get\"]\n\
+             [[dicom.peers]]\nae_title = \"NOWHERE\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             permissions = []\n",
             dir.path().display()
         ),
     )
@@ -114,6 +116,33 @@ fn metrics(database_url: Option<&str>) {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The workstation takes the study back by C-GET.
+    let got = dir.path().join("got");
+    std::fs::create_dir_all(&got).unwrap();
+    let o = dcmtk("getscu")
+        .args(["-aet", "CT01", "-aec", "FILMLESS", "-S", "-od"])
+        .arg(&got)
+        .args(["-k", "QueryRetrieveLevel=STUDY", "-k"])
+        .arg(format!("StudyInstanceUID={}", plan.study_instance_uid))
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_dir(&got).unwrap().count(), 7);
+    // An administrator sends it to an archive that is away: one job,
+    // waiting to be tried again.
+    let admin = basic("it", "admin-pass-1");
+    let (status, _, body) = http(
+        &server.http,
+        "POST",
+        &format!("/api/studies/{}/send", plan.study_instance_uid),
+        &[
+            ("Authorization", &admin),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"to": "NOWHERE"}"#,
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
     // A viewer searches three times.
     let viewer = basic("dr", "viewer-pass-1");
     for _ in 0..3 {
@@ -152,7 +181,6 @@ fn metrics(database_url: Option<&str>) {
         .0,
         403
     );
-    let admin = basic("it", "admin-pass-1");
     assert_eq!(
         http(
             &server.http,
@@ -225,7 +253,8 @@ fn metrics(database_url: Option<&str>) {
             "filmless_associations_total",
             &[("calling_ae", "CT01")]
         ),
-        2.0
+        3.0,
+        "C-STORE, C-FIND, C-GET"
     );
     assert_eq!(
         value(
@@ -278,6 +307,14 @@ fn metrics(database_url: Option<&str>) {
         value(&samples, "filmless_jobs", &[("state", "failed")]),
         0.0
     );
+    // The send to the archive that is away: one job, pending or running.
+    assert_eq!(
+        value(&samples, "filmless_jobs", &[("state", "pending")])
+            + value(&samples, "filmless_jobs", &[("state", "running")]),
+        1.0
+    );
+    let gets = [("operation", "C-GET"), ("status", "success")];
+    assert_eq!(value(&samples, "filmless_dimse_requests_total", &gets), 1.0);
     assert!(
         value(
             &samples,
