@@ -218,3 +218,74 @@ fn old_studies_go_by_their_rules_only_when_enabled_postgres() {
     let db = ScratchPg::new();
     retention(Some(&db.url));
 }
+
+/// A rule for one tenant: the city platform keeps one hospital's studies
+/// a year, another's as long as no rule says (forever).
+fn retention_by_tenant(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    let cfg = dir.path().join("filmless.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = \"{}\"\n{storage}[auth]\nrequired = true\n[dicom]\nunknown_peers = \"reject\"\n\
+             [[tenants]]\nid = \"h1\"\nname = \"Hospital 1\"\nae_title = \"H1PACS\"\n\
+             [[tenants]]\nid = \"h2\"\nname = \"Hospital 2\"\nae_title = \"H2PACS\"\n\
+             [retention]\nenabled = false\n\
+             [[retention.rules]]\nname = \"Hospital 1: a year\"\ntenants = [\"h1\"]\nkeep = \"1y\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let files = dir.path().join("in");
+    let h1 = study(&files.join("h1"), 11, "CT", "20100104", 1);
+    let h2 = study(&files.join("h2"), 12, "CT", "20100104", 1);
+    for tenant in ["h1", "h2"] {
+        let out = filmless()
+            .args(["import", "--config"])
+            .arg(&cfg)
+            .args(["--tenant", tenant])
+            .arg(files.join(tenant))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Both arrived in 2010.
+    let url = database_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("index.db").display()));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
+        db.execute("UPDATE study SET created_at = 1262563200000")
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    });
+    let (ok, plan, err) = run(&cfg, &["retention", "plan", "--json"]);
+    assert!(ok, "{err}");
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    let studies = plan["studies"].as_array().unwrap();
+    assert_eq!(studies.len(), 1, "{plan}");
+    assert_eq!(studies[0]["study"], h1.as_str());
+    assert_eq!(studies[0]["tenant"], "h1");
+    assert!(!plan.to_string().contains(&h2), "{plan}");
+}
+
+#[test]
+fn a_rule_for_one_tenant_sqlite() {
+    retention_by_tenant(None);
+}
+
+#[test]
+fn a_rule_for_one_tenant_postgres() {
+    let db = ScratchPg::new();
+    retention_by_tenant(Some(&db.url));
+}
