@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 
 use super::rows::now_millis;
-use super::workflow::set_patient;
 use super::Index;
 use crate::error::Result;
 use crate::record::{normalize_person_name, ObjectPatch, PatientAttributes};
@@ -41,6 +40,31 @@ pub struct StudyModified {
     pub patient: PatientAttributes,
     /// Instances whose metadata changed.
     pub instances: u64,
+}
+
+/// Set the patient attributes of a DICOM JSON data set.
+pub(super) fn set_patient(json: &mut Value, p: &PatientAttributes) {
+    if let Some(map) = json.as_object_mut() {
+        map.insert("00100010".into(), element("PN", &p.patient_name));
+        map.insert("00100020".into(), element("LO", &p.patient_id));
+        if !p.issuer_of_patient_id.is_empty() || map.contains_key("00100021") {
+            map.insert("00100021".into(), element("LO", &p.issuer_of_patient_id));
+        }
+        map.insert("00100030".into(), element("DA", &p.patient_birth_date));
+        map.insert("00100040".into(), element("CS", &p.patient_sex));
+    }
+}
+
+/// Patient attributes from a row's first five columns: ID, issuer, name,
+/// birth date, sex.
+pub(super) fn patient_of(r: &sqlx::any::AnyRow) -> Result<PatientAttributes> {
+    Ok(PatientAttributes {
+        patient_id: r.try_get(0)?,
+        issuer_of_patient_id: r.try_get(1)?,
+        patient_name: r.try_get(2)?,
+        patient_birth_date: r.try_get(3)?,
+        patient_sex: r.try_get(4)?,
+    })
 }
 
 /// Merge into the patch of `study` what `change` sets.
@@ -125,16 +149,7 @@ impl Index {
         .bind(study_instance_uid)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| -> Result<PatientAttributes> {
-            Ok(PatientAttributes {
-                patient_id: r.try_get(0)?,
-                issuer_of_patient_id: r.try_get(1)?,
-                patient_name: r.try_get(2)?,
-                patient_birth_date: r.try_get(3)?,
-                patient_sex: r.try_get(4)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(patient_of).transpose()
     }
 
     /// What the instances of `study` must carry when they leave (it was
@@ -272,13 +287,7 @@ impl Index {
                 .bind(study)
                 .fetch_one(&mut *tx)
                 .await?;
-                Some(PatientAttributes {
-                    patient_id: r.try_get(0)?,
-                    issuer_of_patient_id: r.try_get(1)?,
-                    patient_name: r.try_get(2)?,
-                    patient_birth_date: r.try_get(3)?,
-                    patient_sex: r.try_get(4)?,
-                })
+                Some(patient_of(&r)?)
             }
         };
         let instances = sqlx::query(

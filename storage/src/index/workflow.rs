@@ -5,6 +5,7 @@
 use serde_json::Value;
 use sqlx::Row;
 
+use super::modify::{merge_patch, patch_patient, patient_of, set_patient};
 use super::rows::{bind_all, now_millis};
 use super::Index;
 use crate::error::{Error, Result};
@@ -12,7 +13,7 @@ use crate::query::{Query, QueryLevel};
 use crate::record::{normalize_person_name, PatientAttributes};
 use crate::tenant::TenantId;
 use crate::worklist::{
-    element, parse_json, set_step_status, status, to_string, PerformedStep, WorklistItem,
+    parse_json, set_step_status, status, to_string, PerformedStep, WorklistItem,
 };
 
 const ITEM_COLUMNS: &str = "status, placer_order_number, filler_order_number, patient_id, \
@@ -94,19 +95,6 @@ fn item_of(row: &sqlx::any::AnyRow) -> Result<StoredWorklistItem> {
             // 25: the normalized name
         },
     })
-}
-
-/// Set the patient attributes of a DICOM JSON data set.
-pub(super) fn set_patient(json: &mut Value, p: &PatientAttributes) {
-    if let Some(map) = json.as_object_mut() {
-        map.insert("00100010".into(), element("PN", &p.patient_name));
-        map.insert("00100020".into(), element("LO", &p.patient_id));
-        if !p.issuer_of_patient_id.is_empty() || map.contains_key("00100021") {
-            map.insert("00100021".into(), element("LO", &p.issuer_of_patient_id));
-        }
-        map.insert("00100030".into(), element("DA", &p.patient_birth_date));
-        map.insert("00100040".into(), element("CS", &p.patient_sex));
-    }
 }
 
 /// The patient of a DICOM JSON data set's values.
@@ -601,16 +589,7 @@ impl Index {
         .bind(issuer)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(PatientAttributes {
-                patient_id: r.try_get(0)?,
-                issuer_of_patient_id: r.try_get(1)?,
-                patient_name: r.try_get(2)?,
-                patient_birth_date: r.try_get(3)?,
-                patient_sex: r.try_get(4)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(patient_of).transpose()
     }
 }
 
@@ -651,8 +630,8 @@ async fn rewrite_patient_row(
     for s in &studies {
         let study_uid: String = s.try_get(1)?;
         // What its instances carry when they leave the archive.
-        super::modify::merge_patch(tx, tenant, &study_uid, now, |patch| {
-            super::modify::patch_patient(patch, to)
+        merge_patch(tx, tenant, &study_uid, now, |patch| {
+            patch_patient(patch, to)
         })
         .await?;
         change.studies.push(study_uid);
