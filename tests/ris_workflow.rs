@@ -2253,3 +2253,101 @@ fn commitment_of_another_sop_class_postgres() {
     let db = ScratchPg::new();
     commitment_of_another_sop_class(Some(&db.url));
 }
+
+/// Worklist C-FIND as `aet` calling `called`: the accession numbers found.
+fn mwl_as(port: u16, aet: &str, called: &str) -> Vec<String> {
+    let out = python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ris_workflow.py"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--aet",
+            aet,
+            "--called",
+            called,
+            "mwl",
+        ])
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    let mut found: Vec<String> = r["matches"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["00080050"]["Value"][0].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// A city platform: each hospital's RIS files its orders into its own
+/// tenant (`[[hl7.senders]] tenant`), and each hospital's modality finds
+/// only its own on the worklist.
+fn hl7_senders_file_into_their_tenant(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let hl7_port = free_port();
+    let storage = database_url
+        .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+        .unwrap_or_default();
+    let config = dir.path().join("filmless.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n{storage}[auth]\nrequired = true\n[dicom]\nunknown_peers = \"reject\"\n\
+             [hl7]\nbind = \"127.0.0.1:{hl7_port}\"\n\
+             [[hl7.senders]]\napplication = \"RIS1\"\nfacility = \"BV1\"\ntenant = \"h1\"\n\
+             [[hl7.senders]]\napplication = \"RIS2\"\nfacility = \"BV2\"\ntenant = \"h2\"\n\
+             [[tenants]]\nid = \"h1\"\nname = \"Hospital 1\"\nae_title = \"H1PACS\"\n\
+             [[tenants]]\nid = \"h2\"\nname = \"Hospital 2\"\nae_title = \"H2PACS\"\n\
+             [[dicom.peers]]\nae_title = \"CT1\"\nhost = \"127.0.0.1\"\nport = 104\ntenant = \"h1\"\n\
+             permissions = [\"worklist\"]\n\
+             [[dicom.peers]]\nae_title = \"CT2\"\nhost = \"127.0.0.1\"\nport = 104\ntenant = \"h2\"\n\
+             permissions = [\"worklist\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
+    let acks = hl7(
+        hl7_port,
+        json!([
+            order(
+                "NW",
+                "MSG9101",
+                json!({
+                    "sending_app": "RIS1", "sending_facility": "BV1",
+                    "accession": "ACC-H1", "placer": "ORD-H1", "patient_id": "P-H1",
+                })
+            ),
+            order(
+                "NW",
+                "MSG9102",
+                json!({
+                    "sending_app": "RIS2", "sending_facility": "BV2",
+                    "accession": "ACC-H2", "placer": "ORD-H2", "patient_id": "P-H2",
+                })
+            ),
+        ]),
+    );
+    assert_eq!(acks.len(), 2);
+    assert!(acks.iter().all(|a| a["msa1"] == "AA"), "{acks:?}");
+    assert_eq!(mwl_as(server.dicom_port, "CT1", "H1PACS"), ["ACC-H1"]);
+    assert_eq!(mwl_as(server.dicom_port, "CT2", "H2PACS"), ["ACC-H2"]);
+    // The other hospital's archive AE title: nothing of the other's.
+    assert!(!mwl_as(server.dicom_port, "CT1", "H2PACS").contains(&"ACC-H2".to_owned()));
+}
+
+#[test]
+fn hl7_senders_file_into_their_tenant_sqlite() {
+    hl7_senders_file_into_their_tenant(None);
+}
+
+#[test]
+fn hl7_senders_file_into_their_tenant_postgres() {
+    let db = ScratchPg::new();
+    hl7_senders_file_into_their_tenant(Some(&db.url));
+}
