@@ -391,6 +391,54 @@ fn modifying_a_study(database_url: Option<&str>) {
     );
     let meta: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(meta[0]["00100020"]["Value"][0], "BN-RIGHT-1", "{meta}");
+    // The modality sends one more image of it, under the wrong ID still:
+    // it joins the corrected study and patient, its metadata corrected,
+    // and the wrong patient does not come back.
+    let late_sop = format!("2.25.{}", rand::random::<u64>());
+    let mut late = dicom_object::from_reader(&second[0].bytes[128..]).unwrap();
+    late.put(dicom_core::DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from(late_sop.as_str()),
+    ));
+    late.meta_mut().media_storage_sop_instance_uid = late_sop.clone();
+    let mut late_bytes = Vec::new();
+    late.write_all(&mut late_bytes).unwrap();
+    let (status, _, body) = http(
+        &server.http,
+        "POST",
+        "/dicom-web/studies",
+        &[("Content-Type", common::STOW_TYPE)],
+        &common::stow_body(&late_bytes),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let moved = qido(&server, "PatientID=BN-RIGHT-1");
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0]["00201208"]["Value"][0], 3, "{moved:?}");
+    assert_eq!(
+        qido(&server, &format!("PatientID={patient}")).len(),
+        1,
+        "only the study that is that patient's"
+    );
+    let (_, _, body) = http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies/{sb}/metadata"),
+        &[],
+        b"",
+    );
+    let meta: Value = serde_json::from_slice(&body).unwrap();
+    let late_meta = meta
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["00080018"]["Value"][0] == late_sop.as_str())
+        .unwrap();
+    assert_eq!(
+        late_meta["00100020"]["Value"][0], "BN-RIGHT-1",
+        "{late_meta}"
+    );
+    assert_eq!(late_meta["00080050"]["Value"][0], "A-CLI-7", "{late_meta}");
     // And back: a study moves to a patient the archive knows, taking that
     // patient's attributes.
     let (status, _, body) = http(

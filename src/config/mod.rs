@@ -527,9 +527,14 @@ impl Config {
         if self.routing.max_attempts < 1 || self.routing.max_per_peer == 0 {
             bail!("routing.max_attempts and routing.max_per_peer must be positive");
         }
+        let mut rule_names = std::collections::HashSet::new();
         for r in &self.routing.rules {
             if r.name.trim().is_empty() {
                 bail!("routing.rules: every rule needs a name");
+            }
+            // Rules are known by name (jobs, the routing journal).
+            if !rule_names.insert(r.name.trim()) {
+                bail!("routing.rules: two rules are named {:?}", r.name);
             }
             if r.to.is_empty() {
                 bail!("routing.rules {}: `to` names no destination", r.name);

@@ -30,26 +30,22 @@ pub async fn apply(service: &Service, ctx: &Context, message: &Message) -> Outco
         ("ORM", "O01") | ("OMI", "O23") => order(service, ctx, message, &what).await,
         ("ADT", "A08") | ("ADT", "A31") => update_patient(service, ctx, message, &what).await,
         ("ADT", "A40") => merge_patient(service, ctx, message, &what).await,
-        ("ORM" | "OMI" | "ADT", _) => {
-            return (
-                AckCode::Reject,
-                Some(AckError::new(
-                    201,
-                    Some(("MSH", 9)),
-                    format!("event {code}^{trigger} is not supported (ORM^O01, OMI^O23, ADT^A08, ADT^A31, ADT^A40 are)"),
-                )),
-            )
-        }
-        _ => {
-            return (
-                AckCode::Reject,
-                Some(AckError::new(
-                    200,
-                    Some(("MSH", 9)),
-                    format!("message type {code}^{trigger} is not supported (ORM^O01, OMI^O23, ADT^A08, ADT^A31, ADT^A40 are)"),
-                )),
-            )
-        }
+        ("ORM" | "OMI" | "ADT", _) => Err((
+            AckCode::Reject,
+            Some(AckError::new(
+                201,
+                Some(("MSH", 9)),
+                format!("event {code}^{trigger} is not supported (ORM^O01, OMI^O23, ADT^A08, ADT^A31, ADT^A40 are)"),
+            )),
+        )),
+        _ => Err((
+            AckCode::Reject,
+            Some(AckError::new(
+                200,
+                Some(("MSH", 9)),
+                format!("message type {code}^{trigger} is not supported (ORM^O01, OMI^O23, ADT^A08, ADT^A31, ADT^A40 are)"),
+            )),
+        )),
     };
     match result {
         Ok(()) => (AckCode::Accept, None),

@@ -157,9 +157,6 @@ impl Authenticator {
                 return Err(Refusal::Invalid(user.to_owned(), "user table unavailable"));
             }
         };
-        if row.disabled {
-            return Err(Refusal::Invalid(user.to_owned(), "user disabled"));
-        }
         let hash = row.password_hash.clone();
         let pw = password.to_owned();
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &pw))
@@ -167,6 +164,11 @@ impl Authenticator {
             .unwrap_or(false);
         if !ok {
             return Err(Refusal::Invalid(user.to_owned(), "wrong password"));
+        }
+        // After the password, as long as a wrong one takes: a disabled
+        // account is not told apart by its speed.
+        if row.disabled {
+            return Err(Refusal::Invalid(user.to_owned(), "user disabled"));
         }
         let Ok(tenant) = TenantId::parse(&row.tenant) else {
             return Err(Refusal::Invalid(

@@ -362,11 +362,15 @@ impl Service {
 /// pixel data cannot carry them in this form in practice and is left.)
 fn clear_embedded_overlays(obj: &mut InMemDicomObject, ts: &str) -> usize {
     let int = |obj: &InMemDicomObject, tag: Tag| obj.get(tag).and_then(|e| e.to_int::<u16>().ok());
+    // Only bits above the image's High Bit: a malformed plane must not
+    // clear image bits.
+    let high_bit = int(obj, tags::HIGH_BIT).unwrap_or(15);
     let planes: Vec<u16> = (0x6000u16..=0x601E)
         .step_by(2)
         .filter(|&g| obj.get(Tag(g, 0x3000)).is_none())
+        .filter(|&g| int(obj, Tag(g, 0x0100)).is_none_or(|b| b == 1))
         .filter_map(|g| int(obj, Tag(g, 0x0102)))
-        .filter(|&bit| bit < 16)
+        .filter(|&bit| bit > high_bit && bit < 16)
         .collect();
     if planes.is_empty() || int(obj, tags::BITS_ALLOCATED) != Some(16) {
         return 0;
@@ -520,6 +524,17 @@ mod tests {
             tags::BITS_ALLOCATED,
             VR::US,
             PrimitiveValue::from(16u16),
+        ));
+        obj.put(DataElement::new(
+            tags::HIGH_BIT,
+            VR::US,
+            PrimitiveValue::from(11u16),
+        ));
+        // A malformed plane inside the image's bits is left alone.
+        obj.put(DataElement::new(
+            Tag(0x6006, 0x0102),
+            VR::US,
+            PrimitiveValue::from(3u16),
         ));
         obj.put(DataElement::new(
             Tag(0x6000, 0x0102),

@@ -130,13 +130,34 @@ impl Service {
             let moved_to = match &patch.patient_id {
                 None => None,
                 Some(id) => {
-                    // Without an issuer: the archive's patient of that ID.
-                    let given = patch.issuer_of_patient_id.clone().unwrap_or_default();
-                    let known = index.patient_attributes(&tenant, id.trim(), &given).await?;
-                    let (issuer, base) = match known {
-                        Some(k) => (k.issuer_of_patient_id.clone(), k),
-                        None => (given, self.study_patient(&tenant, uid.as_str()).await?),
+                    let current = self.study_patient(&tenant, uid.as_str()).await?;
+                    // Without an issuer: the one the archive knows this ID
+                    // under (several: the caller must say which; none:
+                    // the study's own issuer). A study must never land on
+                    // another hospital's patient who shares the number.
+                    let issuer = match &patch.issuer_of_patient_id {
+                        Some(i) => i.trim().to_owned(),
+                        None => {
+                            let mut known = index.patient_issuers(&tenant, id.trim()).await?;
+                            match known.len() {
+                                0 => current.issuer_of_patient_id.clone(),
+                                1 => known.remove(0),
+                                _ => {
+                                    return Err(Error::invalid(format!(
+                                        "patient ID {:?} is known under several issuers ({}): \
+                                         name the issuer",
+                                        id.trim(),
+                                        known.join(", ")
+                                    )))
+                                }
+                            }
+                        }
                     };
+                    let known = index
+                        .patient_attributes(&tenant, id.trim(), &issuer)
+                        .await?
+                        .filter(|k| k.issuer_of_patient_id == issuer);
+                    let base = known.unwrap_or(current);
                     Some(PatientAttributes {
                         patient_id: id.trim().to_owned(),
                         issuer_of_patient_id: issuer,

@@ -240,7 +240,8 @@ impl Service {
         let index = self.archive().index();
         let mut n = 0;
         for (study, sop) in sops {
-            let Some(i) = index.instance(tenant, sop).await? else {
+            let mut found = index.instance(tenant, sop).await?;
+            if found.is_none() {
                 // Named by a note before it arrived (a note may come first):
                 // hidden when it comes.
                 if !by.is_empty() && !study.is_empty() {
@@ -267,7 +268,12 @@ impl Service {
                         &format!("instance {sop} rejected before it arrived: {reason}"),
                     )
                     .await;
+                    // It may have been stored meanwhile, checked for a
+                    // rejection before this one was written: hidden now.
+                    found = index.instance(tenant, sop).await?;
                 }
+            }
+            let Some(i) = found else {
                 continue;
             };
             if !study.is_empty() && &i.study_instance_uid != study {

@@ -531,10 +531,17 @@ impl Service {
     /// the transaction of its jobs, so nothing is routed twice.
     async fn sweep_arrivals(&self, stop: CancellationToken) {
         let r = self.routing();
+        let index = self.archive().index();
         if r.rules.is_empty() && r.prefetch.is_empty() {
+            // Routing is off: what it journaled before is not routed
+            // months later when rules come back.
+            match index.clear_routing_arrivals().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(arrivals = n, "routing is off: its journal is cleared"),
+                Err(e) => tracing::warn!(error = %e, "cannot clear the routing journal"),
+            }
             return;
         }
-        let index = self.archive().index();
         let mut before = match index.backend() {
             storage::Backend::Sqlite => storage::index::now_millis(),
             _ => storage::index::now_millis().saturating_sub(r.sweep_after_ms),

@@ -53,7 +53,9 @@ impl Service {
         let index = self.archive().index();
         let existing = index.user(&user.name).await?;
         if let Some(e) = &existing {
-            self.confine_users(ctx, &TenantId::parse(&e.tenant)?, &[])?;
+            // A tenant's administrator changes no platform administrator.
+            let held = Role::parse_list(&e.roles).unwrap_or_default();
+            self.confine_users(ctx, &TenantId::parse(&e.tenant)?, &held)?;
         }
         let hash = match (&existing, keep_password) {
             (Some(e), true) => e.password_hash.clone(),
@@ -132,7 +134,8 @@ impl Service {
             return Ok(false);
         };
         let tenant = TenantId::parse(&u.tenant)?;
-        self.confine_users(ctx, &tenant, &[])?;
+        let held = Role::parse_list(&u.roles).unwrap_or_default();
+        self.confine_users(ctx, &tenant, &held)?;
         let done = index
             .set_user_disabled(name, disabled, ctx.tenant())
             .await?;
@@ -161,7 +164,8 @@ impl Service {
             None => Ok(false),
             Some(u) => {
                 let tenant = TenantId::parse(&u.tenant)?;
-                self.confine_users(ctx, &tenant, &[])?;
+                let held = Role::parse_list(&u.roles).unwrap_or_default();
+                self.confine_users(ctx, &tenant, &held)?;
                 let removed = index.remove_user(name, ctx.tenant()).await?;
                 self.users_changed();
                 let detail = format!("user {name} removed");
@@ -201,7 +205,7 @@ impl Service {
             None => Ok(()),
             Some(own) if own != tenant => Err(Error::not_found("no such user in this tenant")),
             Some(_) if roles.contains(&Role::PlatformAdmin) => Err(Error::Forbidden(
-                "only the platform gives the platform-admin role".into(),
+                "only the platform gives, changes or removes the platform-admin role".into(),
             )),
             Some(_) => Ok(()),
         }

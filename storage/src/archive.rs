@@ -409,10 +409,12 @@ impl Archive {
             return Err(e);
         }
         let blob = writer.finish_file().await?;
-        let journal = target.journal.and_then(|j| j(&header.record));
+        let mut record = header.record;
+        self.corrected(tenant, &mut record).await?;
+        let journal = target.journal.and_then(|j| j(&record));
         let pending = Pending {
             tenant: tenant.clone(),
-            record: header.record,
+            record,
             blob,
             sha256,
             frames,
@@ -544,10 +546,12 @@ impl Archive {
         let blob = writer.finish_file().await?;
         let (frames, encapsulated) =
             frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
-        let journal = target.journal.and_then(|j| j(&prepared.record));
+        let mut record = prepared.record;
+        self.corrected(tenant, &mut record).await?;
+        let journal = target.journal.and_then(|j| j(&record));
         let pending = Pending {
             tenant: tenant.clone(),
-            record: prepared.record,
+            record,
             blob,
             sha256,
             frames,
@@ -617,6 +621,16 @@ impl Archive {
             }),
             DuplicatePolicy::Overwrite => Ok(None),
         }
+    }
+
+    /// A record of an instance arriving for a study corrected before takes
+    /// the correction (see [`crate::index::apply_to_record`]).
+    async fn corrected(&self, tenant: &TenantId, record: &mut InstanceRecord) -> Result<()> {
+        let study = record.study.study_instance_uid.as_str().to_owned();
+        if let Some(p) = self.inner.index.object_patch(tenant, &study).await? {
+            crate::index::apply_to_record(record, &p)?;
+        }
+        Ok(())
     }
 
     /// Commit the index rows for a written blob (its directory entry made

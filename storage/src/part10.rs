@@ -238,7 +238,7 @@ pub fn with_patch(part10: &[u8], patch: &crate::record::ObjectPatch) -> Result<V
         )
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let at = format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            "{:04}{:02}{:02}{:02}{:02}{:02}+0000",
             at.year(),
             u8::from(at.month()),
             at.day(),
@@ -349,7 +349,7 @@ mod tests {
         assert_eq!(text_in(item, tags::MODIFYING_SYSTEM), "FILMLESS");
         assert_eq!(
             text_in(item, tags::ATTRIBUTE_MODIFICATION_DATE_TIME),
-            "20261203121320"
+            "20261203121320+0000"
         );
         let old = &item
             .element(tags::MODIFIED_ATTRIBUTES_SEQUENCE)

@@ -49,6 +49,15 @@ impl Index {
                 };
             let (series, study, patient): (i64, i64, i64) =
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            // What is deleted is not routed later.
+            sqlx::query(
+                "DELETE FROM routing_arrival WHERE tenant_id = $1 AND sop_instance_uid IN \
+                 (SELECT sop_instance_uid FROM instance WHERE series_ref = $2)",
+            )
+            .bind(tenant.as_str())
+            .bind(series)
+            .execute(&mut *conn)
+            .await?;
             let rows = sqlx::query(
                 "DELETE FROM instance WHERE series_ref = $1 RETURNING blob_key, original_size",
             )
@@ -104,6 +113,16 @@ impl Index {
                 });
             };
             let (study, patient): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            // What is deleted is not routed later.
+            sqlx::query(
+                "DELETE FROM routing_arrival WHERE tenant_id = $1 AND sop_instance_uid IN \
+                 (SELECT i.sop_instance_uid FROM instance i JOIN series se ON se.id = i.series_ref \
+                 WHERE se.study_ref = $2)",
+            )
+            .bind(tenant.as_str())
+            .bind(study)
+            .execute(&mut *conn)
+            .await?;
             let keys = sqlx::query(
                     "DELETE FROM instance WHERE series_ref IN (SELECT id FROM series WHERE study_ref = $1) \
                      RETURNING blob_key",
@@ -155,6 +174,13 @@ pub(crate) async fn delete_instance_rows(
     let id: i64 = row.try_get(0)?;
     let key: String = row.try_get(1)?;
     let size: i64 = row.try_get(2)?;
+    // What is deleted is not routed later (an instance stored again
+    // journals its arrival anew).
+    sqlx::query("DELETE FROM routing_arrival WHERE tenant_id = $1 AND sop_instance_uid = $2")
+        .bind(tenant)
+        .bind(sop)
+        .execute(&mut *conn)
+        .await?;
     let (series, study, patient): (i64, i64, i64) =
         (row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
     sqlx::query("DELETE FROM instance WHERE id = $1")

@@ -446,6 +446,17 @@ impl Index {
         Ok(ids)
     }
 
+    /// Empty the routing journal (routing is off); how many rows went.
+    pub async fn clear_routing_arrivals(&self) -> Result<u64> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM routing_arrival")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Arrivals the routing journal still holds (their jobs not queued)
     /// from before `before` (Unix ms), oldest first, at most `limit`.
     pub async fn routing_arrivals(&self, before: i64, limit: i64) -> Result<Vec<RoutingArrival>> {

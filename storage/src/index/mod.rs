@@ -40,7 +40,7 @@ mod write;
 pub use audit::{AuditEvent, AuditFilter};
 pub use connection::{Index, IndexOptions};
 pub use jobs::{Job, NewJob, RoutingArrival};
-pub use modify::{StudyModification, StudyModified};
+pub use modify::{apply_to_record, StudyModification, StudyModified};
 pub use print::PrintSheet;
 pub use rejection::Rejected;
 pub use rows::{

@@ -67,6 +67,33 @@ pub(super) fn patient_of(r: &sqlx::any::AnyRow) -> Result<PatientAttributes> {
     })
 }
 
+/// An arriving instance of a study corrected before: its record takes the
+/// correction (the patient it was moved to, the accession number, the
+/// description), so its rows and metadata agree with the rest of the
+/// study; the stored object stays as received (it leaves patched).
+pub fn apply_to_record(
+    record: &mut crate::record::InstanceRecord,
+    patch: &ObjectPatch,
+) -> Result<()> {
+    let mut json = parse_json(&record.dicom_json)?;
+    if let Some(p) = &patch.patient {
+        record.patient = p.clone();
+        set_patient(&mut json, p);
+    }
+    if let Some(map) = json.as_object_mut() {
+        if let Some(a) = &patch.accession_number {
+            record.study.accession_number = a.clone();
+            map.insert("00080050".into(), element("SH", a));
+        }
+        if let Some(d) = &patch.study_description {
+            record.study.study_description = d.clone();
+            map.insert("00081030".into(), element("LO", d));
+        }
+    }
+    record.dicom_json = to_string(&json)?;
+    Ok(())
+}
+
 /// Merge into the patch of `study` what `change` sets.
 pub(super) async fn merge_patch(
     tx: &mut Tx,
@@ -134,6 +161,24 @@ fn patch_of(v: &Value, modified_at: i64) -> ObjectPatch {
 }
 
 impl Index {
+    /// The issuers under which `tenant` has a patient `patient_id`.
+    pub async fn patient_issuers(
+        &self,
+        tenant: &TenantId,
+        patient_id: &str,
+    ) -> Result<Vec<String>> {
+        let mut issuers: Vec<String> = sqlx::query_scalar(
+            "SELECT issuer_of_patient_id FROM patient WHERE tenant_id = $1 AND patient_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(patient_id)
+        .fetch_all(self.pool())
+        .await?;
+        issuers.sort();
+        issuers.dedup();
+        Ok(issuers)
+    }
+
     /// The patient a study of `tenant` belongs to, as its row says.
     pub async fn study_patient(
         &self,
