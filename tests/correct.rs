@@ -485,6 +485,64 @@ fn modifying_a_study(database_url: Option<&str>) {
         br#"{"from_id": "NOBODY-HERE", "into_id": "ALSO-NOBODY"}"#,
     );
     assert_eq!(status, 404, "an unknown patient to merge");
+    // An ID two issuers use: a move without the issuer is refused (it
+    // could land on the other hospital's patient); with it, it goes there.
+    for (seed, issuer) in [(73u64, "BV-A"), (74, "BV-B")] {
+        let (_, other) = filmless_test_data::ct_series_sized(seed, 1, (16, 16));
+        let mut obj = dicom_object::from_reader(&other[0].bytes[128..]).unwrap();
+        for (tag, vr, v) in [
+            (tags::PATIENT_ID, dicom_core::VR::LO, "SHARED-9"),
+            (tags::ISSUER_OF_PATIENT_ID, dicom_core::VR::LO, issuer),
+        ] {
+            obj.put(dicom_core::DataElement::new(
+                tag,
+                vr,
+                dicom_core::PrimitiveValue::from(v),
+            ));
+        }
+        let mut bytes = Vec::new();
+        obj.write_all(&mut bytes).unwrap();
+        let (status, _, body) = http(
+            &server.http,
+            "POST",
+            "/dicom-web/studies",
+            &[("Content-Type", common::STOW_TYPE)],
+            &common::stow_body(&bytes),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    let (status, _, body) = http(
+        &server.http,
+        "PATCH",
+        &format!("/api/studies/{sb}"),
+        &[("Content-Type", "application/json")],
+        br#"{"patient_id": "SHARED-9"}"#,
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("several issuers"));
+    let (status, _, body) = http(
+        &server.http,
+        "PATCH",
+        &format!("/api/studies/{sb}"),
+        &[("Content-Type", "application/json")],
+        br#"{"patient_id": "SHARED-9", "issuer_of_patient_id": "BV-B"}"#,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let done: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (done["after"][0].as_str(), done["after"][1].as_str()),
+        (Some("SHARED-9"), Some("BV-B")),
+        "{done}"
+    );
+    // And back to its patient, by ID and issuer.
+    let (status, _, body) = http(
+        &server.http,
+        "PATCH",
+        &format!("/api/studies/{sb}"),
+        &[("Content-Type", "application/json")],
+        format!(r#"{{"patient_id": "{patient}"}}"#).as_bytes(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     // Deleting keeps its reason in the audit trail; a reason that is not
     // one short line is refused, and nothing goes.
     let (status, _, _) = http(

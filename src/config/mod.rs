@@ -722,6 +722,37 @@ mod tests {
     }
 
     #[test]
+    fn routing_rules_have_unique_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        let rule = "[[routing.rules]]\nname = \"to-province\"\nto = [\"PROVINCE\"]\n";
+        std::fs::write(
+            &file,
+            format!(
+                "[[dicom.peers]]\nae_title = \"PROVINCE\"\nhost = \"127.0.0.1\"\nport = 104\n{rule}"
+            ),
+        )
+        .unwrap();
+        let args = ArchiveArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        Config::load(&args, None).unwrap().validate().unwrap();
+        std::fs::write(
+            &file,
+            format!(
+                "[[dicom.peers]]\nae_title = \"PROVINCE\"\nhost = \"127.0.0.1\"\nport = 104\n{rule}{rule}"
+            ),
+        )
+        .unwrap();
+        let refused = Config::load(&args, None)
+            .and_then(|c| c.validate())
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("two rules are named"), "{refused}");
+    }
+
+    #[test]
     fn the_example_file_is_valid_and_shows_the_defaults() {
         let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
         let args = ArchiveArgs {
