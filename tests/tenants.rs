@@ -106,6 +106,13 @@ fn two_hospitals(database_url: Option<&str>) {
     add_user(&config, "user1", "admin", Some("h1"), PASSWORD);
     add_user(&config, "user2", "admin", Some("h2"), PASSWORD);
     add_user(&config, "operator", "platform-admin", None, PASSWORD);
+    add_user(
+        &config,
+        "operator-h1",
+        "platform-admin",
+        Some("h1"),
+        PASSWORD,
+    );
     let mut server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()], &[]);
     let port = server.dicom_port;
     let corpus = Corpus::new(7, Options::small(3));
@@ -117,6 +124,43 @@ fn two_hospitals(database_url: Option<&str>) {
     let copies = [&one, &two];
     let names = [name_one.as_str(), "HOSPITAL^TWO"];
     let users = [basic("user1", PASSWORD), basic("user2", PASSWORD)];
+    // A hospital's administrator changes, disables and removes no platform
+    // administrator, not even one placed in its tenant.
+    for (method, body) in [("PATCH", r#"{"disabled": true}"#), ("DELETE", "")] {
+        let (status, _, _) = http(
+            &server.http,
+            method,
+            "/api/users/operator-h1",
+            &[
+                ("Authorization", &users[0]),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        );
+        assert_eq!(status, 403, "{method}");
+    }
+    let (status, _, _) = http(
+        &server.http,
+        "POST",
+        "/api/users",
+        &[
+            ("Authorization", &users[0]),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"name": "operator-h1", "roles": ["viewer"], "password": ""}"#,
+    );
+    assert_eq!(status, 403, "stripping its role");
+    assert_eq!(
+        http(
+            &server.http,
+            "GET",
+            "/dicom-web/studies",
+            &[("Authorization", &basic("operator-h1", PASSWORD))],
+            b""
+        )
+        .0,
+        200
+    );
     for (k, files) in copies.iter().enumerate() {
         let paths = write_files(&dir.path().join(format!("in{k}")), files);
         let paths: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();

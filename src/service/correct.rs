@@ -49,7 +49,9 @@ fn check(sex: &str, birth_date: &str) -> Result<()> {
     Ok(())
 }
 
-fn fields(p: &PatientAttributes) -> [String; 5] {
+/// A patient as (ID, issuer, name, birth date, sex), as corrections
+/// report it.
+pub(super) fn fields(p: &PatientAttributes) -> [String; 5] {
     [
         p.patient_id.clone(),
         p.issuer_of_patient_id.clone(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use storage::index::StudyModification;
 use storage::record::PatientAttributes;
 
-use super::correct::PatientPatch;
+use super::correct::{fields, PatientPatch};
 use super::{Context, Error, Result, Right, Service};
 use crate::audit::Action;
 
@@ -62,16 +62,6 @@ fn value(name: &str, v: &str, max: usize) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn fields(p: &PatientAttributes) -> [String; 5] {
-    [
-        p.patient_id.clone(),
-        p.issuer_of_patient_id.clone(),
-        p.patient_name.clone(),
-        p.patient_birth_date.clone(),
-        p.patient_sex.clone(),
-    ]
 }
 
 impl Service {

@@ -53,9 +53,7 @@ impl Service {
         let index = self.archive().index();
         let existing = index.user(&user.name).await?;
         if let Some(e) = &existing {
-            // A tenant's administrator changes no platform administrator.
-            let held = Role::parse_list(&e.roles).unwrap_or_default();
-            self.confine_users(ctx, &TenantId::parse(&e.tenant)?, &held)?;
+            self.confine_existing(ctx, e)?;
         }
         let hash = match (&existing, keep_password) {
             (Some(e), true) => e.password_hash.clone(),
@@ -133,9 +131,7 @@ impl Service {
         let Some(u) = index.user(name).await? else {
             return Ok(false);
         };
-        let tenant = TenantId::parse(&u.tenant)?;
-        let held = Role::parse_list(&u.roles).unwrap_or_default();
-        self.confine_users(ctx, &tenant, &held)?;
+        let tenant = self.confine_existing(ctx, &u)?;
         let done = index
             .set_user_disabled(name, disabled, ctx.tenant())
             .await?;
@@ -163,9 +159,7 @@ impl Service {
         match index.user(name).await? {
             None => Ok(false),
             Some(u) => {
-                let tenant = TenantId::parse(&u.tenant)?;
-                let held = Role::parse_list(&u.roles).unwrap_or_default();
-                self.confine_users(ctx, &tenant, &held)?;
+                let tenant = self.confine_existing(ctx, &u)?;
                 let removed = index.remove_user(name, ctx.tenant()).await?;
                 self.users_changed();
                 let detail = format!("user {name} removed");
@@ -200,6 +194,15 @@ impl Service {
 
     /// A tenant administrator manages its own tenant's users and cannot
     /// make platform administrators.
+    /// May `ctx` change the existing user `u` (its tenant's, and no
+    /// platform administrator for a tenant's administrator)? Its tenant.
+    fn confine_existing(&self, ctx: &Context, u: &UserRow) -> Result<TenantId> {
+        let tenant = TenantId::parse(&u.tenant)?;
+        let held = Role::parse_list(&u.roles).unwrap_or_default();
+        self.confine_users(ctx, &tenant, &held)?;
+        Ok(tenant)
+    }
+
     fn confine_users(&self, ctx: &Context, tenant: &TenantId, roles: &[Role]) -> Result<()> {
         match ctx.tenant() {
             None => Ok(()),
