@@ -20,7 +20,7 @@ use crate::blob::{BlobRef, BlobStore, BlobWriter, CompressionKind, S3Options};
 use crate::commit::{CommitStats, GroupCommit, Pending};
 use crate::error::{Error, Result};
 use crate::index::{Index, IndexOptions, Insert, NewInstance, StoredInstance};
-use crate::record::{parse_header, InstanceRecord};
+use crate::record::{parse_header, InstanceRecord, ObjectPatch};
 use crate::scan::{
     encapsulated_frames, native_frames, scan_complete, strip_item_headers, FragmentScanner,
     FrameRange, HeaderScanner, Layout, Scan,
@@ -218,6 +218,20 @@ struct Header {
     layout: Layout,
 }
 
+impl Header {
+    /// Whether the object is best compressed in byte planes: native 16-bit
+    /// pixel data (see blob.rs).
+    fn in_planes(&self) -> bool {
+        self.record.bits_allocated == 16
+            && self
+                .layout
+                .pixel_data
+                .as_ref()
+                .is_some_and(|pd| pd.length.is_some())
+            && !self.layout.is_deflated()
+    }
+}
+
 /// A whole Part 10 file in memory, parsed, validated and hashed: everything
 /// CPU-bound about storing it, done before any I/O.
 #[derive(Debug)]
@@ -390,27 +404,22 @@ impl Archive {
         let size = bytes.len() as u64;
         let sop = header.record.instance.sop_instance_uid.as_str().to_owned();
         let mut replace = false;
-        if let Some(existing) = self.inner.index.instance(tenant, &sop).await? {
+        let study = header.record.study.study_instance_uid.as_str();
+        let (existing, patch) = self.known(tenant, &sop, study).await?;
+        if let Some(existing) = existing {
             match self.on_duplicate(&header.record, &existing, &sha256, size)? {
                 Some(done) => return Ok(done),
                 None => replace = true,
             }
         }
-        let r = &header.record;
-        let key = self.inner.blobs.instance_key(
-            tenant,
-            &r.study.study_instance_uid,
-            &r.series.series_instance_uid,
-            &r.instance.sop_instance_uid,
-        );
-        let mut writer = self.inner.blobs.writer(key)?;
+        let mut writer = self.instance_writer(tenant, &header)?;
         if let Err(e) = writer.write(bytes).await {
             writer.abort().await;
             return Err(e);
         }
         let blob = writer.finish_file().await?;
         let mut record = header.record;
-        self.corrected(tenant, &mut record).await?;
+        corrected(&mut record, patch)?;
         let journal = target.journal.and_then(|j| j(&record));
         let pending = Pending {
             tenant: tenant.clone(),
@@ -493,26 +502,18 @@ impl Archive {
                 expected: expected.to_owned(),
             });
         }
-        let new_writer = || {
-            let r = &prepared.record;
-            self.inner.blobs.writer(self.inner.blobs.instance_key(
-                tenant,
-                &r.study.study_instance_uid,
-                &r.series.series_instance_uid,
-                &r.instance.sop_instance_uid,
-            ))
-        };
-        let (existing, mut writer, body) = if self.inner.blobs.writes_locally() {
+        let new_writer = || self.instance_writer(tenant, &prepared);
+        let (known, mut writer, body) = if self.inner.blobs.writes_locally() {
             // A local write is cheap to throw away: look the UID up while
             // the body arrives, not before.
             let mut writer = Some(new_writer()?);
-            let (existing, body) = tokio::join!(
-                self.inner.index.instance(tenant, &sop),
+            let (known, body) = tokio::join!(
+                self.known(tenant, &sop, study),
                 self.stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
             );
-            (existing, writer, body)
+            (known, writer, body)
         } else {
-            let existing = self.inner.index.instance(tenant, &sop).await?;
+            let (existing, patch) = self.known(tenant, &sop, study).await?;
             // When the stored copy wins whatever the new bytes are, do not
             // upload them: hash only, to tell an identical resend from a
             // conflict.
@@ -521,10 +522,10 @@ impl Archive {
             let body = self
                 .stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
                 .await;
-            (Ok(existing), writer, body)
+            (Ok((existing, patch)), writer, body)
         };
-        let (existing, (sha256, size, fragments)) = match (existing, body) {
-            (Ok(existing), Ok(body)) => (existing, body),
+        let ((existing, patch), (sha256, size, fragments)) = match (known, body) {
+            (Ok(known), Ok(body)) => (known, body),
             (Err(e), _) | (_, Err(e)) => {
                 if let Some(w) = writer.take() {
                     w.abort().await;
@@ -547,7 +548,7 @@ impl Archive {
         let (frames, encapsulated) =
             frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
         let mut record = prepared.record;
-        self.corrected(tenant, &mut record).await?;
+        corrected(&mut record, patch)?;
         let journal = target.journal.and_then(|j| j(&record));
         let pending = Pending {
             tenant: tenant.clone(),
@@ -559,6 +560,18 @@ impl Archive {
             journal,
         };
         self.commit(pending, existing.is_some()).await
+    }
+
+    /// A writer for a new object of the instance `header` describes.
+    fn instance_writer(&self, tenant: &TenantId, header: &Header) -> Result<BlobWriter> {
+        let r = &header.record;
+        let key = self.inner.blobs.instance_key(
+            tenant,
+            &r.study.study_instance_uid,
+            &r.series.series_instance_uid,
+            &r.instance.sop_instance_uid,
+        );
+        Ok(self.inner.blobs.writer(key)?.in_planes(header.in_planes()))
     }
 
     /// Hash, scan and (when `writer` is given) upload the whole file:
@@ -623,14 +636,19 @@ impl Archive {
         }
     }
 
-    /// A record of an instance arriving for a study corrected before takes
-    /// the correction (see [`crate::index::apply_to_record`]).
-    async fn corrected(&self, tenant: &TenantId, record: &mut InstanceRecord) -> Result<()> {
-        let study = record.study.study_instance_uid.as_str().to_owned();
-        if let Some(p) = self.inner.index.object_patch(tenant, &study).await? {
-            crate::index::apply_to_record(record, &p)?;
-        }
-        Ok(())
+    /// What the index holds that bears on an arriving instance: the copy
+    /// stored under its UID, and its study's correction (looked up side by
+    /// side).
+    async fn known(
+        &self,
+        tenant: &TenantId,
+        sop: &str,
+        study: &str,
+    ) -> Result<(Option<StoredInstance>, Option<ObjectPatch>)> {
+        futures::try_join!(
+            self.inner.index.instance(tenant, sop),
+            self.inner.index.object_patch(tenant, study)
+        )
     }
 
     /// Commit the index rows for a written blob (its directory entry made
@@ -880,5 +898,14 @@ fn frame_ranges(
             None => (Vec::new(), true),
         },
         (None, _) => (Vec::new(), false),
+    }
+}
+
+/// A record of an instance arriving for a study corrected before takes the
+/// correction (see [`crate::index::apply_to_record`]).
+fn corrected(record: &mut InstanceRecord, patch: Option<ObjectPatch>) -> Result<()> {
+    match patch {
+        Some(p) => crate::index::apply_to_record(record, &p),
+        None => Ok(()),
     }
 }

@@ -15,8 +15,19 @@
 //! when zstd would not shrink it). The chunk table is kept in the index *and*
 //! in a footer, so a frame is one ranged read of a few chunks and a blob is
 //! still readable on its own (`filmless check --repair`). Footer layout, all
-//! little endian: `u32 × n` stored chunk lengths (high bit set: raw),
-//! `u32 n`, `u32 chunk size`, `u64 original size`, `b"FLMZSTD1"`.
+//! little endian: `u32 × n` stored chunk lengths (high bit set: raw; next
+//! bit set: byte planes, below), `u32 n`, `u32 chunk size`, `u64 original
+//! size`, `b"FLMZSTD1"`.
+//!
+//! Objects of 16-bit native pixel data (CT, MR, DX: 12 to 16 bits in two
+//! bytes) are compressed in byte planes: each chunk's even bytes, then its
+//! odd bytes, then zstd. The high bytes of such pixels vary little and the
+//! low bytes are noise-like; apart, zstd finds the high plane almost
+//! constant and codes the low one with its entropy coder alone. On a
+//! 512×512 CT slice this compresses 3.6 times faster, to 41% of the original
+//! instead of 55%, and decompresses faster (benches/RESULTS.md). The flag
+//! is per chunk; a reader that predates it refuses such a chunk as corrupt
+//! rather than returning wrong bytes.
 //!
 //! Local objects are written by this module, not by `object_store`'s local
 //! backend (which writes a staging file, renames it and never fsyncs): once,
@@ -57,6 +68,10 @@ pub const MULTIPART_THRESHOLD: usize = 8 * 1024 * 1024;
 const MULTIPART_CONCURRENCY: usize = 4;
 const MAGIC: &[u8; 8] = b"FLMZSTD1";
 const RAW_FLAG: u32 = 0x8000_0000;
+/// A compressed chunk holding its bytes in two planes (even bytes, then odd).
+const PLANES_FLAG: u32 = 0x4000_0000;
+/// The stored length in a chunk table entry.
+const LEN_MASK: u32 = !(RAW_FLAG | PLANES_FLAG);
 
 /// How blobs are compressed at rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -482,7 +497,7 @@ impl BlobStore {
                     let mut out = Vec::with_capacity((range.end - range.start) as usize);
                     let mut at = 0usize;
                     for (i, entry) in entries.iter().enumerate() {
-                        let len = (entry & !RAW_FLAG) as usize;
+                        let len = (entry & LEN_MASK) as usize;
                         let piece = stored
                             .get(at..at + len)
                             .ok_or_else(|| corrupt(&key, "short read"))?;
@@ -678,6 +693,8 @@ pub struct BlobWriter {
 struct Sink {
     compression: CompressionKind,
     zstd_level: i32,
+    /// Compress in byte planes (16-bit pixel data).
+    planes: bool,
     /// Local store: the file (opened by the first job), or where to create it.
     file: Option<LocalFile>,
     local_path: Option<PathBuf>,
@@ -776,7 +793,7 @@ impl Sink {
         let pieces = match self.compression {
             CompressionKind::None => vec![input],
             CompressionKind::Zstd => {
-                let chunks = compress_chunks(&input, self.zstd_level)?;
+                let chunks = compress_chunks(&input, self.zstd_level, self.planes)?;
                 let mut pieces = Vec::with_capacity(chunks.len());
                 for (entry, bytes) in chunks {
                     self.table.push(entry);
@@ -863,6 +880,80 @@ thread_local! {
     /// This thread's zstd decompression context.
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    /// This thread's chunk in byte planes, on its way to or from zstd.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `chunk` in two byte planes: its even bytes, then its odd bytes (an odd
+/// last byte goes at the end).
+fn split_planes(chunk: &[u8], out: &mut Vec<u8>) {
+    let half = chunk.len() / 2;
+    out.clear();
+    out.resize(chunk.len(), 0);
+    let (low, rest) = out.split_at_mut(half);
+    let (high, tail) = rest.split_at_mut(half);
+    let mut pairs = chunk[..half * 2].chunks_exact(32);
+    let mut lows = low.chunks_exact_mut(16);
+    let mut highs = high.chunks_exact_mut(16);
+    for ((from, l), h) in (&mut pairs).zip(&mut lows).zip(&mut highs) {
+        split_32(from, l, h);
+    }
+    for ((pair, l), h) in pairs
+        .remainder()
+        .chunks_exact(2)
+        .zip(lows.into_remainder())
+        .zip(highs.into_remainder())
+    {
+        *l = pair[0];
+        *h = pair[1];
+    }
+    tail.copy_from_slice(&chunk[half * 2..]);
+}
+
+/// 32 bytes into their 16 even and 16 odd bytes, with SSE2 (every x86-64
+/// has it): the compiler does not vectorise the plain loop, which measured
+/// a tenth of the speed.
+#[cfg(target_arch = "x86_64")]
+fn split_32(from: &[u8], low: &mut [u8], high: &mut [u8]) {
+    use std::arch::x86_64::{
+        _mm_and_si128, _mm_loadu_si128, _mm_packus_epi16, _mm_set1_epi16, _mm_srli_epi16,
+        _mm_storeu_si128,
+    };
+    assert!(from.len() == 32 && low.len() == 16 && high.len() == 16);
+    // SAFETY: SSE2 is part of x86-64; the unaligned loads and stores stay
+    // within the slices, whose lengths are checked above.
+    unsafe {
+        let mask = _mm_set1_epi16(0x00ff);
+        let a = _mm_loadu_si128(from.as_ptr().cast());
+        let b = _mm_loadu_si128(from.as_ptr().add(16).cast());
+        let l = _mm_packus_epi16(_mm_and_si128(a, mask), _mm_and_si128(b, mask));
+        let h = _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8));
+        _mm_storeu_si128(low.as_mut_ptr().cast(), l);
+        _mm_storeu_si128(high.as_mut_ptr().cast(), h);
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn split_32(from: &[u8], low: &mut [u8], high: &mut [u8]) {
+    for ((pair, l), h) in from.chunks_exact(2).zip(low).zip(high) {
+        *l = pair[0];
+        *h = pair[1];
+    }
+}
+
+/// The inverse of [`split_planes`]: `planes` interleaved again, appended to `out`.
+fn join_planes(planes: &[u8], out: &mut Vec<u8>) {
+    let half = planes.len() / 2;
+    let (low, rest) = planes.split_at(half);
+    let (high, tail) = rest.split_at(half);
+    let start = out.len();
+    out.resize(start + planes.len(), 0);
+    let (pairs, last) = out[start..].split_at_mut(half * 2);
+    for ((pair, l), h) in pairs.chunks_exact_mut(2).zip(low).zip(high) {
+        pair[0] = *l;
+        pair[1] = *h;
+    }
+    last.copy_from_slice(tail);
 }
 
 fn with_compressor<T>(
@@ -880,15 +971,24 @@ fn with_compressor<T>(
 }
 
 /// zstd frames of `input`'s chunks (raw where zstd would not shrink one),
-/// in order; several chunks compress on scoped threads of their own (never
-/// on rayon's global pool, which bulk import fills with readers waiting on
-/// this very ingest).
-fn compress_chunks(input: &Bytes, level: i32) -> Result<Vec<(u32, Bytes)>> {
+/// in order, each in byte planes when `planes`; several chunks compress on
+/// scoped threads of their own (never on rayon's global pool, which bulk
+/// import fills with readers waiting on this very ingest).
+fn compress_chunks(input: &Bytes, level: i32, planes: bool) -> Result<Vec<(u32, Bytes)>> {
     let compress = |chunk: &[u8]| -> Result<(u32, Bytes)> {
-        let z = with_compressor(level, |c| c.compress(chunk))
-            .map_err(|e| Error::io("zstd compression", e))?;
+        let z = if planes {
+            SCRATCH.with(|cell| {
+                let mut scratch = cell.borrow_mut();
+                split_planes(chunk, &mut scratch);
+                with_compressor(level, |c| c.compress(&scratch))
+            })
+        } else {
+            with_compressor(level, |c| c.compress(chunk))
+        }
+        .map_err(|e| Error::io("zstd compression", e))?;
+        let flag = if planes { PLANES_FLAG } else { 0 };
         Ok(if z.len() < chunk.len() {
-            (z.len() as u32, Bytes::from(z))
+            (z.len() as u32 | flag, Bytes::from(z))
         } else {
             (chunk.len() as u32 | RAW_FLAG, input.slice_ref(chunk))
         })
@@ -916,6 +1016,7 @@ impl BlobWriter {
         let sink = Sink {
             compression: store.compression,
             zstd_level: store.zstd_level,
+            planes: false,
             file: None,
             local_path,
             out: Vec::new(),
@@ -933,6 +1034,15 @@ impl BlobWriter {
             upload: None,
             original_size: 0,
         })
+    }
+
+    /// Compress in byte planes: for objects that are mostly 16-bit pixel
+    /// data (see the module's documentation). Call before the first write.
+    pub fn in_planes(mut self, planes: bool) -> Self {
+        if let Some(sink) = self.sink.as_mut() {
+            sink.planes = planes;
+        }
+        self
     }
 
     /// The key being written.
@@ -1131,7 +1241,7 @@ impl ChunkTable {
         let mut at = 0u64;
         v.push(0);
         for e in &self.entries {
-            at += u64::from(e & !RAW_FLAG);
+            at += u64::from(e & LEN_MASK);
             v.push(at);
         }
         v
@@ -1164,26 +1274,40 @@ fn decode_chunk_into(
         out.extend_from_slice(piece);
         return Ok(());
     }
+    let zstd_error = |e: std::io::Error| Error::CorruptBlob {
+        key: key.to_owned(),
+        reason: format!("zstd: {e}").into(),
+    };
+    if entry & PLANES_FLAG != 0 {
+        // Into this thread's scratch buffer, then interleaved into `out`.
+        return SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            scratch.resize(chunk_size as usize, 0);
+            let written = decompress_into(piece, &mut scratch[..]).map_err(zstd_error)?;
+            join_planes(&scratch[..written], out);
+            Ok(())
+        });
+    }
     let before = out.len();
     out.resize(before + chunk_size as usize, 0);
-    // Straight into `out`, with this thread's context.
-    let written = DECOMPRESSOR.with(|cell| -> std::io::Result<usize> {
+    // Straight into `out`.
+    let written = decompress_into(piece, &mut out[before..]);
+    out.truncate(before + *written.as_ref().unwrap_or(&0));
+    written.map(|_| ()).map_err(zstd_error)
+}
+
+/// Decompress one zstd frame into `dest` with this thread's context; the
+/// bytes written (a frame larger than `dest` fails).
+fn decompress_into(piece: &[u8], dest: &mut [u8]) -> std::io::Result<usize> {
+    DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             *slot = Some(zstd::bulk::Decompressor::new()?);
         }
         slot.as_mut()
             .expect("set above")
-            .decompress_to_buffer(piece, &mut out[before..])
-    });
-    out.truncate(before + *written.as_ref().unwrap_or(&0));
-    match written {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Error::CorruptBlob {
-            key: key.to_owned(),
-            reason: format!("zstd: {e}").into(),
-        }),
-    }
+            .decompress_to_buffer(piece, dest)
+    })
 }
 
 /// Decode a whole chunked blob using its footer.
@@ -1209,7 +1333,7 @@ pub fn decode_chunked(key: &str, stored: &[u8]) -> Result<Bytes> {
     let mut at = 0usize;
     for i in 0..count {
         let entry = word(table_start + i * 4);
-        let len = (entry & !RAW_FLAG) as usize;
+        let len = (entry & LEN_MASK) as usize;
         let piece = stored
             .get(at..at + len)
             .filter(|_| at + len <= table_start)

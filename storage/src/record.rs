@@ -131,6 +131,8 @@ pub struct InstanceRecord {
     pub dicom_json: String,
     /// Bytes per native frame, from Rows × Columns × Samples × Bits Allocated.
     pub native_frame_length: Option<u64>,
+    /// Bits Allocated (0 when absent).
+    pub bits_allocated: u16,
 }
 
 /// Parse and validate the header of a Part 10 file. `header` holds the
@@ -277,6 +279,7 @@ fn record_from_object(
         },
         dicom_json,
         native_frame_length,
+        bits_allocated: u16::try_from(bits_allocated).unwrap_or(0),
     })
 }
 
