@@ -50,6 +50,7 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run([gen, "--out", os.path.join(corpus, "xr"), "--studies", "4", "--first", "1", "--seed", "6",
                         "--ct-slices", "1"], check=True, stdout=subprocess.DEVNULL)
+        S.settle()
         files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(corpus) for f in fs)
         n = len(files)
         shares = {"1": [files], "4": [files[i::4] for i in range(4)]}
@@ -79,7 +80,7 @@ def main():
                             print(f"{k} one frame: {res[(k, 'frame')][-1]:.2f} ms", flush=True)
                     finally:
                         s.stop()
-                        shutil.rmtree(w, ignore_errors=True)
+                        S.settle(w)
                     print(f"{k} {a} association(s): {res[(k, a)][-1]:.0f} instances/s", flush=True)
         for a in shares:
             old, new = statistics.median(res[("old", a)]), statistics.median(res[("new", a)])

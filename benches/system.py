@@ -140,6 +140,17 @@ def start_storescp(work, name="storescp", port=None):
     return Server(name, "STORESCP", ["/usr/bin/storescp", "-aet", "STORESCP", "+xa", "-od", d, str(port)], port, cwd=d)
 
 
+def settle(path=None):
+    """Remove a finished run's folder, then flush every dirty page to disk, so that
+    the next measurement does not pay for the write-back of what the previous one
+    (or the corpus generator) left in the page cache: storescp and Orthanc write
+    without fsync, and the first system measured would otherwise share the disk
+    with 290 MB of freshly generated corpus."""
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+    os.sync()
+
+
 def timed(fn):
     t = time.perf_counter()
     fn()
@@ -240,7 +251,16 @@ def main():
                     "workload runs)")
     ap.add_argument("--only", default="ingest,stow,import,s3,retrieve",
                     help="comma-separated workloads: ingest, stow, import, s3, retrieve")
+    ap.add_argument("--render", action="store_true",
+                    help="measure nothing: write RESULTS.md again from the last run's benches/results.json "
+                    "(after changing the causes or the profile below)")
     args = ap.parse_args()
+    if args.render:
+        saved = json.load(open(RESULTS_JSON))
+        rows = [(r["workload"], r["unit"], r["higher"], {k: tuple(v) for k, v in r["results"].items()})
+                for r in saved["rows"]]
+        write(os.path.join(ROOT, "benches", "RESULTS.md"), rows, saved["run"])
+        return
     only = set(args.only.split(","))
     if args.out is None and only >= {"ingest", "stow", "import", "s3", "retrieve"}:
         args.out = os.path.join(ROOT, "benches", "RESULTS.md")
@@ -254,6 +274,7 @@ def main():
                        stdout=subprocess.DEVNULL)
         subprocess.run([gen, "--out", os.path.join(corpus, "xr"), "--studies", "4", "--first", "1", "--seed", "6",
                         "--ct-slices", "1"], check=True, stdout=subprocess.DEVNULL)
+        settle()
         files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(corpus) for f in fs)
         size_mb = sum(os.path.getsize(f) for f in files) / 1e6
         n = len(files)
@@ -281,7 +302,7 @@ def main():
                         rss[name] = max(rss.get(name, 0), s.rss())
                     finally:
                         s.stop()
-                        shutil.rmtree(w, ignore_errors=True)
+                        settle(w)
                 ingest_rows[assoc][name] = summary(samples)
                 print(f"ingest {assoc} assoc {name}: {ingest_rows[assoc][name][0]:.1f} inst/s", flush=True)
         for assoc in ["1", "4"] if "ingest" in only else []:
@@ -307,7 +328,7 @@ def main():
                         samples.append(len(ct_files) / timed(lambda: http_post(s.http_port, "/dicom-web/studies", body, ctype)))
                     finally:
                         s.stop()
-                        shutil.rmtree(w, ignore_errors=True)
+                        settle(w)
                 res[name] = summary(samples)
                 print(f"STOW-RS {name}: {res[name][0]:.1f} inst/s", flush=True)
             rows.append((f"STOW-RS ingest, one request of {len(ct_files)} instances", "instances/s", True, res))
@@ -324,7 +345,7 @@ def main():
                 samples.append(len(ct_files) / timed(lambda: subprocess.run(
                     [filmless_binary(), "import", "--data-dir", w, folder], env=dict(ENV, FILMLESS_LOG__LEVEL="warn"),
                     check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
-                shutil.rmtree(w, ignore_errors=True)
+                settle(w)
             res["Filmless (zstd)"] = summary(samples)
             samples = []
             for rep in range(args.reps):
@@ -334,7 +355,7 @@ def main():
                     samples.append(len(ct_files) / timed(lambda: rest_upload(s.http_port, ct_files)))
                 finally:
                     s.stop()
-                    shutil.rmtree(w, ignore_errors=True)
+                    settle(w)
             res["Orthanc"] = summary(samples)
             print("import", {k: round(v[0], 1) for k, v in res.items()}, flush=True)
             rows.append((f"Import of a {len(ct_files)}-file folder (Orthanc: REST upload, 4 connections)",
@@ -355,7 +376,7 @@ def main():
                         s.stop()
                         if moto:
                             moto.stop()
-                        shutil.rmtree(w, ignore_errors=True)
+                        settle(w)
                 res[label] = summary(samples)
             print("S3", {k: round(v[0], 1) for k, v in res.items()}, flush=True)
             rows.append(("C-STORE ingest into S3 (moto), 4 associations", "instances/s", True,
@@ -453,22 +474,33 @@ def main():
     finish(args, rows)
 
 
+RESULTS_JSON = os.path.join(ROOT, "benches", "results.json")
+
+
 def finish(args, rows):
     if args.out:
-        write(args.out, rows)
+        run = machine()
+        json.dump({"run": run, "rows": [{"workload": w, "unit": u, "higher": h, "results": r} for w, u, h, r in rows]},
+                  open(RESULTS_JSON, "w"), indent=1)
+        write(args.out, rows, run)
     else:
         for label, unit, _, res in rows:
             print(label, unit, {k: round(v[0], 2) for k, v in res.items()})
 
 
-def write(path, rows):
-    systems = ["Filmless (zstd)", "Filmless (no compression)", "Orthanc", "storescp"]
+def machine():
+    """When and where this run measured."""
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+    return (f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `benches/run` on "
+            f"{os.cpu_count()} × {cpu}, {int(mem) // 1024 // 1024} GiB, {platform.platform()}.")
+
+
+def write(path, rows, run):
+    systems = ["Filmless (zstd)", "Filmless (no compression)", "Orthanc", "storescp"]
     lines = [
         "# Benchmark results", "",
-        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `benches/run` on "
-        f"{os.cpu_count()} × {cpu}, {int(mem) // 1024 // 1024} GiB, {platform.platform()}.",
+        run,
         "Orthanc 1.10 with its DICOMweb plugin and DCMTK storescp/storescu from Debian, all on loopback with",
         "TCP_NODELAY=1, each with its own data directory, fsync as its default. Median of the repetitions;",
         "spread = (max − min) / median. Ratios compare Filmless (zstd) with the others: above 1 is better",
@@ -493,6 +525,7 @@ def write(path, rows):
             return f"{(f / o if higher else o / f):.2f}×"
         lines.append(f"| {label} | {unit} | " + " | ".join(cells) + f" | {ratio('Orthanc')} | {ratio('storescp')} |")
     lines += targets(rows)
+    lines += ["", "## Profile", ""] + PROFILE
     scale = os.path.join(ROOT, "benches", "SCALE.md")
     if os.path.exists(scale):
         lines += ["", "Workload 7 runs separately (`benches/scale`, about 10 minutes); its latest results:", ""]
@@ -505,31 +538,31 @@ def write(path, rows):
 # current: a row that misses without a cause here says "cause not yet
 # profiled".
 CAUSES = {
-    "ingest": "Durable ingest here is bound by the disk and by the client, not by the index any more. "
-              "The disk writes 200 MB/s with fdatasync (dd) and an fsync costs 0.5-1.2 ms for a small "
-              "file, 2-7 ms for 512 KB; neither storescp nor Orthanc fsyncs its files, so they write to "
-              "the page cache. Since group commit, per instance Filmless does one write and one "
-              "fdatasync of the object (its write-back started while it arrives, sync_file_range), "
-              "and per group one fsync per directory and one index commit (one WAL fsync on SQLite); "
-              "the index takes 5-6 statements per instance instead of 12. Measured on 1 association "
-              "without compression (strace, perf, 2026-12-02): object fdatasync median 0.78 ms, "
-              "directory and WAL fsyncs 0.31 ms; with the object store in memory and the WAL not "
-              "fsynced Filmless reaches about 370 instances/s, 0.6x storescp with no I/O at all, so the "
-              "rest is the receive path (a copy per PDV, a blocking-pool job per 256 KB chunk) and "
-              "SHA-256. With zstd the server is CPU-bound on 2 cores shared with storescu: 1.24 CPUs, "
-              "zstd about 25% of it, ext4 inode allocation 14% (the benchmark deletes and recreates "
-              "data folders, which every system pays). 3x Orthanc would be about 840 instances/s, "
-              "440 MB/s of durable writes: twice what this disk syncs. Next: fewer copies between "
-              "dicom-ul and the store, and compressing after the acknowledgment (store raw, compress in "
-              "the background) so zstd leaves the ingest path. Run-to-run variation on this shared machine "
-              "is larger than the change being measured: the same build gave 1.00x and 1.01x Orthanc at "
-              "17:41 and 0.79x and 0.72x at 17:52 (2026-12-02); benches/ab.py alternates two builds to "
-              "compare them.",
+    "ingest": "Durable ingest here is bound by syncing to disk and by 2 cores shared with the client. "
+              "Per instance Filmless writes the object once and fdatasyncs it (write-back started while it "
+              "arrives, sync_file_range); per group of instances arriving together it fsyncs each new "
+              "directory entry once and commits the index once (one WAL fsync on SQLite). Neither storescp "
+              "nor Orthanc fsyncs its files: they write to the page cache. Here an fdatasync costs 0.5-1.2 ms "
+              "for a small file and 2-7 ms for 512 KB, and the disk syncs about 200 MB/s (dd). On one "
+              "association nothing can be grouped: every instance waits for its own object fdatasync, "
+              "directory fsync and WAL fsync in turn (1.4 ms or more), where storescp spends 2 ms in all. "
+              "3x Orthanc on 4 associations would be about 940 instances/s, 500 MB/s of pixel data: even "
+              "compressed to 41% that is more than this disk syncs, and zstd alone would need both cores. "
+              "Since 2026-12-03 16-bit pixel data is compressed in byte planes (see Profile): zstd went "
+              "from 32% to 9% of the server's CPU, and the same session's alternating runs gave 133 -> 192 "
+              "instances/s on 1 association and 268 -> 312 on 4. What remains of the CPU is thread "
+              "wake-ups (16%: a blocking-pool job per 256 KB chunk, sqlx's SQLite worker), SHA-256 (7%), "
+              "copies (5%) and ext4 file creation (5%). What would close it: acknowledging before the "
+              "object is synced is ruled out (durable means durable); a faster disk or more cores would; "
+              "so would the modality sending several instances at once on one association (an "
+              "asynchronous operations window, which storescu does not negotiate). Run-to-run variation on "
+              "this shared machine is large (the same build: 136 and 189 instances/s on 1 association ten "
+              "minutes apart on 2026-12-03); benches/ab.py alternates two builds to compare them.",
     "stow": "Parts up to 8 MiB are read whole and stored 4 at a time, so they share index commits; "
             "the same disk bound as C-STORE applies (Orthanc's STOW-RS writes without fsync).",
     "import": "Orthanc's REST upload here writes to the page cache without fsync (4 connections); "
-              "filmless import fsyncs every object and compresses it on 2 cores, and is bound by the "
-              "disk's durable write rate.",
+              "filmless import fsyncs every object and compresses it, on the 2 cores the reader of the "
+              "files also uses, and is bound by the disk's durable write rate.",
     "s3": "The spool (acknowledge once the spool file and the index are durable, upload in the "
           "background) takes S3 off the acknowledgment; the figure includes moto, a Python server, "
           "storing the uploads on the same 2 cores while the ingest runs.",
@@ -542,16 +575,46 @@ CAUSES = {
              "Missed on 2026-12-02, when every system ran slower than on 2026-11-23 (Orthanc 3.15 -> "
              "3.85 ms); the build before the service layer measured the same in the same session "
              "(2.90 against 2.94 ms, benches/ab.py). Not yet profiled further.",
-    "series": "Every instance is zstd-decompressed on the way out (4 instances in flight; chunks "
-              "decompress straight into the instance's buffer with a context kept per thread): zstd "
-              "takes about a quarter of the server's CPU, and curl reads the 263 MB on the same 2 cores. "
-              "Stored without compression the same series goes out at disk-cache speed (see the no "
-              "compression column); with zstd this rises with cores.",
+    "series": "Every instance is zstd-decompressed on the way out (4 instances in flight, a context kept "
+              "per thread). Profiled on 2026-12-03 after byte planes: the kernel's loopback TCP send "
+              "(writev) takes 20% of the server's CPU, zstd decoding 13%, zeroing and page-faulting each "
+              "instance's fresh output buffer 6%, file reads 5%, joining the byte planes 2%; curl reads "
+              "the 263 MB on the same 2 cores. Byte planes raised this from 560-650 to 900-1100 MB/s in "
+              "alternating runs. Stored without compression the same series goes out at disk-cache speed "
+              "(the no compression column); with zstd at rest this rises with cores.",
     "move": "Each C-STORE waits for its C-STORE-RSP before the next (storescp negotiates no "
             "asynchronous operations window); the next instance is already read and decompressed "
             "meanwhile, so what remains is zstd decoding on 2 cores shared with storescp, and dicom-ul "
             "copying each PDV into a fresh Vec.",
 }
+
+
+# What `perf record -g` (999 Hz, on the server process) showed, before and after
+# the last change it led to. Keep current when a change follows a profile.
+PROFILE = [
+    "`perf record -F 999 -g -p <server>` during the 4-association C-STORE ingest of the 551 "
+    "instances (zstd), on this machine, 2026-12-03; shares of the server's CPU samples.",
+    "",
+    "| Item | Before byte planes (acc361c) | After (byte planes) |",
+    "|---|---|---|",
+    "| zstd compression (compressBlock_fast, HUF, HIST, encodeSequences) | 32% | 9% |",
+    "| thread wake-ups (finish_task_switch, try_to_wake_up: blocking-pool jobs, sqlx's SQLite worker) | 13% | 16% |",
+    "| SHA-256 of the original (SHA-NI) | 5.2% | 6.6% |",
+    "| memmove (PDV → chunk buffer → file) | 3.9% | 5.1% |",
+    "| ext4 file creation (recently_deleted, find_get_block) | 3.9% | 4.7% |",
+    "| splitting chunks into byte planes | – | 4.0% (plain loop), negligible with SSE2 |",
+    "",
+    "Byte planes: a 16-bit pixel's high byte varies little and its low byte is noise-like; zstd "
+    "level 1 on one 512×512 CT slice (the zstd CLI, `-b1`): as is 55% of the original at 221-235 "
+    "MB/s, in planes 41% at 852 MB/s, and faster to decode. A chunk's planes are flagged in its "
+    "chunk-table entry, so older objects read as before. On pydicom's CT_small.dcm: 27 091 → 22 249 "
+    "bytes; on a 32-bit RT dose planes of two bytes would be larger (3 662 against 2 692), which is "
+    "why only Bits Allocated 16 is split.",
+    "",
+    "Whole-series WADO-RS after byte planes (same tool, 6 requests of the 263 MB series): loopback "
+    "TCP send 20%, zstd decoding 13%, zeroing and faulting fresh output buffers 6%, file reads 5%, "
+    "plane joining 2%.",
+]
 
 
 def targets(rows):

@@ -464,11 +464,13 @@ impl BlobStore {
             });
         }
         match blob.compression {
-            CompressionKind::None => {
-                let got = self.get_range(&blob.key, range).await;
-                self.counts.count(&self.counts.reads, &got);
-                got
-            }
+            CompressionKind::None => match self.range_source(&blob.key, range).await? {
+                RangeSource::Fetched(b) => Ok(b),
+                file => {
+                    let (key, counts) = (blob.key.clone(), self.counts.clone());
+                    tokio::task::spawn_blocking(move || file.bytes(&key, &counts)).await?
+                }
+            },
             CompressionKind::Zstd => {
                 let table =
                     ChunkTable::decode(&blob.chunk_table).ok_or_else(|| Error::CorruptBlob {
@@ -488,20 +490,24 @@ impl BlobStore {
                         reason: "chunk table shorter than the blob".into(),
                     });
                 };
-                let stored = self.get_range(&blob.key, from..to).await;
-                self.counts.count(&self.counts.reads, &stored);
-                let stored = stored?;
-                let key = blob.key.clone();
+                let source = self.range_source(&blob.key, from..to).await?;
+                let (key, counts) = (blob.key.clone(), self.counts.clone());
                 let entries = table.entries[first..=last].to_vec();
                 tokio::task::spawn_blocking(move || {
-                    let mut out = Vec::with_capacity((range.end - range.start) as usize);
+                    let stored = source.bytes(&key, &counts)?;
+                    let mut pieces = Vec::with_capacity(entries.len());
                     let mut at = 0usize;
-                    for (i, entry) in entries.iter().enumerate() {
+                    for entry in &entries {
                         let len = (entry & LEN_MASK) as usize;
                         let piece = stored
                             .get(at..at + len)
                             .ok_or_else(|| corrupt(&key, "short read"))?;
-                        let chunk = decode_chunk(&key, *entry, piece, table.chunk_size)?;
+                        pieces.push((*entry, piece));
+                        at += len;
+                    }
+                    let chunks = decode_chunks(&key, &pieces, table.chunk_size)?;
+                    let mut out = Vec::with_capacity((range.end - range.start) as usize);
+                    for (i, chunk) in chunks.iter().enumerate() {
                         let chunk_start = (first + i) as u64 * cs;
                         let lo = range.start.saturating_sub(chunk_start) as usize;
                         let hi = ((range.end - chunk_start) as usize).min(chunk.len());
@@ -510,13 +516,26 @@ impl BlobStore {
                                 .get(lo..hi)
                                 .ok_or_else(|| corrupt(&key, "chunk shorter than table says"))?,
                         );
-                        at += len;
                     }
                     Ok(Bytes::from(out))
                 })
                 .await?
             }
         }
+    }
+
+    /// Where the stored bytes `range` of `key` come from: a local object
+    /// file is read by the job that decodes it (one hop to the blocking
+    /// pool, not two); anything else is fetched here.
+    async fn range_source(&self, key: &str, range: Range<u64>) -> Result<RangeSource> {
+        if self.local.is_some() {
+            if let Some(path) = self.local_file(key)? {
+                return Ok(RangeSource::File { path, range });
+            }
+        }
+        let got = self.get_range(key, range).await;
+        self.counts.count(&self.counts.reads, &got);
+        Ok(RangeSource::Fetched(got?))
     }
 
     /// Delete a blob; a blob already gone is not an error.
@@ -703,6 +722,53 @@ struct Sink {
     out_len: usize,
     table: Vec<u32>,
     stored_size: u64,
+}
+
+/// Where a ranged read's stored bytes come from.
+enum RangeSource {
+    /// Fetched already (and counted).
+    Fetched(Bytes),
+    /// A local object file, to be read on the blocking pool.
+    File { path: PathBuf, range: Range<u64> },
+}
+
+impl RangeSource {
+    /// The stored bytes; blocks when they are still in a file.
+    fn bytes(self, key: &str, counts: &BlobCounts) -> Result<Bytes> {
+        match self {
+            RangeSource::Fetched(b) => Ok(b),
+            RangeSource::File { path, range } => {
+                let got = read_file_range(&path, key, range);
+                counts.count(&counts.reads, &got);
+                got
+            }
+        }
+    }
+}
+
+/// Bytes `range` of the local object file `path` (of `key`). A missing file
+/// is the same not-found error the object store gives.
+fn read_file_range(path: &std::path::Path, key: &str, range: Range<u64>) -> Result<Bytes> {
+    use std::io::{Read, Seek, SeekFrom};
+    let context = || format!("reading {}", path.display());
+    let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::store(
+            key,
+            object_store::Error::NotFound {
+                path: key.to_owned(),
+                source: Box::new(e),
+            },
+        ),
+        _ => Error::io(context(), e),
+    })?;
+    file.seek(SeekFrom::Start(range.start))
+        .map_err(|e| Error::io(context(), e))?;
+    let mut buf = vec![0u8; (range.end - range.start) as usize];
+    file.read_exact(&mut buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => corrupt(key, "object shorter than the index says"),
+        _ => Error::io(context(), e),
+    })?;
+    Ok(Bytes::from(buf))
 }
 
 /// A local object file open for writing.
@@ -1253,6 +1319,34 @@ fn corrupt(key: &str, reason: &'static str) -> Error {
         key: key.to_owned(),
         reason: reason.into(),
     }
+}
+
+/// Decode several chunks (table entry, stored bytes) at once: the first
+/// here, the others each on a scoped thread of its own, so that a frame
+/// spanning a few chunks takes about the time of one.
+fn decode_chunks(key: &str, pieces: &[(u32, &[u8])], chunk_size: u32) -> Result<Vec<Vec<u8>>> {
+    let decode = |(entry, piece): &(u32, &[u8])| decode_chunk(key, *entry, piece, chunk_size);
+    let Some((head, rest)) = pieces.split_first() else {
+        return Ok(Vec::new());
+    };
+    if rest.is_empty() {
+        return Ok(vec![decode(head)?]);
+    }
+    std::thread::scope(|scope| {
+        let others: Vec<_> = rest
+            .iter()
+            .map(|p| scope.spawn(move || decode(p)))
+            .collect();
+        let mut out = Vec::with_capacity(pieces.len());
+        out.push(decode(head)?);
+        for h in others {
+            out.push(
+                h.join()
+                    .map_err(|_| Error::Internal("decompression thread panicked".into()))??,
+            );
+        }
+        Ok(out)
+    })
 }
 
 fn decode_chunk(key: &str, entry: u32, piece: &[u8], chunk_size: u32) -> Result<Vec<u8>> {
