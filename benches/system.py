@@ -546,11 +546,14 @@ CAUSES = {
               "for a small file and 2-7 ms for 512 KB, and the disk syncs about 200 MB/s (dd). On one "
               "association nothing can be grouped: every instance waits for its own object fdatasync, "
               "directory fsync and WAL fsync in turn (1.4 ms or more), where storescp spends 2 ms in all. "
-              "3x Orthanc on 4 associations would be about 940 instances/s, 500 MB/s of pixel data: even "
-              "compressed to 41% that is more than this disk syncs, and zstd alone would need both cores. "
+              "3x Orthanc is beyond what this machine can do durably: on 2026-12-03 it would have been 360 "
+              "instances/s on 1 association and 810 on 4, while storescp, which keeps no index, hashes and "
+              "compresses nothing and syncs nothing, took 442 and 444 from the same storescu on the same 2 "
+              "cores. The 0.8x storescp goal on 4 associations (measured 0.74x) is the one within reach. "
               "Since 2026-12-03 16-bit pixel data is compressed in byte planes (see Profile): zstd went "
               "from 32% to 9% of the server's CPU, and the same session's alternating runs gave 133 -> 192 "
-              "instances/s on 1 association and 268 -> 312 on 4. What remains of the CPU is thread "
+              "instances/s on 1 association and 268 -> 312 on 4 (1.04x and 0.87x Orthanc on 2026-12-02, "
+              "1.69x and 1.23x in this run). What remains of the CPU is thread "
               "wake-ups (16%: a blocking-pool job per 256 KB chunk, sqlx's SQLite worker), SHA-256 (7%), "
               "copies (5%) and ext4 file creation (5%). What would close it: acknowledging before the "
               "object is synced is ruled out (durable means durable); a faster disk or more cores would; "
@@ -559,10 +562,13 @@ CAUSES = {
               "this shared machine is large (the same build: 136 and 189 instances/s on 1 association ten "
               "minutes apart on 2026-12-03); benches/ab.py alternates two builds to compare them.",
     "stow": "Parts up to 8 MiB are read whole and stored 4 at a time, so they share index commits; "
-            "the same disk bound as C-STORE applies (Orthanc's STOW-RS writes without fsync).",
+            "the same disk and CPU bound as C-STORE applies (Orthanc's STOW-RS writes without fsync). "
+            "Byte planes took it from 1.93x to 2.17x Orthanc. What would close it: the same as for "
+            "C-STORE (more cores, a faster disk); 3x Orthanc here is more than storescp takes by C-STORE.",
     "import": "Orthanc's REST upload here writes to the page cache without fsync (4 connections); "
               "filmless import fsyncs every object and compresses it, on the 2 cores the reader of the "
-              "files also uses, and is bound by the disk's durable write rate.",
+              "files also uses, and is bound by the disk's durable write rate. What would close it: as for "
+              "C-STORE.",
     "s3": "The spool (acknowledge once the spool file and the index are durable, upload in the "
           "background) takes S3 off the acknowledgment; the figure includes moto, a Python server, "
           "storing the uploads on the same 2 cores while the ingest runs.",
@@ -571,17 +577,24 @@ CAUSES = {
     "metadata": "The first call is one sample, taken right after three servers ingested on the same 2 "
                 "cores: 12.4, 13.8, 18.3 and 32.5 ms in four runs on 2026-12-02, while the warm call "
                 "stays at 6-10 ms. Not profiled further.",
-    "frame": "The spread is large: each request opens a new HTTP connection from Python's urllib. "
-             "Missed on 2026-12-02, when every system ran slower than on 2026-11-23 (Orthanc 3.15 -> "
-             "3.85 ms); the build before the service layer measured the same in the same session "
-             "(2.90 against 2.94 ms, benches/ab.py). Not yet profiled further.",
+    "frame": "The spread is large: each request opens a new HTTP connection from Python's urllib, "
+             "which costs about 0.3 ms more than the same request on a kept connection. Profiled on "
+             "2026-12-03 (400 requests on one connection): thread hand-offs (the index lookup on sqlx's "
+             "SQLite thread, the file read and the decoding on the blocking pool) take about a third of "
+             "the server's time, the loopback TCP send 10%, zstd decoding 6%, copies 8%. Since then a "
+             "frame's 2-3 chunks decode side by side, a local object is read by the job that decodes "
+             "it, and multipart bodies are not copied into one buffer: 2.01 -> 1.77 ms in alternating "
+             "runs (benches/ab.py, after this RESULTS.md's run). Stored without compression the same "
+             "frame takes 1.32 ms (the no compression column). What would close it: the index "
+             "lookup and the read in one hop (a dedicated reader thread), or no compression.",
     "series": "Every instance is zstd-decompressed on the way out (4 instances in flight, a context kept "
               "per thread). Profiled on 2026-12-03 after byte planes: the kernel's loopback TCP send "
               "(writev) takes 20% of the server's CPU, zstd decoding 13%, zeroing and page-faulting each "
               "instance's fresh output buffer 6%, file reads 5%, joining the byte planes 2%; curl reads "
               "the 263 MB on the same 2 cores. Byte planes raised this from 560-650 to 900-1100 MB/s in "
               "alternating runs. Stored without compression the same series goes out at disk-cache speed "
-              "(the no compression column); with zstd at rest this rises with cores.",
+              "(the no compression column), which is what closes it on this machine: `compression = "
+              "\"none\"` trades disk space for it; with zstd at rest this rises with cores.",
     "move": "Each C-STORE waits for its C-STORE-RSP before the next (storescp negotiates no "
             "asynchronous operations window); the next instance is already read and decompressed "
             "meanwhile, so what remains is zstd decoding on 2 cores shared with storescp, and dicom-ul "

@@ -61,12 +61,17 @@ async fn export(
     }
     // The ZIP is written to a temporary file (gone when closed) an
     // instance at a time, then sent from there: a study of any size, one
-    // instance in memory.
+    // instance in memory. The file lives under the data folder, on the
+    // archive's disk, not in $TMPDIR (often a RAM-backed tmpfs).
     let internal = |e: std::io::Error| crate::service::Error::Internal(e.to_string());
-    let file = tokio::task::spawn_blocking(tempfile::tempfile)
-        .await
-        .map_err(|e| crate::service::Error::Internal(e.to_string()))?
-        .map_err(internal)?;
+    let dir = state.config.data_dir.join("tmp");
+    let file = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        tempfile::tempfile_in(&dir)
+    })
+    .await
+    .map_err(|e| crate::service::Error::Internal(e.to_string()))?
+    .map_err(internal)?;
     let zip = Arc::new(Mutex::new(Some(ZipTo::new(std::io::BufWriter::new(file)))));
     let into = zip.clone();
     let sink: ExportSink = Box::new(move |name, data| {

@@ -179,6 +179,10 @@ async fn deletes_are_idempotent_and_listed(store: &BlobStore) {
     assert_eq!(store.stored_size(&a.key).await.unwrap(), None);
     let err = store.read(&a).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    // A ranged read (a frame) of a local object reads the file itself: the
+    // same not-found.
+    let err = store.read_range(&a, 10..20).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert_eq!(store.read(&b).await.unwrap(), data(7000, 2));
 }
 
