@@ -257,9 +257,8 @@ def main():
     args = ap.parse_args()
     if args.render:
         saved = json.load(open(RESULTS_JSON))
-        rows = [(r["workload"], r["unit"], r["higher"], {k: tuple(v) for k, v in r["results"].items()})
-                for r in saved["rows"]]
-        write(os.path.join(ROOT, "benches", "RESULTS.md"), rows, saved["run"])
+        write(os.path.join(ROOT, "benches", "RESULTS.md"), unpack(saved["rows"]), saved["run"],
+              saved.get("history", []))
         return
     only = set(args.only.split(","))
     if args.out is None and only >= {"ingest", "stow", "import", "s3", "retrieve"}:
@@ -477,12 +476,30 @@ def main():
 RESULTS_JSON = os.path.join(ROOT, "benches", "results.json")
 
 
+# Runs kept in results.json's history, newest last.
+HISTORY = 6
+
+
+def pack(rows):
+    return [{"workload": w, "unit": u, "higher": h, "results": r} for w, u, h, r in rows]
+
+
+def unpack(saved):
+    return [(r["workload"], r["unit"], r["higher"], {k: tuple(v) for k, v in r["results"].items()}) for r in saved]
+
+
 def finish(args, rows):
     if args.out:
         run = machine()
-        json.dump({"run": run, "rows": [{"workload": w, "unit": u, "higher": h, "results": r} for w, u, h, r in rows]},
-                  open(RESULTS_JSON, "w"), indent=1)
-        write(args.out, rows, run)
+        try:
+            history = json.load(open(RESULTS_JSON)).get("history", [])
+        except (OSError, ValueError):
+            history = []
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+        history = (history + [{"run": run, "commit": commit, "rows": pack(rows)}])[-HISTORY:]
+        json.dump({"run": run, "rows": pack(rows), "history": history}, open(RESULTS_JSON, "w"), indent=1)
+        write(args.out, rows, run, history)
     else:
         for label, unit, _, res in rows:
             print(label, unit, {k: round(v[0], 2) for k, v in res.items()})
@@ -496,7 +513,40 @@ def machine():
             f"{os.cpu_count()} × {cpu}, {int(mem) // 1024 // 1024} GiB, {platform.platform()}.")
 
 
-def write(path, rows, run):
+def recent(history):
+    """The key figures of the last runs side by side: this shared machine's speed moves
+    between runs minutes apart, and one run's medians say less than several."""
+    out = ["", "## Recent runs", "",
+           "The same workloads in the last runs (newest last), as ratios to the other systems measured in "
+           "the same run; above 1 is better for Filmless.", "",
+           "| Run (UTC) | Commit | C-STORE 1 assoc. ×Orthanc / ×storescp | C-STORE 4 assoc. ×Orthanc / ×storescp "
+           "| STOW-RS ×Orthanc | Import ×Orthanc | Whole series MB/s (zstd) | One frame ms (zstd) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for h in history:
+        by = {w.split(" (")[0]: r for w, _, _, r in unpack(h["rows"])}
+
+        def get(prefix, system="Filmless (zstd)"):
+            for label, res in by.items():
+                if label.startswith(prefix) and system in res:
+                    return res[system][0]
+            return None
+
+        def ratio(prefix, other, lower_better=False):
+            f, o = get(prefix), get(prefix, other)
+            if not f or not o:
+                return "–"
+            return f"{(o / f if lower_better else f / o):.2f}"
+        when = h["run"].split(" by ")[0].replace("Run ", "")
+        se, fr = get("WADO-RS whole series"), get("WADO-RS one frame")
+        out.append(f"| {when} | {h.get('commit') or '–'} "
+                   f"| {ratio('C-STORE ingest, 1 association', 'Orthanc')} / {ratio('C-STORE ingest, 1 association', 'storescp')} "
+                   f"| {ratio('C-STORE ingest, 4 association', 'Orthanc')} / {ratio('C-STORE ingest, 4 association', 'storescp')} "
+                   f"| {ratio('STOW-RS ingest', 'Orthanc')} | {ratio('Import of a', 'Orthanc')} "
+                   f"| {f'{se:.0f}' if se else '–'} | {f'{fr:.2f}' if fr else '–'} |")
+    return out
+
+
+def write(path, rows, run, history=()):
     systems = ["Filmless (zstd)", "Filmless (no compression)", "Orthanc", "storescp"]
     lines = [
         "# Benchmark results", "",
@@ -525,6 +575,8 @@ def write(path, rows, run):
             return f"{(f / o if higher else o / f):.2f}×"
         lines.append(f"| {label} | {unit} | " + " | ".join(cells) + f" | {ratio('Orthanc')} | {ratio('storescp')} |")
     lines += targets(rows)
+    if history:
+        lines += recent(history)
     lines += ["", "## Profile", ""] + PROFILE
     scale = os.path.join(ROOT, "benches", "SCALE.md")
     if os.path.exists(scale):
