@@ -599,13 +599,14 @@ CAUSES = {
               "association nothing can be grouped: every instance waits for its own object fdatasync, "
               "directory fsync and WAL fsync in turn (1.4 ms or more), where storescp spends 2 ms in all. "
               "3x Orthanc is beyond what this machine can do durably: on 2026-12-03 it would have been 360 "
-              "instances/s on 1 association and 810 on 4, while storescp, which keeps no index, hashes and "
-              "compresses nothing and syncs nothing, took 442 and 444 from the same storescu on the same 2 "
-              "cores. The 0.8x storescp goal on 4 associations (measured 0.74x) is the one within reach. "
+              "instances/s on 1 association and 810 on 4 (the 15:45 run), while storescp, which keeps no "
+              "index, hashes and compresses nothing and syncs nothing, took 442 and 444 from the same "
+              "storescu on the same 2 cores. "
               "Since 2026-12-03 16-bit pixel data is compressed in byte planes (see Profile): zstd went "
               "from 32% to 9% of the server's CPU, and the same session's alternating runs gave 133 -> 192 "
-              "instances/s on 1 association and 268 -> 312 on 4 (1.04x and 0.87x Orthanc on 2026-12-02, "
-              "1.69x and 1.23x in this run). What remains of the CPU is thread "
+              "instances/s on 1 association and 268 -> 312 on 4; against Orthanc, 1.04x and 0.87x on "
+              "2026-12-02, 1.19x-1.69x and 0.89x-1.23x in the three runs of 2026-12-03 (Recent runs). "
+              "What remains of the CPU is thread "
               "wake-ups (16%: a blocking-pool job per 256 KB chunk, sqlx's SQLite worker), SHA-256 (7%), "
               "copies (5%) and ext4 file creation (5%). What would close it: acknowledging before the "
               "object is synced is ruled out (durable means durable); a faster disk or more cores would; "
@@ -623,7 +624,10 @@ CAUSES = {
               "C-STORE.",
     "s3": "The spool (acknowledge once the spool file and the index are durable, upload in the "
           "background) takes S3 off the acknowledgment; the figure includes moto, a Python server, "
-          "storing the uploads on the same 2 cores while the ingest runs.",
+          "storing the uploads on the same 2 cores while the ingest runs: the same build measured "
+          "1.28x and 1.91x slower than local disk in two runs on 2026-12-03. What would close it: an "
+          "S3 server that does not share the archive's cores (any real deployment); nothing on the "
+          "acknowledgment path waits for S3.",
     "find": "Measured with findscu repeating the query in one association (the pynetdicom row adds "
             "about 3 ms of pynetdicom's own work per query, for every server).",
     "metadata": "The first call is one sample, taken right after three servers ingested on the same 2 "
@@ -636,8 +640,8 @@ CAUSES = {
              "the server's time, the loopback TCP send 10%, zstd decoding 6%, copies 8%. Since then a "
              "frame's 2-3 chunks decode side by side, a local object is read by the job that decodes "
              "it, and multipart bodies are not copied into one buffer: 2.01 -> 1.77 ms in alternating "
-             "runs (benches/ab.py, after this RESULTS.md's run). Stored without compression the same "
-             "frame takes 1.32 ms (the no compression column). What would close it: the index "
+             "runs (benches/ab.py); in the benchmark's own runs 1.76, 1.85 and 3.91 ms (Recent runs). Stored without compression the same "
+             "frame took 1.24-1.86 ms in the same runs. What would close it: the index "
              "lookup and the read in one hop (a dedicated reader thread), or no compression.",
     "series": "Every instance is zstd-decompressed on the way out (4 instances in flight, a context kept "
               "per thread). Profiled on 2026-12-03 after byte planes: the kernel's loopback TCP send "
