@@ -39,6 +39,41 @@ fn corpus() -> Corpus {
     )
 }
 
+/// A CT's 16-bit pixel data is compressed in byte planes, whichever way it
+/// arrives (whole, as import and STOW-RS hand it over, or streamed in
+/// pieces, as C-STORE does): a 512×512 slice at this suite's zstd level 3
+/// takes 41% of its size (48.5% compressed as it is), and reads back
+/// exactly.
+async fn sixteen_bit_pixels_go_in_byte_planes(db: ScratchDb) {
+    let a = archive(&db, DuplicatePolicy::KeepFirst).await;
+    let (_, slices) = filmless_test_data::ct_series(77, 2);
+    let (whole, streamed) = (&slices[0], &slices[1]);
+    a.store_bytes(&TenantId::IMPLICIT, Bytes::from(whole.bytes.clone()))
+        .await
+        .unwrap();
+    let pieces: Vec<std::io::Result<Bytes>> = streamed
+        .bytes
+        .chunks(16_372)
+        .map(|p| Ok(Bytes::copy_from_slice(p)))
+        .collect();
+    a.store_stream(&TenantId::IMPLICIT, futures::stream::iter(pieces), None)
+        .await
+        .unwrap();
+    for slice in [whole, streamed] {
+        let stored = a
+            .instance(&TenantId::IMPLICIT, &slice.sop_instance_uid)
+            .await
+            .unwrap();
+        let ratio = stored.blob.stored_size as f64 / stored.blob.original_size as f64;
+        assert!(ratio < 0.45, "stored at {ratio:.3} of its size");
+        let back = a
+            .read_instance(&TenantId::IMPLICIT, &slice.sop_instance_uid)
+            .await
+            .unwrap();
+        assert!(back[..] == slice.bytes[..], "read back differs");
+    }
+}
+
 async fn identity_rows_and_aggregates(db: ScratchDb) {
     let a = archive(&db, DuplicatePolicy::KeepFirst).await;
     let c = corpus();
@@ -1486,6 +1521,11 @@ macro_rules! index_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn identity_and_aggregates() {
                     identity_rows_and_aggregates($db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn byte_planes() {
+                    sixteen_bit_pixels_go_in_byte_planes($db).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
