@@ -86,9 +86,10 @@ const PART_IN_MEMORY: usize = 8 * 1024 * 1024;
 /// slices of a CT to share index commits (4 gave 400-460 instances/s on
 /// the benchmark's CT, 16 gave 500-560).
 const PARTS_IN_FLIGHT: usize = 16;
-/// Bytes of those parts held at once, per request: with the part being read
-/// and the stores' own buffers some 50 MiB at most, whatever the parts' size
-/// (four 8 MiB parts; sixteen of a CT's 512 KB slices hold 8 MiB).
+/// Bytes of those parts held at once, per request, counted as the parts'
+/// own length (four 8 MiB parts; sixteen of a CT's 512 KB slices hold
+/// 8 MiB). The buffers' spare room, the stores' chunk buffers and the part
+/// being read come on top: two to three times this at worst.
 const BYTES_IN_FLIGHT: usize = 32 * 1024 * 1024;
 
 /// Bytes of a part counted in flight until its store ends.

@@ -62,12 +62,17 @@ async fn export(
     // The ZIP is written to a temporary file (gone when closed) an
     // instance at a time, then sent from there: a study of any size, one
     // instance in memory. The file lives under the data folder, on the
-    // archive's disk, not in $TMPDIR (often a RAM-backed tmpfs).
+    // archive's disk, rather than in $TMPDIR (often a RAM-backed tmpfs);
+    // in $TMPDIR when the data folder cannot take it.
     let internal = |e: std::io::Error| crate::service::Error::Internal(e.to_string());
     let dir = state.config.data_dir.join("tmp");
     let file = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)?;
-        tempfile::tempfile_in(&dir)
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| tempfile::tempfile_in(&dir))
+            .or_else(|e| {
+                tracing::warn!(dir = %dir.display(), error = %e, "export staged in $TMPDIR instead");
+                tempfile::tempfile()
+            })
     })
     .await
     .map_err(|e| crate::service::Error::Internal(e.to_string()))?

@@ -20,7 +20,7 @@ use crate::blob::{BlobRef, BlobStore, BlobWriter, CompressionKind, S3Options};
 use crate::commit::{CommitStats, GroupCommit, Pending};
 use crate::error::{Error, Result};
 use crate::index::{Index, IndexOptions, Insert, NewInstance, StoredInstance};
-use crate::record::{parse_header, InstanceRecord, ObjectPatch};
+use crate::record::{parse_header, InstanceRecord};
 use crate::scan::{
     encapsulated_frames, native_frames, scan_complete, strip_item_headers, FragmentScanner,
     FrameRange, HeaderScanner, Layout, Scan,
@@ -404,9 +404,7 @@ impl Archive {
         let size = bytes.len() as u64;
         let sop = header.record.instance.sop_instance_uid.as_str().to_owned();
         let mut replace = false;
-        let study = header.record.study.study_instance_uid.as_str();
-        let (existing, patch) = self.known(tenant, &sop, study).await?;
-        if let Some(existing) = existing {
+        if let Some(existing) = self.inner.index.instance(tenant, &sop).await? {
             match self.on_duplicate(&header.record, &existing, &sha256, size)? {
                 Some(done) => return Ok(done),
                 None => replace = true,
@@ -419,7 +417,7 @@ impl Archive {
         }
         let blob = writer.finish_file().await?;
         let mut record = header.record;
-        corrected(&mut record, patch)?;
+        self.corrected(tenant, &mut record).await?;
         let journal = target.journal.and_then(|j| j(&record));
         let pending = Pending {
             tenant: tenant.clone(),
@@ -503,17 +501,17 @@ impl Archive {
             });
         }
         let new_writer = || self.instance_writer(tenant, &prepared);
-        let (known, mut writer, body) = if self.inner.blobs.writes_locally() {
+        let (existing, mut writer, body) = if self.inner.blobs.writes_locally() {
             // A local write is cheap to throw away: look the UID up while
             // the body arrives, not before.
             let mut writer = Some(new_writer()?);
-            let (known, body) = tokio::join!(
-                self.known(tenant, &sop, study),
+            let (existing, body) = tokio::join!(
+                self.inner.index.instance(tenant, &sop),
                 self.stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
             );
-            (known, writer, body)
+            (existing, writer, body)
         } else {
-            let (existing, patch) = self.known(tenant, &sop, study).await?;
+            let existing = self.inner.index.instance(tenant, &sop).await?;
             // When the stored copy wins whatever the new bytes are, do not
             // upload them: hash only, to tell an identical resend from a
             // conflict.
@@ -522,10 +520,10 @@ impl Archive {
             let body = self
                 .stream_body(&prepared.layout, header, &mut stream, writer.as_mut())
                 .await;
-            (Ok((existing, patch)), writer, body)
+            (Ok(existing), writer, body)
         };
-        let ((existing, patch), (sha256, size, fragments)) = match (known, body) {
-            (Ok(known), Ok(body)) => (known, body),
+        let (existing, (sha256, size, fragments)) = match (existing, body) {
+            (Ok(existing), Ok(body)) => (existing, body),
             (Err(e), _) | (_, Err(e)) => {
                 if let Some(w) = writer.take() {
                     w.abort().await;
@@ -548,7 +546,7 @@ impl Archive {
         let (frames, encapsulated) =
             frame_ranges(&prepared.layout, &prepared.record, fragments.as_ref());
         let mut record = prepared.record;
-        corrected(&mut record, patch)?;
+        self.corrected(tenant, &mut record).await?;
         let journal = target.journal.and_then(|j| j(&record));
         let pending = Pending {
             tenant: tenant.clone(),
@@ -636,19 +634,16 @@ impl Archive {
         }
     }
 
-    /// What the index holds that bears on an arriving instance: the copy
-    /// stored under its UID, and its study's correction (looked up side by
-    /// side).
-    async fn known(
-        &self,
-        tenant: &TenantId,
-        sop: &str,
-        study: &str,
-    ) -> Result<(Option<StoredInstance>, Option<ObjectPatch>)> {
-        futures::try_join!(
-            self.inner.index.instance(tenant, sop),
-            self.inner.index.object_patch(tenant, study)
-        )
+    /// A record of an instance arriving for a study corrected before takes
+    /// the correction (see [`crate::index::apply_to_record`]). Looked up
+    /// once the body is stored, just before the commit, so that a
+    /// correction made while a large instance arrives is not missed.
+    async fn corrected(&self, tenant: &TenantId, record: &mut InstanceRecord) -> Result<()> {
+        let study = record.study.study_instance_uid.as_str().to_owned();
+        if let Some(p) = self.inner.index.object_patch(tenant, &study).await? {
+            crate::index::apply_to_record(record, &p)?;
+        }
+        Ok(())
     }
 
     /// Commit the index rows for a written blob (its directory entry made
@@ -898,14 +893,5 @@ fn frame_ranges(
             None => (Vec::new(), true),
         },
         (None, _) => (Vec::new(), false),
-    }
-}
-
-/// A record of an instance arriving for a study corrected before takes the
-/// correction (see [`crate::index::apply_to_record`]).
-fn corrected(record: &mut InstanceRecord, patch: Option<ObjectPatch>) -> Result<()> {
-    match patch {
-        Some(p) => crate::index::apply_to_record(record, &p),
-        None => Ok(()),
     }
 }

@@ -1321,26 +1321,36 @@ fn corrupt(key: &str, reason: &'static str) -> Error {
     }
 }
 
-/// Decode several chunks (table entry, stored bytes) at once: the first
-/// here, the others each on a scoped thread of its own, so that a frame
-/// spanning a few chunks takes about the time of one.
+/// Most threads one ranged read decodes its chunks on.
+const DECODE_THREADS: usize = 4;
+
+/// Decode several chunks (table entry, stored bytes) at once, in order: in
+/// as many runs as there are cores (at most [`DECODE_THREADS`]), the first
+/// here and the others each on a scoped thread, so that a frame spanning a
+/// few chunks takes about the time of one and a frame of a hundred chunks
+/// starts no more threads than that.
 fn decode_chunks(key: &str, pieces: &[(u32, &[u8])], chunk_size: u32) -> Result<Vec<Vec<u8>>> {
-    let decode = |(entry, piece): &(u32, &[u8])| decode_chunk(key, *entry, piece, chunk_size);
-    let Some((head, rest)) = pieces.split_first() else {
-        return Ok(Vec::new());
+    let decode_run = |run: &[(u32, &[u8])]| -> Result<Vec<Vec<u8>>> {
+        run.iter()
+            .map(|(entry, piece)| decode_chunk(key, *entry, piece, chunk_size))
+            .collect()
     };
-    if rest.is_empty() {
-        return Ok(vec![decode(head)?]);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, DECODE_THREADS)
+        .min(pieces.len());
+    if threads <= 1 {
+        return decode_run(pieces);
     }
+    let mut runs = pieces.chunks(pieces.len().div_ceil(threads));
+    let first = runs.next().unwrap_or_default();
     std::thread::scope(|scope| {
-        let others: Vec<_> = rest
-            .iter()
-            .map(|p| scope.spawn(move || decode(p)))
+        let others: Vec<_> = runs
+            .map(|run| scope.spawn(move || decode_run(run)))
             .collect();
-        let mut out = Vec::with_capacity(pieces.len());
-        out.push(decode(head)?);
+        let mut out = decode_run(first)?;
         for h in others {
-            out.push(
+            out.extend(
                 h.join()
                     .map_err(|_| Error::Internal("decompression thread panicked".into()))??,
             );
