@@ -749,26 +749,20 @@ impl RangeSource {
 /// Bytes `range` of the local object file `path` (of `key`). A missing file
 /// is the same not-found error the object store gives.
 fn read_file_range(path: &std::path::Path, key: &str, range: Range<u64>) -> Result<Bytes> {
-    use std::io::{Read, Seek, SeekFrom};
-    let context = || format!("reading {}", path.display());
-    let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::store(
+    match crate::spool::file_range(path, range) {
+        Ok(Some(b)) => Ok(Bytes::from(b)),
+        Ok(None) => Err(Error::store(
             key,
             object_store::Error::NotFound {
                 path: key.to_owned(),
-                source: Box::new(e),
+                source: format!("{} does not exist", path.display()).into(),
             },
-        ),
-        _ => Error::io(context(), e),
-    })?;
-    file.seek(SeekFrom::Start(range.start))
-        .map_err(|e| Error::io(context(), e))?;
-    let mut buf = vec![0u8; (range.end - range.start) as usize];
-    file.read_exact(&mut buf).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => corrupt(key, "object shorter than the index says"),
-        _ => Error::io(context(), e),
-    })?;
-    Ok(Bytes::from(buf))
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(corrupt(key, "object shorter than the index says"))
+        }
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
 }
 
 /// A local object file open for writing.

@@ -223,17 +223,9 @@ impl Spool {
         let path = self.path(key)?;
         let key = key.to_owned();
         tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut f = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(Error::io(format!("reading spooled {key}"), e)),
-            };
-            let mut out = vec![0u8; (range.end - range.start) as usize];
-            f.seek(SeekFrom::Start(range.start))
-                .and_then(|_| f.read_exact(&mut out))
-                .map_err(|e| Error::io(format!("reading spooled {key}"), e))?;
-            Ok(Some(Bytes::from(out)))
+            file_range(&path, range)
+                .map(|b| b.map(Bytes::from))
+                .map_err(|e| Error::io(format!("reading spooled {key}"), e))
         })
         .await?
     }
@@ -408,4 +400,20 @@ async fn bury(remote: &dyn ObjectStore, path: &FsPath, location: &Path, key: &st
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(format!("removing {}", stone.display()), e)),
     }
+}
+
+/// Bytes `range` of the file at `path`, read where the caller is (it
+/// blocks); `None` when there is no such file. A file shorter than the
+/// range fails with `UnexpectedEof`.
+pub(crate) fn file_range(path: &FsPath, range: Range<u64>) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut out = vec![0u8; (range.end - range.start) as usize];
+    f.seek(SeekFrom::Start(range.start))?;
+    f.read_exact(&mut out)?;
+    Ok(Some(out))
 }
