@@ -280,6 +280,18 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the server said last (CI keeps only
+        // the test's output).
+        if std::thread::panicking() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if let Ok(log) = self.log.lock() {
+                let from = log.len().saturating_sub(150);
+                eprintln!("---- the server's last {} log lines ----", log.len() - from);
+                for line in &log[from..] {
+                    eprintln!("{line}");
+                }
+            }
+        }
     }
 }
 

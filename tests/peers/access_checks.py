@@ -23,6 +23,7 @@ import time
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+import pynetdicom_race  # noqa: F401  (closes a race in pynetdicom; see there)
 from pynetdicom import AE, build_role, evt, StoragePresentationContexts
 from pydicom.uid import generate_uid
 from pynetdicom.sop_class import (

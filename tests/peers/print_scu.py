@@ -29,6 +29,7 @@ import os
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+import pynetdicom_race  # noqa: F401  (closes a race in pynetdicom; see there)
 from pynetdicom import AE
 from pynetdicom.sop_class import (
     BasicColorImageBox,

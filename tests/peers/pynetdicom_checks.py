@@ -12,6 +12,7 @@ import threading
 import time
 
 from pydicom import dcmread
+import pynetdicom_race  # noqa: F401  (closes a race in pynetdicom; see there)
 from pynetdicom import AE, evt, StoragePresentationContexts, build_role
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,

@@ -22,6 +22,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+import pynetdicom_race  # noqa: F401  (closes a race in pynetdicom; see there)
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import (
     CTImageStorage,
@@ -57,6 +58,31 @@ def status_of(st):
         return None
     code = getattr(st, "Status", None)
     return int(code) if code is not None else None
+
+
+class CommandSets:
+    """The command sets of the messages an association received, as sent
+    (pynetdicom's N-CREATE primitive drops Attribute Identifier List)."""
+
+    def __init__(self):
+        self.received = []
+
+    def handler(self):
+        return (evt.EVT_DIMSE_RECV, lambda event: self.received.append(event.message.command_set))
+
+    def tags(self, tag):
+        """The tags the last one lists in `tag` (an AT element), as GGGGEEEE."""
+        if not self.received or tag not in self.received[-1]:
+            return []
+        value = self.received[-1][tag].value
+        items = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "__len__") else [value]
+        return ["%08X" % int(t) for t in items]
+
+    def named(self):
+        return {
+            "attribute_identifiers": self.tags(0x00001005),
+            "offending_elements": self.tags(0x00000901),
+        }
 
 
 def to_json(ds):
@@ -508,7 +534,8 @@ def cmd_mpps_create(args):
 
     a = ae(args.aet)
     a.add_requested_context(ModalityPerformedProcedureStep)
-    assoc = a.associate(args.host, args.port, ae_title=args.called)
+    commands = CommandSets()
+    assoc = a.associate(args.host, args.port, ae_title=args.called, evt_handlers=[commands.handler()])
     if not assoc.is_established:
         out({"status": None, "mpps_uid": mpps_uid, "attribute_list": None,
              "error": association_problem(assoc)})
@@ -517,6 +544,7 @@ def cmd_mpps_create(args):
     try:
         status, attrs = assoc.send_n_create(ds, ModalityPerformedProcedureStep, mpps_uid)
         result["status"] = status_of(status)
+        result.update(commands.named())
         if result["status"] is None:
             result["error"] = "no N-CREATE response (timeout or abort)"
         result["attribute_list"] = to_json(attrs)
@@ -558,7 +586,8 @@ def cmd_mpps_set(args):
 
     a = ae(args.aet)
     a.add_requested_context(ModalityPerformedProcedureStep)
-    assoc = a.associate(args.host, args.port, ae_title=args.called)
+    commands = CommandSets()
+    assoc = a.associate(args.host, args.port, ae_title=args.called, evt_handlers=[commands.handler()])
     if not assoc.is_established:
         out({"status": None, "error": association_problem(assoc)})
         return 0
@@ -566,6 +595,7 @@ def cmd_mpps_set(args):
     try:
         status, attrs = assoc.send_n_set(ds, ModalityPerformedProcedureStep, args.mpps_uid)
         result["status"] = status_of(status)
+        result.update(commands.named())
         error_id = getattr(status, "ErrorID", None) if status is not None else None
         result["error_id"] = int(error_id) if error_id is not None else None
         if result["status"] is None:

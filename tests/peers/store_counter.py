@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import pynetdicom_race  # noqa: F401  (closes a race in pynetdicom; see there)
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
