@@ -771,26 +771,35 @@ fn mpps_and_commitment_refusals() {
         args.extend_from_slice(extra);
         ris(port, &args)
     };
+    // Each refusal names the attribute in Attribute Identifier List
+    // (0000,1005), where PS3.7 C.5 puts it for 0120H and 0105H.
+    let r = create(&["--omit-status"]);
+    assert_eq!(r["status"], 0x0120, "missing status: {r}");
     assert_eq!(
-        create(&["--omit-status"])["status"],
-        0x0120,
-        "missing status"
+        (&r["attribute_identifiers"], &r["offending_elements"]),
+        (&serde_json::json!(["00400252"]), &serde_json::json!([])),
+        "{r}"
     );
     // The other Type 1 attributes of an N-CREATE (PS3.4 Table F.7.2-1).
-    for keyword in [
-        "PerformedStationAETitle",
-        "PerformedProcedureStepID",
-        "PerformedProcedureStepStartDate",
-        "Modality",
+    for (keyword, tag) in [
+        ("PerformedStationAETitle", "00400241"),
+        ("PerformedProcedureStepID", "00400253"),
+        ("PerformedProcedureStepStartDate", "00400244"),
+        ("Modality", "00080060"),
     ] {
         let r = create(&["--omit", keyword]);
         assert_eq!(r["status"], 0x0120, "{keyword} missing: {r}");
+        assert_eq!(
+            r["attribute_identifiers"],
+            serde_json::json!([tag]),
+            "{keyword} missing: {r}"
+        );
     }
     let r = create(&["--mpps-uid", "1.2.826.0.1.3680043.10.543.70"]);
     assert_eq!(r["status"], 0, "{r}");
     // What the N-CREATE fixed may not change by N-SET: 0105H, and the
     // step stays as it was (the COMPLETED below still applies).
-    for also in ["PatientID=OTHER", "Modality=MR"] {
+    for (also, tag) in [("PatientID=OTHER", "00100020"), ("Modality=MR", "00080060")] {
         let r = ris(
             port,
             &[
@@ -804,6 +813,11 @@ fn mpps_and_commitment_refusals() {
             ],
         );
         assert_eq!(r["status"], 0x0105, "{also}: {r}");
+        assert_eq!(
+            r["attribute_identifiers"],
+            serde_json::json!([tag]),
+            "{also}: {r}"
+        );
     }
     let r = create(&["--mpps-uid", "1.2.826.0.1.3680043.10.543.70"]);
     assert_eq!(r["status"], 0x0111, "duplicate: {r}");

@@ -125,6 +125,19 @@ impl CommandField {
         }
     }
 
+    /// Whether this is a DIMSE-N response.
+    pub fn is_normalized_response(self) -> bool {
+        matches!(
+            self,
+            CommandField::NEventReportRsp
+                | CommandField::NSetRsp
+                | CommandField::NActionRsp
+                | CommandField::NCreateRsp
+                | CommandField::NGetRsp
+                | CommandField::NDeleteRsp
+        )
+    }
+
     /// The response to this request (responses answer themselves).
     pub fn response(self) -> Self {
         match self {
@@ -278,17 +291,7 @@ impl Command {
     /// affected one.
     pub fn response(&self, status: Status, has_data_set: bool) -> Self {
         let field = self.field.map(CommandField::response);
-        let normalized = matches!(
-            field,
-            Some(
-                CommandField::NEventReportRsp
-                    | CommandField::NSetRsp
-                    | CommandField::NActionRsp
-                    | CommandField::NCreateRsp
-                    | CommandField::NGetRsp
-                    | CommandField::NDeleteRsp
-            )
-        );
+        let normalized = field.is_some_and(CommandField::is_normalized_response);
         Command {
             field,
             responding_to: self.message_id,
@@ -315,6 +318,22 @@ impl Command {
             has_data_set,
             status: Some(status),
             ..Command::default()
+        }
+    }
+
+    /// Name the attributes a response is about, in the field PS3.7 gives
+    /// them: a DIMSE-N response's No Such Attribute (0105H), Attribute
+    /// List warning (0107H), Missing Attribute (0120H) and Missing
+    /// Attribute Value (0121H) carry Attribute Identifier List (0000,1005)
+    /// (C.4.2, C.5; pynetdicom's N-service primitives read only that one);
+    /// everything else carries Offending Element (0000,0901).
+    pub fn name_attributes(&mut self, tags: Vec<Tag>) {
+        let normalized = self.field.is_some_and(CommandField::is_normalized_response);
+        let listed = matches!(self.status, Some(Status(0x0105 | 0x0107 | 0x0120 | 0x0121)));
+        if normalized && listed {
+            self.attribute_identifiers = tags;
+        } else {
+            self.offending_elements = tags;
         }
     }
 
@@ -723,6 +742,53 @@ mod tests {
             create.response(Status::SUCCESS, false).field,
             Some(CommandField::NCreateRsp)
         );
+    }
+
+    /// A DIMSE-N refusal for a missing or unknown attribute names it in
+    /// Attribute Identifier List (PS3.7 C.5); a C-service failure, and an
+    /// N-service one of another kind, in Offending Element.
+    #[test]
+    fn refusals_name_attributes_where_ps3_7_puts_them() {
+        let create = Command {
+            field: Some(CommandField::NCreateRq),
+            message_id: Some(2),
+            affected_sop_class_uid: Some("1.2.840.10008.3.1.2.3.3".into()),
+            affected_sop_instance_uid: Some("1.2.3".into()),
+            has_data_set: true,
+            ..Command::default()
+        };
+        for status in [
+            Status::MISSING_ATTRIBUTE,
+            Status::MISSING_ATTRIBUTE_VALUE,
+            Status::NO_SUCH_ATTRIBUTE,
+        ] {
+            let mut rsp = create.response(status, false);
+            rsp.name_attributes(vec![tags::PERFORMED_STATION_AE_TITLE]);
+            let again = Command::decode(&rsp.encode()).unwrap();
+            assert_eq!(
+                again.attribute_identifiers,
+                vec![tags::PERFORMED_STATION_AE_TITLE],
+                "{status}"
+            );
+            assert!(again.offending_elements.is_empty(), "{status}");
+        }
+        let mut invalid = create.response(Status::INVALID_ATTRIBUTE_VALUE, false);
+        invalid.name_attributes(vec![tags::PERFORMED_STATION_AE_TITLE]);
+        assert_eq!(
+            invalid.offending_elements,
+            vec![tags::PERFORMED_STATION_AE_TITLE]
+        );
+        let find = Command::request(
+            CommandField::CFindRq,
+            3,
+            "1.2.840.10008.5.1.4.1.2.2.1",
+            true,
+        );
+        let mut failed = find.response(Status(0xA900), false);
+        failed.name_attributes(vec![tags::QUERY_RETRIEVE_LEVEL]);
+        let again = Command::decode(&failed.encode()).unwrap();
+        assert_eq!(again.offending_elements, vec![tags::QUERY_RETRIEVE_LEVEL]);
+        assert!(again.attribute_identifiers.is_empty());
     }
 
     #[test]

@@ -516,8 +516,10 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
                 )));
             };
             let field = command.field()?;
+            tracing::debug!(?field, message_id = ?command.message_id, "request");
             let started = std::time::Instant::now();
             let served = self.serve(pc, &command, field, &abstract_syntax, &ts).await;
+            tracing::debug!(?field, ok = served.is_ok(), "served");
             // Timed to the final response (a storage commitment's report
             // may follow it), and counted even when the association then
             // broke.
@@ -820,7 +822,7 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
         };
         let mut rsp = request.response(answer.response.status, data.is_some());
         rsp.error_comment = answer.response.comment;
-        rsp.offending_elements = answer.response.offending;
+        rsp.name_attributes(answer.response.offending);
         rsp.error_id = answer.response.error_id;
         if let Some(uid) = answer.sop_instance_uid {
             rsp.affected_sop_instance_uid = Some(uid);
@@ -831,7 +833,7 @@ impl<S: Provider, W: Wire> Session<'_, S, W> {
     async fn respond(&mut self, pc: u8, request: &Command, response: Response) -> Result<()> {
         let mut rsp = request.response(response.status, false);
         rsp.error_comment = response.comment;
-        rsp.offending_elements = response.offending;
+        rsp.name_attributes(response.offending);
         rsp.error_id = response.error_id;
         self.chan.send(pc, &rsp, None).await
     }

@@ -355,7 +355,7 @@ impl ScuAssociation {
                     let r = store(request, std::mem::take(&mut buf)).await;
                     let mut rsp = command.response(r.status, false);
                     rsp.error_comment = r.comment;
-                    rsp.offending_elements = r.offending;
+                    rsp.name_attributes(r.offending);
                     self.chan.send(spc, &rsp, None).await?;
                 }
                 Event::Command { command, .. }
@@ -525,10 +525,17 @@ impl ScuAssociation {
                 if command.has_data_set {
                     self.skip_data().await?;
                 }
+                // A DIMSE-N refusal names its attributes in Attribute
+                // Identifier List (see Command::name_attributes).
+                let offending = if command.offending_elements.is_empty() {
+                    command.attribute_identifiers
+                } else {
+                    command.offending_elements
+                };
                 Ok(Response {
                     status,
                     comment: command.error_comment,
-                    offending: command.offending_elements,
+                    offending,
                     error_id: command.error_id,
                 })
             }
