@@ -546,23 +546,39 @@ impl Service {
             storage::Backend::Sqlite => storage::index::now_millis(),
             _ => storage::index::now_millis().saturating_sub(r.sweep_after_ms),
         };
+        const PAGE: i64 = 1000;
         loop {
-            match index.routing_arrivals(before, 1000).await {
-                Ok(left) => {
-                    if !left.is_empty() {
-                        tracing::info!(
-                            arrivals = left.len(),
-                            "routing arrivals left in the journal: routing them"
-                        );
-                    }
-                    for a in left {
-                        let arrival = self.journaled_arrival(a);
-                        if r.arrivals.send(arrival).await.is_err() {
-                            return;
+            // The whole backlog, a page at a time (a crash during a night's
+            // ingest can leave many thousands); the queue's bound paces it.
+            let mut after = None;
+            let mut swept = 0usize;
+            loop {
+                match index.routing_arrivals(before, after.as_ref(), PAGE).await {
+                    Ok(mut page) => {
+                        let full = page.len() as i64 == PAGE;
+                        swept += page.len();
+                        after = page.last().cloned();
+                        for a in page.drain(..) {
+                            let arrival = self.journaled_arrival(a);
+                            if r.arrivals.send(arrival).await.is_err() {
+                                return;
+                            }
+                        }
+                        if !full {
+                            break;
                         }
                     }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the routing journal");
+                        break;
+                    }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot read the routing journal"),
+            }
+            if swept > 0 {
+                tracing::info!(
+                    arrivals = swept,
+                    "routing arrivals left in the journal: routed again"
+                );
             }
             tokio::select! {
                 _ = stop.cancelled() => return,

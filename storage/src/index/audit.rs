@@ -64,7 +64,7 @@ impl Index {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let (_guard, mut tx) = self.begin_write().await?;
         for e in events {
             sqlx::query(
                 "INSERT INTO audit_event (at, actor, actor_kind, source, action, outcome, patient_id, \

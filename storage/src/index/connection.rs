@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
@@ -52,6 +52,29 @@ macro_rules! write_tx {
 }
 
 pub(crate) use write_tx;
+
+/// A wait for, or a hold of, SQLite's write turn this long is logged: one
+/// slow write stalls every other (a C-STORE waiting for its commit).
+const SLOW_WRITE: Duration = Duration::from_secs(5);
+
+/// SQLite's write turn in this process, held by one transaction; logs a
+/// hold longer than [`SLOW_WRITE`] when released.
+pub(crate) struct WriteLock<'a> {
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+    since: Instant,
+}
+
+impl Drop for WriteLock<'_> {
+    fn drop(&mut self) {
+        let held = self.since.elapsed();
+        if held >= SLOW_WRITE {
+            tracing::warn!(
+                held_ms = held.as_millis() as u64,
+                "an index write held SQLite's write turn long"
+            );
+        }
+    }
+}
 
 /// What a write transaction ends with.
 pub(crate) enum Tx<T> {
@@ -228,17 +251,32 @@ impl Index {
     }
 
     /// Begin a write transaction: on SQLite, under the writer lock and
-    /// with `BEGIN IMMEDIATE`.
+    /// with `BEGIN IMMEDIATE`. Every write of this process goes through
+    /// here, so on SQLite `BEGIN IMMEDIATE` waits only on other processes.
     pub(crate) async fn begin_write(
         &self,
-    ) -> Result<(
-        Option<tokio::sync::MutexGuard<'_, ()>>,
-        sqlx::Transaction<'static, sqlx::Any>,
-    )> {
+    ) -> Result<(Option<WriteLock<'_>>, sqlx::Transaction<'static, sqlx::Any>)> {
         Ok(match self.backend {
             Backend::Sqlite => {
+                let asked = Instant::now();
                 let guard = self.writer.lock().await;
-                (Some(guard), self.pool.begin_with("BEGIN IMMEDIATE").await?)
+                let locked = Instant::now();
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let waited = asked.elapsed();
+                if waited >= SLOW_WRITE {
+                    tracing::warn!(
+                        lock_ms = (locked - asked).as_millis() as u64,
+                        begin_ms = locked.elapsed().as_millis() as u64,
+                        "an index write waited long for its turn (writer lock, then the database)"
+                    );
+                }
+                (
+                    Some(WriteLock {
+                        _guard: guard,
+                        since: Instant::now(),
+                    }),
+                    tx,
+                )
             }
             Backend::Postgres => (None, self.pool.begin().await?),
         })

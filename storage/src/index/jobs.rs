@@ -166,6 +166,19 @@ impl Index {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // Most ticks find nothing due: a plain read says so without taking
+        // a write turn (on SQLite, every other writer waits for that).
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM job WHERE kind = $1 AND state IN ('pending', 'running') \
+             AND next_attempt_at <= $2 LIMIT 1",
+        )
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let (_guard, mut tx) = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM job WHERE kind = $1 AND state IN ('pending', 'running') \
@@ -458,13 +471,30 @@ impl Index {
     }
 
     /// Arrivals the routing journal still holds (their jobs not queued)
-    /// from before `before` (Unix ms), oldest first, at most `limit`.
-    pub async fn routing_arrivals(&self, before: i64, limit: i64) -> Result<Vec<RoutingArrival>> {
+    /// from before `before` (Unix ms), oldest first, at most `limit`; with
+    /// `after`, those that come after it in that order (the next page: a
+    /// backlog is read through at once, each row once, while the rows
+    /// already read are still being claimed).
+    pub async fn routing_arrivals(
+        &self,
+        before: i64,
+        after: Option<&RoutingArrival>,
+        limit: i64,
+    ) -> Result<Vec<RoutingArrival>> {
+        let (at, tenant, sop) = match after {
+            Some(a) => (a.created_at, a.tenant.as_str(), a.sop_instance_uid.as_str()),
+            None => (i64::MIN, "", ""),
+        };
         let rows = sqlx::query(
             "SELECT tenant_id, sop_instance_uid, payload, created_at FROM routing_arrival \
-             WHERE created_at < $1 ORDER BY created_at, sop_instance_uid LIMIT $2",
+             WHERE created_at < $1 AND (created_at > $2 OR (created_at = $2 AND \
+             (tenant_id > $3 OR (tenant_id = $3 AND sop_instance_uid > $4)))) \
+             ORDER BY created_at, tenant_id, sop_instance_uid LIMIT $5",
         )
         .bind(before)
+        .bind(at)
+        .bind(tenant)
+        .bind(sop)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;

@@ -79,7 +79,10 @@ impl Index {
         if let Some(t) = within {
             q = q.bind(t.as_str());
         }
-        Ok(q.execute(self.pool()).await?.rows_affected() > 0)
+        let (_guard, mut tx) = self.begin_write().await?;
+        let changed = q.execute(&mut *tx).await?.rows_affected() > 0;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Disable or enable a user (of `within` only, when given); false when
@@ -98,27 +101,32 @@ impl Index {
         if let Some(t) = within {
             q = q.bind(t.as_str());
         }
-        Ok(q.execute(self.pool()).await?.rows_affected() > 0)
+        let (_guard, mut tx) = self.begin_write().await?;
+        let changed = q.execute(&mut *tx).await?.rows_affected() > 0;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Remove a user (of `within` only, when given); false when there was
     /// none.
     pub async fn remove_user(&self, name: &str, within: Option<&TenantId>) -> Result<bool> {
+        let (_guard, mut tx) = self.begin_write().await?;
         let r = match within {
             None => {
                 sqlx::query("DELETE FROM app_user WHERE name = $1")
                     .bind(name)
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await?
             }
             Some(t) => {
                 sqlx::query("DELETE FROM app_user WHERE name = $1 AND tenant_id = $2")
                     .bind(name)
                     .bind(t.as_str())
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await?
             }
         };
+        tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }
 }
