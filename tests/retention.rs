@@ -2,7 +2,8 @@
 //! 10 years, a CT of the same day (no rule) and last year's radiograph
 //! stay; the plan says so and what it frees; nothing is deleted until
 //! `[retention] enabled`, and the deletion is audited with its rule. A 2010
-//! radiograph imported today is young by its arrival, and stays.
+//! radiograph imported today is young by its arrival, and stays. The
+//! server deletes by itself at `[retention] run_at`, not before.
 
 mod common;
 
@@ -47,6 +48,24 @@ fn config(dir: &Path, database_url: Option<&str>, enabled: bool) -> std::path::P
     )
     .unwrap();
     path
+}
+
+/// Date every study but `except` as arrived in 2010 (in the index of
+/// `data_dir`, or of `database_url`).
+fn arrived_in_2010(data_dir: &Path, database_url: Option<&str>, except: &str) {
+    let url = database_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("index.db").display()));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let sql = format!(
+            "UPDATE study SET created_at = 1262563200000 WHERE study_instance_uid <> '{except}'"
+        );
+        db.execute(sql.as_str()).await.unwrap();
+        db.close().await.unwrap();
+    });
 }
 
 fn run(config: &Path, args: &[&str]) -> (bool, String, String) {
@@ -124,19 +143,7 @@ fn retention(database_url: Option<&str>) {
         String::from_utf8_lossy(&out.stderr)
     );
     // Everything but the just-imported study arrived in 2010.
-    let url = database_url
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("index.db").display()));
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::{Connection, Executor};
-        sqlx::any::install_default_drivers();
-        let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let sql = format!(
-            "UPDATE study SET created_at = 1262563200000 WHERE study_instance_uid <> '{just_imported}'"
-        );
-        db.execute(sql.as_str()).await.unwrap();
-        db.close().await.unwrap();
-    });
+    arrived_in_2010(dir.path(), database_url, &just_imported);
 
     // The plan: the 2010 radiographs only.
     let (ok, plan, err) = run(&cfg, &["retention", "plan", "--json"]);
@@ -257,18 +264,7 @@ fn retention_by_tenant(database_url: Option<&str>) {
         );
     }
     // Both arrived in 2010.
-    let url = database_url
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("index.db").display()));
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use sqlx::{Connection, Executor};
-        sqlx::any::install_default_drivers();
-        let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
-        db.execute("UPDATE study SET created_at = 1262563200000")
-            .await
-            .unwrap();
-        db.close().await.unwrap();
-    });
+    arrived_in_2010(dir.path(), database_url, "");
     let (ok, plan, err) = run(&cfg, &["retention", "plan", "--json"]);
     assert!(ok, "{err}");
     let plan: Value = serde_json::from_str(&plan).unwrap();
@@ -288,4 +284,94 @@ fn a_rule_for_one_tenant_sqlite() {
 fn a_rule_for_one_tenant_postgres() {
     let db = ScratchPg::new();
     retention_by_tenant(Some(&db.url));
+}
+
+/// The server deletes by itself, at `[retention] run_at` of the day (here
+/// a few seconds after it starts), and not before.
+fn retention_at_its_hour(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("in");
+    let old_cr = study(&files, 21, "CR", "20100104", 2);
+    let ct = study(&files, 22, "CT", "20100104", 1);
+    let write_config = |run_at: &str| {
+        let storage = database_url
+            .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
+            .unwrap_or_default();
+        let path = dir.path().join("filmless.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir = \"{}\"\n{storage}[retention]\nenabled = true\nrun_at = \"{run_at}\"\n\
+                 [[retention.rules]]\nname = \"Radiographs: 10 years\"\nmodalities = [\"CR\"]\nkeep = \"10y\"\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let cfg = write_config("02:00");
+    let out = filmless()
+        .args(["import", "--config"])
+        .arg(&cfg)
+        .arg(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    arrived_in_2010(dir.path(), database_url, "");
+    // A time of day that parses neither way is refused at start.
+    let bad = write_config("2am");
+    let (ok, _, err) = run(&bad, &["retention", "plan"]);
+    assert!(!ok && err.contains("run_at"), "{err}");
+
+    let at = chrono::Local::now() + chrono::TimeDelta::seconds(12);
+    let cfg = write_config(&at.format("%H:%M:%S").to_string());
+    let cfg_arg = cfg.to_str().unwrap().to_owned();
+    let server = common::ServerProcess::start(dir.path(), &["--config", &cfg_arg], &[]);
+    let instances = || {
+        let (ok, stats, err) = run(&cfg, &["stats", "--json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<Value>(&stats).unwrap()["total_instances"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(instances(), 3, "deleted before its time");
+    let deadline = at + chrono::TimeDelta::seconds(45);
+    while instances() != 1 {
+        assert!(
+            chrono::Local::now() < deadline,
+            "not deleted at {at}: {:?}",
+            server.log.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(
+        chrono::Local::now() >= at - chrono::TimeDelta::milliseconds(1500),
+        "deleted before {at}"
+    );
+    assert!(server.logged("retention: studies deleted"));
+    // The radiograph went (its 2 instances), the CT (no rule) stayed.
+    let (_, plan, _) = run(&cfg, &["retention", "plan", "--json"]);
+    assert!(!plan.contains(&old_cr), "{plan}");
+    let (status, _, body) = common::http(&server.http, "GET", "/dicom-web/studies", &[], b"");
+    let listed = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{listed}");
+    assert!(
+        listed.contains(&ct) && !listed.contains(&old_cr),
+        "{listed}"
+    );
+}
+
+#[test]
+fn the_server_deletes_at_run_at_sqlite() {
+    retention_at_its_hour(None);
+}
+
+#[test]
+fn the_server_deletes_at_run_at_postgres() {
+    let db = ScratchPg::new();
+    retention_at_its_hour(Some(&db.url));
 }

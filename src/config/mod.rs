@@ -71,13 +71,34 @@ pub struct Config {
 
 /// `[retention]`: studies deleted once old enough, by rules. Nothing is
 /// deleted unless `enabled`; `filmless retention plan` shows what would be.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Delete, once a day, what the rules say (else only plan).
     pub enabled: bool,
+    /// When, each day, in the server's local time: `HH:MM` (or
+    /// `HH:MM:SS`); `02:00` by default, when the modalities are quiet.
+    pub run_at: String,
     /// The rules; a study no rule matches is kept.
     pub rules: Vec<RetentionRule>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            enabled: false,
+            run_at: "02:00".to_owned(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// A time of day, `HH:MM` or `HH:MM:SS` (`[retention] run_at`).
+pub fn time_of_day(value: &str) -> Option<chrono::NaiveTime> {
+    let value = value.trim();
+    chrono::NaiveTime::parse_from_str(value, "%H:%M:%S")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(value, "%H:%M"))
+        .ok()
 }
 
 /// `[[retention.rules]]`: studies of these modalities (all of a study's
@@ -361,6 +382,12 @@ impl Config {
         self.validate_tenants()?;
         self.validate_routing()?;
         self.validate_print()?;
+        if time_of_day(&self.retention.run_at).is_none() {
+            bail!(
+                "retention.run_at {:?} is not a time of day like 02:00",
+                self.retention.run_at
+            );
+        }
         for r in &self.retention.rules {
             if keep_days(&r.keep).is_none() {
                 bail!(

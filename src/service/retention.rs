@@ -1,14 +1,37 @@
 //! Retention: studies deleted once older than their rules keep them
-//! (`[[retention.rules]]`), once a day when `[retention] enabled`, each
-//! deletion audited with its rule; `filmless retention plan` shows what
-//! would go and the bytes it would free, whether enabled or not.
+//! (`[[retention.rules]]`), once a day at `[retention] run_at` when
+//! `[retention] enabled`, each deletion audited with its rule; `filmless
+//! retention plan` shows what would go and the bytes it would free,
+//! whether enabled or not.
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{Context, Error, Result, Right, Service, Target};
 use crate::audit::Action;
-use crate::config::{keep_days, RetentionConfig};
+use crate::config::{keep_days, time_of_day, RetentionConfig};
+
+/// How long from `now` until the next `at` of the day in `now`'s time
+/// zone (tomorrow's when today's has passed; an hour later when a clock
+/// change skips it).
+fn until_next<Tz: chrono::TimeZone>(
+    at: chrono::NaiveTime,
+    now: &chrono::DateTime<Tz>,
+) -> std::time::Duration {
+    let zone = now.timezone();
+    let today = now.date_naive();
+    for day in today.iter_days().take(3) {
+        let local = day.and_time(at);
+        let when = zone.from_local_datetime(&local).earliest().or_else(|| {
+            zone.from_local_datetime(&(local + chrono::TimeDelta::hours(1)))
+                .earliest()
+        });
+        if let Some(when) = when.filter(|w| w > now) {
+            return (when - now.clone()).to_std().unwrap_or_default();
+        }
+    }
+    std::time::Duration::from_secs(86_400)
+}
 
 /// A study the rules let go.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -186,8 +209,10 @@ impl Service {
         if !self.inner.retention.enabled || self.inner.retention.rules.is_empty() {
             return;
         }
-        let mut wait = std::time::Duration::from_secs(300);
+        let at = time_of_day(&self.inner.retention.run_at).unwrap_or_default();
         loop {
+            let wait = until_next(at, &chrono::Local::now());
+            tracing::debug!(in_secs = wait.as_secs(), "retention runs next");
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
@@ -196,12 +221,38 @@ impl Service {
             if let Err(e) = self.retention_run(&ctx).await {
                 tracing::warn!(error = %e, "retention did not run");
             }
-            wait = std::time::Duration::from_secs(86_400);
+            // Past the minute it ran at, however quick the run.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     }
 
     /// The retention settings.
     pub fn retention(&self) -> &RetentionConfig {
         &self.inner.retention
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveTime, TimeZone, Utc};
+
+    #[test]
+    fn retention_runs_next_at_its_time_of_day() {
+        let at = NaiveTime::from_hms_opt(2, 0, 0).unwrap();
+        let at_one = Utc.with_ymd_and_hms(2026, 12, 3, 1, 0, 0).unwrap();
+        assert_eq!(until_next(at, &at_one).as_secs(), 3600);
+        // Passed today (or just now): tomorrow's.
+        let at_three = Utc.with_ymd_and_hms(2026, 12, 3, 3, 0, 0).unwrap();
+        assert_eq!(until_next(at, &at_three).as_secs(), 23 * 3600);
+        let at_two = Utc.with_ymd_and_hms(2026, 12, 3, 2, 0, 0).unwrap();
+        assert_eq!(until_next(at, &at_two).as_secs(), 24 * 3600);
+        // Across a month's end.
+        let late = Utc.with_ymd_and_hms(2026, 12, 31, 23, 30, 0).unwrap();
+        assert_eq!(until_next(at, &late).as_secs(), 2 * 3600 + 1800);
+        assert_eq!(time_of_day("02:00"), Some(at));
+        assert_eq!(time_of_day("23:59:30"), NaiveTime::from_hms_opt(23, 59, 30));
+        assert_eq!(time_of_day("2am"), None);
+        assert_eq!(time_of_day("25:00"), None);
     }
 }
