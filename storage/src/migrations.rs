@@ -39,6 +39,7 @@ const SQLITE: &[(&str, &str)] = embedded!("sqlite":
     "0010_rejection.sql",
     "0011_routing_arrivals.sql",
     "0012_user_disabled.sql",
+    "0013_job_lease_holder.sql",
 );
 /// (file name, SQL) of every PostgreSQL migration, oldest first.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
@@ -54,6 +55,7 @@ const POSTGRES: &[(&str, &str)] = embedded!("postgres":
     "0010_rejection.sql",
     "0011_routing_arrivals.sql",
     "0012_user_disabled.sql",
+    "0013_job_lease_holder.sql",
 );
 
 /// A list of embedded migration files, as a source for sqlx's migrator.

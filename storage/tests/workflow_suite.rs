@@ -520,9 +520,15 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
     let again = index.take_jobs("k", 10, 60_000).await.unwrap();
     assert_eq!(again.len(), 1, "resumed after the lease");
     assert_eq!(again[0].attempts, 3);
-    // A restart (on one node) ends the leases at once: taken again, the
-    // old lease's holder locked out.
+    // A restart (on one node) ends the leases of the process that is gone
+    // at once: taken again, the old lease's holder locked out. (Held by
+    // this process, which runs: its holder is set to no process.)
     assert!(index.take_jobs("k", 10, 60_000).await.unwrap().is_empty());
+    sqlx::query("UPDATE job SET lease_holder = 'pid:0:0' WHERE id = $1")
+        .bind(leased)
+        .execute(index.pool())
+        .await
+        .unwrap();
     assert_eq!(index.expire_leases().await.unwrap(), 1);
     let resumed = index.take_jobs("k", 10, 60_000).await.unwrap();
     assert_eq!(resumed.len(), 1, "resumed at once");
@@ -619,6 +625,49 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
         index.job_by_dedup("stable|S1").await.unwrap().unwrap().id,
         second
     );
+
+    // At a start on SQLite the leases of processes that are gone end at
+    // once; a live process's stays (`send --wait` beside the server).
+    use storage::index::jobs::{process_token, this_process};
+    let mut held = Vec::new();
+    for target in ["live", "gone", "before holders"] {
+        held.push(
+            index
+                .enqueue_job(&t, "lease", target, "{}", Some(600_000))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = process_token(child.id()).unwrap();
+    child.wait().unwrap();
+    assert_eq!(process_token(child.id()), None);
+    assert!(this_process().starts_with("pid:"));
+    for (id, holder) in held.iter().zip([this_process(), gone.as_str(), ""]) {
+        sqlx::query("UPDATE job SET lease_holder = $1 WHERE id = $2")
+            .bind(holder)
+            .bind(*id)
+            .execute(index.pool())
+            .await
+            .unwrap();
+    }
+    assert_eq!(index.expire_leases().await.unwrap(), 2);
+    let mut resumed: Vec<i64> = index
+        .take_jobs("lease", 10, 60_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    resumed.sort();
+    assert_eq!(resumed, held[1..].to_vec());
+    // Taking one records who holds it.
+    let holder: String = sqlx::query_scalar("SELECT lease_holder FROM job WHERE id = $1")
+        .bind(held[1])
+        .fetch_one(index.pool())
+        .await
+        .unwrap();
+    assert_eq!(holder, this_process());
 }
 
 /// The routing journal is read through a page at a time: each page after

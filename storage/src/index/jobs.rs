@@ -25,6 +25,44 @@ pub mod state {
     pub const FAILED: &str = "failed";
 }
 
+/// This process, as a lease holder: `pid:PID:START`, START its start time
+/// from /proc (so a PID used again by another process is not taken for
+/// it); `pid:PID` where there is no /proc.
+pub fn this_process() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| process_token(std::process::id()).unwrap_or_default())
+}
+
+/// The lease-holder token of process `pid`, if it is running (and /proc
+/// says when it started; `pid:PID` for this process without /proc).
+pub fn process_token(pid: u32) -> Option<String> {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Fields after the command name (which may hold spaces and
+        // parentheses): state is the 3rd field, starttime the 22nd.
+        Ok(stat) => {
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let start = rest.split_whitespace().nth(19)?;
+            Some(format!("pid:{pid}:{start}"))
+        }
+        Err(_) if pid == std::process::id() => Some(format!("pid:{pid}")),
+        Err(_) => None,
+    }
+}
+
+/// Whether the process a lease-holder token names still runs. Without
+/// /proc, or for a token from before holders were recorded (''), it is
+/// taken as gone, as every lease was before.
+fn process_alive(holder: &str) -> bool {
+    let Some(pid) = holder
+        .strip_prefix("pid:")
+        .and_then(|t| t.split(':').next())
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    holder.matches(':').count() == 2 && process_token(pid).as_deref() == Some(holder)
+}
+
 /// A job to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
@@ -123,7 +161,8 @@ impl Index {
         let (_guard, mut tx) = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO job (tenant_id, kind, target, payload, state, attempts, next_attempt_at, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+             created_at, updated_at, lease_holder) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
         )
         .bind(tenant.as_str())
         .bind(kind)
@@ -133,26 +172,47 @@ impl Index {
         .bind(attempts)
         .bind(due)
         .bind(now)
+        .bind(if leased_for_ms.is_some() {
+            this_process()
+        } else {
+            ""
+        })
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    /// End every lease: running jobs are taken again at once. For a start
-    /// on SQLite, where no other node can hold them (a worker killed with
-    /// the process held them until its lease ran out). How many.
+    /// End the leases of processes that are gone: their running jobs are
+    /// taken again at once. For a start on SQLite, where every process
+    /// sharing the index runs on this machine (a worker killed with the
+    /// server held its jobs until their leases ran out); a live process's
+    /// lease stays (`filmless send --wait` running its job beside the
+    /// server). How many.
     pub async fn expire_leases(&self) -> Result<u64> {
         let now = now_millis();
         let (_guard, mut tx) = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE job SET next_attempt_at = $1, updated_at = $1 \
-             WHERE state = 'running' AND next_attempt_at > $1",
+        let held: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, lease_holder FROM job WHERE state = 'running' AND next_attempt_at > $1",
         )
         .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut n = 0;
+        for (id, holder) in held {
+            if process_alive(&holder) {
+                continue;
+            }
+            n += sqlx::query(
+                "UPDATE job SET next_attempt_at = $1, updated_at = $1 \
+                 WHERE id = $2 AND state = 'running'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
         tx.commit().await?;
         Ok(n)
     }
@@ -196,12 +256,13 @@ impl Index {
             job.state = state::RUNNING.to_owned();
             sqlx::query(
                 "UPDATE job SET state = 'running', attempts = $1, next_attempt_at = $2, \
-                 updated_at = $3 WHERE id = $4",
+                 updated_at = $3, lease_holder = $5 WHERE id = $4",
             )
             .bind(job.attempts)
             .bind(now + lease_ms)
             .bind(now)
             .bind(job.id)
+            .bind(this_process())
             .execute(&mut *tx)
             .await?;
             jobs.push(job);
@@ -235,12 +296,13 @@ impl Index {
         job.state = state::RUNNING.to_owned();
         sqlx::query(
             "UPDATE job SET state = 'running', attempts = $1, next_attempt_at = $2, \
-             updated_at = $3 WHERE id = $4",
+             updated_at = $3, lease_holder = $5 WHERE id = $4",
         )
         .bind(job.attempts)
         .bind(now + lease_ms)
         .bind(now)
         .bind(job.id)
+        .bind(this_process())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
