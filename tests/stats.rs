@@ -188,6 +188,24 @@ fn stats(database_url: Option<&str>) {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
     assert!(console["audit_rows"].as_u64().unwrap() >= 1, "{console}");
+    // The patient merged into a new ID from the study's row.
+    assert_eq!(console["merge_from"], patient.as_str(), "{console}");
+    assert_eq!(console["merged_rows"], 1, "{console}");
+    assert_eq!(console["merged_name"], "MERGED^CONSOLE", "{console}");
+    let merged = console["merged"].as_str().unwrap();
+    assert!(merged.contains("1 studies, 76 instances"), "{console}");
+    let (_, _, body) = http(
+        &server.http,
+        "GET",
+        &format!("/dicom-web/studies?PatientID={patient}"),
+        &[],
+        b"",
+    );
+    assert!(
+        body.is_empty() || body == b"[]",
+        "the old ID is gone: {}",
+        String::from_utf8_lossy(&body)
+    );
     assert_eq!(console["user_roles"], "uploader", "{console}");
     assert_eq!(console["user_state"], "disabled", "{console}");
     drop(server);

@@ -2,7 +2,8 @@
 // it: the study search finds the seeded study, its accession number is
 // changed from the Modify dialog, an instance rejected and another
 // deleted from the series dialog, every tab loads, a peer answers the
-// C-ECHO button, the storage tab draws a bar
+// C-ECHO button, the study's patient is merged into a new ID from its row,
+// the storage tab draws a bar
 // per month and the forecast, with its formula; the audit tab lists events.
 // Usage: node admin.mjs CONSOLE_URL PATIENT_ID
 // Prints one JSON line; exits non-zero on failure.
@@ -86,6 +87,19 @@ try {
   await page.locator('#parts-rows tr.instance button[data-do=delete]').first().click();
   await page.waitForFunction((n) => document.querySelectorAll('#parts-rows tr.instance').length === n - 2, before, { timeout: 10_000 });
   result.instances_after = await page.locator('#parts-rows tr.instance').count();
+  await page.locator('#parts form[method=dialog] button').click();
+  // The study's patient merged into a new ID (a wrong ID at the
+  // modality) from its row: the survivor's studies are listed.
+  await page.locator('#studies-rows button.merge').first().click();
+  result.merge_from = await page.inputValue('#merge-form input[name=from_id]');
+  await page.fill('#merge-form input[name=into_id]', 'MERGED-CONSOLE');
+  await page.fill('#merge-form input[name=name]', 'MERGED^CONSOLE');
+  await page.click('#merge-form button[value=save]');
+  await page.waitForFunction(() => document.querySelector('#merge-result')?.textContent.startsWith('Merged'), null, { timeout: 10_000 });
+  result.merged = await page.locator('#merge-result').innerText();
+  await page.waitForFunction(() => document.querySelector('#studies-rows tr[data-study] td:nth-child(3)')?.textContent === 'MERGED-CONSOLE', null, { timeout: 10_000 });
+  result.merged_rows = await page.locator('#studies-rows tr[data-study]').count();
+  result.merged_name = await page.locator('#studies-rows tr[data-study] td').nth(1).innerText();
   result.errors = errors;
   result.ok = errors.length === 0 && result.studies > 0 && result.bars > 0;
 } catch (e) {
