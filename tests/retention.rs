@@ -34,6 +34,16 @@ fn study(dir: &Path, seed: u64, modality: &str, date: &str, slices: u32) -> Stri
 }
 
 fn config(dir: &Path, database_url: Option<&str>, enabled: bool) -> std::path::PathBuf {
+    config_at(dir, database_url, enabled, "02:00")
+}
+
+/// The radiographs' rule, run at `run_at`.
+fn config_at(
+    dir: &Path,
+    database_url: Option<&str>,
+    enabled: bool,
+    run_at: &str,
+) -> std::path::PathBuf {
     let storage = database_url
         .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
         .unwrap_or_default();
@@ -41,13 +51,29 @@ fn config(dir: &Path, database_url: Option<&str>, enabled: bool) -> std::path::P
     std::fs::write(
         &path,
         format!(
-            "data_dir = \"{}\"\n{storage}[retention]\nenabled = {enabled}\n\
+            "data_dir = \"{}\"\n{storage}[retention]\nenabled = {enabled}\nrun_at = \"{run_at}\"\n\
              [[retention.rules]]\nname = \"Radiographs: 10 years\"\nmodalities = [\"CR\"]\nkeep = \"10y\"\n",
             dir.display()
         ),
     )
     .unwrap();
     path
+}
+
+/// `filmless import` of a folder, which must succeed.
+fn import(config: &Path, files: &Path, extra: &[&str]) {
+    let out = filmless()
+        .args(["import", "--config"])
+        .arg(config)
+        .args(extra)
+        .arg(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Date every study but `except` as arrived in 2010 (in the index of
@@ -131,17 +157,7 @@ fn retention(database_url: Option<&str>) {
         plan.study_instance_uid
     };
     let cfg = config(dir.path(), database_url, false);
-    let out = filmless()
-        .args(["import", "--config"])
-        .arg(&cfg)
-        .arg(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    import(&cfg, &files, &[]);
     // Everything but the just-imported study arrived in 2010.
     arrived_in_2010(dir.path(), database_url, &just_imported);
 
@@ -250,18 +266,7 @@ fn retention_by_tenant(database_url: Option<&str>) {
     let h1 = study(&files.join("h1"), 11, "CT", "20100104", 1);
     let h2 = study(&files.join("h2"), 12, "CT", "20100104", 1);
     for tenant in ["h1", "h2"] {
-        let out = filmless()
-            .args(["import", "--config"])
-            .arg(&cfg)
-            .args(["--tenant", tenant])
-            .arg(files.join(tenant))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        import(&cfg, &files.join(tenant), &["--tenant", tenant]);
     }
     // Both arrived in 2010.
     arrived_in_2010(dir.path(), database_url, "");
@@ -293,34 +298,9 @@ fn retention_at_its_hour(database_url: Option<&str>) {
     let files = dir.path().join("in");
     let old_cr = study(&files, 21, "CR", "20100104", 2);
     let ct = study(&files, 22, "CT", "20100104", 1);
-    let write_config = |run_at: &str| {
-        let storage = database_url
-            .map(|u| format!("[storage]\ndatabase_url = \"{u}\"\n"))
-            .unwrap_or_default();
-        let path = dir.path().join("filmless.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "data_dir = \"{}\"\n{storage}[retention]\nenabled = true\nrun_at = \"{run_at}\"\n\
-                 [[retention.rules]]\nname = \"Radiographs: 10 years\"\nmodalities = [\"CR\"]\nkeep = \"10y\"\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        path
-    };
+    let write_config = |run_at: &str| config_at(dir.path(), database_url, true, run_at);
     let cfg = write_config("02:00");
-    let out = filmless()
-        .args(["import", "--config"])
-        .arg(&cfg)
-        .arg(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    import(&cfg, &files, &[]);
     arrived_in_2010(dir.path(), database_url, "");
     // A time of day that parses neither way is refused at start.
     let bad = write_config("2am");
