@@ -485,6 +485,38 @@ fn modifying_a_study(database_url: Option<&str>) {
         br#"{"from_id": "NOBODY-HERE", "into_id": "ALSO-NOBODY"}"#,
     );
     assert_eq!(status, 404, "an unknown patient to merge");
+    // Merged into a new ID (a rename), saying nothing else: the name,
+    // birth date and sex stay as they were; then back.
+    let details = |s: &Value| {
+        (
+            name_of(s),
+            s["00100030"]["Value"][0].clone(),
+            s["00100040"]["Value"][0].clone(),
+        )
+    };
+    let was = details(
+        &qido(
+            &server,
+            &format!("PatientID={patient}&includefield=00100030,00100040"),
+        )[0],
+    );
+    assert!(!was.0.is_empty(), "{was:?}");
+    for (from, into) in [(patient, "BN-RENAMED"), ("BN-RENAMED", patient)] {
+        let (status, _, body) = http(
+            &server.http,
+            "POST",
+            "/api/patients/merge",
+            &[("Content-Type", "application/json")],
+            format!(r#"{{"from_id": "{from}", "into_id": "{into}"}}"#).as_bytes(),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let now = qido(
+            &server,
+            &format!("PatientID={into}&includefield=00100030,00100040"),
+        );
+        assert_eq!(now.len(), 2, "{now:?}");
+        assert!(now.iter().all(|s| details(s) == was), "{was:?}: {now:?}");
+    }
     // An ID two issuers use: a move without the issuer is refused (it
     // could land on the other hospital's patient); with it, it goes there.
     for (seed, issuer) in [(73u64, "BV-A"), (74, "BV-B")] {

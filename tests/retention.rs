@@ -292,7 +292,7 @@ fn a_rule_for_one_tenant_postgres() {
 }
 
 /// The server deletes by itself, at `[retention] run_at` of the day (here
-/// a few seconds after it starts), and not before.
+/// 20 s after it is configured, time for it to start), and not before.
 fn retention_at_its_hour(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("in");
@@ -307,7 +307,7 @@ fn retention_at_its_hour(database_url: Option<&str>) {
     let (ok, _, err) = run(&bad, &["retention", "plan"]);
     assert!(!ok && err.contains("run_at"), "{err}");
 
-    let at = chrono::Local::now() + chrono::TimeDelta::seconds(12);
+    let at = chrono::Local::now() + chrono::TimeDelta::seconds(20);
     let cfg = write_config(&at.format("%H:%M:%S").to_string());
     let cfg_arg = cfg.to_str().unwrap().to_owned();
     let server = common::ServerProcess::start(dir.path(), &["--config", &cfg_arg], &[]);

@@ -325,8 +325,9 @@ impl Command {
     /// them: a DIMSE-N response's No Such Attribute (0105H), Attribute
     /// List warning (0107H), Missing Attribute (0120H) and Missing
     /// Attribute Value (0121H) carry Attribute Identifier List (0000,1005)
-    /// (C.4.2, C.5; pynetdicom's N-service primitives read only that one);
-    /// everything else carries Offending Element (0000,0901).
+    /// (C.4.2, C.5; as dcm4che does, and the only one of the two that
+    /// pynetdicom's N-SET, N-GET and N-ACTION primitives read); everything
+    /// else carries Offending Element (0000,0901).
     pub fn name_attributes(&mut self, tags: Vec<Tag>) {
         let normalized = self.field.is_some_and(CommandField::is_normalized_response);
         let listed = matches!(self.status, Some(Status(0x0105 | 0x0107 | 0x0120 | 0x0121)));

@@ -146,15 +146,26 @@ impl Service {
         if into.patient_id.trim().is_empty() {
             return Err(super::Error::invalid("the surviving patient needs an ID"));
         }
-        // What the merge does not say of the survivor stays as it is.
+        // What the merge does not say of the survivor stays as it is; of
+        // a survivor not here yet (a new ID renames the patient), as the
+        // merged patient has it (but its issuer, which goes with its ID).
         let tenant = Self::write_tenant(ctx);
+        let index = self.archive().index();
         let mut into = into.clone();
-        if let Some(known) = self
-            .archive()
-            .index()
+        let known = match index
             .patient_attributes(&tenant, &into.patient_id, &into.issuer_of_patient_id)
             .await?
         {
+            Some(known) => Some(known),
+            None => index
+                .patient_attributes(&tenant, from.0, from.1)
+                .await?
+                .map(|merged| PatientAttributes {
+                    issuer_of_patient_id: String::new(),
+                    ..merged
+                }),
+        };
+        if let Some(known) = known {
             for (mine, theirs) in [
                 (&mut into.issuer_of_patient_id, known.issuer_of_patient_id),
                 (&mut into.patient_name, known.patient_name),

@@ -11,13 +11,12 @@ use super::{Context, Error, Result, Right, Service, Target};
 use crate::audit::Action;
 use crate::config::{keep_days, time_of_day, RetentionConfig};
 
-/// How long from `now` until the next `at` of the day in `now`'s time
-/// zone (tomorrow's when today's has passed; an hour later when a clock
-/// change skips it).
-fn until_next<Tz: chrono::TimeZone>(
+/// The next `at` of the day after `now`, in `now`'s time zone (tomorrow's
+/// when today's has passed; an hour later when a clock change skips it).
+fn next_run<Tz: chrono::TimeZone>(
     at: chrono::NaiveTime,
     now: &chrono::DateTime<Tz>,
-) -> std::time::Duration {
+) -> chrono::DateTime<Tz> {
     let zone = now.timezone();
     let today = now.date_naive();
     for day in today.iter_days().take(3) {
@@ -27,10 +26,10 @@ fn until_next<Tz: chrono::TimeZone>(
                 .earliest()
         });
         if let Some(when) = when.filter(|w| w > now) {
-            return (when - now.clone()).to_std().unwrap_or_default();
+            return when;
         }
     }
-    std::time::Duration::from_secs(86_400)
+    now.clone() + chrono::TimeDelta::days(1)
 }
 
 /// A study the rules let go.
@@ -211,11 +210,20 @@ impl Service {
         }
         let at = time_of_day(&self.inner.retention.run_at).unwrap_or_default();
         loop {
-            let wait = until_next(at, &chrono::Local::now());
-            tracing::debug!(in_secs = wait.as_secs(), "retention runs next");
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+            let next = next_run(at, &chrono::Local::now());
+            tracing::debug!(at = %next, "retention runs next");
+            // Slept again while the wall clock has not reached it (a clock
+            // stepped back, a suspended machine): never early, so never
+            // twice in a day. A day the server is down at that time is
+            // skipped; the next day's run deletes what it would have.
+            while let Ok(left) = (next - chrono::Local::now()).to_std() {
+                if left.is_zero() {
+                    break;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(left) => {}
+                }
             }
             let ctx = Context::system("retention");
             if let Err(e) = self.retention_run(&ctx).await {
@@ -241,15 +249,18 @@ mod tests {
     fn retention_runs_next_at_its_time_of_day() {
         let at = NaiveTime::from_hms_opt(2, 0, 0).unwrap();
         let at_one = Utc.with_ymd_and_hms(2026, 12, 3, 1, 0, 0).unwrap();
-        assert_eq!(until_next(at, &at_one).as_secs(), 3600);
+        assert_eq!((next_run(at, &at_one) - at_one).num_seconds(), 3600);
         // Passed today (or just now): tomorrow's.
         let at_three = Utc.with_ymd_and_hms(2026, 12, 3, 3, 0, 0).unwrap();
-        assert_eq!(until_next(at, &at_three).as_secs(), 23 * 3600);
+        assert_eq!(
+            (next_run(at, &at_three) - at_three).num_seconds(),
+            23 * 3600
+        );
         let at_two = Utc.with_ymd_and_hms(2026, 12, 3, 2, 0, 0).unwrap();
-        assert_eq!(until_next(at, &at_two).as_secs(), 24 * 3600);
-        // Across a month's end.
+        assert_eq!((next_run(at, &at_two) - at_two).num_seconds(), 24 * 3600);
+        // Across a year's end.
         let late = Utc.with_ymd_and_hms(2026, 12, 31, 23, 30, 0).unwrap();
-        assert_eq!(until_next(at, &late).as_secs(), 2 * 3600 + 1800);
+        assert_eq!((next_run(at, &late) - late).num_seconds(), 2 * 3600 + 1800);
         assert_eq!(time_of_day("02:00"), Some(at));
         assert_eq!(time_of_day("23:59:30"), NaiveTime::from_hms_opt(23, 59, 30));
         assert_eq!(time_of_day("2am"), None);

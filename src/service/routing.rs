@@ -553,6 +553,13 @@ impl Service {
             let mut after = None;
             let mut swept = 0usize;
             loop {
+                // Live arrivals share the queue: a page waits for room.
+                while r.arrivals.capacity() < r.arrivals.max_capacity() / 2 {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
                 match index.routing_arrivals(before, after.as_ref(), PAGE).await {
                     Ok(mut page) => {
                         let full = page.len() as i64 == PAGE;

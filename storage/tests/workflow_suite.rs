@@ -630,7 +630,7 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
     // once; a live process's stays (`send --wait` beside the server).
     use storage::index::jobs::{process_token, this_process};
     let mut held = Vec::new();
-    for target in ["live", "gone", "before holders"] {
+    for target in ["live", "gone", "before holders", "before a reboot"] {
         held.push(
             index
                 .enqueue_job(&t, "lease", target, "{}", Some(600_000))
@@ -643,7 +643,14 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
     child.wait().unwrap();
     assert_eq!(process_token(child.id()), None);
     assert!(this_process().starts_with("pid:"));
-    for (id, holder) in held.iter().zip([this_process(), gone.as_str(), ""]) {
+    // This PID and start time, but another boot of the machine.
+    let mut rebooted: Vec<&str> = this_process().split(':').collect();
+    rebooted[3] = "another-boot";
+    let rebooted = rebooted.join(":");
+    for (id, holder) in held
+        .iter()
+        .zip([this_process(), gone.as_str(), "", rebooted.as_str()])
+    {
         sqlx::query("UPDATE job SET lease_holder = $1 WHERE id = $2")
             .bind(holder)
             .bind(*id)
@@ -651,7 +658,7 @@ async fn jobs_are_leased_retried_and_resumed(db: ScratchDb) {
             .await
             .unwrap();
     }
-    assert_eq!(index.expire_leases().await.unwrap(), 2);
+    assert_eq!(index.expire_leases().await.unwrap(), 3);
     let mut resumed: Vec<i64> = index
         .take_jobs("lease", 10, 60_000)
         .await

@@ -284,12 +284,15 @@ impl Drop for ServerProcess {
         // the test's output).
         if std::thread::panicking() {
             std::thread::sleep(std::time::Duration::from_millis(200));
-            if let Ok(log) = self.log.lock() {
-                let from = log.len().saturating_sub(150);
-                eprintln!("---- the server's last {} log lines ----", log.len() - from);
-                for line in &log[from..] {
-                    eprintln!("{line}");
-                }
+            // A panic while formatting the log poisoned it: read it anyway.
+            let log = self
+                .log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let from = log.len().saturating_sub(150);
+            eprintln!("---- the server's last {} log lines ----", log.len() - from);
+            for line in &log[from..] {
+                eprintln!("{line}");
             }
         }
     }

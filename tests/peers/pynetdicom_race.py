@@ -14,7 +14,7 @@ C-FIND).
 
 Here the checkpoint is cleared and checked under one lock, and `_is_paused`
 is true only while the reactor is really waiting (or the association is
-being killed).
+being killed, the reactor is gone, or the reactor's own thread asks).
 """
 
 import threading
@@ -63,7 +63,14 @@ def _patched_init(self, *args, **kwargs):
 def _is_paused_get(self):
     checkpoint = self.__dict__.get("_reactor_checkpoint")
     if isinstance(checkpoint, _Checkpoint):
-        return checkpoint.blocked or self.__dict__.get("_kill", False)
+        # The reactor's own thread (an SCP handler sending, a release on
+        # the network timeout) needs no pause; nor does a reactor gone.
+        return (
+            checkpoint.blocked
+            or self.__dict__.get("_kill", False)
+            or threading.current_thread() is self
+            or not self.is_alive()
+        )
     return self.__dict__.get("_is_paused_flag", False)
 
 

@@ -25,9 +25,10 @@ pub mod state {
     pub const FAILED: &str = "failed";
 }
 
-/// This process, as a lease holder: `pid:PID:START`, START its start time
-/// from /proc (so a PID used again by another process is not taken for
-/// it); `pid:PID` where there is no /proc.
+/// This process, as a lease holder: `pid:PID:START:BOOT`, START its start
+/// time since boot BOOT (/proc's), so that a PID used again by another
+/// process, after a reboot too, is not taken for it; `pid:PID` where there
+/// is no /proc.
 pub fn this_process() -> &'static str {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TOKEN.get_or_init(|| process_token(std::process::id()).unwrap_or_default())
@@ -42,11 +43,21 @@ pub fn process_token(pid: u32) -> Option<String> {
         Ok(stat) => {
             let rest = &stat[stat.rfind(')')? + 1..];
             let start = rest.split_whitespace().nth(19)?;
-            Some(format!("pid:{pid}:{start}"))
+            Some(format!("pid:{pid}:{start}:{}", boot_id()))
         }
         Err(_) if pid == std::process::id() => Some(format!("pid:{pid}")),
         Err(_) => None,
     }
+}
+
+/// This boot of the machine (Linux's boot_id; '' without it).
+fn boot_id() -> &'static str {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|b| b.trim().to_owned())
+            .unwrap_or_default()
+    })
 }
 
 /// Whether the process a lease-holder token names still runs. Without
@@ -60,7 +71,7 @@ fn process_alive(holder: &str) -> bool {
     else {
         return false;
     };
-    holder.matches(':').count() == 2 && process_token(pid).as_deref() == Some(holder)
+    holder.matches(':').count() == 3 && process_token(pid).as_deref() == Some(holder)
 }
 
 /// A job to queue.
@@ -549,8 +560,8 @@ impl Index {
         };
         let rows = sqlx::query(
             "SELECT tenant_id, sop_instance_uid, payload, created_at FROM routing_arrival \
-             WHERE created_at < $1 AND (created_at > $2 OR (created_at = $2 AND \
-             (tenant_id > $3 OR (tenant_id = $3 AND sop_instance_uid > $4)))) \
+             WHERE created_at < $1 AND created_at >= $2 AND (created_at > $2 OR \
+             tenant_id > $3 OR (tenant_id = $3 AND sop_instance_uid > $4)) \
              ORDER BY created_at, tenant_id, sop_instance_uid LIMIT $5",
         )
         .bind(before)
