@@ -60,20 +60,12 @@ fn config_at(
     path
 }
 
-/// `filmless import` of a folder, which must succeed.
+/// `filmless import` of a folder with this configuration, which must
+/// succeed.
 fn import(config: &Path, files: &Path, extra: &[&str]) {
-    let out = filmless()
-        .args(["import", "--config"])
-        .arg(config)
-        .args(extra)
-        .arg(files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    common::import_ok(config.parent().unwrap(), &args, files);
 }
 
 /// Date every study but `except` as arrived in 2010 (in the index of
